@@ -1,0 +1,52 @@
+# `make run` and `make test` set everything up from nothing but Python and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FLASK  := $(BIN)/flask --app app
+
+.PHONY: run test setup translations migrate seed lint format extract-messages update-messages clean
+
+run: setup migrate seed
+	$(FLASK) serve
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP) translations
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# The catalogs are compiled here, never committed as binaries.
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d translations -D messages 2>&1 | grep -v '^compiling' || true
+	@test -f translations/fi/LC_MESSAGES/messages.mo
+
+migrate: $(STAMP)
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) seed-demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Collect the strings of the code and templates, then merge them into every catalog.
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
+
+update-messages: extract-messages
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find translations -name '*.mo' -delete

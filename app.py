@@ -1,0 +1,199 @@
+"""The application factory: configuration, extensions, blueprints, commands, error pages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, render_template, request, session
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+import config as portal_config
+from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the portal."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(portal_config.from_environment(app.instance_path))
+    if config:
+        app.config.from_mapping(config)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_errorhandlers(app)
+    register_request_hooks(app)
+    register_template_helpers(app)
+    configure_logging(app)
+    return app
+
+
+def select_locale() -> str:
+    """The user's choice first, then the browser's Accept-Language, then the default."""
+    languages = list(portal_config.LANGUAGES)
+    chosen = session.get("language")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.language in languages:
+        return current_user.language
+    # Norwegian browsers often say "no" or "nn": bokmål is the closest we speak.
+    best = request.accept_languages.best_match(languages + ["no", "nn"])
+    if best in ("no", "nn"):
+        return "nb"
+    return best or babel_default()
+
+
+def babel_default() -> str:
+    from flask import current_app
+
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str | None:
+    if current_user and current_user.is_authenticated and current_user.organisation:
+        if current_user.organisation.country == "NO":
+            return "Europe/Oslo"
+    return None
+
+
+def register_extensions(app: Flask) -> None:
+    import models  # noqa: F401  (registers every model with the metadata)
+
+    db.init_app(app)
+    is_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    migrate.init_app(app, db, render_as_batch=is_sqlite, compare_type=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=os.path.join(app.root_path, "translations"),
+    )
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please log in to see this page.")
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from models.auth import User
+
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    if is_sqlite:
+        _sqlite_pragmas(app)
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    import sqlalchemy as sa
+
+    with app.app_context():
+
+        @sa.event.listens_for(db.engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints import auth, main, staff
+
+    for module in (main, auth, staff):
+        app.register_blueprint(module.bp)
+        setup = getattr(module, "setup_app", None)
+        if setup:
+            setup(app)
+
+
+def register_commands(app: Flask) -> None:
+    from commands import demo, mail_commands, user_commands
+
+    app.cli.add_command(user_commands.user)
+    app.cli.add_command(mail_commands.mail)
+    app.cli.add_command(demo.seed_demo)
+    app.cli.add_command(demo.serve)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error: HTTPException | Exception):
+        code = error.code if isinstance(error, HTTPException) else 500
+        if code == 500:
+            db.session.rollback()
+        if request.path.startswith("/static/"):
+            return "", code
+        response = app.make_response((render_template("errors/error.html", code=code), code))
+        if isinstance(error, HTTPException) and code == 429:
+            retry = error.get_headers()
+            for name, value in retry:
+                if name.lower() == "retry-after":
+                    response.headers["Retry-After"] = value
+        return response
+
+    for code in ERROR_CODES:
+        app.register_error_handler(code, render_error)
+
+    from flask_wtf.csrf import CSRFError
+
+    app.register_error_handler(CSRFError, lambda e: (render_template(
+        "errors/error.html", code=400, csrf=True), 400))
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; frame-src 'self'"
+)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if current_user and current_user.is_authenticated:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from services import registry
+
+    @app.context_processor
+    def portal_globals() -> dict:
+        return {
+            "languages": portal_config.LANGUAGES,
+            "current_language": str(get_locale()),
+            "staff_sections": lambda: registry.staff_sections(app),
+        }
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=os.environ.get("LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )

@@ -1,0 +1,66 @@
+"""The landing page and the language switcher."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from blueprints import safe_next
+from extensions import db
+from forms.auth import LanguageForm
+
+bp = Blueprint("main", __name__)
+
+# The portal's services as the landing page lists them; a card links to its part
+# once that part's blueprint is registered.
+SERVICES = [
+    {
+        "title": _l("Training calendar"),
+        "text": _l("Courses of the institute, enrolment and the service code of your enrolment."),
+        "endpoint": "training.index",
+    },
+    {
+        "title": _l("Invoicing service"),
+        "text": _l("Send your invoices by post, email or e-invoice, and follow your receivables."),
+        "endpoint": "invoices.index",
+    },
+    {
+        "title": _l("Contact and support"),
+        "text": _l("Send a support request or feedback and follow it by its ticket number."),
+        "endpoint": "tickets.index",
+    },
+    {
+        "title": _l("Customer portal"),
+        "text": _l("Orders, employees, reports and invoices of your company."),
+        "endpoint": "portal.index",
+    },
+    {
+        "title": _l("Online payment"),
+        "text": _l("Pay invoices and course fees online through your bank."),
+        "endpoint": "payments.index",
+    },
+]
+
+
+@bp.get("/")
+def index():
+    """Show the landing page with the portal's services."""
+    services = [
+        {**service, "available": service["endpoint"] in current_app.view_functions}
+        for service in SERVICES
+    ]
+    return render_template("main/index.html", services=services)
+
+
+@bp.post("/language")
+def set_language():
+    """Switch the interface language (and remember it in the profile)."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    session["language"] = form.language.data
+    if current_user.is_authenticated:
+        current_user.language = form.language.data
+        db.session.commit()
+    return redirect(safe_next(form.next.data) or url_for("main.index"), 303)

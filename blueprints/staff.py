@@ -1,0 +1,133 @@
+"""The staff area: navigation of the parts, the code look-up and the mail outbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from access import staff_required
+from extensions import db
+from forms.staff import ActionForm, LookupForm
+from models.mail import MailStatus, OutboxMessage
+from services import outbox, registry
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.get("/")
+@staff_required
+def index():
+    """Show the staff area's front page with the look-up box."""
+    counts = dict(
+        db.session.execute(
+            sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
+        ).all()
+    )
+    return render_template("staff/index.html", form=LookupForm(), mail_counts=counts)
+
+
+@bp.get("/lookup")
+@staff_required
+def lookup():
+    """Find the record a pasted code belongs to and go there."""
+    form = LookupForm(formdata=request.args)
+    hits = []
+    if form.validate():
+        hits = registry.find(current_app, form.code.data)
+        if len(hits) == 1:
+            return redirect(hits[0].url)
+        if not hits:
+            form.code.errors.append(_("Nothing was found with this code."))
+    return render_template("staff/lookup.html", form=form, hits=hits)
+
+
+@bp.get("/mail")
+@staff_required
+def mail():
+    """List the outbox, newest first, optionally by status."""
+    status = request.args.get("status", "")
+    stmt = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if status in {s.value for s in MailStatus}:
+        stmt = stmt.where(OutboxMessage.status == MailStatus(status))
+    else:
+        status = ""
+    page = db.paginate(stmt, per_page=50)
+    return render_template(
+        "staff/mail.html", page=page, status=status, statuses=list(MailStatus), form=ActionForm()
+    )
+
+
+@bp.get("/mail/<int:message_id>")
+@staff_required
+def mail_detail(message_id: int):
+    """Show one message in full, as it was (or will be) sent."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    return render_template("staff/mail_detail.html", message=message, form=ActionForm())
+
+
+@bp.get("/mail/<int:message_id>/html")
+@staff_required
+def mail_html(message_id: int):
+    """Serve a message's HTML body for the sandboxed frame of the detail page."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    response = current_app.make_response(message.body_html or "")
+    response.mimetype = "text/html"
+    # The mail's own styles are inline; nothing in it may run or load.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    )
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.get("/mail/<int:message_id>/attachments/<int:attachment_id>")
+@staff_required
+def mail_attachment(message_id: int, attachment_id: int):
+    """Download an attachment of a message."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    attachment = next((a for a in message.attachments if a.id == attachment_id), None)
+    if attachment is None:
+        return render_template("errors/error.html", code=404), 404
+    response = current_app.make_response(attachment.data)
+    response.mimetype = attachment.content_type
+    response.headers.set("Content-Disposition", "attachment", filename=attachment.filename)
+    return response
+
+
+@bp.post("/mail/<int:message_id>/retry")
+@staff_required
+def mail_retry(message_id: int):
+    """Queue an unsent message again with fresh attempts."""
+    message = db.get_or_404(OutboxMessage, message_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        outbox.retry(message)
+        db.session.commit()
+        flash(_("The message is queued for sending again."), "success")
+    return redirect(url_for("staff.mail_detail", message_id=message.id), 303)
+
+
+def setup_app(app: Flask) -> None:
+    registry.register_staff_section(app, _l("Mail outbox"), "staff.mail")
+    registry.register_lookup(app, _lookup_mail)
+
+
+def _lookup_mail(code: str) -> list[registry.LookupHit]:
+    # An outbox message by its Message-ID, as a recipient quotes it from the headers.
+    code = code.strip().strip("<>")
+    if not code.startswith("outbox-"):
+        return []
+    ident = code.removeprefix("outbox-").split("-", 1)[0]
+    if not ident.isdigit():
+        return []
+    message = db.session.get(OutboxMessage, int(ident))
+    if message is None:
+        return []
+    return [
+        registry.LookupHit(
+            _("Email %(id)s: %(subject)s", id=message.id, subject=message.subject),
+            url_for("staff.mail_detail", message_id=message.id),
+        )
+    ]

@@ -1,0 +1,1 @@
+"""Command-line commands, grouped by part; the factory registers them."""

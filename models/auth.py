@@ -1,0 +1,138 @@
+"""Organisations, their departments and the users who log in."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class Organisation(db.Model):
+    """A customer organisation (or the portal's operator, for staff)."""
+
+    __tablename__ = "organisation"
+    __scope_column__ = "id"  # a customer may see their own organisation only
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    business_id: Mapped[str | None] = mapped_column(sa.String(20))
+    country: Mapped[str] = mapped_column(sa.String(2), default="FI")
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    account_manager_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", use_alter=True, ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    departments: Mapped[list[Department]] = relationship(
+        back_populates="organisation",
+        order_by="Department.name",
+        cascade="all, delete-orphan",
+    )
+    users: Mapped[list[User]] = relationship(
+        back_populates="organisation",
+        foreign_keys="User.organisation_id",
+        order_by="User.name",
+    )
+    account_manager: Mapped[User | None] = relationship(
+        foreign_keys=[account_manager_id], post_update=True
+    )
+
+    def department_choices(self) -> list[tuple[int | None, str]]:
+        """Departments as an indented tree; an organisation without any is its own only one."""
+        if not self.departments:
+            return [(None, self.name)]
+        children: dict[int | None, list[Department]] = {}
+        for dep in self.departments:
+            children.setdefault(dep.parent_id, []).append(dep)
+        result: list[tuple[int | None, str]] = []
+
+        def walk(parent_id: int | None, depth: int) -> None:
+            for dep in children.get(parent_id, []):
+                result.append((dep.id, "\u2003" * depth + dep.name))
+                walk(dep.id, depth + 1)
+
+        walk(None, 0)
+        return result
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.name!r}>"
+
+
+class Department(db.Model):
+    """A department of an organisation; departments form a tree through parent_id."""
+
+    __tablename__ = "department"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "parent_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("department.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+    organisation: Mapped[Organisation] = relationship(back_populates="departments")
+    parent: Mapped[Department | None] = relationship(
+        remote_side=[id], back_populates="children"
+    )
+    children: Mapped[list[Department]] = relationship(back_populates="parent")
+
+    def __repr__(self) -> str:
+        return f"<Department {self.name!r}>"
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in: a customer of an organisation, or staff."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    role: Mapped[Role] = mapped_column(
+        sa.Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=Role.CUSTOMER,
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
+    )
+    # The 6-digit number of a user of the invoicing service (e-tunnus); None for others.
+    invoicing_number: Mapped[str | None] = mapped_column(sa.String(6), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship(
+        back_populates="users", foreign_keys=[organisation_id]
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.STAFF, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def __repr__(self) -> str:
+        return f"<User {self.email!r}>"

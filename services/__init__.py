@@ -1,0 +1,1 @@
+"""Plain domain logic: no request globals, values in and values out."""

@@ -1,0 +1,134 @@
+"""Accounts: creating users, checking passwords, password-reset tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+from email_validator import EmailNotValidError, validate_email
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from extensions import db
+from models.auth import Organisation, Role, User
+from models.types import utcnow
+
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()
+# A real hash of a random password: verifying against it when the email is unknown
+# costs the same time as a real check, so response times do not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not-a-password-of-anyone")
+
+
+class AccountError(ValueError):
+    """A value that cannot make an account; the message is meant for the user."""
+
+
+def normalise_email(email: str) -> str:
+    """Return the address in its canonical form, or raise AccountError."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AccountError(_("Enter a valid email address.")) from exc
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with Argon2id."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            _("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+        )
+    return _hasher.hash(password)
+
+
+def user_by_email(email: str) -> User | None:
+    """Return the user with this email address, case-insensitively."""
+    return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the active user whose password matches, upgrading an outdated hash."""
+    user = user_by_email(email)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Give the user a new password (which also voids their outstanding reset links)."""
+    user.password_hash = hash_password(password)
+
+
+def get_or_create_organisation(name: str, **values) -> Organisation:
+    """Return the organisation of that name, creating it with the given values if new."""
+    org = db.session.scalar(sa.select(Organisation).where(Organisation.name == name))
+    if org is None:
+        org = Organisation(name=name, **values)
+        db.session.add(org)
+        db.session.flush()
+    return org
+
+
+def create_user(
+    email: str,
+    password: str,
+    *,
+    name: str,
+    role: Role = Role.CUSTOMER,
+    organisation: Organisation | None = None,
+    language: str | None = None,
+) -> User:
+    """Add a new user to the session; the caller commits."""
+    email = normalise_email(email)
+    if user_by_email(email) is not None:
+        raise AccountError(_("A user with the email %(email)s exists already.", email=email))
+    if role == Role.CUSTOMER and organisation is None:
+        raise AccountError(_("A customer user must belong to an organisation."))
+    user = User(
+        email=email,
+        name=name.strip() or email,
+        password_hash=hash_password(password),
+        role=role,
+        organisation=organisation,
+        language=language or (organisation.language if organisation else "fi"),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="password-reset")
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def make_reset_token(user: User, secret_key: str) -> str:
+    """Return a signed token bound to the user's current password hash: single-use."""
+    return _reset_serializer(secret_key).dumps({"u": user.id, "p": _password_fingerprint(user)})
+
+
+def user_for_reset_token(token: str, secret_key: str, max_age: int) -> User | None:
+    """Return the user a valid, unexpired, unused reset token belongs to, else None."""
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = db.session.get(User, data.get("u"))
+    if user is None or not user.active or data.get("p") != _password_fingerprint(user):
+        return None
+    return user

@@ -1,0 +1,60 @@
+"""What each part tells the staff area: its navigation entry and its code look-up.
+
+The staff area knows no part's internals: parts register here when their blueprint
+is registered, and the staff area asks the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class LookupHit:
+    label: str  # what was found, e.g. "Ticket T-2026-004217"
+    url: str
+
+
+Lookup = Callable[[str], list[LookupHit]]
+
+
+@dataclass(frozen=True)
+class StaffSection:
+    label: object  # a lazy_gettext string
+    endpoint: str
+
+
+def _registry(app: Flask) -> dict:
+    return app.extensions.setdefault("portal_registry", {"lookups": [], "sections": []})
+
+
+def register_lookup(app: Flask, lookup: Lookup) -> None:
+    """Let the staff look-up box find this part's records by a pasted code."""
+    _registry(app)["lookups"].append(lookup)
+
+
+def register_staff_section(app: Flask, label: object, endpoint: str) -> None:
+    """Show this part in the staff area's navigation."""
+    _registry(app)["sections"].append(StaffSection(label, endpoint))
+
+
+def lookups(app: Flask) -> list[Lookup]:
+    return list(_registry(app)["lookups"])
+
+
+def staff_sections(app: Flask) -> list[StaffSection]:
+    return list(_registry(app)["sections"])
+
+
+def find(app: Flask, code: str) -> list[LookupHit]:
+    """Ask every part for records matching the code."""
+    code = code.strip()
+    if not code:
+        return []
+    hits: list[LookupHit] = []
+    for lookup in lookups(app):
+        hits.extend(lookup(code))
+    return hits
