@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, render_template, request, session
+from flask import Flask, has_request_context, render_template, request, session
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def select_locale() -> str:
     """The user's choice first, then the browser's Accept-Language, then the default."""
     languages = list(portal_config.LANGUAGES)
+    if not has_request_context():  # the command line and the mail worker
+        return babel_default()
     chosen = session.get("language")
     if chosen in languages:
         return chosen
@@ -57,7 +59,7 @@ def babel_default() -> str:
 
 
 def select_timezone() -> str | None:
-    if current_user and current_user.is_authenticated and current_user.organisation:
+    if has_request_context() and current_user and current_user.is_authenticated and current_user.organisation:
         if current_user.organisation.country == "NO":
             return "Europe/Oslo"
     return None

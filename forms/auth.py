@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, SelectChoice, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from config import LANGUAGES
 from forms.validators import Email
 from services.accounts import MIN_PASSWORD_LENGTH
+
+
+def language_choices() -> list[SelectChoice]:
+    # Each language named in itself, with lang= so screen readers pronounce it right.
+    return [SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()]
 
 
 class LoginForm(FlaskForm):
@@ -72,11 +77,11 @@ class ProfileForm(FlaskForm):
         description=_l("Confirmations and replies are sent here; the contact form uses it too."),
         render_kw={"autocomplete": "email"},
     )
-    language = SelectField(_l("Language"), choices=list(LANGUAGES.items()))
+    language = SelectField(_l("Language"), choices=language_choices())
 
 
 class LanguageForm(FlaskForm):
     """The language switcher in the header: one button per language."""
 
-    language = SelectField(choices=list(LANGUAGES.items()))
+    language = SelectField(choices=language_choices())
     next = HiddenField()

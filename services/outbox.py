@@ -177,8 +177,8 @@ def _to_flask_mail(message: OutboxMessage) -> Message:
         html=message.body_html,
         sender=message.sender,
         reply_to=message.reply_to,
-        extra_headers={"Message-ID": message.message_id_header},
     )
+    msg.msgId = message.message_id_header
     for att in message.attachments:
         msg.attach(att.filename, att.content_type, att.data)
     return msg

@@ -1,0 +1,347 @@
+"""Fixtures: the app on a clean database, a client, users, an SMTP server, a browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+import config as portal_config
+from app import create_app
+from extensions import db
+from models.auth import Organisation, Role, User
+from services import accounts
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PASSWORD = "correct horse battery"
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if url:
+        os.environ["DATABASE_URL"] = url
+        try:
+            return portal_config.database_url("")
+        finally:
+            del os.environ["DATABASE_URL"]
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test database, with the schema built by the migrations once per session."""
+    url = _database_url(tmp_path_factory)
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x"})
+    from flask_migrate import downgrade, upgrade
+
+    with app.app_context():
+        if url.startswith("postgresql"):
+            # A clean slate on a reused server database.
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+    yield url
+    with app.app_context():
+        downgrade(directory=str(ROOT / "migrations"), revision="base")
+        db.engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("PRAGMA foreign_keys=OFF"))
+            for table in tables:
+                conn.execute(table.delete())
+            conn.execute(sa.text("PRAGMA foreign_keys=ON"))
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path) -> dict:
+    """Overrides for the app under test; a test may change it before using `app`."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "MAIL_SERVER": None,
+        "MAIL_DEFAULT_SENDER": "Palveluportaali <noreply@example.com>",
+        "BASE_URL": "http://portal.test",
+        "MAIL_RETRY_BASE_SECONDS": 60,
+        "MAIL_MAX_ATTEMPTS": 4,
+        "MAIL_TIMEOUT": 5,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict, request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The portal on an empty database."""
+    if "smtp_server" in request.fixturenames:
+        request.getfixturevalue("smtp_server")  # its address goes into the config first
+    app = create_app(app_config)
+    with app.app_context():
+        _empty_all_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_org(app: Flask) -> Callable[..., Organisation]:
+    """A factory of organisations: make_org("Name", departments=["A", "B"])."""
+
+    def make(name: str = "Testivirasto", departments: list[str] = (), **values) -> Organisation:
+        from models.auth import Department
+
+        with app.app_context():
+            org = accounts.get_or_create_organisation(name, **values)
+            for dep in departments:
+                db.session.add(Department(organisation=org, name=dep))
+            db.session.commit()
+            db.session.refresh(org)
+            db.session.expunge(org)
+            return org
+
+    return make
+
+
+@pytest.fixture
+def make_user(app: Flask, make_org) -> Callable[..., User]:
+    """A factory of users: make_user("a@example.com", role=Role.STAFF, org="Name")."""
+
+    def make(
+        email: str = "maija@example.com",
+        *,
+        role: Role = Role.CUSTOMER,
+        org: str | None = "Testivirasto",
+        name: str = "Maija Meikäläinen",
+        password: str = PASSWORD,
+        language: str = "fi",
+    ) -> User:
+        organisation = make_org(org) if org else None
+        with app.app_context():
+            user = accounts.create_user(
+                email,
+                password,
+                name=name,
+                role=role,
+                organisation=db.session.get(Organisation, organisation.id) if organisation else None,
+                language=language,
+            )
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+class AuthActions:
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, email: str = "maija@example.com", password: str = PASSWORD, **extra):
+        return self._client.post(
+            "/auth/login", data={"email": email, "password": password, **extra}
+        )
+
+    def logout(self):
+        return self._client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+# --- SMTP ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.envelopes.append(envelope)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+class SMTPServer:
+    """A real SMTP server on loopback that keeps what it receives; can be stopped and started."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = _Collector()
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.handler.messages
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def text_of(self, message: EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture
+def smtp_server(app_config: dict) -> Iterator[SMTPServer]:
+    """An aiosmtpd server on loopback; the app under test delivers to it."""
+    server = SMTPServer()
+    server.start()
+    app_config.update({"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": server.port})
+    yield server
+    server.stop()
+
+
+def deliver_mail(app: Flask, **kwargs):
+    """Run one round of the outbox, as `flask mail deliver` does."""
+    from services.outbox import deliver_due
+
+    with app.app_context():
+        return deliver_due(**kwargs)
+
+
+# --- Browser ------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve the app on a loopback port in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config["BASE_URL"] = f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium through Playwright; skips outside CI when it is missing."""
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + ": browser tests may not skip in CI")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+class AccessibleBrowser:
+    """A page whose every load is checked by axe-core for WCAG 2.1 A/AA violations.
+
+    Navigate with `goto()`, or act and then call `check()`; the fixture fails a test
+    that leaves a loaded page unchecked.
+    """
+
+    TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+    def __init__(self, page) -> None:
+        from axe_playwright_python.sync_playwright import Axe
+
+        self.page = page
+        self.axe = Axe()
+        self.checked: list[str] = []
+        self.loads = 0
+        self._checked_loads = 0
+        page.on("load", self._on_load)
+
+    def _on_load(self, _page) -> None:
+        self.loads += 1
+
+    def goto(self, path: str) -> None:
+        self.page.goto(path)
+        self.check()
+
+    def check(self) -> None:
+        """Run axe on the page as it is now; fail on any violation."""
+        self.page.wait_for_load_state("load")
+        results = self.axe.run(
+            self.page, options={"runOnly": {"type": "tag", "values": self.TAGS}}
+        )
+        self.checked.append(self.page.url)
+        self._checked_loads = self.loads
+        assert results.violations_count == 0, (
+            f"axe violations on {self.page.url}:\n" + results.generate_report()
+        )
+
+    def assert_every_page_checked(self) -> None:
+        assert self._checked_loads == self.loads, "a page was loaded but not checked by axe"
+
+
+@pytest.fixture
+def browser_page(chromium, live_server) -> Iterator[AccessibleBrowser]:
+    context = chromium.new_context(base_url=live_server, locale="fi-FI")
+    page = context.new_page()
+    checked = AccessibleBrowser(page)
+    yield checked
+    context.close()
+    checked.assert_every_page_checked()

@@ -1,0 +1,257 @@
+"""The mail outbox: queued in the caller's transaction, delivered by SMTP with retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from extensions import db
+from models.auth import Role, User
+from models.mail import MailStatus, OutboxMessage
+from models.types import utcnow
+from services.outbox import Attachment, backoff, failed_mail_for, queue_mail
+from tests.conftest import deliver_mail
+
+
+def _queue(app, n: int = 1, **kwargs) -> list[int]:
+    """Queue n password-reset style messages and commit; return their ids."""
+    ids = []
+    with app.test_request_context():
+        for i in range(n):
+            message = queue_mail(
+                "auth_password_reset",
+                f"person{i}@example.com",
+                language="fi",
+                context={"user": User(name=f"Person {i}"), "url": "http://x/y", "minutes": 60},
+                **kwargs,
+            )
+            db.session.flush()
+            ids.append(message.id)
+        db.session.commit()
+    return ids
+
+
+def _message(app, message_id: int) -> OutboxMessage:
+    with app.app_context():
+        message = db.session.get(OutboxMessage, message_id)
+        db.session.expunge(message)
+        return message
+
+
+def _all(app) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def test_a_message_is_saved_with_the_transaction_that_makes_it(app):
+    with app.test_request_context():
+        queue_mail("auth_password_reset", "a@example.com", language="fi",
+                   context={"user": User(name="A"), "url": "u", "minutes": 60})
+        db.session.rollback()  # the submission failed: its mail must vanish with it
+    assert _all(app) == []
+    _queue(app)
+    assert len(_all(app)) == 1
+
+
+def test_the_message_is_rendered_in_the_recipients_language(app):
+    with app.test_request_context():
+        message = queue_mail("auth_password_reset", "a@example.com", language="sv",
+                             context={"user": User(name="Anna"), "url": "http://u", "minutes": 60})
+        assert "Anna" in message.body_text and "http://u" in message.body_text
+        assert message.body_html.startswith("<!doctype html>")
+        assert 'lang="sv"' in message.body_html
+        assert message.subject == "Skapa ett nytt lösenord"
+
+
+def test_delivery_through_smtp(app, smtp_server):
+    [message_id] = _queue(
+        app,
+        record=("user", 7),
+        attachments=[Attachment("lasku.pdf", "application/pdf", b"%PDF-1.4 test")],
+    )
+    report = deliver_mail(app)
+    assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
+    [received] = smtp_server.messages
+    assert received["To"] == "person0@example.com"
+    assert received["From"] == "Palveluportaali <noreply@example.com>"
+    assert received["Message-ID"] == _message(app, message_id).message_id_header
+    assert "Person 0" in smtp_server.text_of(received)
+    assert received.get_body(preferencelist=("html",)) is not None
+    [attachment] = list(received.iter_attachments())
+    assert attachment.get_filename() == "lasku.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 test"
+
+    saved = _message(app, message_id)
+    assert saved.status == MailStatus.SENT and saved.attempts == 1 and saved.sent_at
+    # Nothing is due any more: a second round sends nothing again.
+    assert deliver_mail(app).handled == 0
+    assert len(smtp_server.messages) == 1
+
+
+def test_without_a_mail_server_messages_are_captured(app):
+    [message_id] = _queue(app)
+    report = deliver_mail(app)
+    assert report.captured == 1
+    assert _message(app, message_id).status == MailStatus.CAPTURED
+
+
+def test_smtp_failure_is_retried_with_exponential_backoff(app, app_config, smtp_server):
+    smtp_server.stop()
+    [message_id] = _queue(app)
+    now = utcnow()
+    assert deliver_mail(app, now=now).retrying == 1
+    first = _message(app, message_id)
+    assert first.status == MailStatus.QUEUED and first.attempts == 1
+    assert "ConnectionRefusedError" in first.last_error
+    assert first.next_attempt_at == pytest.approx(now + timedelta(seconds=60), abs=timedelta(seconds=1))
+
+    # Not due yet: nothing happens.
+    assert deliver_mail(app, now=now + timedelta(seconds=30)).handled == 0
+
+    later = now + timedelta(seconds=61)
+    assert deliver_mail(app, now=later).retrying == 1
+    second = _message(app, message_id)
+    assert second.attempts == 2
+    assert second.next_attempt_at == pytest.approx(later + timedelta(seconds=120), abs=timedelta(seconds=1))
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [backoff(n, 60).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
+    assert backoff(30, 60) == timedelta(hours=6)
+
+
+def test_a_message_fails_for_good_after_the_last_attempt(app, app_config, smtp_server):
+    smtp_server.stop()
+    [message_id] = _queue(app, record=("enrolment", 42))
+    now = utcnow()
+    for attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        deliver_mail(app, now=now)
+        now += timedelta(days=1)
+    failed = _message(app, message_id)
+    assert failed.status == MailStatus.FAILED
+    assert failed.attempts == app.config["MAIL_MAX_ATTEMPTS"]
+    assert deliver_mail(app, now=now + timedelta(days=30)).handled == 0
+    with app.app_context():
+        assert [m.id for m in failed_mail_for("enrolment", 42)] == [message_id]
+        assert failed_mail_for("enrolment", 43) == []
+
+
+def test_an_smtp_outage_loses_nothing_and_sends_each_once(app, smtp_server):
+    smtp_server.stop()
+    ids = _queue(app, 3)
+    now = utcnow()
+    assert deliver_mail(app, now=now).retrying == 3
+    assert deliver_mail(app, now=now + timedelta(seconds=61)).retrying == 3
+
+    smtp_server.start()
+    later = now + timedelta(hours=1)
+    assert deliver_mail(app, now=later).sent == 3
+    assert deliver_mail(app, now=later + timedelta(hours=1)).handled == 0
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "person0@example.com", "person1@example.com", "person2@example.com"
+    ]
+    assert all(_message(app, i).status == MailStatus.SENT for i in ids)
+
+
+def test_smtp_server_refusing_a_recipient_is_retried(app, smtp_server):
+    async def refuse(server, session, envelope):
+        return "451 Try again later"
+
+    original = smtp_server.handler.handle_DATA
+    smtp_server.handler.handle_DATA = refuse
+    [message_id] = _queue(app)
+    assert deliver_mail(app).retrying == 1
+    assert "451" in _message(app, message_id).last_error
+    smtp_server.handler.handle_DATA = original
+    assert deliver_mail(app, now=utcnow() + timedelta(minutes=5)).sent == 1
+
+
+def test_a_claimed_message_is_not_sent_by_another_worker(app, smtp_server):
+    from services.outbox import _claim
+
+    [message_id] = _queue(app)
+    with app.app_context():
+        assert _claim(message_id, utcnow()) is True
+        assert _claim(message_id, utcnow()) is False  # a second worker gets nothing
+    assert deliver_mail(app).handled == 0
+    # A worker that died keeps it only until its lease runs out.
+    assert deliver_mail(app, now=utcnow() + timedelta(minutes=6)).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_mail_deliver_command(app, runner):
+    _queue(app, 2)
+    result = runner.invoke(args=["mail", "deliver"])
+    assert result.exit_code == 0
+    assert "2 captured" in result.output
+
+
+def test_mail_worker_command_delivers(app, app_config, smtp_server, monkeypatch):
+    import services.outbox as outbox_module
+
+    _queue(app)
+    real = outbox_module.run_worker
+    monkeypatch.setattr(outbox_module, "run_worker", lambda interval: real(0.01, stop_after=0.05))
+    result = app.test_cli_runner().invoke(args=["mail", "worker", "--interval", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.fixture
+def staff_client(client, auth, make_user):
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    return client
+
+
+def test_staff_read_captured_mail_in_full(app, staff_client):
+    [message_id] = _queue(app)
+    deliver_mail(app)
+    listing = staff_client.get("/staff/mail").get_data(as_text=True)
+    assert "person0@example.com" in listing
+    detail = staff_client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
+    assert "Person 0" in detail and "http://x/y" in detail
+    html = staff_client.get(f"/staff/mail/{message_id}/html")
+    assert html.mimetype == "text/html" and b"Person 0" in html.data
+    assert "default-src 'none'" in html.headers["Content-Security-Policy"]
+
+
+def test_staff_filter_the_outbox_by_status(app, staff_client, smtp_server):
+    smtp_server.stop()
+    _queue(app)
+    deliver_mail(app)
+    assert "person0@example.com" in staff_client.get("/staff/mail?status=queued").get_data(as_text=True)
+    assert "person0@example.com" not in staff_client.get("/staff/mail?status=sent").get_data(as_text=True)
+
+
+def test_staff_retry_a_failed_message(app, staff_client, smtp_server):
+    smtp_server.stop()
+    [message_id] = _queue(app)
+    now = utcnow()
+    for _ in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        deliver_mail(app, now=now)
+        now += timedelta(days=1)
+    assert _message(app, message_id).status == MailStatus.FAILED
+
+    response = staff_client.post(f"/staff/mail/{message_id}/retry")
+    assert response.status_code == 303
+    retried = _message(app, message_id)
+    assert (retried.status, retried.attempts) == (MailStatus.QUEUED, 0)
+    smtp_server.start()
+    assert deliver_mail(app).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_staff_download_an_attachment(app, staff_client):
+    [message_id] = _queue(app, attachments=[Attachment("a.pdf", "application/pdf", b"%PDF-x")])
+    with app.app_context():
+        attachment_id = db.session.get(OutboxMessage, message_id).attachments[0].id
+    response = staff_client.get(f"/staff/mail/{message_id}/attachments/{attachment_id}")
+    assert response.data == b"%PDF-x"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert staff_client.get(f"/staff/mail/{message_id}/attachments/999").status_code == 404
