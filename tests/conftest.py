@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -253,7 +254,28 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
+def served_pages(app: Flask) -> list[str]:
+    """Every HTML page the live server sends to a browser tab (not frames or redirects)."""
+    pages: list[str] = []
+
+    @app.after_request
+    def record(response):
+        from flask import request
+
+        shown = response.status_code < 300 or response.status_code >= 400
+        if (
+            response.mimetype == "text/html"
+            and shown
+            and request.headers.get("Sec-Fetch-Dest") == "document"
+        ):
+            pages.append(request.full_path.rstrip("?"))
+        return response
+
+    return pages
+
+
+@pytest.fixture
+def live_server(app: Flask, served_pages: list[str]) -> Iterator[str]:
     """Serve the app on a loopback port in a thread; yields its base URL."""
     from werkzeug.serving import make_server
 
@@ -296,29 +318,30 @@ def chromium():
 
 
 class AccessibleBrowser:
-    """A page whose every load is checked by axe-core for WCAG 2.1 A/AA violations.
+    """A page whose every visit is checked by axe-core for WCAG 2.1 A/AA violations.
 
-    Navigate with `goto()`, or act and then call `check()`; the fixture fails a test
-    that leaves a loaded page unchecked.
+    Navigate with `goto()`, or act and then call `check()`. The server records every
+    page it sends to the tab, and the fixture fails a test that leaves one unchecked.
     """
 
     TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
-    def __init__(self, page) -> None:
+    def __init__(self, page, served_pages: list[str]) -> None:
         from axe_playwright_python.sync_playwright import Axe
 
         self.page = page
         self.axe = Axe()
         self.checked: list[str] = []
-        self.loads = 0
-        self._checked_loads = 0
-        page.on("load", self._on_load)
-
-    def _on_load(self, _page) -> None:
-        self.loads += 1
+        self.served_pages = served_pages
 
     def goto(self, path: str) -> None:
         self.page.goto(path)
+        self.check()
+
+    def navigate(self, action) -> None:
+        """Do what loads a new page (a click, Enter in a form), wait for it, check it."""
+        with self.page.expect_navigation(wait_until="load"):
+            action()
         self.check()
 
     def check(self) -> None:
@@ -327,21 +350,22 @@ class AccessibleBrowser:
         results = self.axe.run(
             self.page, options={"runOnly": {"type": "tag", "values": self.TAGS}}
         )
-        self.checked.append(self.page.url)
-        self._checked_loads = self.loads
+        url = urlsplit(self.page.url)
+        self.checked.append(url.path + (f"?{url.query}" if url.query else ""))
         assert results.violations_count == 0, (
             f"axe violations on {self.page.url}:\n" + results.generate_report()
         )
 
     def assert_every_page_checked(self) -> None:
-        assert self._checked_loads == self.loads, "a page was loaded but not checked by axe"
+        unchecked = [p for p in self.served_pages if p not in self.checked]
+        assert not unchecked, f"pages shown but not checked by axe: {unchecked}"
 
 
 @pytest.fixture
-def browser_page(chromium, live_server) -> Iterator[AccessibleBrowser]:
+def browser_page(chromium, live_server, served_pages) -> Iterator[AccessibleBrowser]:
     context = chromium.new_context(base_url=live_server, locale="fi-FI")
     page = context.new_page()
-    checked = AccessibleBrowser(page)
+    checked = AccessibleBrowser(page, served_pages)
     yield checked
     context.close()
     checked.assert_every_page_checked()

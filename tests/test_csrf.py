@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from app import create_app
+from extensions import db
 
 
 def _post_rules(app: Flask) -> list[Rule]:
@@ -29,8 +30,13 @@ def _sample_url(rule: Rule) -> str:
 
 
 @pytest.fixture
-def csrf_app(app_config: dict) -> Flask:
-    return create_app({**app_config, "WTF_CSRF_ENABLED": True})
+def csrf_app(app_config: dict, app: Flask) -> Flask:
+    """The app with CSRF protection on, as in production (`app` keeps the database clean)."""
+    csrf_app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    yield csrf_app
+    with csrf_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_the_url_map_has_post_routes(csrf_app):

@@ -255,3 +255,34 @@ def test_staff_download_an_attachment(app, staff_client):
     assert response.data == b"%PDF-x"
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert staff_client.get(f"/staff/mail/{message_id}/attachments/999").status_code == 404
+
+
+def test_two_workers_at_once_send_each_message_exactly_once(app, app_config, smtp_server):
+    """Two worker processes (separate apps, separate connections) racing on one outbox."""
+    import threading
+
+    from app import create_app
+
+    ids = _queue(app, 12)
+    workers = [create_app(app_config) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def work(worker_app):
+        barrier.wait()
+        reports.append(deliver_mail(worker_app))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for worker_app in workers:
+        with worker_app.app_context():
+            db.engine.dispose()
+
+    assert sum(r.sent for r in reports) == 12
+    assert sorted(m["To"] for m in smtp_server.messages) == sorted(
+        f"person{i}@example.com" for i in range(12)
+    )
+    assert all(_message(app, i).status == MailStatus.SENT for i in ids)

@@ -111,3 +111,5 @@ def test_server_error_page_rolls_back(app_config):
     assert "Something went wrong on our side" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
+        db.session.remove()
+        db.engine.dispose()
