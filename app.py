@@ -59,7 +59,12 @@ def babel_default() -> str:
 
 
 def select_timezone() -> str | None:
-    if has_request_context() and current_user and current_user.is_authenticated and current_user.organisation:
+    if (
+        has_request_context()
+        and current_user
+        and current_user.is_authenticated
+        and current_user.organisation
+    ):
         if current_user.organisation.country == "NO":
             return "Europe/Oslo"
     return None
@@ -150,8 +155,9 @@ def register_errorhandlers(app: Flask) -> None:
 
     from flask_wtf.csrf import CSRFError
 
-    app.register_error_handler(CSRFError, lambda e: (render_template(
-        "errors/error.html", code=400, csrf=True), 400))
+    app.register_error_handler(
+        CSRFError, lambda e: (render_template("errors/error.html", code=400, csrf=True), 400)
+    )
 
 
 CSP = (
@@ -178,11 +184,14 @@ def register_request_hooks(app: Flask) -> None:
         return response
 
 
-
 def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
-    from services import registry
+    from flask_babel import lazy_gettext as _l
+
+    from services import outbox, registry
+
+    role_labels = {"customer": _l("Customer"), "staff": _l("Staff"), "admin": _l("Administrator")}
 
     @app.context_processor
     def portal_globals() -> dict:
@@ -190,7 +199,13 @@ def register_template_helpers(app: Flask) -> None:
             "languages": portal_config.LANGUAGES,
             "current_language": str(get_locale()),
             "staff_sections": lambda: registry.staff_sections(app),
+            # Mail that failed for good, for the page of the record it belongs to.
+            "failed_mail_for": outbox.failed_mail_for,
         }
+
+    @app.template_filter("role_label")
+    def role_label(role) -> str:
+        return role_labels[getattr(role, "value", role)]
 
 
 def configure_logging(app: Flask) -> None:

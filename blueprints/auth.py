@@ -125,8 +125,7 @@ def reset_request():
                 language=user.language,
                 context={
                     "user": user,
-                    "url": current_app.config["BASE_URL"]
-                    + url_for("auth.reset", token=token),
+                    "url": current_app.config["BASE_URL"] + url_for("auth.reset", token=token),
                     "minutes": current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
                 },
                 record=("user", user.id),
@@ -145,7 +144,9 @@ def reset_request():
 def reset(token: str):
     """Set a new password through an emailed link (single-use, expiring)."""
     config = current_app.config
-    user = accounts.user_for_reset_token(token, config["SECRET_KEY"], config["PASSWORD_RESET_MAX_AGE"])
+    user = accounts.user_for_reset_token(
+        token, config["SECRET_KEY"], config["PASSWORD_RESET_MAX_AGE"]
+    )
     if user is None:
         flash(_("The link has expired or has been used already. Ask for a new one."), "error")
         return redirect(url_for("auth.reset_request"), 303)

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -89,7 +99,7 @@ def mail_attachment(message_id: int, attachment_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     attachment = next((a for a in message.attachments if a.id == attachment_id), None)
     if attachment is None:
-        return render_template("errors/error.html", code=404), 404
+        abort(404)
     response = current_app.make_response(attachment.data)
     response.mimetype = attachment.content_type
     response.headers.set("Content-Disposition", "attachment", filename=attachment.filename)

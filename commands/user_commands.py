@@ -30,7 +30,9 @@ def user() -> None:
 @click.option("--name", default="", help="The user's name (default: the email address).")
 @click.option("--language", type=click.Choice(["fi", "sv", "nb", "en"]), help="Preferred language.")
 @with_appcontext
-def create(email: str, role: str, organisation: str | None, name: str, language: str | None) -> None:
+def create(
+    email: str, role: str, organisation: str | None, name: str, language: str | None
+) -> None:
     """Create a user; the password is read from standard input."""
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

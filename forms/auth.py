@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectChoice, EmailField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from config import LANGUAGES
@@ -14,7 +22,9 @@ from services.accounts import MIN_PASSWORD_LENGTH
 
 def language_choices() -> list[SelectChoice]:
     # Each language named in itself, with lang= so screen readers pronounce it right.
-    return [SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()]
+    return [
+        SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()
+    ]
 
 
 class LoginForm(FlaskForm):
@@ -49,7 +59,9 @@ class PasswordResetForm(FlaskForm):
             Length(
                 min=MIN_PASSWORD_LENGTH,
                 max=200,
-                message=_l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
+                message=_l(
+                    "The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH
+                ),
             ),
         ],
         description=_l("At least %(n)d characters.", n=MIN_PASSWORD_LENGTH),

@@ -86,9 +86,7 @@ class Department(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
 
     organisation: Mapped[Organisation] = relationship(back_populates="departments")
-    parent: Mapped[Department | None] = relationship(
-        remote_side=[id], back_populates="children"
-    )
+    parent: Mapped[Department | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Department]] = relationship(back_populates="parent")
 
     def __repr__(self) -> str:

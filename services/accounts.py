@@ -7,8 +7,8 @@ import hashlib
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask_babel import gettext as _
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from extensions import db

@@ -77,14 +77,14 @@ def queue_mail(
     return message
 
 
-def failed_mail_for(record_type: str, record_id: object) -> list[OutboxMessage]:
-    """Return the messages of a record that failed for good, so its page can say so."""
+def failed_mail_for(record_type: str, *record_ids: object) -> list[OutboxMessage]:
+    """Return the messages of these records that failed for good, so their page says so."""
     return list(
         db.session.scalars(
             sa.select(OutboxMessage)
             .where(
                 OutboxMessage.record_type == record_type,
-                OutboxMessage.record_id == str(record_id),
+                OutboxMessage.record_id.in_([str(i) for i in record_ids]),
                 OutboxMessage.status == MailStatus.FAILED,
             )
             .order_by(OutboxMessage.id)
@@ -257,7 +257,9 @@ def _record_failure(message: OutboxMessage, exc: Exception, now: datetime, confi
     message.locked_until = None
     if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
         message.status = MailStatus.FAILED
-        log.error("mail %s failed for good after %s attempts: %s", message.id, message.attempts, error)
+        log.error(
+            "mail %s failed for good after %s attempts: %s", message.id, message.attempts, error
+        )
     else:
         message.status = MailStatus.QUEUED
         message.next_attempt_at = now + backoff(message.attempts, config["MAIL_RETRY_BASE_SECONDS"])

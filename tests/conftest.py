@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -156,7 +155,9 @@ def make_user(app: Flask, make_org) -> Callable[..., User]:
                 password,
                 name=name,
                 role=role,
-                organisation=db.session.get(Organisation, organisation.id) if organisation else None,
+                organisation=db.session.get(Organisation, organisation.id)
+                if organisation
+                else None,
                 language=language,
             )
             db.session.commit()
@@ -347,9 +348,7 @@ class AccessibleBrowser:
     def check(self) -> None:
         """Run axe on the page as it is now; fail on any violation."""
         self.page.wait_for_load_state("load")
-        results = self.axe.run(
-            self.page, options={"runOnly": {"type": "tag", "values": self.TAGS}}
-        )
+        results = self.axe.run(self.page, options={"runOnly": {"type": "tag", "values": self.TAGS}})
         url = urlsplit(self.page.url)
         self.checked.append(url.path + (f"?{url.query}" if url.query else ""))
         assert results.violations_count == 0, (

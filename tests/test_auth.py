@@ -107,7 +107,9 @@ def test_password_reset_by_emailed_link(app, client, auth, make_user, smtp_serve
     link = _reset_link(smtp_server.text_of(message))
 
     assert client.get(link).status_code == 200
-    response = client.post(link, data={"password": "a brand new secret", "confirm": "a brand new secret"})
+    response = client.post(
+        link, data={"password": "a brand new secret", "confirm": "a brand new secret"}
+    )
     assert response.status_code == 303
     assert auth.login(password="a brand new secret").status_code == 303
     auth.logout()
@@ -124,7 +126,9 @@ def test_password_reset_link_expires(app, client, make_user, smtp_server):
     client.post("/auth/reset", data={"email": "maija@example.com"})
     deliver_mail(app)
     link = _reset_link(smtp_server.text_of(smtp_server.messages[0]))
-    response = client.post(link, data={"password": "a brand new secret", "confirm": "a brand new secret"})
+    response = client.post(
+        link, data={"password": "a brand new secret", "confirm": "a brand new secret"}
+    )
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/auth/reset")
 
@@ -132,7 +136,9 @@ def test_password_reset_link_expires(app, client, make_user, smtp_server):
 def test_password_reset_does_not_reveal_accounts(app, client, make_user):
     make_user()
     known = client.post("/auth/reset", data={"email": "maija@example.com"}, follow_redirects=True)
-    unknown = client.post("/auth/reset", data={"email": "nobody@example.com"}, follow_redirects=True)
+    unknown = client.post(
+        "/auth/reset", data={"email": "nobody@example.com"}, follow_redirects=True
+    )
     assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
     from models.mail import OutboxMessage
 
@@ -167,7 +173,11 @@ def test_profile_updates_name_email_and_language(app, client, auth, make_user):
     assert response.status_code == 303
     with app.app_context():
         saved = db.session.get(User, user.id)
-        assert (saved.name, saved.email, saved.language) == ("Maija M.", "maija.m@example.com", "sv")
+        assert (saved.name, saved.email, saved.language) == (
+            "Maija M.",
+            "maija.m@example.com",
+            "sv",
+        )
     assert 'lang="sv"' in client.get("/auth/profile").get_data(as_text=True)[:200]
 
 
@@ -175,8 +185,14 @@ def test_profile_updates_name_email_and_language(app, client, auth, make_user):
     ("data", "message"),
     [
         ({"name": "", "email": "maija@example.com", "language": "fi"}, "Anna nimesi"),
-        ({"name": "M", "email": "not-an-email", "language": "fi"}, "Anna kelvollinen sähköpostiosoite"),
-        ({"name": "M", "email": "taken@example.com", "language": "fi"}, "on jo toisen tilin käytössä"),
+        (
+            {"name": "M", "email": "not-an-email", "language": "fi"},
+            "Anna kelvollinen sähköpostiosoite",
+        ),
+        (
+            {"name": "M", "email": "taken@example.com", "language": "fi"},
+            "on jo toisen tilin käytössä",
+        ),
     ],
 )
 def test_profile_refuses_bad_input_and_keeps_it(client, auth, make_user, data, message):
@@ -198,8 +214,17 @@ def test_passwords_are_hashed_with_argon2(app, make_user):
 
 def test_user_create_command(app, runner):
     result = runner.invoke(
-        args=["user", "create", "Admin@Example.com", "--role", "admin", "--organisation",
-              "Uusi Oy", "--name", "Ada Admin"],
+        args=[
+            "user",
+            "create",
+            "Admin@Example.com",
+            "--role",
+            "admin",
+            "--organisation",
+            "Uusi Oy",
+            "--name",
+            "Ada Admin",
+        ],
         input="a long enough password\n",
     )
     assert result.exit_code == 0, result.output
@@ -210,8 +235,12 @@ def test_user_create_command(app, runner):
         assert user.organisation.name == "Uusi Oy"
         assert user.organisation.department_choices() == [(None, "Uusi Oy")]
     client = app.test_client()
-    assert client.post("/auth/login", data={"email": "admin@example.com",
-                                            "password": "a long enough password"}).status_code == 303
+    assert (
+        client.post(
+            "/auth/login", data={"email": "admin@example.com", "password": "a long enough password"}
+        ).status_code
+        == 303
+    )
 
 
 def test_user_create_command_uses_an_existing_organisation(app, runner, make_org):
@@ -243,6 +272,8 @@ def test_user_create_command_refuses_bad_input(app, runner, args, password, erro
 
 def test_user_create_command_refuses_a_duplicate(app, runner, make_user):
     make_user("dup@example.com")
-    result = runner.invoke(args=["user", "create", "dup@example.com", "--role", "staff"],
-                           input="a long enough password\n")
+    result = runner.invoke(
+        args=["user", "create", "dup@example.com", "--role", "staff"],
+        input="a long enough password\n",
+    )
     assert result.exit_code != 0 and "dup@example.com" in result.output

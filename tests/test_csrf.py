@@ -25,7 +25,9 @@ def _sample_url(rule: Rule) -> str:
     values = {}
     for name in rule.arguments:
         converter = rule._converters[name]
-        values[name] = 1 if type(converter).__name__ in ("IntegerConverter", "NumberConverter") else "x"
+        values[name] = (
+            1 if type(converter).__name__ in ("IntegerConverter", "NumberConverter") else "x"
+        )
     return rule.build(values, append_unknown=False)[1]
 
 

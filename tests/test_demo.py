@@ -18,10 +18,14 @@ def test_seed_demo_is_safe_to_run_twice(app, runner):
     assert "admin@example.com" in second.output and "demo-admin-2026" in second.output
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 7
-        kunde = db.session.scalar(sa.select(Organisation).where(Organisation.name == "Demokunde_Test"))
+        kunde = db.session.scalar(
+            sa.select(Organisation).where(Organisation.name == "Demokunde_Test")
+        )
         assert sorted(d.name for d in kunde.departments) == ["Bergen TEST", "Testbedriften AS"]
         assert kunde.account_manager.role == Role.STAFF
-        virasto = db.session.scalar(sa.select(Organisation).where(Organisation.name == "Testivirasto"))
+        virasto = db.session.scalar(
+            sa.select(Organisation).where(Organisation.name == "Testivirasto")
+        )
         assert len(virasto.users) == 2
         invoicer = db.session.scalar(sa.select(User).where(User.invoicing_number == "100102"))
         assert invoicer is not None and invoicer.role == Role.CUSTOMER
@@ -35,7 +39,9 @@ def test_every_demo_account_can_log_in(app, runner):
     runner.invoke(args=["seed-demo"])
     for account in ACCOUNTS:
         client = app.test_client()
-        response = client.post("/auth/login", data={"email": account.email, "password": account.password})
+        response = client.post(
+            "/auth/login", data={"email": account.email, "password": account.password}
+        )
         assert response.status_code == 303, account.email
 
 

@@ -73,8 +73,9 @@ def test_the_profile_language_applies_after_login(client, auth, make_user):
 
 
 def test_form_errors_are_translated(client):
-    response = client.post("/auth/login", data={"email": "", "password": ""},
-                           headers={"Accept-Language": "sv"})
+    response = client.post(
+        "/auth/login", data={"email": "", "password": ""}, headers={"Accept-Language": "sv"}
+    )
     text = response.get_data(as_text=True)
     assert "Ange din e-postadress." in text
     assert "Enter your email address." not in text
@@ -90,13 +91,16 @@ def test_the_source_scan_finds_the_strings():
 
 
 def _source_messages() -> set[str]:
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
+    method_map = [
+        ("**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT),
         method_map=method_map,
-        keywords={"_": None, "gettext": None, "_l": None, "lazy_gettext": None,
-                  "ngettext": (1, 2)},
+        keywords={"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2)},
         directory_filter=lambda d: not Path(d).name.startswith((".", "tests", "migrations")),
     ):
         found.add(message if isinstance(message, str) else message[0])
@@ -106,7 +110,9 @@ def _source_messages() -> set[str]:
 @pytest.mark.parametrize("lang", ["fi", "sv", "nb", "en"])
 def test_every_string_of_the_code_is_translated(lang):
     catalog = _catalog(lang)
-    missing = sorted(m for m in _source_messages() if not (catalog.get(m) and catalog.get(m).string))
+    missing = sorted(
+        m for m in _source_messages() if not (catalog.get(m) and catalog.get(m).string)
+    )
     assert not missing, f"untranslated in {lang} (run `make update-messages`): {missing}"
 
 
@@ -114,4 +120,6 @@ def test_every_string_of_the_code_is_translated(lang):
 def test_translations_keep_their_placeholders(lang):
     for message in _catalog(lang):
         if message.id and message.string:
-            assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), message.id
+            assert sorted(PLACEHOLDER.findall(message.id)) == sorted(
+                PLACEHOLDER.findall(message.string)
+            ), message.id

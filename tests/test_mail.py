@@ -50,8 +50,12 @@ def _all(app) -> list[OutboxMessage]:
 
 def test_a_message_is_saved_with_the_transaction_that_makes_it(app):
     with app.test_request_context():
-        queue_mail("auth_password_reset", "a@example.com", language="fi",
-                   context={"user": User(name="A"), "url": "u", "minutes": 60})
+        queue_mail(
+            "auth_password_reset",
+            "a@example.com",
+            language="fi",
+            context={"user": User(name="A"), "url": "u", "minutes": 60},
+        )
         db.session.rollback()  # the submission failed: its mail must vanish with it
     assert _all(app) == []
     _queue(app)
@@ -60,8 +64,12 @@ def test_a_message_is_saved_with_the_transaction_that_makes_it(app):
 
 def test_the_message_is_rendered_in_the_recipients_language(app):
     with app.test_request_context():
-        message = queue_mail("auth_password_reset", "a@example.com", language="sv",
-                             context={"user": User(name="Anna"), "url": "http://u", "minutes": 60})
+        message = queue_mail(
+            "auth_password_reset",
+            "a@example.com",
+            language="sv",
+            context={"user": User(name="Anna"), "url": "http://u", "minutes": 60},
+        )
         assert "Anna" in message.body_text and "http://u" in message.body_text
         assert message.body_html.startswith("<!doctype html>")
         assert 'lang="sv"' in message.body_html
@@ -108,7 +116,9 @@ def test_smtp_failure_is_retried_with_exponential_backoff(app, app_config, smtp_
     first = _message(app, message_id)
     assert first.status == MailStatus.QUEUED and first.attempts == 1
     assert "ConnectionRefusedError" in first.last_error
-    assert first.next_attempt_at == pytest.approx(now + timedelta(seconds=60), abs=timedelta(seconds=1))
+    assert first.next_attempt_at == pytest.approx(
+        now + timedelta(seconds=60), abs=timedelta(seconds=1)
+    )
 
     # Not due yet: nothing happens.
     assert deliver_mail(app, now=now + timedelta(seconds=30)).handled == 0
@@ -117,7 +127,9 @@ def test_smtp_failure_is_retried_with_exponential_backoff(app, app_config, smtp_
     assert deliver_mail(app, now=later).retrying == 1
     second = _message(app, message_id)
     assert second.attempts == 2
-    assert second.next_attempt_at == pytest.approx(later + timedelta(seconds=120), abs=timedelta(seconds=1))
+    assert second.next_attempt_at == pytest.approx(
+        later + timedelta(seconds=120), abs=timedelta(seconds=1)
+    )
 
 
 def test_backoff_doubles_and_is_capped():
@@ -129,7 +141,7 @@ def test_a_message_fails_for_good_after_the_last_attempt(app, app_config, smtp_s
     smtp_server.stop()
     [message_id] = _queue(app, record=("enrolment", 42))
     now = utcnow()
-    for attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
+    for _attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
         deliver_mail(app, now=now)
         now += timedelta(days=1)
     failed = _message(app, message_id)
@@ -153,7 +165,9 @@ def test_an_smtp_outage_loses_nothing_and_sends_each_once(app, smtp_server):
     assert deliver_mail(app, now=later).sent == 3
     assert deliver_mail(app, now=later + timedelta(hours=1)).handled == 0
     assert sorted(m["To"] for m in smtp_server.messages) == [
-        "person0@example.com", "person1@example.com", "person2@example.com"
+        "person0@example.com",
+        "person1@example.com",
+        "person2@example.com",
     ]
     assert all(_message(app, i).status == MailStatus.SENT for i in ids)
 
@@ -225,8 +239,12 @@ def test_staff_filter_the_outbox_by_status(app, staff_client, smtp_server):
     smtp_server.stop()
     _queue(app)
     deliver_mail(app)
-    assert "person0@example.com" in staff_client.get("/staff/mail?status=queued").get_data(as_text=True)
-    assert "person0@example.com" not in staff_client.get("/staff/mail?status=sent").get_data(as_text=True)
+    assert "person0@example.com" in staff_client.get("/staff/mail?status=queued").get_data(
+        as_text=True
+    )
+    assert "person0@example.com" not in staff_client.get("/staff/mail?status=sent").get_data(
+        as_text=True
+    )
 
 
 def test_staff_retry_a_failed_message(app, staff_client, smtp_server):
@@ -286,3 +304,20 @@ def test_two_workers_at_once_send_each_message_exactly_once(app, app_config, smt
         f"person{i}@example.com" for i in range(12)
     )
     assert all(_message(app, i).status == MailStatus.SENT for i in ids)
+
+
+def test_a_failed_mail_shows_on_the_record_it_belongs_to(app, client, auth, make_user, smtp_server):
+    """Staff see on the organisation page that a user's mail never arrived."""
+    customer = make_user("kunde@example.com", org="Demokunde_Test", name="Test Bruker")
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    smtp_server.stop()
+    [message_id] = _queue(app, record=("user", customer.id))
+    now = utcnow()
+    page = f"/auth/organisations/{customer.organisation_id}"
+    auth.login("staff@example.com")
+    assert f"/staff/mail/{message_id}" not in client.get(page).get_data(as_text=True)
+    for _attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        deliver_mail(app, now=now)
+        now += timedelta(days=1)
+    text = client.get(page).get_data(as_text=True)
+    assert f"/staff/mail/{message_id}" in text and "ConnectionRefusedError" in text

@@ -11,7 +11,13 @@ from models.auth import Organisation
 
 def test_landing_page_lists_the_services_and_offers_login(client):
     text = client.get("/").get_data(as_text=True)
-    for service in ("Koulutuskalenteri", "Laskutuspalvelu", "Yhteydenotto", "Asiakasportaali", "Verkkomaksu"):
+    for service in (
+        "Koulutuskalenteri",
+        "Laskutuspalvelu",
+        "Yhteydenotto",
+        "Asiakasportaali",
+        "Verkkomaksu",
+    ):
         assert service in text
     assert 'href="/auth/login"' in text
     for label in ("suomi", "svenska", "norsk bokmål", "English"):

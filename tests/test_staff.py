@@ -57,7 +57,9 @@ def test_a_part_registers_its_own_lookup(app, client, auth, make_user):
 
 
 def test_several_hits_are_listed(app, client, auth, make_user):
-    registry.register_lookup(app, lambda code: [registry.LookupHit("A", "/a"), registry.LookupHit("B", "/b")])
+    registry.register_lookup(
+        app, lambda code: [registry.LookupHit("A", "/a"), registry.LookupHit("B", "/b")]
+    )
     _login_staff(auth, make_user)
     text = client.get("/staff/lookup", query_string={"code": "x"}).get_data(as_text=True)
     assert 'href="/a"' in text and 'href="/b"' in text
