@@ -30,7 +30,7 @@ migrate: $(STAMP)
 	$(FLASK) db upgrade
 
 seed: migrate
-	$(FLASK) seed-demo
+	$(FLASK) seed-demo --quiet
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,28 +22,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M")
 
 
-def staff_required(view: F) -> F:
-    """Let only logged-in staff and admins in; customers get 403."""
+def _role_required(allowed: Callable[[Any], bool]) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not allowed(current_user):
+                abort(403)
+            return view(*args, **kwargs)
 
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_staff:
-            abort(403)
-        return view(*args, **kwargs)
+        return login_required(wrapped)  # type: ignore[return-value]
 
-    return login_required(wrapped)  # type: ignore[return-value]
+    return decorator
 
 
-def admin_required(view: F) -> F:
-    """Let only logged-in admins in."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return login_required(wrapped)  # type: ignore[return-value]
+staff_required = _role_required(lambda user: user.is_staff)
+staff_required.__doc__ = "Let only logged-in staff and admins in; customers get 403."
+admin_required = _role_required(lambda user: user.is_admin)
+admin_required.__doc__ = "Let only logged-in admins in."
 
 
 def organisation_column(model: type) -> sa.ColumnElement:

@@ -186,7 +186,6 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
-
     from flask_babel import lazy_gettext as _l
 
     from services import outbox, registry

@@ -129,6 +129,7 @@ def reset_request():
                     "minutes": current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
                 },
                 record=("user", user.id),
+                sensitive=True,
             )
             db.session.commit()
         # The same answer whether or not the address has an account: no enumeration.

@@ -69,12 +69,22 @@ def mail():
     )
 
 
+def _body_visible(message: OutboxMessage) -> bool:
+    # A personal secret (a reset link) is readable only where no mail leaves the machine.
+    return not message.sensitive or not current_app.config.get("MAIL_SERVER")
+
+
 @bp.get("/mail/<int:message_id>")
 @staff_required
 def mail_detail(message_id: int):
     """Show one message in full, as it was (or will be) sent."""
     message = db.get_or_404(OutboxMessage, message_id)
-    return render_template("staff/mail_detail.html", message=message, form=ActionForm())
+    return render_template(
+        "staff/mail_detail.html",
+        message=message,
+        body_visible=_body_visible(message),
+        form=ActionForm(),
+    )
 
 
 @bp.get("/mail/<int:message_id>/html")
@@ -82,6 +92,8 @@ def mail_detail(message_id: int):
 def mail_html(message_id: int):
     """Serve a message's HTML body for the sandboxed frame of the detail page."""
     message = db.get_or_404(OutboxMessage, message_id)
+    if not _body_visible(message):
+        abort(404)
     response = current_app.make_response(message.body_html or "")
     response.mimetype = "text/html"
     # The mail's own styles are inline; nothing in it may run or load.

@@ -20,12 +20,14 @@ def print_accounts() -> None:
 
 
 @click.command("seed-demo")
+@click.option("--quiet", is_flag=True, help="Do not list the demo accounts.")
 @with_appcontext
-def seed_demo() -> None:
+def seed_demo(quiet: bool) -> None:
     """Fill the database with demo data (safe to run again)."""
     demo.seed()
     click.echo("Demo data is in place.")
-    print_accounts()
+    if not quiet:
+        print_accounts()
 
 
 @click.command("serve")

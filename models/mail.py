@@ -37,6 +37,9 @@ class OutboxMessage(db.Model):
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str | None] = mapped_column(sa.Text)
     template: Mapped[str] = mapped_column(sa.String(100))
+    # Carries a personal secret (a password-reset link): staff may not read its body
+    # once a real mail server is in use.
+    sensitive: Mapped[bool] = mapped_column(default=False)
     # The record the message belongs to, e.g. ("enrolment", "42"), so a failure shows there.
     record_type: Mapped[str | None] = mapped_column(sa.String(50))
     record_id: Mapped[str | None] = mapped_column(sa.String(50))

@@ -43,6 +43,7 @@ def queue_mail(
     attachments: Iterable[Attachment] = (),
     sender: str | None = None,
     reply_to: str | None = None,
+    sensitive: bool = False,
 ) -> OutboxMessage:
     """Render mail/<template>.{subject.txt,txt,html} in the language and add it to the session.
 
@@ -63,6 +64,7 @@ def queue_mail(
         body_text=body_text,
         body_html=body_html,
         template=template,
+        sensitive=sensitive,
         record_type=record[0] if record else None,
         record_id=str(record[1]) if record else None,
         status=MailStatus.QUEUED,
@@ -107,24 +109,21 @@ def backoff(attempts: int, base_seconds: int) -> timedelta:
     return min(timedelta(seconds=base_seconds * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Queued and due, or claimed by a worker whose lease ran out (it died)."""
+    table = OutboxMessage.__table__
+    return sa.or_(
+        sa.and_(table.c.status == MailStatus.QUEUED.value, table.c.next_attempt_at <= now),
+        sa.and_(table.c.status == MailStatus.SENDING.value, table.c.locked_until < now),
+    )
+
+
 def _claim(message_id: int, now: datetime) -> bool:
     """Take one due message for this worker; True if no other worker has it."""
     table = OutboxMessage.__table__
     result = db.session.execute(
         sa.update(table)
-        .where(
-            table.c.id == message_id,
-            sa.or_(
-                sa.and_(
-                    table.c.status == MailStatus.QUEUED.value,
-                    table.c.next_attempt_at <= now,
-                ),
-                sa.and_(
-                    table.c.status == MailStatus.SENDING.value,
-                    table.c.locked_until < now,
-                ),
-            ),
-        )
+        .where(table.c.id == message_id, _due(now))
         .values(
             status=MailStatus.SENDING.value,
             locked_until=now + LEASE,
@@ -139,18 +138,7 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
     return list(
         db.session.scalars(
             sa.select(table.c.id)
-            .where(
-                sa.or_(
-                    sa.and_(
-                        table.c.status == MailStatus.QUEUED.value,
-                        table.c.next_attempt_at <= now,
-                    ),
-                    sa.and_(
-                        table.c.status == MailStatus.SENDING.value,
-                        table.c.locked_until < now,
-                    ),
-                )
-            )
+            .where(_due(now))
             .order_by(table.c.next_attempt_at, table.c.id)
             .limit(limit)
         )

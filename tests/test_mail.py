@@ -321,3 +321,20 @@ def test_a_failed_mail_shows_on_the_record_it_belongs_to(app, client, auth, make
         now += timedelta(days=1)
     text = client.get(page).get_data(as_text=True)
     assert f"/staff/mail/{message_id}" in text and "ConnectionRefusedError" in text
+
+
+def test_staff_cannot_read_a_reset_link_that_was_really_sent(
+    app, client, auth, make_user, smtp_server
+):
+    """With a real mail server, a password-reset link is for its recipient only."""
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    make_user("admin@example.com", role=Role.ADMIN, org=None, name="Admin")
+    client.post("/auth/reset", data={"email": "admin@example.com"})
+    deliver_mail(app)
+    auth.login("staff@example.com")
+    with app.app_context():
+        message_id = db.session.scalar(sa.select(OutboxMessage.id))
+    text = client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
+    assert "/auth/reset/" not in text
+    assert client.get(f"/staff/mail/{message_id}/html").status_code == 404
+    assert "/auth/reset/" in smtp_server.text_of(smtp_server.messages[0])

@@ -38,6 +38,7 @@ def upgrade():
     sa.Column('body_text', sa.Text(), nullable=False),
     sa.Column('body_html', sa.Text(), nullable=True),
     sa.Column('template', sa.String(length=100), nullable=False),
+    sa.Column('sensitive', sa.Boolean(), nullable=False),
     sa.Column('record_type', sa.String(length=50), nullable=True),
     sa.Column('record_id', sa.String(length=50), nullable=True),
     sa.Column('status', sa.Enum('queued', 'sending', 'sent', 'captured', 'failed', name='mailstatus', native_enum=False, length=20), nullable=False),
