@@ -117,8 +117,9 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import auth, main, staff
+    from blueprints import IdConverter, auth, main, staff
 
+    app.url_map.converters["id"] = IdConverter
     for module in (main, auth, staff):
         app.register_blueprint(module.bp)
         setup = getattr(module, "setup_app", None)

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from access import get_owned_or_404, scoped
-from blueprints import safe_next
+from blueprints import paginate, safe_next
 from extensions import db, limiter
 from forms.auth import LoginForm, PasswordResetForm, PasswordResetRequestForm, ProfileForm
 from forms.staff import ActionForm
@@ -168,11 +168,11 @@ def organisations():
         if current_user.organisation_id is None:
             return redirect(url_for("main.index"))
         return redirect(url_for("auth.organisation", org_id=current_user.organisation_id))
-    page = db.paginate(scoped(Organisation).order_by(Organisation.name), per_page=25)
+    page = paginate(scoped(Organisation).order_by(Organisation.name), per_page=25)
     return render_template("auth/organisations.html", page=page)
 
 
-@bp.get("/organisations/<int:org_id>")
+@bp.get("/organisations/<id:org_id>")
 @login_required
 def organisation(org_id: int):
     """Show an organisation with its departments and users."""

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from access import staff_required
+from blueprints import paginate
 from extensions import db
 from forms.staff import ActionForm, LookupForm
 from models.mail import MailStatus, OutboxMessage
@@ -63,7 +64,7 @@ def mail():
         stmt = stmt.where(OutboxMessage.status == MailStatus(status))
     else:
         status = ""
-    page = db.paginate(stmt, per_page=50)
+    page = paginate(stmt, per_page=50)
     return render_template(
         "staff/mail.html", page=page, status=status, statuses=list(MailStatus), form=ActionForm()
     )
@@ -74,7 +75,7 @@ def _body_visible(message: OutboxMessage) -> bool:
     return not message.sensitive or not current_app.config.get("MAIL_SERVER")
 
 
-@bp.get("/mail/<int:message_id>")
+@bp.get("/mail/<id:message_id>")
 @staff_required
 def mail_detail(message_id: int):
     """Show one message in full, as it was (or will be) sent."""
@@ -87,7 +88,7 @@ def mail_detail(message_id: int):
     )
 
 
-@bp.get("/mail/<int:message_id>/html")
+@bp.get("/mail/<id:message_id>/html")
 @staff_required
 def mail_html(message_id: int):
     """Serve a message's HTML body for the sandboxed frame of the detail page."""
@@ -104,7 +105,7 @@ def mail_html(message_id: int):
     return response
 
 
-@bp.get("/mail/<int:message_id>/attachments/<int:attachment_id>")
+@bp.get("/mail/<id:message_id>/attachments/<id:attachment_id>")
 @staff_required
 def mail_attachment(message_id: int, attachment_id: int):
     """Download an attachment of a message."""
@@ -118,7 +119,7 @@ def mail_attachment(message_id: int, attachment_id: int):
     return response
 
 
-@bp.post("/mail/<int:message_id>/retry")
+@bp.post("/mail/<id:message_id>/retry")
 @staff_required
 def mail_retry(message_id: int):
     """Queue an unsent message again with fresh attempts."""

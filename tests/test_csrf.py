@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from werkzeug.routing import Rule
+from werkzeug.routing.converters import NumberConverter
 
 from app import create_app
 from extensions import db
@@ -25,9 +26,7 @@ def _sample_url(rule: Rule) -> str:
     values = {}
     for name in rule.arguments:
         converter = rule._converters[name]
-        values[name] = (
-            1 if type(converter).__name__ in ("IntegerConverter", "NumberConverter") else "x"
-        )
+        values[name] = 1 if isinstance(converter, NumberConverter) else "x"
     return rule.build(values, append_unknown=False)[1]
 
 

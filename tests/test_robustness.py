@@ -1,0 +1,64 @@
+"""Never a 500: every GET route, enumerated from the URL map, with odd input and any role."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.routing.converters import NumberConverter
+
+from app import create_app
+from models.auth import Role
+
+ODD_NUMBERS = ["0", "99999999999999999999", "-1"]
+ODD_STRINGS = ["x", "%00", "ä" * 300, "../../etc/passwd"]
+ODD_QUERIES = [
+    "",
+    "?page=0",
+    "?page=99999999999999",
+    "?page=abc",
+    "?status=nope",
+    "?code=" + "x" * 500,
+]
+
+
+def _get_rules():
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    return sorted(
+        (
+            rule
+            for rule in app.url_map.iter_rules()
+            if "GET" in rule.methods and rule.endpoint != "static"
+        ),
+        key=lambda rule: rule.rule,
+    )
+
+
+def _odd_urls(rule) -> list[str]:
+    """The rule's URL with each odd number in its number arguments, then each odd string."""
+
+    def build(number: str, text: str) -> str:
+        values = {
+            name: number if isinstance(rule._converters[name], NumberConverter) else text
+            for name in rule.arguments
+        }
+        return rule.build(values, append_unknown=False)[1]
+
+    urls = {build(number, "x") for number in ODD_NUMBERS}
+    urls |= {build("1", text) for text in ODD_STRINGS}
+    return sorted(urls)
+
+
+RULES = _get_rules()
+
+
+@pytest.mark.parametrize("role", [None, Role.CUSTOMER, Role.STAFF])
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.rule)
+def test_get_routes_never_answer_500(client, auth, make_user, rule, role):
+    if role is not None:
+        make_user(
+            "person@example.com", role=role, org=None if role == Role.STAFF else "Testivirasto"
+        )
+        auth.login("person@example.com")
+    for url in _odd_urls(rule):
+        for query in ODD_QUERIES:
+            response = client.get(url + query)
+            assert response.status_code < 500, f"{url}{query} as {role}: {response.status_code}"
