@@ -17,13 +17,24 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
 
-from access import get_owned_or_404, scoped
+from access import admin_required, get_owned_or_404, scoped
 from blueprints import paginate, safe_next
 from extensions import db, limiter
-from forms.auth import LoginForm, PasswordResetForm, PasswordResetRequestForm, ProfileForm
+from forms.auth import (
+    DepartmentForm,
+    LoginForm,
+    OrganisationForm,
+    PasswordResetForm,
+    PasswordResetRequestForm,
+    ProfileForm,
+    UserForm,
+    UserSearchForm,
+)
 from forms.staff import ActionForm
-from models.auth import Organisation, User
+from models.auth import Department, Organisation, Role, User
 from services import accounts
 from services.outbox import queue_mail
 from services.registry import LookupHit, register_lookup, register_staff_section
@@ -118,7 +129,7 @@ def reset_request():
     if form.validate_on_submit():
         user = accounts.user_by_email(form.email.data)
         if user is not None and user.active:
-            token = accounts.make_reset_token(user, current_app.config["SECRET_KEY"])
+            token = accounts.make_password_token(user, current_app.config["SECRET_KEY"])
             queue_mail(
                 "auth_password_reset",
                 user.email,
@@ -144,9 +155,19 @@ def reset_request():
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
     """Set a new password through an emailed link (single-use, expiring)."""
+    return _set_password(token, accounts.RESET, "PASSWORD_RESET_MAX_AGE")
+
+
+@bp.route("/welcome/<token>", methods=["GET", "POST"])
+def welcome(token: str):
+    """Set the first password of an invited account (single-use, expiring)."""
+    return _set_password(token, accounts.INVITATION, "INVITATION_MAX_AGE")
+
+
+def _set_password(token: str, purpose: str, max_age_setting: str):
     config = current_app.config
-    user = accounts.user_for_reset_token(
-        token, config["SECRET_KEY"], config["PASSWORD_RESET_MAX_AGE"]
+    user = accounts.user_for_password_token(
+        token, config["SECRET_KEY"], config[max_age_setting], purpose
     )
     if user is None:
         flash(_("The link has expired or has been used already. Ask for a new one."), "error")
@@ -155,9 +176,9 @@ def reset(token: str):
     if form.validate_on_submit():
         accounts.set_password(user, form.password.data)
         db.session.commit()
-        flash(_("Your password was changed. You can now log in."), "success")
+        flash(_("Your password was saved. You can now log in."), "success")
         return redirect(url_for("auth.login"), 303)
-    return render_template("auth/reset.html", form=form)
+    return render_template("auth/reset.html", form=form, welcome=purpose == accounts.INVITATION)
 
 
 @bp.get("/organisations")
@@ -169,7 +190,14 @@ def organisations():
             return redirect(url_for("main.index"))
         return redirect(url_for("auth.organisation", org_id=current_user.organisation_id))
     page = paginate(scoped(Organisation).order_by(Organisation.name), per_page=25)
-    return render_template("auth/organisations.html", page=page)
+    user_counts = dict(
+        db.session.execute(
+            sa.select(User.organisation_id, sa.func.count())
+            .where(User.organisation_id.in_([org.id for org in page.items]))
+            .group_by(User.organisation_id)
+        ).all()
+    )
+    return render_template("auth/organisations.html", page=page, user_counts=user_counts)
 
 
 @bp.get("/organisations/<id:org_id>")
@@ -177,7 +205,216 @@ def organisations():
 def organisation(org_id: int):
     """Show an organisation with its departments and users."""
     org = get_owned_or_404(Organisation, org_id)
-    return render_template("auth/organisation.html", org=org)
+    department_form = _department_form(org) if current_user.is_admin else None
+    return render_template("auth/organisation.html", org=org, department_form=department_form)
+
+
+# --- Administration of accounts and organisations (admins) ---------------------------
+
+
+def _organisation_choices() -> list[SelectChoice]:
+    orgs = db.session.scalars(sa.select(Organisation).order_by(Organisation.name))
+    return [SelectChoice("", "–")] + [SelectChoice(str(o.id), o.name) for o in orgs]
+
+
+def _staff_choices() -> list[SelectChoice]:
+    staff = db.session.scalars(
+        sa.select(User)
+        .where(User.role.in_([Role.STAFF, Role.ADMIN]), User.active)
+        .order_by(User.name)
+    )
+    return [SelectChoice("", "–")] + [
+        SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in staff
+    ]
+
+
+def _invite(user: User) -> None:
+    token = accounts.make_password_token(
+        user, current_app.config["SECRET_KEY"], accounts.INVITATION
+    )
+    queue_mail(
+        "auth_invitation",
+        user.email,
+        language=user.language,
+        context={
+            "user": user,
+            "url": current_app.config["BASE_URL"] + url_for("auth.welcome", token=token),
+            "days": current_app.config["INVITATION_MAX_AGE"] // 86400,
+        },
+        record=("user", user.id),
+        sensitive=True,
+    )
+
+
+@bp.get("/users")
+@admin_required
+def users():
+    """List and search the accounts."""
+    form = UserSearchForm(formdata=request.args)
+    stmt = sa.select(User).options(selectinload(User.organisation)).order_by(User.name)
+    if form.validate() and form.q.data:
+        pattern = f"%{form.q.data.strip().lower()}%"
+        stmt = stmt.outerjoin(User.organisation).where(
+            sa.or_(
+                sa.func.lower(User.name).like(pattern),
+                User.email.like(pattern),
+                sa.func.lower(Organisation.name).like(pattern),
+            )
+        )
+    page = paginate(stmt, per_page=50)
+    return render_template("auth/users.html", page=page, form=form)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def create_user():
+    """Create an account and email its owner a link for choosing a password."""
+    form = UserForm()
+    form.organisation_id.choices = _organisation_choices()
+    if form.validate_on_submit():
+        org = (
+            db.session.get(Organisation, form.organisation_id.data)
+            if form.organisation_id.data
+            else None
+        )
+        try:
+            user = accounts.create_user(
+                form.email.data,
+                accounts.unusable_password(),
+                name=form.name.data,
+                role=Role(form.role.data),
+                organisation=org,
+                language=form.language.data,
+            )
+        except accounts.AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            user.active = form.active.data
+            _invite(user)
+            db.session.commit()
+            flash(
+                _("The account was created and an invitation sent to %(email)s.", email=user.email),
+                "success",
+            )
+            return redirect(url_for("auth.users"), 303)
+    return render_template("auth/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int):
+    """Change an account's details, role, organisation or whether it may log in."""
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    form.organisation_id.choices = _organisation_choices()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        other = accounts.user_by_email(email)
+        if other is not None and other.id != user.id:
+            form.email.errors.append(_("Another account uses this email address."))
+        elif user.id == current_user.id and (
+            form.role.data != Role.ADMIN.value or not form.active.data
+        ):
+            form.role.errors.append(
+                _("You cannot remove your own admin rights or deactivate yourself.")
+            )
+        else:
+            form.populate_obj(user)
+            user.email = email
+            user.role = Role(form.role.data)
+            db.session.commit()
+            flash(_("The account was saved."), "success")
+            return redirect(url_for("auth.users"), 303)
+    return render_template("auth/user_form.html", form=form, user=user, action_form=ActionForm())
+
+
+@bp.post("/users/<id:user_id>/invite")
+@admin_required
+def invite_user(user_id: int):
+    """Send the account's owner a new link for choosing a password."""
+    user = db.get_or_404(User, user_id)
+    if ActionForm().validate_on_submit():
+        _invite(user)
+        db.session.commit()
+        flash(_("An invitation was sent to %(email)s.", email=user.email), "success")
+    return redirect(url_for("auth.edit_user", user_id=user.id), 303)
+
+
+def _organisation_form(org: Organisation | None) -> OrganisationForm:
+    form = OrganisationForm(obj=org)
+    form.account_manager_id.choices = _staff_choices()
+    return form
+
+
+def _name_taken(name: str, org: Organisation | None) -> bool:
+    other = db.session.scalar(sa.select(Organisation).where(Organisation.name == name.strip()))
+    return other is not None and (org is None or other.id != org.id)
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+@admin_required
+def create_organisation():
+    """Add a customer organisation."""
+    form = _organisation_form(None)
+    if form.validate_on_submit():
+        if _name_taken(form.name.data, None):
+            form.name.errors.append(_("An organisation of this name exists already."))
+        else:
+            org = Organisation()
+            form.populate_obj(org)
+            org.name = org.name.strip()
+            org.business_id = org.business_id or None
+            db.session.add(org)
+            db.session.commit()
+            flash(_("The organisation was saved."), "success")
+            return redirect(url_for("auth.organisation", org_id=org.id), 303)
+    return render_template("auth/organisation_form.html", form=form, org=None)
+
+
+@bp.route("/organisations/<id:org_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_organisation(org_id: int):
+    """Change an organisation's details and account manager."""
+    org = db.get_or_404(Organisation, org_id)
+    form = _organisation_form(org)
+    if form.validate_on_submit():
+        if _name_taken(form.name.data, org):
+            form.name.errors.append(_("An organisation of this name exists already."))
+        else:
+            form.populate_obj(org)
+            org.name = org.name.strip()
+            org.business_id = org.business_id or None
+            db.session.commit()
+            flash(_("The organisation was saved."), "success")
+            return redirect(url_for("auth.organisation", org_id=org.id), 303)
+    return render_template("auth/organisation_form.html", form=form, org=org)
+
+
+def _department_form(org: Organisation) -> DepartmentForm:
+    form = DepartmentForm()
+    form.parent_id.choices = [SelectChoice("", "–")] + [
+        SelectChoice(str(dep_id), name) for dep_id, name in org.department_choices() if dep_id
+    ]
+    return form
+
+
+@bp.post("/organisations/<id:org_id>/departments")
+@admin_required
+def create_department(org_id: int):
+    """Add a department to an organisation, at the top or under another one."""
+    org = db.get_or_404(Organisation, org_id)
+    form = _department_form(org)
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        siblings = [d for d in org.departments if d.parent_id == form.parent_id.data]
+        if any(d.name == name for d in siblings):
+            form.name.errors.append(_("A department of this name exists already there."))
+        else:
+            db.session.add(Department(organisation=org, name=name, parent_id=form.parent_id.data))
+            db.session.commit()
+            flash(_("The department was added."), "success")
+            return redirect(url_for("auth.organisation", org_id=org.id), 303)
+    return render_template("auth/organisation.html", org=org, department_form=form), 200
 
 
 def _lookup_user(code: str) -> list[LookupHit]:
@@ -197,3 +434,4 @@ def _lookup_user(code: str) -> list[LookupHit]:
 def setup_app(app: Flask) -> None:
     register_lookup(app, _lookup_user)
     register_staff_section(app, _l("Organisations"), "auth.organisations")
+    register_staff_section(app, _l("Users"), "auth.users", admin_only=True)

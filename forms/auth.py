@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from stdnum.exceptions import ValidationError as InvalidNumber
+from stdnum.fi import ytunnus
+from stdnum.no import orgnr
 from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
     PasswordField,
+    SearchField,
     SelectChoice,
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from config import LANGUAGES
 from forms.validators import Email
+from models.auth import Role
 from services.accounts import MIN_PASSWORD_LENGTH
 
 
@@ -97,3 +102,97 @@ class LanguageForm(FlaskForm):
 
     language = SelectField(choices=language_choices())
     next = HiddenField()
+
+
+def _optional_id(value: object) -> int | None:
+    """Coerce a select's value to a database id; the empty choice is None."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class UserForm(FlaskForm):
+    """An account as an admin creates or edits it."""
+
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter the email address.")), Email(), Length(max=254)],
+        description=_l("A new user gets an email with a link for choosing a password."),
+    )
+    name = StringField(
+        _l("Name"), validators=[DataRequired(_l("Enter the name.")), Length(max=200)]
+    )
+    role = SelectField(
+        _l("Role"),
+        choices=[
+            SelectChoice(Role.CUSTOMER.value, _l("Customer")),
+            SelectChoice(Role.STAFF.value, _l("Staff")),
+            SelectChoice(Role.ADMIN.value, _l("Administrator")),
+        ],
+    )
+    organisation_id = SelectField(_l("Organisation"), coerce=_optional_id, choices=[])
+    language = SelectField(_l("Language"), choices=language_choices())
+    active = BooleanField(_l("Active: may log in"), default=True)
+
+    def validate_organisation_id(self, field: SelectField) -> None:
+        if self.role.data == Role.CUSTOMER.value and field.data is None:
+            raise ValidationError(_l("Choose the organisation of a customer user."))
+
+
+BUSINESS_ID_FORMATS = {"FI": ytunnus, "NO": orgnr}
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter the name of the organisation.")), Length(max=200)],
+    )
+    country = SelectField(
+        _l("Country"),
+        choices=[SelectChoice("FI", _l("Finland")), SelectChoice("NO", _l("Norway"))],
+    )
+    business_id = StringField(
+        _l("Business ID"),
+        validators=[Optional(), Length(max=20)],
+        description=_l("Finland: Y-tunnus, e.g. 1234567-8. Norway: organisasjonsnummer, 9 digits."),
+    )
+    language = SelectField(
+        _l("Language of its users"),
+        choices=language_choices(),
+        description=_l("New users of the organisation get this language."),
+    )
+    account_manager_id = SelectField(
+        _l("Account manager"), coerce=_optional_id, choices=[], validate_choice=True
+    )
+
+    def validate_business_id(self, field: StringField) -> None:
+        if not field.data:
+            return
+        module = BUSINESS_ID_FORMATS[self.country.data]
+        try:
+            module.validate(field.data)
+        except InvalidNumber as exc:
+            raise ValidationError(_l("This is not a valid business ID of the country.")) from exc
+        field.data = module.format(field.data)
+
+
+class DepartmentForm(FlaskForm):
+    name = StringField(
+        _l("Department"),
+        validators=[DataRequired(_l("Enter the name of the department.")), Length(max=200)],
+    )
+    parent_id = SelectField(
+        _l("Part of"),
+        coerce=_optional_id,
+        choices=[],
+        description=_l("Leave empty for a department directly under the organisation."),
+    )
+
+
+class UserSearchForm(FlaskForm):
+    """The search of the account list: a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search by name, email or organisation"), validators=[Length(max=100)])

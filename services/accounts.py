@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -107,28 +108,42 @@ def create_user(
     return user
 
 
-def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret_key, salt="password-reset")
+# What a password link is for; each purpose signs with its own salt, so an invitation
+# token is no reset token and the other way round.
+RESET = "password-reset"
+INVITATION = "invitation"
+
+
+def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=purpose)
 
 
 def _password_fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
-def make_reset_token(user: User, secret_key: str) -> str:
+def make_password_token(user: User, secret_key: str, purpose: str = RESET) -> str:
     """Return a signed token bound to the user's current password hash: single-use."""
-    return _reset_serializer(secret_key).dumps({"u": user.id, "p": _password_fingerprint(user)})
+    payload = {"u": user.id, "p": _password_fingerprint(user)}
+    return _serializer(secret_key, purpose).dumps(payload)
 
 
-def user_for_reset_token(token: str, secret_key: str, max_age: int) -> User | None:
-    """Return the user a valid, unexpired, unused reset token belongs to, else None."""
+def user_for_password_token(
+    token: str, secret_key: str, max_age: int, purpose: str = RESET
+) -> User | None:
+    """Return the user a valid, unexpired, unused token belongs to, else None."""
     try:
-        data = _reset_serializer(secret_key).loads(token, max_age=max_age)
+        data = _serializer(secret_key, purpose).loads(token, max_age=max_age)
     except (SignatureExpired, BadSignature):
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
         return None
-    user = db.session.get(User, data.get("u"))
+    user = db.session.get(User, data["u"])
     if user is None or not user.active or data.get("p") != _password_fingerprint(user):
         return None
     return user
+
+
+def unusable_password() -> str:
+    """A random password nobody knows, for an account whose owner sets their own."""
+    return secrets.token_urlsafe(32)

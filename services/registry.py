@@ -25,6 +25,7 @@ Lookup = Callable[[str], list[LookupHit]]
 class StaffSection:
     label: object  # a lazy_gettext string
     endpoint: str
+    admin_only: bool = False
 
 
 def _registry(app: Flask) -> dict:
@@ -36,9 +37,11 @@ def register_lookup(app: Flask, lookup: Lookup) -> None:
     _registry(app)["lookups"].append(lookup)
 
 
-def register_staff_section(app: Flask, label: object, endpoint: str) -> None:
+def register_staff_section(
+    app: Flask, label: object, endpoint: str, *, admin_only: bool = False
+) -> None:
     """Show this part in the staff area's navigation."""
-    _registry(app)["sections"].append(StaffSection(label, endpoint))
+    _registry(app)["sections"].append(StaffSection(label, endpoint, admin_only))
 
 
 def lookups(app: Flask) -> list[Lookup]:

@@ -148,10 +148,10 @@ def test_password_reset_does_not_reveal_accounts(app, client, make_user):
 
 def test_password_reset_form_validates(client, make_user, app):
     user = make_user()
-    from services.accounts import make_reset_token
+    from services.accounts import make_password_token
 
     with app.app_context():
-        token = make_reset_token(db.session.get(User, user.id), "test-secret-key")
+        token = make_password_token(db.session.get(User, user.id), "test-secret-key")
     response = client.post(f"/auth/reset/{token}", data={"password": "short", "confirm": "other"})
     assert response.status_code == 200
     text = response.get_data(as_text=True)

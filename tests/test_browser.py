@@ -73,3 +73,42 @@ def test_staff_look_up_and_read_captured_mail(browser_page, make_user):
     browser.navigate(lambda: page.locator("table a").first.click())
     assert "kunde@example.com" in page.locator("dl.details").inner_text()
     assert "/auth/reset/" in page.locator("pre.mail-text").inner_text()
+
+
+def test_admin_sets_up_an_organisation_and_a_user(browser_page, make_user, app):
+    make_user("admin@example.com", role=Role.ADMIN, org=None, name="Aino Admin")
+    browser = browser_page
+    page = browser.page
+
+    browser.goto("/auth/login")
+    page.fill("#email", "admin@example.com")
+    page.fill("#password", PASSWORD)
+    browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
+
+    browser.goto("/auth/organisations/new")
+    page.fill("#name", "Demokunde_Test")
+    page.select_option("#country", "NO")
+    page.fill("#business_id", "123")  # not an organisasjonsnummer
+    browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
+    assert page.locator("#business_id").get_attribute("aria-invalid") == "true"
+    assert page.locator("#name").input_value() == "Demokunde_Test"  # input kept
+    page.fill("#business_id", "987654325")
+    page.select_option("#language", "nb")
+    browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
+    assert page.get_by_role("heading", name="Demokunde_Test").is_visible()
+
+    page.fill("#name", "Testbedriften AS")
+    browser.navigate(lambda: page.locator("form[action$='/departments'] button").click())
+    page.fill("#name", "Bergen TEST")
+    page.select_option("#parent_id", label="Testbedriften AS")
+    browser.navigate(lambda: page.locator("form[action$='/departments'] button").click())
+    assert "Bergen TEST" in page.locator("main").inner_text()
+
+    browser.goto("/auth/users/new")
+    page.fill("#email", "test.bruker@example.com")
+    page.fill("#name", "Test Bruker")
+    page.select_option("#organisation_id", label="Demokunde_Test")
+    page.select_option("#language", "nb")
+    browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
+    assert page.url.endswith("/auth/users")
+    assert "Test Bruker" in page.locator("table").inner_text()

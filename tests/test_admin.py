@@ -1,0 +1,277 @@
+"""Admins manage accounts, organisations and their department trees."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from extensions import db
+from models.auth import Department, Organisation, Role, User
+from tests.conftest import deliver_mail
+
+
+@pytest.fixture
+def admin(client, auth, make_user):
+    user = make_user("admin@example.com", role=Role.ADMIN, org=None, name="Aino Admin")
+    auth.login("admin@example.com")
+    return user
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/auth/users", "/auth/users/new", "/auth/organisations/new", "/auth/users/1/edit"],
+)
+def test_only_admins_manage_accounts(client, auth, make_user, url):
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    assert client.get(url).status_code == 403
+
+
+def test_staff_do_not_see_the_users_section(client, auth, make_user):
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    assert 'href="/auth/users"' not in client.get("/staff/").get_data(as_text=True)
+
+
+def test_admins_see_the_users_section(client, admin):
+    assert 'href="/auth/users"' in client.get("/staff/").get_data(as_text=True)
+
+
+def test_admin_creates_a_user_who_chooses_a_password(app, client, admin, make_org, smtp_server):
+    org = make_org("Testivirasto")
+    response = client.post(
+        "/auth/users/new",
+        data={
+            "email": "Uusi.Kayttaja@Example.com",
+            "name": "Uusi Käyttäjä",
+            "role": "customer",
+            "organisation_id": str(org.id),
+            "language": "sv",
+            "active": "y",
+        },
+    )
+    assert response.status_code == 303
+    assert deliver_mail(app).sent == 1
+    [message] = smtp_server.messages
+    assert message["To"] == "uusi.kayttaja@example.com"
+    link = re.search(r"http://portal\.test(/auth/welcome/\S+)", smtp_server.text_of(message)).group(
+        1
+    )
+
+    new_client = app.test_client()
+    assert new_client.get(link).status_code == 200
+    response = new_client.post(
+        link, data={"password": "my own password", "confirm": "my own password"}
+    )
+    assert response.status_code == 303
+    login = new_client.post(
+        "/auth/login", data={"email": "uusi.kayttaja@example.com", "password": "my own password"}
+    )
+    assert login.status_code == 303
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "uusi.kayttaja@example.com"))
+        assert (user.language, user.organisation.name, user.role) == (
+            "sv",
+            "Testivirasto",
+            Role.CUSTOMER,
+        )
+    # The invitation link is single-use too.
+    assert app.test_client().get(link).status_code == 303
+
+
+def test_an_invitation_link_is_no_reset_link(app, client, admin, make_org, smtp_server):
+    org = make_org("Testivirasto")
+    client.post(
+        "/auth/users/new",
+        data={
+            "email": "u@example.com",
+            "name": "U",
+            "role": "customer",
+            "organisation_id": str(org.id),
+            "language": "fi",
+            "active": "y",
+        },
+    )
+    deliver_mail(app)
+    token = re.search(r"/auth/welcome/(\S+)", smtp_server.text_of(smtp_server.messages[0])).group(1)
+    assert app.test_client().get(f"/auth/reset/{token}").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("data", "error_field"),
+    [
+        ({"email": "admin@example.com", "name": "X", "role": "staff"}, "email"),
+        ({"email": "bad", "name": "X", "role": "staff"}, "email"),
+        ({"email": "c@example.com", "name": "", "role": "staff"}, "name"),
+        ({"email": "c@example.com", "name": "C", "role": "customer"}, "organisation_id"),
+        ({"email": "c@example.com", "name": "C", "role": "emperor"}, "role"),
+    ],
+)
+def test_user_form_refuses_bad_input(app, client, admin, data, error_field):
+    response = client.post(
+        "/auth/users/new", data={"organisation_id": "", "language": "fi", **data}
+    )
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert f'href="#{error_field}"' in text  # the error summary links to the field
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_admin_deactivates_a_user(app, client, admin, make_user):
+    user = make_user("maija@example.com")
+    response = client.post(
+        f"/auth/users/{user.id}/edit",
+        data={
+            "email": "maija@example.com",
+            "name": "Maija",
+            "role": "customer",
+            "organisation_id": str(user.organisation_id),
+            "language": "fi",
+        },
+    )
+    assert response.status_code == 303
+    other = app.test_client()
+    from tests.conftest import PASSWORD
+
+    assert (
+        other.post(
+            "/auth/login", data={"email": "maija@example.com", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    with app.app_context():
+        assert db.session.get(User, user.id).active is False
+
+
+def test_admin_cannot_lock_themselves_out(app, client, admin):
+    response = client.post(
+        f"/auth/users/{admin.id}/edit",
+        data={
+            "email": "admin@example.com",
+            "name": "Aino",
+            "role": "staff",
+            "organisation_id": "",
+            "language": "fi",
+            "active": "y",
+        },
+    )
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.get(User, admin.id).role == Role.ADMIN
+
+
+def test_admin_sends_a_new_password_link(app, client, admin, make_user, smtp_server):
+    user = make_user("maija@example.com")
+    assert client.post(f"/auth/users/{user.id}/invite").status_code == 303
+    deliver_mail(app)
+    assert "/auth/welcome/" in smtp_server.text_of(smtp_server.messages[0])
+
+
+def test_user_list_searches(client, admin, make_user):
+    make_user("maija@example.com", name="Maija Meikäläinen")
+    make_user("kunde@example.com", org="Demokunde_Test", name="Test Bruker")
+    text = client.get("/auth/users", query_string={"q": "demokunde"}).get_data(as_text=True)
+    assert "Test Bruker" in text and "Maija" not in text
+
+
+def test_admin_creates_an_organisation_with_a_valid_business_id(app, client, admin):
+    response = client.post(
+        "/auth/organisations/new",
+        data={
+            "name": " Uusi Virasto ",
+            "country": "FI",
+            "business_id": "1234567-2",
+            "language": "fi",
+            "account_manager_id": "",
+        },
+    )
+    assert response.status_code == 200  # 1234567-2 has a wrong check digit
+    assert 'href="#business_id"' in response.get_data(as_text=True)
+    response = client.post(
+        "/auth/organisations/new",
+        data={
+            "name": " Uusi Virasto ",
+            "country": "FI",
+            "business_id": "12345612",
+            "language": "fi",
+            "account_manager_id": str(admin.id),
+        },
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        org = db.session.scalar(sa.select(Organisation).where(Organisation.name == "Uusi Virasto"))
+        assert org.business_id == "1234561-2"
+        assert org.account_manager_id == admin.id
+
+
+def test_norwegian_organisation_numbers_are_checked(client, admin):
+    data = {"name": "Norsk AS", "country": "NO", "language": "nb", "account_manager_id": ""}
+    assert (
+        client.post(
+            "/auth/organisations/new", data={**data, "business_id": "987654321"}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/auth/organisations/new", data={**data, "business_id": "987 654 325"}
+        ).status_code
+        == 303
+    )
+
+
+def test_organisation_names_are_unique(client, admin, make_org):
+    make_org("Demokunde_Test")
+    response = client.post(
+        "/auth/organisations/new",
+        data={
+            "name": "Demokunde_Test",
+            "country": "NO",
+            "language": "nb",
+            "account_manager_id": "",
+        },
+    )
+    assert response.status_code == 200 and 'href="#name"' in response.get_data(as_text=True)
+
+
+def test_admin_builds_a_department_tree(app, client, admin, make_org):
+    org = make_org("Demokunde_Test", country="NO", language="nb")
+    url = f"/auth/organisations/{org.id}/departments"
+    assert client.post(url, data={"name": "Testbedriften AS", "parent_id": ""}).status_code == 303
+    with app.app_context():
+        top = db.session.scalar(sa.select(Department).where(Department.name == "Testbedriften AS"))
+    assert (
+        client.post(url, data={"name": "Bergen TEST", "parent_id": str(top.id)}).status_code == 303
+    )
+    # The same name twice under one parent is refused.
+    response = client.post(url, data={"name": "Bergen TEST", "parent_id": str(top.id)})
+    assert response.status_code == 200 and 'href="#name"' in response.get_data(as_text=True)
+    with app.app_context():
+        choices = db.session.get(Organisation, org.id).department_choices()
+        assert [name for _, name in choices] == ["Testbedriften AS", "\u2003Bergen TEST"]
+    # A parent from another organisation is not a valid choice.
+    other = make_org("Other")
+    response = client.post(
+        f"/auth/organisations/{other.id}/departments", data={"name": "X", "parent_id": str(top.id)}
+    )
+    assert response.status_code == 200
+
+
+def test_admin_edits_an_organisation(app, client, admin, make_org):
+    org = make_org("Testivirasto")
+    response = client.post(
+        f"/auth/organisations/{org.id}/edit",
+        data={
+            "name": "Testivirasto",
+            "country": "FI",
+            "business_id": "1234562-0",
+            "language": "sv",
+            "account_manager_id": "",
+        },
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(Organisation, org.id).language == "sv"
