@@ -129,19 +129,7 @@ def reset_request():
     if form.validate_on_submit():
         user = accounts.user_by_email(form.email.data)
         if user is not None and user.active:
-            token = accounts.make_password_token(user, current_app.config["SECRET_KEY"])
-            queue_mail(
-                "auth_password_reset",
-                user.email,
-                language=user.language,
-                context={
-                    "user": user,
-                    "url": current_app.config["BASE_URL"] + url_for("auth.reset", token=token),
-                    "minutes": current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
-                },
-                record=("user", user.id),
-                sensitive=True,
-            )
+            _send_password_link(user, accounts.RESET)
             db.session.commit()
         # The same answer whether or not the address has an account: no enumeration.
         flash(
@@ -152,23 +140,50 @@ def reset_request():
     return render_template("auth/reset_request.html", form=form)
 
 
+# Per purpose of a password link: its mail template, its page and its lifetime setting.
+PASSWORD_LINKS = {
+    accounts.RESET: ("auth_password_reset", "auth.reset", "PASSWORD_RESET_MAX_AGE"),
+    accounts.INVITATION: ("auth_invitation", "auth.welcome", "INVITATION_MAX_AGE"),
+}
+
+
+def _send_password_link(user: User, purpose: str) -> None:
+    """Queue the mail with a single-use link for choosing a password."""
+    template, endpoint, max_age_setting = PASSWORD_LINKS[purpose]
+    config = current_app.config
+    token = accounts.make_password_token(user, config["SECRET_KEY"], purpose)
+    max_age = config[max_age_setting]
+    queue_mail(
+        template,
+        user.email,
+        language=user.language,
+        context={
+            "user": user,
+            "url": config["BASE_URL"] + url_for(endpoint, token=token),
+            "minutes": max_age // 60,
+            "days": max_age // 86400,
+        },
+        record=("user", user.id),
+        sensitive=True,  # a personal secret: staff may not read it
+    )
+
+
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
     """Set a new password through an emailed link (single-use, expiring)."""
-    return _set_password(token, accounts.RESET, "PASSWORD_RESET_MAX_AGE")
+    return _set_password(token, accounts.RESET)
 
 
 @bp.route("/welcome/<token>", methods=["GET", "POST"])
 def welcome(token: str):
     """Set the first password of an invited account (single-use, expiring)."""
-    return _set_password(token, accounts.INVITATION, "INVITATION_MAX_AGE")
+    return _set_password(token, accounts.INVITATION)
 
 
-def _set_password(token: str, purpose: str, max_age_setting: str):
+def _set_password(token: str, purpose: str):
     config = current_app.config
-    user = accounts.user_for_password_token(
-        token, config["SECRET_KEY"], config[max_age_setting], purpose
-    )
+    max_age = config[PASSWORD_LINKS[purpose][2]]
+    user = accounts.user_for_password_token(token, config["SECRET_KEY"], max_age, purpose)
     if user is None:
         flash(_("The link has expired or has been used already. Ask for a new one."), "error")
         return redirect(url_for("auth.reset_request"), 303)
@@ -228,24 +243,6 @@ def _staff_choices() -> list[SelectChoice]:
     ]
 
 
-def _invite(user: User) -> None:
-    token = accounts.make_password_token(
-        user, current_app.config["SECRET_KEY"], accounts.INVITATION
-    )
-    queue_mail(
-        "auth_invitation",
-        user.email,
-        language=user.language,
-        context={
-            "user": user,
-            "url": current_app.config["BASE_URL"] + url_for("auth.welcome", token=token),
-            "days": current_app.config["INVITATION_MAX_AGE"] // 86400,
-        },
-        record=("user", user.id),
-        sensitive=True,
-    )
-
-
 @bp.get("/users")
 @admin_required
 def users():
@@ -290,7 +287,7 @@ def create_user():
             form.email.errors.append(str(exc))
         else:
             user.active = form.active.data
-            _invite(user)
+            _send_password_link(user, accounts.INVITATION)
             db.session.commit()
             flash(
                 _("The account was created and an invitation sent to %(email)s.", email=user.email),
@@ -334,7 +331,7 @@ def invite_user(user_id: int):
     """Send the account's owner a new link for choosing a password."""
     user = db.get_or_404(User, user_id)
     if ActionForm().validate_on_submit():
-        _invite(user)
+        _send_password_link(user, accounts.INVITATION)
         db.session.commit()
         flash(_("An invitation was sent to %(email)s.", email=user.email), "success")
     return redirect(url_for("auth.edit_user", user_id=user.id), 303)

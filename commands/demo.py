@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -39,9 +40,14 @@ def serve(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()
+    if not os.environ.get("BASE_URL"):
+        app.config["BASE_URL"] = f"http://{host}:{port}"  # links in mail point here
     print_accounts()
     click.echo(f"The portal: http://{host}:{port}/   (staff area: /staff, mail: /staff/mail)")
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "mail", "worker"])
+    env = {**os.environ, "BASE_URL": app.config["BASE_URL"]}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "mail", "worker"], env=env
+    )
     try:
         run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
     finally:
