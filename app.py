@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 import config as portal_config
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
-ERROR_CODES = (400, 403, 404, 405, 413, 429, 500)
+ERROR_CODES = (400, 403, 404, 405, 409, 413, 429, 500)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -24,6 +25,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(portal_config.from_environment(app.instance_path))
     if config:
         app.config.from_mapping(config)
+
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    if app.config["PRODUCTION"] and not app.config["MAIL_SERVER"]:
+        app.logger.warning("MAIL_SERVER is not set: no email leaves the portal (captured).")
 
     register_extensions(app)
     register_blueprints(app)
@@ -94,10 +104,16 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = _l("Please log in to see this page.")
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(cookie_id: str):
         from models.auth import User
 
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        user_id, _, token = cookie_id.partition(":")
+        if not user_id.isdigit() or len(user_id) > 10:
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not hmac.compare_digest(user.session_token, token):
+            return None  # logged out everywhere, or the password changed
+        return user
 
     if is_sqlite:
         _sqlite_pragmas(app)
@@ -155,6 +171,14 @@ def register_errorhandlers(app: Flask) -> None:
         app.register_error_handler(code, render_error)
 
     from flask_wtf.csrf import CSRFError
+    from sqlalchemy.exc import IntegrityError
+
+    @app.errorhandler(IntegrityError)
+    def conflict(error: IntegrityError):
+        # Two people saved the same thing at once; the loser's transaction is undone whole.
+        db.session.rollback()
+        app.logger.warning("integrity conflict on %s: %s", request.path, error.orig)
+        return render_template("errors/error.html", code=409), 409
 
     app.register_error_handler(
         CSRFError, lambda e: (render_template("errors/error.html", code=400, csrf=True), 400)
@@ -202,6 +226,12 @@ def register_template_helpers(app: Flask) -> None:
             # Mail that failed for good, for the page of the record it belongs to.
             "failed_mail_for": outbox.failed_mail_for,
         }
+
+    @app.template_filter("country_name")
+    def country_name(code: str) -> str:
+        from babel import Locale
+
+        return Locale.parse(str(get_locale())).territories.get(code, code)
 
     @app.template_filter("role_label")
     def role_label(role) -> str:

@@ -28,10 +28,16 @@ def secret_key(instance_path: str, production: bool) -> str:
     if production:
         raise RuntimeError("SECRET_KEY must be set in production (FLASK_ENV=production).")
     path = Path(instance_path) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created readable by the owner only, and only once: a second process that
+        # starts at the same moment reads the first one's key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -77,7 +83,15 @@ def from_environment(instance_path: str) -> dict:
         "LANGUAGES": LANGUAGES,
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Failed logins allowed: per address and account, per account from anywhere
+        # (password guessing from many addresses), per address for any account (spraying).
         "LOGIN_THROTTLE": os.environ.get("LOGIN_THROTTLE", "5 per 15 minutes"),
+        "LOGIN_THROTTLE_ACCOUNT": os.environ.get("LOGIN_THROTTLE_ACCOUNT", "20 per hour"),
+        "LOGIN_THROTTLE_ADDRESS": os.environ.get("LOGIN_THROTTLE_ADDRESS", "30 per 15 minutes"),
+        "PASSWORD_RESET_THROTTLE": os.environ.get("PASSWORD_RESET_THROTTLE", "10 per hour"),
+        # How many reverse proxies stand in front of the app (their X-Forwarded-For and
+        # X-Forwarded-Proto are trusted); 0 when it is reached directly.
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
         "INVITATION_MAX_AGE": _int("INVITATION_MAX_AGE", 7 * 24 * 3600),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
 from flask import abort, request
 from flask_sqlalchemy.pagination import Pagination
@@ -31,7 +33,16 @@ def paginate(stmt: sa.Select, per_page: int = 25) -> Pagination:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Accept only a path on this site as a redirect target (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Accept only a path on this site as a redirect target (no open redirects).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\t/evil.example" would lead off-site: any such character refuses the target.
+    """
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -37,29 +39,39 @@ from forms.staff import ActionForm
 from models.auth import Department, Organisation, Role, User
 from services import accounts
 from services.outbox import queue_mail
-from services.registry import LookupHit, register_lookup, register_staff_section
+from services.registry import (
+    LookupHit,
+    register_lookup,
+    register_record_link,
+    register_staff_section,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def _login_throttle_key() -> str:
-    # Failures count per address and account, so one attacker cannot lock out everyone
-    # and one account cannot be guessed at from many tabs.
-    email = (request.form.get("email") or "").strip().lower()
-    return f"login:{request.remote_addr}:{email}"
+def _login_email() -> str:
+    return (request.form.get("email") or "").strip().lower()[:254]
 
 
 def _is_failed_login(response) -> bool:
     return response.status_code == 200  # the form shown again; success redirects
 
 
+def _login_throttle(setting: str, key: Callable[[], str]):
+    """Count failed logins under `key`; past the configured limit, answer 429."""
+    return limiter.limit(
+        lambda: current_app.config[setting],
+        key_func=key,
+        methods=["POST"],
+        deduct_when=_is_failed_login,
+        scope=setting,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_THROTTLE"],
-    key_func=_login_throttle_key,
-    methods=["POST"],
-    deduct_when=_is_failed_login,
-)
+@_login_throttle("LOGIN_THROTTLE", lambda: f"{request.remote_addr}|{_login_email()}")
+@_login_throttle("LOGIN_THROTTLE_ACCOUNT", _login_email)
+@_login_throttle("LOGIN_THROTTLE_ADDRESS", lambda: request.remote_addr or "")
 def login():
     """Log a user in."""
     if current_user.is_authenticated:
@@ -88,6 +100,9 @@ def logout():
     form = ActionForm()
     if form.validate_on_submit():
         language = session.get("language")
+        if current_user.is_authenticated:
+            current_user.end_sessions()  # a copied cookie dies with this logout
+            db.session.commit()
         logout_user()
         session.clear()
         if language:
@@ -110,19 +125,24 @@ def profile():
             current_user.name = form.name.data.strip()
             current_user.email = email
             current_user.language = form.language.data
-            session["language"] = form.language.data
-            db.session.commit()
-            flash(_("Your details were saved."), "success")
-            return redirect(url_for("auth.profile"), 303)
+            try:
+                db.session.commit()
+            except sa.exc.IntegrityError:  # the same address taken a moment ago
+                db.session.rollback()
+                form.email.errors.append(_("Another account uses this email address."))
+            else:
+                session["language"] = form.language.data
+                flash(_("Your details were saved."), "success")
+                return redirect(url_for("auth.profile"), 303)
     return render_template("auth/profile.html", form=form)
 
 
-def _reset_throttle_key() -> str:
-    return f"reset:{request.remote_addr}"
-
-
 @bp.route("/reset", methods=["GET", "POST"])
-@limiter.limit("10 per hour", key_func=_reset_throttle_key, methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["PASSWORD_RESET_THROTTLE"],
+    key_func=lambda: request.remote_addr or "",
+    methods=["POST"],
+)
 def reset_request():
     """Email a password-reset link to the address, if it has an account."""
     form = PasswordResetRequestForm()
@@ -428,7 +448,19 @@ def _lookup_user(code: str) -> list[LookupHit]:
     ]
 
 
+def _user_link(record_id: str) -> LookupHit | None:
+    user = db.session.get(User, int(record_id)) if record_id.isdigit() else None
+    if user is None:
+        return None
+    if current_user.is_admin:
+        return LookupHit(user.name, url_for("auth.edit_user", user_id=user.id))
+    if user.organisation_id is None:
+        return LookupHit(user.name, url_for("staff.index"))
+    return LookupHit(user.name, url_for("auth.organisation", org_id=user.organisation_id))
+
+
 def setup_app(app: Flask) -> None:
     register_lookup(app, _lookup_user)
+    register_record_link(app, "user", _user_link)
     register_staff_section(app, _l("Organisations"), "auth.organisations")
     register_staff_section(app, _l("Users"), "auth.users", admin_only=True)

@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from access import staff_required
 from blueprints import paginate
@@ -71,8 +72,11 @@ def mail():
 
 
 def _body_visible(message: OutboxMessage) -> bool:
-    # A personal secret (a reset link) is readable only where no mail leaves the machine.
-    return not message.sensitive or not current_app.config.get("MAIL_SERVER")
+    # A personal secret (a password link) would let staff take over the account: only
+    # admins read it, and only while mail is captured (no mail leaves the machine).
+    if not message.sensitive:
+        return True
+    return current_user.is_admin and not current_app.config.get("MAIL_SERVER")
 
 
 @bp.get("/mail/<id:message_id>")
@@ -80,9 +84,15 @@ def _body_visible(message: OutboxMessage) -> bool:
 def mail_detail(message_id: int):
     """Show one message in full, as it was (or will be) sent."""
     message = db.get_or_404(OutboxMessage, message_id)
+    record = (
+        registry.record_link(current_app, message.record_type, message.record_id)
+        if message.record_type
+        else None
+    )
     return render_template(
         "staff/mail_detail.html",
         message=message,
+        record=record,
         body_visible=_body_visible(message),
         form=ActionForm(),
     )
@@ -126,9 +136,11 @@ def mail_retry(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     form = ActionForm()
     if form.validate_on_submit():
-        outbox.retry(message)
-        db.session.commit()
-        flash(_("The message is queued for sending again."), "success")
+        if outbox.retry(message.id):
+            db.session.commit()
+            flash(_("The message is queued for sending again."), "success")
+        else:
+            flash(_("The message is being sent or went out already."), "info")
     return redirect(url_for("staff.mail_detail", message_id=message.id), 303)
 
 
@@ -143,7 +155,7 @@ def _lookup_mail(code: str) -> list[registry.LookupHit]:
     if not code.startswith("outbox-"):
         return []
     ident = code.removeprefix("outbox-").split("-", 1)[0]
-    if not ident.isdigit():
+    if not ident.isdigit() or not 0 < int(ident) < 2**31:
         return []
     message = db.session.get(OutboxMessage, int(ident))
     if message is None:

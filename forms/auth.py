@@ -168,7 +168,9 @@ class OrganisationForm(FlaskForm):
     def validate_business_id(self, field: StringField) -> None:
         if not field.data:
             return
-        module = BUSINESS_ID_FORMATS[self.country.data]
+        module = BUSINESS_ID_FORMATS.get(self.country.data)
+        if module is None:
+            return  # the country field says what is wrong
         try:
             module.validate(field.data)
         except InvalidNumber as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,6 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.types import UTCDateTime, utcnow
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(16)
 
 
 class Role(enum.StrEnum):
@@ -87,7 +92,9 @@ class Department(db.Model):
 
     organisation: Mapped[Organisation] = relationship(back_populates="departments")
     parent: Mapped[Department | None] = relationship(remote_side=[id], back_populates="children")
-    children: Mapped[list[Department]] = relationship(back_populates="parent")
+    children: Mapped[list[Department]] = relationship(
+        back_populates="parent", order_by="Department.name"
+    )
 
     def __repr__(self) -> str:
         return f"<Department {self.name!r}>"
@@ -113,6 +120,9 @@ class User(UserMixin, db.Model):
     # The 6-digit number of a user of the invoicing service (e-tunnus); None for others.
     invoicing_number: Mapped[str | None] = mapped_column(sa.String(6), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of the login cookie; a new one ends every session of the user (password
+    # change, logout), since signed cookies cannot be revoked one by one.
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -123,6 +133,13 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self) -> None:
+        """Log the user out everywhere: every cookie issued so far stops working."""
+        self.session_token = new_session_token()
 
     @property
     def is_staff(self) -> bool:

@@ -66,8 +66,9 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Give the user a new password (which also voids their outstanding reset links)."""
+    """Give the user a new password; it voids their password links and ends their sessions."""
     user.password_hash = hash_password(password)
+    user.end_sessions()
 
 
 def get_or_create_organisation(name: str, **values) -> Organisation:
@@ -119,7 +120,8 @@ def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
 
 
 def _password_fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    # A new password or a corrected email address voids every link sent before.
+    return hashlib.sha256(f"{user.password_hash}|{user.email}".encode()).hexdigest()[:16]
 
 
 def make_password_token(user: User, secret_key: str, purpose: str = RESET) -> str:

@@ -94,14 +94,23 @@ def failed_mail_for(record_type: str, *record_ids: object) -> list[OutboxMessage
     )
 
 
-def retry(message: OutboxMessage) -> None:
-    """Put a failed (or any unsent) message back in the queue with fresh attempts."""
-    if message.status in (MailStatus.SENT, MailStatus.CAPTURED):
-        return
-    message.status = MailStatus.QUEUED
-    message.attempts = 0
-    message.next_attempt_at = utcnow()
-    message.locked_until = None
+def retry(message_id: int) -> bool:
+    """Put a failed (or waiting) message back in the queue with fresh attempts.
+
+    A message that a worker is sending right now, or that went out, is left alone.
+    """
+    table = OutboxMessage.__table__
+    result = db.session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == message_id,
+            table.c.status.in_([MailStatus.QUEUED.value, MailStatus.FAILED.value]),
+        )
+        .values(
+            status=MailStatus.QUEUED.value, attempts=0, next_attempt_at=utcnow(), locked_until=None
+        )
+    )
+    return result.rowcount == 1
 
 
 def backoff(attempts: int, base_seconds: int) -> timedelta:
@@ -118,19 +127,39 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _claim(message_id: int, now: datetime) -> bool:
-    """Take one due message for this worker; True if no other worker has it."""
+def _claim(message_id: int, now: datetime, count_attempt: bool) -> datetime | None:
+    """Take one due message for this worker; return the lease, or None if another has it.
+
+    The attempt is counted in the same commit, so a message that crashes the worker
+    still runs out of attempts.
+    """
+    table = OutboxMessage.__table__
+    lease = max(now, utcnow()) + LEASE  # from the real clock: a long batch must not
+    values: dict = {"status": MailStatus.SENDING.value, "locked_until": lease}  # start stale
+    if count_attempt:
+        values["attempts"] = table.c.attempts + 1
+    result = db.session.execute(
+        sa.update(table).where(table.c.id == message_id, _due(now)).values(**values)
+    )
+    db.session.commit()
+    return lease if result.rowcount == 1 else None
+
+
+def _finish(message_id: int, lease: datetime, status: MailStatus, **values) -> None:
+    """Record the outcome, only if this worker still holds the message's lease."""
     table = OutboxMessage.__table__
     result = db.session.execute(
         sa.update(table)
-        .where(table.c.id == message_id, _due(now))
-        .values(
-            status=MailStatus.SENDING.value,
-            locked_until=now + LEASE,
+        .where(
+            table.c.id == message_id,
+            table.c.status == MailStatus.SENDING.value,
+            table.c.locked_until == lease,
         )
+        .values(status=status.value, locked_until=None, **values)
     )
     db.session.commit()
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        log.warning("mail %s: the lease ran out while sending; it may go out twice", message_id)
 
 
 def _due_ids(now: datetime, limit: int) -> list[int]:
@@ -197,61 +226,60 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
         connection = None
         try:
             for message_id in ids:
-                if not _claim(message_id, now):
+                lease = _claim(message_id, now, count_attempt=not capture)
+                if lease is None:
                     continue
-                message = db.session.get(OutboxMessage, message_id)
                 if capture:
-                    message.status = MailStatus.CAPTURED
-                    message.locked_until = None
-                    db.session.commit()
+                    _finish(message_id, lease, MailStatus.CAPTURED)
                     report.captured += 1
                     continue
-                message.attempts += 1
+                message = db.session.get(OutboxMessage, message_id)
+                if message.attempts > config["MAIL_MAX_ATTEMPTS"]:
+                    # Claimed again and again by workers that died while sending it.
+                    error = "a worker stopped while sending this message, too many times"
+                    _finish(message_id, lease, MailStatus.FAILED, last_error=error)
+                    report.failed += 1
+                    continue
                 try:
                     if connection is None:
                         connection = mail.connect().__enter__()
                     connection.send(_to_flask_mail(message))
                 except Exception as exc:  # any SMTP or socket failure
-                    if connection is not None:
-                        try:
-                            connection.__exit__(None, None, None)
-                        except Exception:
-                            pass
+                    _close(connection)
                     connection = None
-                    _record_failure(message, exc, now, config)
-                    if message.status == MailStatus.FAILED:
+                    if _record_failure(message, lease, exc, now, config) == MailStatus.FAILED:
                         report.failed += 1
                     else:
                         report.retrying += 1
                 else:
-                    message.status = MailStatus.SENT
-                    message.sent_at = utcnow()
-                    message.locked_until = None
-                    message.last_error = None
+                    _finish(message_id, lease, MailStatus.SENT, sent_at=utcnow(), last_error=None)
                     report.sent += 1
-                db.session.commit()
         finally:
-            if connection is not None:
-                try:
-                    connection.__exit__(None, None, None)
-                except Exception:
-                    pass
+            _close(connection)
     return report
 
 
-def _record_failure(message: OutboxMessage, exc: Exception, now: datetime, config) -> None:
+def _close(connection) -> None:
+    if connection is not None:
+        try:
+            connection.__exit__(None, None, None)
+        except Exception:  # the server may be gone already
+            pass
+
+
+def _record_failure(
+    message: OutboxMessage, lease: datetime, exc: Exception, now: datetime, config
+) -> MailStatus:
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    message.last_error = error
-    message.locked_until = None
-    if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
-        message.status = MailStatus.FAILED
-        log.error(
-            "mail %s failed for good after %s attempts: %s", message.id, message.attempts, error
-        )
-    else:
-        message.status = MailStatus.QUEUED
-        message.next_attempt_at = now + backoff(message.attempts, config["MAIL_RETRY_BASE_SECONDS"])
-        log.warning("mail %s attempt %s failed, retrying: %s", message.id, message.attempts, error)
+    attempts = message.attempts
+    if attempts >= config["MAIL_MAX_ATTEMPTS"]:
+        log.error("mail %s failed for good after %s attempts: %s", message.id, attempts, error)
+        _finish(message.id, lease, MailStatus.FAILED, last_error=error)
+        return MailStatus.FAILED
+    log.warning("mail %s attempt %s failed, retrying: %s", message.id, attempts, error)
+    retry_at = max(now, utcnow()) + backoff(attempts, config["MAIL_RETRY_BASE_SECONDS"])
+    _finish(message.id, lease, MailStatus.QUEUED, last_error=error, next_attempt_at=retry_at)
+    return MailStatus.QUEUED
 
 
 def run_worker(interval: float, stop_after: float | None = None) -> None:

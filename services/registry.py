@@ -28,8 +28,24 @@ class StaffSection:
     admin_only: bool = False
 
 
+RecordLink = Callable[[str], LookupHit | None]
+
+
 def _registry(app: Flask) -> dict:
-    return app.extensions.setdefault("portal_registry", {"lookups": [], "sections": []})
+    return app.extensions.setdefault(
+        "portal_registry", {"lookups": [], "sections": [], "records": {}}
+    )
+
+
+def register_record_link(app: Flask, record_type: str, link: RecordLink) -> None:
+    """Tell the staff area how to show and link a record of this part (by its id)."""
+    _registry(app)["records"][record_type] = link
+
+
+def record_link(app: Flask, record_type: str, record_id: str) -> LookupHit | None:
+    """The label and page of a record, e.g. the one an outbox message belongs to."""
+    link = _registry(app)["records"].get(record_type)
+    return link(record_id) if link else None
 
 
 def register_lookup(app: Flask, lookup: Lookup) -> None:

@@ -275,3 +275,40 @@ def test_admin_edits_an_organisation(app, client, admin, make_org):
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(Organisation, org.id).language == "sv"
+
+
+def test_the_department_tree_is_nested_for_screen_readers(client, admin, make_org, app):
+    org = make_org("Demokunde_Test")
+    url = f"/auth/organisations/{org.id}/departments"
+    client.post(url, data={"name": "Testbedriften AS", "parent_id": ""})
+    with app.app_context():
+        top = db.session.scalar(sa.select(Department).where(Department.name == "Testbedriften AS"))
+    client.post(url, data={"name": "Bergen TEST", "parent_id": str(top.id)})
+    text = client.get(f"/auth/organisations/{org.id}").get_data(as_text=True)
+    assert re.search(r"<li>Testbedriften AS<ul>\s*<li>Bergen TEST</li>", text)
+
+
+def test_an_unknown_country_is_a_form_error_not_a_crash(client, admin):
+    response = client.post(
+        "/auth/organisations/new",
+        data={
+            "name": "Svensk AB",
+            "country": "SE",
+            "business_id": "556000-0000",
+            "language": "sv",
+            "account_manager_id": "",
+        },
+    )
+    assert response.status_code == 200
+    assert 'href="#country"' in response.get_data(as_text=True)
+
+
+def test_mail_of_a_user_links_to_the_user(app, client, admin, make_user):
+    user = make_user("maija@example.com")
+    client.post(f"/auth/users/{user.id}/invite")
+    with app.app_context():
+        from models.mail import OutboxMessage
+
+        message_id = db.session.scalar(sa.select(OutboxMessage.id))
+    text = client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
+    assert f'href="/auth/users/{user.id}/edit"' in text

@@ -277,3 +277,113 @@ def test_user_create_command_refuses_a_duplicate(app, runner, make_user):
         input="a long enough password\n",
     )
     assert result.exit_code != 0 and "dup@example.com" in result.output
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/ok\r\nSet-Cookie: x=1",
+        "javascript:alert(1)",
+        "/%09/evil.example\n",
+    ],
+)
+def test_no_redirect_target_leads_off_site(auth, make_user, target):
+    make_user()
+    response = auth.login(next=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def _session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def test_a_copied_session_cookie_dies_with_logout(app, client, auth, make_user):
+    make_user()
+    auth.login()
+    stolen = _session_cookie(client)
+    auth.logout()
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/auth/profile").status_code == 302
+
+
+def test_a_password_change_ends_other_sessions(app, client, auth, make_user):
+    user = make_user()
+    auth.login()
+    other_device = app.test_client()
+    other_device.post("/auth/login", data={"email": "maija@example.com", "password": PASSWORD})
+    assert other_device.get("/auth/profile").status_code == 200
+    from services.accounts import make_password_token
+
+    with app.app_context():
+        token = make_password_token(db.session.get(User, user.id), "test-secret-key")
+    client.post(
+        f"/auth/reset/{token}",
+        data={"password": "a brand new secret", "confirm": "a brand new secret"},
+    )
+    assert other_device.get("/auth/profile").status_code == 302
+
+
+def test_a_reset_link_dies_when_the_email_changes(app, make_user):
+    from services.accounts import make_password_token, user_for_password_token
+
+    user = make_user()
+    with app.app_context():
+        saved = db.session.get(User, user.id)
+        token = make_password_token(saved, "k")
+        assert user_for_password_token(token, "k", 3600) is not None
+        saved.email = "corrected@example.com"
+        db.session.commit()
+        assert user_for_password_token(token, "k", 3600) is None
+
+
+def test_password_spraying_from_one_address_is_throttled(client, auth, make_user):
+    make_user()
+    for i in range(30):
+        assert auth.login(f"person{i}@example.com", "Winter2026!").status_code == 200
+    assert auth.login().status_code == 429
+
+
+def test_guessing_one_password_from_many_addresses_is_throttled(app, make_user):
+    make_user()
+    for i in range(20):
+        client = app.test_client()
+        response = client.post(
+            "/auth/login",
+            data={"email": "maija@example.com", "password": f"guess {i}"},
+            environ_base={"REMOTE_ADDR": f"10.0.{i}.1"},
+        )
+        assert response.status_code == 200
+    response = app.test_client().post(
+        "/auth/login",
+        data={"email": "maija@example.com", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
+    assert response.status_code == 429
+
+
+def test_behind_a_proxy_the_forwarded_address_counts(app_config, make_user):
+    from app import create_app
+
+    app = create_app({**app_config, "PROXY_COUNT": 1})
+    make_user()
+    client = app.test_client()
+
+    def attempt(address: str, password: str = "wrong password!"):
+        return client.post(
+            "/auth/login",
+            data={"email": "maija@example.com", "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+
+    for _ in range(5):
+        assert attempt("192.0.2.10").status_code == 200
+    assert attempt("192.0.2.10", PASSWORD).status_code == 429
+    assert attempt("198.51.100.7", PASSWORD).status_code == 303  # another person
+    with app.app_context():
+        db.engine.dispose()

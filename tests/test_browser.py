@@ -48,7 +48,7 @@ def test_log_in_switch_language_and_log_out(browser_page, make_user):
 
 
 def test_staff_look_up_and_read_captured_mail(browser_page, make_user):
-    make_user("staff@example.com", role=Role.STAFF, org=None, name="Kaisa Käsittelijä")
+    make_user("staff@example.com", role=Role.ADMIN, org=None, name="Aino Admin")
     make_user("kunde@example.com", org="Demokunde_Test", name="Test Bruker", language="nb")
     browser = browser_page
     page = browser.page

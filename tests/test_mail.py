@@ -190,12 +190,51 @@ def test_a_claimed_message_is_not_sent_by_another_worker(app, smtp_server):
 
     [message_id] = _queue(app)
     with app.app_context():
-        assert _claim(message_id, utcnow()) is True
-        assert _claim(message_id, utcnow()) is False  # a second worker gets nothing
+        assert _claim(message_id, utcnow(), count_attempt=True) is not None
+        assert _claim(message_id, utcnow(), count_attempt=True) is None  # a second worker
     assert deliver_mail(app).handled == 0
     # A worker that died keeps it only until its lease runs out.
     assert deliver_mail(app, now=utcnow() + timedelta(minutes=6)).sent == 1
     assert len(smtp_server.messages) == 1
+
+
+def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_outcome(app, smtp_server):
+    from services.outbox import _claim, _finish
+
+    [message_id] = _queue(app)
+    with app.app_context():
+        stale_lease = _claim(message_id, utcnow(), count_attempt=True)
+    # The first worker hangs past its lease; a second one sends the message.
+    assert deliver_mail(app, now=utcnow() + timedelta(minutes=6)).sent == 1
+    with app.app_context():
+        _finish(message_id, stale_lease, MailStatus.QUEUED, last_error="late news")
+    sent = _message(app, message_id)
+    assert sent.status == MailStatus.SENT and sent.last_error is None
+
+
+def test_a_message_that_keeps_crashing_workers_fails_in_the_end(app, app_config, smtp_server):
+    from services.outbox import _claim
+
+    [message_id] = _queue(app)
+    now = utcnow()
+    with app.app_context():
+        for _attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
+            assert _claim(message_id, now, count_attempt=True)  # the worker dies each time
+            now += timedelta(minutes=6)
+    assert deliver_mail(app, now=now).failed == 1
+    assert _message(app, message_id).status == MailStatus.FAILED
+    assert smtp_server.messages == []
+
+
+def test_retry_leaves_a_message_being_sent_alone(app, smtp_server):
+    from services.outbox import _claim, retry
+
+    [message_id] = _queue(app)
+    with app.app_context():
+        assert _claim(message_id, utcnow(), count_attempt=True)
+        assert retry(message_id) is False
+        db.session.commit()
+    assert _message(app, message_id).status == MailStatus.SENDING
 
 
 def test_mail_deliver_command(app, runner):
@@ -338,3 +377,17 @@ def test_staff_cannot_read_a_reset_link_that_was_really_sent(
     assert "/auth/reset/" not in text
     assert client.get(f"/staff/mail/{message_id}/html").status_code == 404
     assert "/auth/reset/" in smtp_server.text_of(smtp_server.messages[0])
+
+
+@pytest.mark.parametrize(("role", "visible"), [(Role.STAFF, False), (Role.ADMIN, True)])
+def test_captured_password_links_are_for_admins_only(app, client, auth, make_user, role, visible):
+    make_user("person@example.com", role=role, org=None, name="Person")
+    make_user("admin2@example.com", role=Role.ADMIN, org=None, name="Admin")
+    client.post("/auth/reset", data={"email": "admin2@example.com"})
+    deliver_mail(app)
+    auth.login("person@example.com")
+    with app.app_context():
+        message_id = db.session.scalar(sa.select(OutboxMessage.id))
+    text = client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
+    assert ("/auth/reset/" in text) is visible
+    assert (client.get(f"/staff/mail/{message_id}/html").status_code == 200) is visible

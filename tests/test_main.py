@@ -119,3 +119,32 @@ def test_server_error_page_rolls_back(app_config):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_conflict_is_a_clear_409_and_saves_nothing(app_config):
+    from app import create_app
+
+    app = create_app({**app_config, "TESTING": False})
+
+    @app.get("/twice")
+    def twice():
+        db.session.add(Organisation(name="Same"))
+        db.session.add(Organisation(name="Same"))
+        db.session.commit()
+        return "saved"
+
+    response = app.test_client().get("/twice", headers={"Accept-Language": "en"})
+    assert response.status_code == 409
+    assert "Someone else saved at the same moment" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_flashed_message_is_in_the_page_title(client, auth, make_user):
+    make_user()
+    auth.login()
+    text = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    title = text.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title.startswith("Olet kirjautunut sisään käyttäjänä Maija Meikäläinen. – ")

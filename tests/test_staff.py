@@ -73,3 +73,9 @@ def test_lookup_of_an_outbox_message_by_message_id(app, client, auth, make_user)
     _login_staff(auth, make_user)
     response = client.get("/staff/lookup", query_string={"code": header})
     assert response.headers["Location"] == f"/staff/mail/{message_id}"
+
+
+def test_lookup_of_a_huge_message_number_finds_nothing(client, auth, make_user):
+    _login_staff(auth, make_user)
+    response = client.get("/staff/lookup", query_string={"code": "outbox-99999999999999999999-1"})
+    assert response.status_code == 200
