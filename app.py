@@ -133,21 +133,24 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import IdConverter, auth, main, staff
+    from blueprints import IdConverter, auth, main, staff, training
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff):
+    for module in (main, auth, staff, training):
         app.register_blueprint(module.bp)
+        if hasattr(module, "staff_bp"):  # a part's pages in the staff area
+            app.register_blueprint(module.staff_bp)
         setup = getattr(module, "setup_app", None)
         if setup:
             setup(app)
 
 
 def register_commands(app: Flask) -> None:
-    from commands import demo, mail_commands, user_commands
+    from commands import demo, mail_commands, training_commands, user_commands
 
     app.cli.add_command(user_commands.user)
     app.cli.add_command(mail_commands.mail)
+    app.cli.add_command(training_commands.training)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
 
@@ -226,6 +229,30 @@ def register_template_helpers(app: Flask) -> None:
             # Mail that failed for good, for the page of the record it belongs to.
             "failed_mail_for": outbox.failed_mail_for,
         }
+
+    @app.template_filter("money")
+    def money(amount, currency: str = "EUR") -> str:
+        from flask_babel import format_currency
+
+        return format_currency(amount, currency)
+
+    @app.template_filter("time_range")
+    def time_range(start, end) -> str:
+        """'7.1.2027 9.00–16.00', or both dates when it spans days, in the user's zone."""
+        from flask_babel import format_date, format_time, to_user_timezone
+
+        first, last = to_user_timezone(start), to_user_timezone(end)
+        if first.date() == last.date():
+            day, begin, end = (
+                format_date(first, "medium"),
+                format_time(first, "short"),
+                format_time(last, "short"),
+            )
+            return f"{day} {begin}–{end}"
+        return (
+            f"{format_date(first, 'medium')} {format_time(first, 'short')} – "
+            f"{format_date(last, 'medium')} {format_time(last, 'short')}"
+        )
 
     @app.template_filter("country_name")
     def country_name(code: str) -> str:

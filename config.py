@@ -94,6 +94,11 @@ def from_environment(instance_path: str) -> dict:
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
         "INVITATION_MAX_AGE": _int("INVITATION_MAX_AGE", 7 * 24 * 3600),
+        "TRAINING_OFFER_HOURS": _int("TRAINING_OFFER_HOURS", 48),
+        "TRAINING_CONTACT_EMAIL": os.environ.get("TRAINING_CONTACT_EMAIL", "koulutus@example.com"),
+        "SERVICE_CODE_THROTTLE": os.environ.get(
+            "SERVICE_CODE_THROTTLE", "10 per minute;60 per hour"
+        ),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),

@@ -45,6 +45,7 @@ from services.registry import (
     register_record_link,
     register_staff_section,
 )
+from services.urls import external_url
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -179,7 +180,7 @@ def _send_password_link(user: User, purpose: str) -> None:
         language=user.language,
         context={
             "user": user,
-            "url": config["BASE_URL"] + url_for(endpoint, token=token),
+            "url": external_url(endpoint, token=token),
             "minutes": max_age // 60,
             "days": max_age // 86400,
         },

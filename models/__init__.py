@@ -2,8 +2,13 @@
 
 from models.auth import Department, Organisation, Role, User
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
+from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
+    "Course",
+    "Enrolment",
+    "EnrolmentEvent",
+    "EnrolmentStatus",
     "Department",
     "MailStatus",
     "Organisation",

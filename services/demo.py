@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
 from extensions import db
 from models.auth import Department, Organisation, Role, User
+from models.types import utcnow
 from services import accounts
+from services.timezones import HELSINKI
 
 OPERATOR = "Palveluportaali Oy"
 
@@ -135,7 +139,147 @@ def seed() -> list[DemoAccount]:
         if orgs[org_name].account_manager is None:
             orgs[org_name].account_manager = accounts.user_by_email(email)
     db.session.commit()
+    seed_courses()
     return ACCOUNTS
+
+
+# (title, topic, days from today, start hour, hours, place or None for remote, price,
+#  seats, seats taken, waiting, enrolment deadline in days before the start)
+COURSES = [
+    (
+        "Julkiset hankinnat käytännössä",
+        "Hankinnat",
+        10,
+        9,
+        6,
+        "Helsinki, Opastinsilta 12",
+        "290.00",
+        24,
+        22,
+        0,
+        3,
+    ),
+    ("Hankintalain perusteet", "Hankinnat", 45, 9, 4, None, "190.00", 100, 31, 0, 5),
+    (
+        "Valtion talousarvio ja kirjanpito",
+        "Talous ja hallinto",
+        18,
+        9,
+        7,
+        "Helsinki, Opastinsilta 12",
+        "340.00",
+        20,
+        20,
+        2,
+        5,
+    ),
+    ("Matka- ja kululaskut Handissa", "Talous ja hallinto", 4, 13, 3, None, "0.00", 60, 12, 0, -1),
+    (
+        "Esihenkilön työoikeus",
+        "Esihenkilötyö",
+        30,
+        9,
+        6,
+        "Tampere, Hatanpään valtatie 24",
+        "390.00",
+        16,
+        15,
+        0,
+        7,
+    ),
+    (
+        "Valmentava johtaminen",
+        "Esihenkilötyö",
+        60,
+        9,
+        14,
+        "Helsinki, Opastinsilta 12",
+        "690.00",
+        14,
+        3,
+        0,
+        14,
+    ),
+    ("Tietosuoja virkatyössä", "Tietosuoja", 21, 10, 3, None, "150.00", 200, 88, 0, 2),
+    ("Saavutettavat asiakirjat", "Digitaidot", 14, 9, 4, None, "120.00", 40, 37, 0, 3),
+    (
+        "Excel talousammattilaisille",
+        "Digitaidot",
+        35,
+        9,
+        6,
+        "Joensuu, Rantakatu 16",
+        "260.00",
+        12,
+        6,
+        0,
+        7,
+    ),
+    ("Selkeä virkakieli", "Viestintä", 25, 12, 3, None, "90.00", 80, 19, 0, 2),
+    ("Kriisiviestintä", "Viestintä", 75, 9, 6, "Helsinki, Opastinsilta 12", "320.00", 18, 2, 0, 10),
+    ("Sähköinen arkistointi", "Talous ja hallinto", 90, 9, 5, None, "140.00", 50, 0, 0, 7),
+]
+
+FIRST_NAMES = ["Aino", "Eero", "Helmi", "Juha", "Kaisa", "Lauri", "Minna", "Olli", "Pia", "Sami"]
+LAST_NAMES = ["Korhonen", "Virtanen", "Mäkinen", "Nieminen", "Hämäläinen", "Laine", "Koskinen"]
+
+
+def seed_courses(now: datetime | None = None) -> None:
+    """A dozen courses over the coming months: some nearly full, one full with a queue,
+    one past its enrolment deadline."""
+    from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
+    from services import codes
+    from services.timezones import local_to_utc
+
+    now = now or utcnow()
+    today = now.astimezone(HELSINKI).date()
+    taken = set(db.session.scalars(sa.select(Enrolment.service_code)))
+
+    def new_code() -> str:
+        code = codes.generate(lambda c: c in taken)
+        taken.add(code)
+        return code
+
+    for index, row in enumerate(COURSES):
+        title, topic, days, hour, hours, place, price, seats, booked, waiting, deadline = row
+        if db.session.scalar(sa.select(Course.id).where(Course.title == title)):
+            continue
+        start = local_to_utc(datetime.combine(today + timedelta(days=days), time(hour)))
+        course = Course(
+            title=title,
+            topic=topic,
+            description=f"{title}: {topic.lower()}. Kouluttajana toimii alan asiantuntija.",
+            starts_at=start,
+            ends_at=start + timedelta(hours=hours),
+            place=place or "Teams",
+            remote=place is None,
+            price=Decimal(price),
+            capacity=seats,
+            seats_taken=booked,
+            enrolment_deadline=start - timedelta(days=deadline)
+            if deadline > 0
+            else now - timedelta(days=1),
+            cancellation_deadline=start - timedelta(days=max(deadline, 1)),
+            is_open=True,
+        )
+        db.session.add(course)
+        for n in range(booked + waiting):
+            first = FIRST_NAMES[(n + index) % len(FIRST_NAMES)]
+            last = LAST_NAMES[(n * 3 + index) % len(LAST_NAMES)]
+            status = EnrolmentStatus.BINDING if n < booked else EnrolmentStatus.WAITING
+            enrolment = Enrolment(
+                course=course,
+                service_code=new_code(),
+                status=status,
+                first_name=first,
+                last_name=last,
+                email=f"{first}.{last}.{n}@virasto.example.com".lower().replace("ä", "a"),
+                organisation="Testivirasto",
+                created_at=now - timedelta(days=30) + timedelta(minutes=n),
+            )
+            enrolment.events.append(EnrolmentEvent(actor="demo", to_status=status))
+            db.session.add(enrolment)
+    db.session.commit()
 
 
 def organisation(name: str) -> Organisation | None:

@@ -186,6 +186,26 @@ def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
 
 
+# --- Routes -------------------------------------------------------------------------
+
+
+def sample_url(rule, number: object = 1, text: str = "x") -> str:
+    """A URL of a route: `number` for its number arguments, `text` for the others
+    (a choice from a fixed list, `<any(a, b):name>`, takes its first choice)."""
+    from werkzeug.routing.converters import AnyConverter, NumberConverter
+
+    values = {}
+    for name in rule.arguments:
+        converter = rule._converters[name]
+        if isinstance(converter, NumberConverter):
+            values[name] = number
+        elif isinstance(converter, AnyConverter):
+            values[name] = sorted(converter.items)[0]
+        else:
+            values[name] = text
+    return rule.build(values, append_unknown=False)[1]
+
+
 # --- SMTP ---------------------------------------------------------------------------
 
 

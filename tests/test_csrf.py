@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from werkzeug.routing import Rule
-from werkzeug.routing.converters import NumberConverter
 
 from app import create_app
 from extensions import db
+from tests.conftest import sample_url
 
 
 def _post_rules(app: Flask) -> list[Rule]:
@@ -20,14 +20,6 @@ def _post_rules(app: Flask) -> list[Rule]:
         (rule for rule in app.url_map.iter_rules() if "POST" in rule.methods),
         key=lambda rule: rule.rule,
     )
-
-
-def _sample_url(rule: Rule) -> str:
-    values = {}
-    for name in rule.arguments:
-        converter = rule._converters[name]
-        values[name] = 1 if isinstance(converter, NumberConverter) else "x"
-    return rule.build(values, append_unknown=False)[1]
 
 
 @pytest.fixture
@@ -47,7 +39,7 @@ def test_the_url_map_has_post_routes(csrf_app):
 
 def _all_post_urls() -> list[str]:
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    return [_sample_url(rule) for rule in _post_rules(app)]
+    return [sample_url(rule) for rule in _post_rules(app)]
 
 
 @pytest.mark.parametrize("url", _all_post_urls())

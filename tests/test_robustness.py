@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from werkzeug.routing.converters import NumberConverter
 
 from app import create_app
 from models.auth import Role
+from tests.conftest import sample_url
 
 ODD_NUMBERS = ["0", "99999999999999999999", "-1"]
 ODD_STRINGS = ["x", "%00", "ä" * 300, "../../etc/passwd"]
@@ -35,15 +35,8 @@ def _get_rules():
 def _odd_urls(rule) -> list[str]:
     """The rule's URL with each odd number in its number arguments, then each odd string."""
 
-    def build(number: str, text: str) -> str:
-        values = {
-            name: number if isinstance(rule._converters[name], NumberConverter) else text
-            for name in rule.arguments
-        }
-        return rule.build(values, append_unknown=False)[1]
-
-    urls = {build(number, "x") for number in ODD_NUMBERS}
-    urls |= {build("1", text) for text in ODD_STRINGS}
+    urls = {sample_url(rule, number=number) for number in ODD_NUMBERS}
+    urls |= {sample_url(rule, text=text) for text in ODD_STRINGS}
     return sorted(urls)
 
 

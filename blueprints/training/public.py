@@ -1,0 +1,272 @@
+"""The public calendar, the enrolment form, the service-code look-up and seat offers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from blueprints import paginate
+from extensions import db, limiter
+from forms.staff import ActionForm
+from forms.training import (
+    CalendarFilterForm,
+    EnrolmentForm,
+    ParticipantCancelForm,
+    ServiceCodeForm,
+)
+from models.training import Course
+from models.types import utcnow
+from services import registry, training
+from services.timezones import day_start_utc
+
+bp = Blueprint("training", __name__, url_prefix="/training")
+
+REMOTE = "__remote__"
+
+
+def _service_code_throttle() -> str:
+    return current_app.config["SERVICE_CODE_THROTTLE"]
+
+
+def _calendar_choices(form: CalendarFilterForm, now) -> None:
+    upcoming = sa.select(Course).where(Course.is_open, Course.starts_at > now)
+    topics = db.session.scalars(
+        upcoming.with_only_columns(Course.topic).distinct().order_by(Course.topic)
+    )
+    places = db.session.scalars(
+        upcoming.where(~Course.remote)
+        .with_only_columns(Course.place)
+        .distinct()
+        .order_by(Course.place)
+    )
+    everything = SelectChoice("", _("All"))
+    form.topic.choices = [everything] + [SelectChoice(t, t) for t in topics]
+    form.place.choices = (
+        [everything]
+        + [SelectChoice(p, p) for p in places if p]
+        + [SelectChoice(REMOTE, _("Remote"))]
+    )
+
+
+@bp.get("/")
+def index():
+    """Show the upcoming open courses, filtered, with the service-code field."""
+    now = utcnow()
+    form = CalendarFilterForm(formdata=request.args)
+    _calendar_choices(form, now)
+    stmt = sa.select(Course).where(Course.is_open, Course.starts_at > now)
+    if form.validate():
+        if form.q.data:
+            pattern = f"%{form.q.data.strip().lower()}%"
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(Course.title).like(pattern),
+                    sa.func.lower(Course.description).like(pattern),
+                    sa.func.lower(Course.topic).like(pattern),
+                )
+            )
+        if form.topic.data:
+            stmt = stmt.where(Course.topic == form.topic.data)
+        if form.place.data == REMOTE:
+            stmt = stmt.where(Course.remote)
+        elif form.place.data:
+            stmt = stmt.where(Course.place == form.place.data, ~Course.remote)
+        if form.date_from.data:
+            stmt = stmt.where(Course.starts_at >= day_start_utc(form.date_from.data))
+        if form.date_to.data:
+            stmt = stmt.where(
+                Course.starts_at < day_start_utc(form.date_to.data + timedelta(days=1))
+            )
+    page = paginate(stmt.order_by(Course.starts_at, Course.id), per_page=10)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "training/index.html",
+        form=form,
+        page=page,
+        filters=filters,
+        code_form=ServiceCodeForm(),
+        now=now,
+    )
+
+
+@bp.get("/courses/<id:course_id>")
+def course(course_id: int):
+    """Show a course with its seats and the enrol button (or why there is none)."""
+    course = db.get_or_404(Course, course_id)
+    if training.expire_offers(course.id):
+        db.session.commit()
+    if not course.is_open and not (current_user.is_authenticated and current_user.is_staff):
+        abort(404)
+    return render_template(
+        "training/course.html", course=course, closed_reason=training.closed_reason(course)
+    )
+
+
+@bp.route("/courses/<id:course_id>/enrol", methods=["GET", "POST"])
+def enrol(course_id: int):
+    """Enrol one participant (Ilmoittautumislomake), or join the waiting list."""
+    course = db.get_or_404(Course, course_id)
+    if not course.is_open and not (current_user.is_authenticated and current_user.is_staff):
+        abort(404)
+    reason = training.closed_reason(course)
+    if reason:
+        flash(reason, "error")
+        return redirect(url_for("training.course", course_id=course.id), 303)
+    waiting = course.is_full
+    form = EnrolmentForm()
+    if request.method == "GET" and current_user.is_authenticated:
+        form.email.data = current_user.email
+        if current_user.organisation:
+            form.organisation.data = current_user.organisation.name
+    if form.validate_on_submit():
+        actor = current_user.email if current_user.is_authenticated else training.PARTICIPANT
+        try:
+            enrolment = training.enrol(
+                course.id,
+                training.Participant(**form.participant_values()),
+                actor=actor,
+                language=str(get_locale()),
+                waiting_list=waiting,
+            )
+        except training.CourseFull as exc:
+            db.session.rollback()
+            form.form_errors.append(str(exc))
+            waiting = True
+        except training.EnrolmentError as exc:
+            db.session.rollback()
+            if exc.field:
+                getattr(form, exc.field).errors.append(str(exc))
+            else:
+                form.form_errors.append(str(exc))
+        else:
+            db.session.commit()
+            session["enrolled"] = enrolment.service_code
+            return redirect(url_for("training.enrolled"), 303)
+    return render_template("training/enrol.html", course=course, form=form, waiting=waiting)
+
+
+@bp.get("/enrolled")
+def enrolled():
+    """Thank the participant and show the service code of the enrolment just made."""
+    code = session.pop("enrolled", None)
+    enrolment = training.by_service_code(code) if code else None
+    if enrolment is None:
+        return redirect(url_for("training.index"))
+    return render_template(
+        "training/enrolled.html",
+        enrolment=enrolment,
+        position=training.waiting_position(enrolment),
+    )
+
+
+@bp.post("/lookup")
+@limiter.limit(_service_code_throttle, key_func=lambda: request.remote_addr or "", scope="code")
+def lookup():
+    """Show the enrolment of a service code (Palvelutunnus)."""
+    form = ServiceCodeForm()
+    enrolment = None
+    if form.validate_on_submit():
+        enrolment = training.by_service_code(form.code.data)
+        if enrolment is None:
+            # The same answer for any wrong code: nothing to learn about other codes.
+            form.code.errors.append(_("No enrolment was found with this code. Check the code."))
+    if enrolment is None:
+        return render_template("training/lookup.html", form=form), 200
+    return _show_enrolment(enrolment, ParticipantCancelForm(code=enrolment.service_code))
+
+
+def _show_enrolment(enrolment, cancel_form: ParticipantCancelForm):
+    return render_template(
+        "training/enrolment.html",
+        enrolment=enrolment,
+        course=enrolment.course,
+        cancel_form=cancel_form,
+        may_cancel=training.participant_may_cancel(enrolment),
+        position=training.waiting_position(enrolment),
+    )
+
+
+@bp.post("/cancel")
+@limiter.limit(_service_code_throttle, key_func=lambda: request.remote_addr or "", scope="code")
+def cancel():
+    """Cancel an enrolment with its service code, confirmed by its email address."""
+    form = ParticipantCancelForm()
+    enrolment = training.by_service_code(form.code.data or "")
+    if enrolment is None:
+        return render_template("training/lookup.html", form=ServiceCodeForm()), 200
+    if form.validate_on_submit():
+        if form.email.data.strip().lower() != enrolment.email:
+            form.email.errors.append(
+                _("This is not the email address the enrolment was made with.")
+            )
+        elif not training.participant_may_cancel(enrolment):
+            form.form_errors.append(
+                _(
+                    "The enrolment can no longer be cancelled here. Contact %(email)s.",
+                    email=current_app.config["TRAINING_CONTACT_EMAIL"],
+                )
+            )
+        else:
+            training.cancel(enrolment, training.PARTICIPANT)
+            db.session.commit()
+            flash(
+                _("The enrolment was cancelled. A confirmation is on its way to your email."),
+                "success",
+            )
+            return redirect(url_for("training.index"), 303)
+    return _show_enrolment(enrolment, form)
+
+
+@bp.get("/offers/<token>")
+def offer(token: str):
+    """Show a seat offered from the waiting list, with accept and decline."""
+    enrolment = training.enrolment_for_offer(token)
+    if enrolment is None:
+        return render_template("training/offer_gone.html"), 410
+    return render_template(
+        "training/offer.html", enrolment=enrolment, token=token, form=ActionForm()
+    )
+
+
+@bp.post("/offers/<token>/<any(accept, decline):answer>")
+def answer_offer(token: str, answer: str):
+    """Take the offered seat, or let it pass to the next in line."""
+    enrolment = training.enrolment_for_offer(token)
+    if enrolment is None:
+        return render_template("training/offer_gone.html"), 410
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if answer == "accept":
+        training.accept_offer(enrolment)
+        db.session.commit()
+        session["enrolled"] = enrolment.service_code
+        return redirect(url_for("training.enrolled"), 303)
+    training.cancel(enrolment, training.PARTICIPANT, reason=None)
+    db.session.commit()
+    flash(_("You gave up the seat. Thank you for letting us know."), "success")
+    return redirect(url_for("training.index"), 303)
+
+
+def setup_app(app: Flask) -> None:
+    from blueprints.training import staff
+
+    staff.setup_app(app)
+    registry.register_staff_section(app, _l("Training"), "training_staff.courses")

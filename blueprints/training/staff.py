@@ -1,0 +1,269 @@
+"""Staff pages of the training calendar: courses, participants, cancelling, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from access import staff_required
+from blueprints import paginate
+from extensions import db
+from forms.staff import ActionForm
+from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
+from models.training import Course, Enrolment, EnrolmentStatus
+from services import codes, registry, training
+from services.timezones import local_to_utc, utc_to_local
+
+staff_bp = Blueprint("training_staff", __name__, url_prefix="/staff/training")
+
+TIME_FIELDS = ("starts_at", "ends_at", "enrolment_deadline", "cancellation_deadline")
+
+
+def status_labels() -> dict[str, str]:
+    return {
+        EnrolmentStatus.PRELIMINARY.value: _("preliminary"),
+        EnrolmentStatus.BINDING.value: _("binding"),
+        EnrolmentStatus.CANCELLED.value: _("cancelled"),
+        EnrolmentStatus.WAITING.value: _("on the waiting list"),
+        EnrolmentStatus.OFFERED.value: _("offered a seat"),
+    }
+
+
+@staff_bp.get("/")
+@staff_required
+def courses():
+    """List every course, the newest start first, with its seats."""
+    page = paginate(sa.select(Course).order_by(Course.starts_at.desc(), Course.id), per_page=25)
+    return render_template("training/staff_courses.html", page=page, form=ActionForm())
+
+
+def _save_course(form: CourseForm, course: Course) -> None:
+    form.populate_obj(course)
+    for name in TIME_FIELDS:
+        setattr(course, name, local_to_utc(getattr(form, name).data))
+    course.place = course.place or ""
+
+
+@staff_bp.route("/courses/new", methods=["GET", "POST"])
+@staff_required
+def create_course():
+    """Add a course to the calendar."""
+    form = CourseForm()
+    if form.validate_on_submit():
+        course = Course(seats_taken=0)
+        _save_course(form, course)
+        db.session.add(course)
+        db.session.commit()
+        flash(_("The course was saved."), "success")
+        return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+    return render_template("training/staff_course_form.html", form=form, course=None)
+
+
+@staff_bp.route("/courses/<id:course_id>/edit", methods=["GET", "POST"])
+@staff_required
+def edit_course(course_id: int):
+    """Change a course's details, seats, deadlines or whether it is open."""
+    course = db.get_or_404(Course, course_id)
+    form = CourseForm(obj=course)
+    if request.method == "GET":
+        for name in TIME_FIELDS:
+            getattr(form, name).data = utc_to_local(getattr(course, name))
+    if form.validate_on_submit():
+        if form.capacity.data < course.seats_taken:
+            form.capacity.errors.append(
+                _("%(n)d seats are taken already: cancel enrolments first.", n=course.seats_taken)
+            )
+        else:
+            _save_course(form, course)
+            db.session.flush()
+            training.offer_free_seats(course)  # more seats: the waiting list comes first
+            db.session.commit()
+            flash(_("The course was saved."), "success")
+            return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+    return render_template("training/staff_course_form.html", form=form, course=course)
+
+
+@staff_bp.post("/courses/<id:course_id>/close")
+@staff_required
+def close_course(course_id: int):
+    """Close a course for enrolment, or open it again."""
+    course = db.get_or_404(Course, course_id)
+    if ActionForm().validate_on_submit():
+        course.is_open = not course.is_open
+        db.session.commit()
+        flash(
+            _("The course is open for enrolment.")
+            if course.is_open
+            else _("The course is closed."),
+            "success",
+        )
+    return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+
+
+def _participants(course: Course, form: ParticipantFilterForm) -> sa.Select:
+    stmt = sa.select(Enrolment).where(Enrolment.course_id == course.id)
+    if form.validate():
+        if form.status.data in status_labels():
+            stmt = stmt.where(Enrolment.status == EnrolmentStatus(form.status.data))
+        if form.q.data:
+            pattern = f"%{form.q.data.strip().lower()}%"
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(Enrolment.first_name + " " + Enrolment.last_name).like(pattern),
+                    Enrolment.email.like(pattern),
+                    sa.func.lower(Enrolment.organisation).like(pattern),
+                    Enrolment.service_code == form.q.data.strip().upper(),
+                )
+            )
+    return stmt.order_by(Enrolment.created_at, Enrolment.id)
+
+
+def _filter_form() -> ParticipantFilterForm:
+    form = ParticipantFilterForm(formdata=request.args)
+    form.status.choices = [("", _("All"))] + list(status_labels().items())
+    return form
+
+
+@staff_bp.get("/courses/<id:course_id>")
+@staff_required
+def participants(course_id: int):
+    """Show a course's participants, filtered by status and text."""
+    course = db.get_or_404(Course, course_id)
+    form = _filter_form()
+    page = paginate(_participants(course, form), per_page=100)
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "training/staff_participants.html",
+        course=course,
+        page=page,
+        form=form,
+        filters=filters,
+        labels=status_labels(),
+        action_form=ActionForm(),
+    )
+
+
+CSV_COLUMNS = [
+    ("service_code", "Palvelutunnus"),
+    ("status", "Tila"),
+    ("first_name", "Etunimi"),
+    ("last_name", "Sukunimi"),
+    ("email", "Sähköposti"),
+    ("organisation", "Organisaatio"),
+    ("phone", "Puhelin"),
+    ("job_title", "Tehtävänimike"),
+    ("billing_address", "Laskutusosoite"),
+    ("einvoice_address", "Verkkolaskuosoite"),
+    ("einvoice_operator", "Operaattori"),
+    ("billing_reference", "Laskutusviite"),
+    ("diet", "Erityisruokavalio"),
+    ("accessibility", "Esteettömyystarpeet"),
+    ("message", "Lisätietoja"),
+    ("created_at", "Ilmoittautunut"),
+]
+
+
+@staff_bp.get("/courses/<id:course_id>/participants.csv")
+@staff_required
+def participants_csv(course_id: int):
+    """Download the (filtered) participants as CSV that Excel opens with Finnish letters."""
+    course = db.get_or_404(Course, course_id)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # the BOM: Excel reads the file as UTF-8
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([label for _, label in CSV_COLUMNS])
+    for enrolment in db.session.scalars(_participants(course, _filter_form())):
+        row = []
+        for name, _label in CSV_COLUMNS:
+            value = getattr(enrolment, name)
+            if name == "created_at":
+                value = format_datetime(value, "yyyy-MM-dd HH:mm")
+            elif name == "status":
+                value = value.value
+            row.append(_csv_safe(value))
+        writer.writerow(row)
+    filename = f"osallistujat-{course.id}-{course.starts_at:%Y%m%d}.csv"
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_safe(value) -> str:
+    """A cell as text; one that a spreadsheet would run as a formula is quoted with '."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@staff_bp.get("/enrolments/<id:enrolment_id>")
+@staff_required
+def enrolment(enrolment_id: int):
+    """Show an enrolment with its status history and any mail that failed."""
+    enrolment = db.get_or_404(Enrolment, enrolment_id)
+    return render_template(
+        "training/staff_enrolment.html",
+        enrolment=enrolment,
+        labels=status_labels(),
+        form=StaffCancelForm(),
+    )
+
+
+@staff_bp.post("/enrolments/<id:enrolment_id>/cancel")
+@staff_required
+def cancel_enrolment(enrolment_id: int):
+    """Cancel an enrolment with a reason; a freed seat goes to the next in line."""
+    enrolment = db.get_or_404(Enrolment, enrolment_id)
+    form = StaffCancelForm()
+    if form.validate_on_submit():
+        try:
+            training.cancel(enrolment, current_user.email, reason=form.reason.data.strip())
+        except training.EnrolmentError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The enrolment was cancelled and the participant told."), "success")
+            return redirect(url_for("training_staff.enrolment", enrolment_id=enrolment.id), 303)
+    return render_template(
+        "training/staff_enrolment.html", enrolment=enrolment, labels=status_labels(), form=form
+    )
+
+
+def _lookup_code(code: str) -> list[registry.LookupHit]:
+    if codes.normalise(code) is None:
+        return []
+    enrolment = training.by_service_code(code)
+    if enrolment is None:
+        return []
+    return [
+        registry.LookupHit(
+            _(
+                "Enrolment %(code)s: %(name)s, %(course)s",
+                code=enrolment.service_code,
+                name=enrolment.name,
+                course=enrolment.course.title,
+            ),
+            url_for("training_staff.enrolment", enrolment_id=enrolment.id),
+        )
+    ]
+
+
+def _enrolment_link(record_id: str) -> registry.LookupHit | None:
+    enrolment = db.session.get(Enrolment, int(record_id)) if record_id.isdigit() else None
+    if enrolment is None:
+        return None
+    return registry.LookupHit(
+        f"{enrolment.service_code} {enrolment.name}",
+        url_for("training_staff.enrolment", enrolment_id=enrolment.id),
+    )
+
+
+def setup_app(app: Flask) -> None:
+    registry.register_lookup(app, _lookup_code)
+    registry.register_record_link(app, "enrolment", _enrolment_link)

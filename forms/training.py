@@ -1,0 +1,251 @@
+"""Forms of the training calendar: the enrolment form (Ilmoittautumislomake), the
+calendar's filters and service-code field, cancelling, and the staff's course form."""
+
+from __future__ import annotations
+
+import phonenumbers
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    SearchField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from forms.validators import Email
+
+REQUIRED = _l("This field is required.")
+
+
+class Phone:
+    """A phone number, normalised to international form (+358 40 123 4567)."""
+
+    def __init__(self, region: str = "FI") -> None:
+        self.region = region
+
+    def __call__(self, form, field) -> None:
+        if not field.data:
+            return
+        try:
+            number = phonenumbers.parse(field.data, self.region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValidationError(_l("Enter a phone number, for example 040 123 4567.")) from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError(_l("Enter a phone number, for example 040 123 4567."))
+        field.data = phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class EnrolmentForm(FlaskForm):
+    """Ilmoittautumislomake: one participant. Only the starred fields are required."""
+
+    class Meta:
+        # Every text field is trimmed; an empty optional field is saved as nothing.
+        def bind_field(self, form, unbound_field, options):
+            filters = list(unbound_field.kwargs.get("filters", []))
+            filters.append(_strip)
+            return unbound_field.bind(form=form, filters=filters, **options)
+
+    first_name = StringField(
+        _l("First name"),
+        validators=[DataRequired(_l("Enter your first name.")), Length(max=100)],
+        render_kw={"autocomplete": "given-name"},
+    )
+    last_name = StringField(
+        _l("Last name"),
+        validators=[DataRequired(_l("Enter your last name.")), Length(max=100)],
+        render_kw={"autocomplete": "family-name"},
+    )
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter your email address.")), Email(), Length(max=254)],
+        description=_l("The confirmation and the service code are sent here."),
+        render_kw={"autocomplete": "email"},
+    )
+    organisation = StringField(
+        _l("Organisation"),
+        validators=[DataRequired(_l("Enter your organisation.")), Length(max=200)],
+        render_kw={"autocomplete": "organization"},
+    )
+    phone = TelField(
+        _l("Phone"),
+        validators=[Optional(), Phone(), Length(max=30)],
+        render_kw={"autocomplete": "tel"},
+    )
+    job_title = StringField(
+        _l("Job title"),
+        validators=[Optional(), Length(max=200)],
+        render_kw={"autocomplete": "organization-title"},
+    )
+    billing_address = TextAreaField(
+        _l("Billing address"),
+        validators=[Optional(), Length(max=1000)],
+        description=_l("If the invoice goes by post."),
+        render_kw={"rows": 3},
+    )
+    einvoice_address = StringField(
+        _l("E-invoice address"),
+        validators=[Optional(), Length(max=35)],
+        description=_l("For example 003712345678 (OVT code)."),
+    )
+    einvoice_operator = StringField(
+        _l("E-invoice operator"),
+        validators=[Optional(), Length(max=35)],
+        description=_l("The operator's code, for example 003721291126."),
+    )
+    billing_reference = StringField(
+        _l("Billing reference (laskutusviite)"),
+        validators=[Optional(), Length(max=100)],
+        description=_l("Your reference for the invoice, if your organisation uses one."),
+    )
+    diet = StringField(_l("Special diet"), validators=[Optional(), Length(max=500)])
+    accessibility = StringField(_l("Accessibility needs"), validators=[Optional(), Length(max=500)])
+    message = TextAreaField(
+        _l("Additional information"),
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"rows": 4},
+    )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.einvoice_address.data and not self.einvoice_operator.data:
+            self.einvoice_operator.errors.append(
+                _l("Enter the operator of the e-invoice address too.")
+            )
+            valid = False
+        return valid
+
+    def participant_values(self) -> dict:
+        """The form's data as the service's Participant takes it ('' becomes None)."""
+        from services.training import Participant
+
+        return {name: (getattr(self, name).data or None) for name in Participant.field_names()}
+
+
+class CalendarFilterForm(FlaskForm):
+    """The calendar's filters: a GET form (it changes nothing), so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=100)])
+    topic = SelectField(_l("Topic"), choices=[], validate_choice=False)
+    place = SelectField(_l("Place"), choices=[], validate_choice=False)
+    date_from = DateField(_l("From"), validators=[Optional()])
+    date_to = DateField(_l("To"), validators=[Optional()])
+
+    def validate_date_to(self, field) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError(_l("The end date is before the start date."))
+
+
+class ServiceCodeForm(FlaskForm):
+    """Palvelutunnus: see your enrolment by the code in your confirmation email."""
+
+    code = StringField(
+        _l("Service code"),
+        validators=[DataRequired(_l("Enter the service code.")), Length(max=20)],
+        description=_l("The 8 characters at the end of your confirmation email."),
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"},
+    )
+
+
+class ParticipantCancelForm(FlaskForm):
+    """Cancelling with the code: the email of the enrolment is the second factor."""
+
+    code = StringField(validators=[DataRequired()])
+    email = EmailField(
+        _l("Email address of the enrolment"),
+        validators=[DataRequired(_l("Enter the email address the enrolment was made with."))],
+        description=_l("To confirm that the enrolment is yours."),
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class StaffCancelForm(FlaskForm):
+    reason = StringField(
+        _l("Reason"),
+        validators=[DataRequired(_l("Enter the reason for cancelling.")), Length(max=500)],
+        description=_l("The participant sees this in the cancellation email."),
+    )
+
+
+class CourseForm(FlaskForm):
+    """A course as staff create and edit it; times are local (Europe/Helsinki)."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    topic = StringField(_l("Topic"), validators=[DataRequired(REQUIRED), Length(max=100)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=10000)])
+    starts_at = DateTimeLocalField(
+        _l("Starts"), validators=[InputRequired(_l("Enter the start time."))]
+    )
+    ends_at = DateTimeLocalField(_l("Ends"), validators=[InputRequired(_l("Enter the end time."))])
+    remote = BooleanField(_l("Remote course"))
+    place = StringField(
+        _l("Place"),
+        validators=[Length(max=200)],
+        description=_l("The address or the room; for a remote course, how to join."),
+    )
+    price = DecimalField(
+        _l("Price (EUR)"),
+        places=2,
+        validators=[InputRequired(_l("Enter the price (0 for free).")), NumberRange(min=0)],
+    )
+    capacity = IntegerField(
+        _l("Seats"),
+        validators=[InputRequired(_l("Enter the number of seats.")), NumberRange(min=1, max=10000)],
+    )
+    enrolment_deadline = DateTimeLocalField(
+        _l("Enrolment deadline"), validators=[InputRequired(_l("Enter the enrolment deadline."))]
+    )
+    cancellation_deadline = DateTimeLocalField(
+        _l("Cancellation deadline"),
+        validators=[InputRequired(_l("Enter the cancellation deadline."))],
+        description=_l("Until this moment participants may cancel with their service code."),
+    )
+    is_open = BooleanField(_l("Open for enrolment"), default=True)
+
+    def validate_ends_at(self, field) -> None:
+        if field.data and self.starts_at.data and field.data <= self.starts_at.data:
+            raise ValidationError(_l("The course must end after it starts."))
+
+    def validate_enrolment_deadline(self, field) -> None:
+        if field.data and self.starts_at.data and field.data > self.starts_at.data:
+            raise ValidationError(_l("The deadline must be before the course starts."))
+
+    def validate_cancellation_deadline(self, field) -> None:
+        if field.data and self.starts_at.data and field.data > self.starts_at.data:
+            raise ValidationError(_l("The deadline must be before the course starts."))
+
+    def validate_place(self, field) -> None:
+        if not self.remote.data and not field.data:
+            raise ValidationError(_l("Enter the place, or mark the course as remote."))
+
+
+class ParticipantFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=100)])
+    status = SelectField(_l("Status"), choices=[], validate_choice=False)

@@ -1,0 +1,145 @@
+"""Courses of the training calendar, enrolments and their status history."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow
+
+
+class EnrolmentStatus(enum.StrEnum):
+    PRELIMINARY = "alustava"  # through PunchOut, until the order is approved
+    BINDING = "sitova"
+    CANCELLED = "peruttu"
+    WAITING = "jonossa"  # on the waiting list of a full course
+    OFFERED = "tarjottu"  # a freed seat is held for this person until the offer expires
+
+
+# The statuses that hold one of the course's seats.
+SEAT_HOLDING = (EnrolmentStatus.PRELIMINARY, EnrolmentStatus.BINDING, EnrolmentStatus.OFFERED)
+# The statuses in which the same email cannot enrol on the course again.
+ACTIVE = (*SEAT_HOLDING, EnrolmentStatus.WAITING)
+
+
+def _enum(cls: type[enum.Enum]) -> sa.Enum:
+    return sa.Enum(
+        cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Course(db.Model):
+    """A course of the training calendar."""
+
+    __tablename__ = "course"
+    __table_args__ = (sa.CheckConstraint("seats_taken >= 0", name="seats_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    topic: Mapped[str] = mapped_column(sa.String(100), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    place: Mapped[str] = mapped_column(sa.String(200), default="")
+    remote: Mapped[bool] = mapped_column(default=False)
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal("0.00"))
+    capacity: Mapped[int] = mapped_column()
+    # Kept by the enrolment service with conditional updates, so two enrolments can
+    # never take the last seat twice: the count of enrolments in SEAT_HOLDING statuses.
+    seats_taken: Mapped[int] = mapped_column(default=0)
+    enrolment_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancellation_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    is_open: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    enrolments: Mapped[list[Enrolment]] = relationship(
+        back_populates="course", order_by="Enrolment.created_at"
+    )
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.seats_taken, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.seats_taken >= self.capacity
+
+    def __repr__(self) -> str:
+        return f"<Course {self.id} {self.title!r}>"
+
+
+class Enrolment(db.Model):
+    """One participant on one course (no group enrolments), or on its waiting list."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (
+        # One active enrolment per email and course; a cancelled one may be made again.
+        sa.Index(
+            "uq_enrolment_active_email",
+            "course_id",
+            "email",
+            unique=True,
+            sqlite_where=sa.text("status IN ('alustava', 'sitova', 'tarjottu', 'jonossa')"),
+            postgresql_where=sa.text("status IN ('alustava', 'sitova', 'tarjottu', 'jonossa')"),
+        ),
+        sa.Index("ix_enrolment_course_status", "course_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id", ondelete="RESTRICT"))
+    service_code: Mapped[str] = mapped_column(sa.String(8), unique=True)
+    status: Mapped[EnrolmentStatus] = mapped_column(_enum(EnrolmentStatus))
+    source: Mapped[str] = mapped_column(sa.String(20), default="web")  # web | punchout
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    organisation: Mapped[str] = mapped_column(sa.String(200))
+    phone: Mapped[str | None] = mapped_column(sa.String(30))
+    job_title: Mapped[str | None] = mapped_column(sa.String(200))
+    billing_address: Mapped[str | None] = mapped_column(sa.Text)
+    einvoice_address: Mapped[str | None] = mapped_column(sa.String(35))
+    einvoice_operator: Mapped[str | None] = mapped_column(sa.String(35))
+    billing_reference: Mapped[str | None] = mapped_column(sa.String(100))  # laskutusviite
+    diet: Mapped[str | None] = mapped_column(sa.String(500))
+    accessibility: Mapped[str | None] = mapped_column(sa.String(500))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    welcome_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    course: Mapped[Course] = relationship(back_populates="enrolments")
+    events: Mapped[list[EnrolmentEvent]] = relationship(
+        back_populates="enrolment", order_by="EnrolmentEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def __repr__(self) -> str:
+        return f"<Enrolment {self.service_code} {self.status}>"
+
+
+class EnrolmentEvent(db.Model):
+    """A change of an enrolment's status: when, by whom, from what to what, and why."""
+
+    __tablename__ = "enrolment_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("enrolment.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(254))
+    from_status: Mapped[EnrolmentStatus | None] = mapped_column(_enum(EnrolmentStatus))
+    to_status: Mapped[EnrolmentStatus] = mapped_column(_enum(EnrolmentStatus))
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+
+    enrolment: Mapped[Enrolment] = relationship(back_populates="events")

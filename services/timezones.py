@@ -1,0 +1,23 @@
+"""Times as people see them (Europe/Helsinki) and as the database keeps them (UTC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+def local_to_utc(value: datetime, zone: ZoneInfo = HELSINKI) -> datetime:
+    """A wall-clock time of the zone (as a form gives it) in UTC."""
+    return value.replace(tzinfo=zone).astimezone(UTC)
+
+
+def utc_to_local(value: datetime, zone: ZoneInfo = HELSINKI) -> datetime:
+    """A stored UTC time as a naive wall-clock time of the zone (for a form's field)."""
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def day_start_utc(day: date, zone: ZoneInfo = HELSINKI) -> datetime:
+    """The first moment of a local day, in UTC."""
+    return local_to_utc(datetime.combine(day, time.min), zone)

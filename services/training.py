@@ -1,0 +1,406 @@
+"""Enrolment on courses: seats, the waiting list, statuses and their history, mail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from extensions import db
+from models.training import (
+    ACTIVE,
+    SEAT_HOLDING,
+    Course,
+    Enrolment,
+    EnrolmentEvent,
+    EnrolmentStatus,
+)
+from models.types import utcnow
+from services import codes
+from services.outbox import queue_mail
+from services.urls import external_url
+
+PARTICIPANT = "participant"  # the actor of what a participant does with the service code
+SYSTEM = "system"  # the actor of what the portal does by itself (offers expiring)
+WELCOME_DAYS_BEFORE = 14
+
+
+class EnrolmentError(ValueError):
+    """An enrolment that cannot be made or changed; the message is for the user."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CourseFull(EnrolmentError):
+    """No seat is left; the waiting list is open."""
+
+
+@dataclass
+class Participant:
+    """What the enrolment form asks (one person: no group enrolments)."""
+
+    first_name: str
+    last_name: str
+    email: str
+    organisation: str
+    phone: str | None = None
+    job_title: str | None = None
+    billing_address: str | None = None
+    einvoice_address: str | None = None
+    einvoice_operator: str | None = None
+    billing_reference: str | None = None
+    diet: str | None = None
+    accessibility: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+# --- Reading -------------------------------------------------------------------------
+
+
+def closed_reason(course: Course, now: datetime | None = None) -> str | None:
+    """Why nobody can enrol on the course now (a sentence for the user), or None."""
+    now = now or utcnow()
+    if not course.is_open:
+        return _("Enrolment on this course is closed.")
+    if course.starts_at <= now:
+        return _("The course has already started.")
+    if course.enrolment_deadline < now:
+        return _("The enrolment deadline has passed.")
+    return None
+
+
+def by_service_code(code: str) -> Enrolment | None:
+    """The enrolment of a service code as a person typed it (case and dashes ignored)."""
+    normalised = codes.normalise(code)
+    if normalised is None:
+        return None
+    return db.session.scalar(sa.select(Enrolment).where(Enrolment.service_code == normalised))
+
+
+def participant_may_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
+    """A preliminary enrolment, a place in the queue or an offer can always be withdrawn;
+    a binding one until the course's cancellation deadline."""
+    now = now or utcnow()
+    if enrolment.status == EnrolmentStatus.CANCELLED or enrolment.course.starts_at <= now:
+        return False
+    if enrolment.status == EnrolmentStatus.BINDING:
+        return now <= enrolment.course.cancellation_deadline
+    return True
+
+
+def waiting_position(enrolment: Enrolment) -> int | None:
+    """1 for the first in line on the course's waiting list."""
+    if enrolment.status != EnrolmentStatus.WAITING:
+        return None
+    ahead = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Enrolment)
+        .where(
+            Enrolment.course_id == enrolment.course_id,
+            Enrolment.status == EnrolmentStatus.WAITING,
+            Enrolment.created_at < enrolment.created_at,
+        )
+    )
+    return ahead + 1
+
+
+# --- Seats ---------------------------------------------------------------------------
+
+
+def _take_seat(course_id: int) -> bool:
+    """Take one seat if one is left: one conditional UPDATE, safe under concurrency.
+
+    On PostgreSQL the row lock makes a second transaction wait and re-check; on SQLite
+    the UPDATE opens the write transaction, so the second waits for the first's commit.
+    """
+    table = Course.__table__
+    result = db.session.execute(
+        sa.update(table)
+        .where(table.c.id == course_id, table.c.seats_taken < table.c.capacity)
+        .values(seats_taken=table.c.seats_taken + 1)
+    )
+    return result.rowcount == 1
+
+
+def _release_seat(course_id: int) -> None:
+    table = Course.__table__
+    db.session.execute(
+        sa.update(table)
+        .where(table.c.id == course_id, table.c.seats_taken > 0)
+        .values(seats_taken=table.c.seats_taken - 1)
+    )
+
+
+def _set_status(
+    enrolment: Enrolment, status: EnrolmentStatus, actor: str, note: str | None = None
+) -> None:
+    """Change the status and record who did it, when, and why."""
+    previous = None if enrolment.id is None else enrolment.status  # None: a new enrolment
+    enrolment.status = status
+    enrolment.events.append(
+        EnrolmentEvent(actor=actor, from_status=previous, to_status=status, note=note)
+    )
+
+
+# --- Enrolling -----------------------------------------------------------------------
+
+
+def enrol(
+    course_id: int,
+    participant: Participant,
+    *,
+    actor: str,
+    language: str,
+    source: str = "web",
+    waiting_list: bool = False,
+    now: datetime | None = None,
+) -> Enrolment:
+    """Enrol one participant, or put them on the waiting list; the caller commits.
+
+    A direct enrolment is binding at once; one through PunchOut is preliminary until its
+    order is approved (`approve_preliminary`). With `waiting_list`, a full course takes
+    the participant in its queue; without it, a full course raises CourseFull.
+    """
+    now = now or utcnow()
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise EnrolmentError(_("The course was not found."))
+    expire_offers(course.id, now)
+    reason = closed_reason(course, now)
+    if reason:
+        raise EnrolmentError(reason)
+    email = participant.email.strip().lower()
+    duplicate = db.session.scalar(
+        sa.select(Enrolment.id).where(
+            Enrolment.course_id == course.id,
+            Enrolment.email == email,
+            Enrolment.status.in_(ACTIVE),
+        )
+    )
+    if duplicate is not None:
+        raise EnrolmentError(
+            _(
+                "This email address is already enrolled on the course. The service code is in "
+                "the confirmation email."
+            ),
+            field="email",
+        )
+    if _take_seat(course.id):
+        status = EnrolmentStatus.PRELIMINARY if source == "punchout" else EnrolmentStatus.BINDING
+    elif waiting_list:
+        status = EnrolmentStatus.WAITING
+    else:
+        raise CourseFull(_("The course is full. You can join its waiting list."))
+
+    values = {name: getattr(participant, name) for name in Participant.field_names()}
+    values["email"] = email
+    enrolment = Enrolment(
+        course=course,
+        service_code=codes.generate(_code_taken),
+        status=status,
+        source=source,
+        language=language,
+        created_at=now,
+        **values,
+    )
+    db.session.add(enrolment)
+    _set_status(enrolment, status, actor)
+    db.session.flush()
+    _mail(
+        enrolment,
+        "training_waiting" if status == EnrolmentStatus.WAITING else "training_confirmation",
+    )
+    return enrolment
+
+
+def _code_taken(code: str) -> bool:
+    return (
+        db.session.scalar(sa.select(Enrolment.id).where(Enrolment.service_code == code)) is not None
+    )
+
+
+# --- Changing ------------------------------------------------------------------------
+
+
+def approve_preliminary(enrolment: Enrolment, order_number: str, actor: str) -> None:
+    """The buyer approved the PunchOut order: binding, and the order number is the
+    billing reference (laskutusviite). No separate email (the seed says so)."""
+    if enrolment.status != EnrolmentStatus.PRELIMINARY:
+        raise EnrolmentError(_("Only a preliminary enrolment can be approved."))
+    enrolment.billing_reference = order_number
+    _set_status(enrolment, EnrolmentStatus.BINDING, actor, note=order_number)
+
+
+def reject_preliminary(enrolment: Enrolment, actor: str, reason: str) -> None:
+    """The buyer did not approve the order: the preliminary enrolment is cancelled."""
+    if enrolment.status != EnrolmentStatus.PRELIMINARY:
+        raise EnrolmentError(_("Only a preliminary enrolment can be rejected."))
+    cancel(enrolment, actor, reason=reason)
+
+
+def cancel(
+    enrolment: Enrolment, actor: str, *, reason: str | None = None, now: datetime | None = None
+) -> None:
+    """Cancel an enrolment (or a place in the queue); a freed seat goes to the next in line."""
+    now = now or utcnow()
+    if enrolment.status == EnrolmentStatus.CANCELLED:
+        raise EnrolmentError(_("The enrolment has already been cancelled."))
+    held_seat = enrolment.status in SEAT_HOLDING
+    enrolment.cancel_reason = reason
+    enrolment.offer_expires_at = None
+    _set_status(enrolment, EnrolmentStatus.CANCELLED, actor, note=reason)
+    db.session.flush()
+    _mail(enrolment, "training_cancelled")
+    if held_seat:
+        _pass_seat_on(enrolment.course, now)
+
+
+def _pass_seat_on(course: Course, now: datetime) -> None:
+    """Offer a freed seat to the first in line, or give it back to the course."""
+    if course.starts_at > now and course.is_open:
+        first = db.session.scalar(
+            sa.select(Enrolment)
+            .where(Enrolment.course_id == course.id, Enrolment.status == EnrolmentStatus.WAITING)
+            .order_by(Enrolment.created_at, Enrolment.id)
+            .limit(1)
+        )
+        if first is not None:
+            hours = current_app.config["TRAINING_OFFER_HOURS"]
+            first.offer_expires_at = min(now + timedelta(hours=hours), course.starts_at)
+            _set_status(first, EnrolmentStatus.OFFERED, SYSTEM)
+            db.session.flush()
+            _mail(first, "training_offer", offer_url=offer_url(first))
+            return
+    _release_seat(course.id)
+
+
+def offer_free_seats(course: Course, now: datetime | None = None) -> int:
+    """Offer seats that are free (say, after the capacity grew) to those in line."""
+    now = now or utcnow()
+    offered = 0
+    if not course.is_open or course.starts_at <= now:
+        return 0  # nothing is offered on a closed or started course
+    while db.session.scalar(
+        sa.select(Enrolment.id)
+        .where(Enrolment.course_id == course.id, Enrolment.status == EnrolmentStatus.WAITING)
+        .limit(1)
+    ) and _take_seat(course.id):
+        _pass_seat_on(course, now)
+        offered += 1
+    return offered
+
+
+def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
+    """Withdraw offers nobody took in time and pass their seats on; returns how many."""
+    now = now or utcnow()
+    stmt = sa.select(Enrolment).where(
+        Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
+    )
+    if course_id is not None:
+        stmt = stmt.where(Enrolment.course_id == course_id)
+    expired = list(db.session.scalars(stmt.order_by(Enrolment.offer_expires_at)))
+    for enrolment in expired:
+        enrolment.offer_expires_at = None
+        _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
+        db.session.flush()
+        _pass_seat_on(enrolment.course, now)
+    return len(expired)
+
+
+def _offer_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="seat-offer")
+
+
+def offer_url(enrolment: Enrolment) -> str:
+    token = _offer_serializer().dumps([enrolment.id, int(enrolment.offer_expires_at.timestamp())])
+    return external_url("training.offer", token=token)
+
+
+def enrolment_for_offer(token: str, now: datetime | None = None) -> Enrolment | None:
+    """The enrolment an offer link is for, while the offer stands; else None."""
+    now = now or utcnow()
+    try:
+        enrolment_id, expires = _offer_serializer().loads(token)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    enrolment = db.session.get(Enrolment, enrolment_id) if isinstance(enrolment_id, int) else None
+    if (
+        enrolment is None
+        or enrolment.status != EnrolmentStatus.OFFERED
+        or enrolment.offer_expires_at is None
+        or int(enrolment.offer_expires_at.timestamp()) != expires
+        or enrolment.offer_expires_at < now
+    ):
+        return None
+    return enrolment
+
+
+def accept_offer(enrolment: Enrolment) -> None:
+    """Take the offered seat: the enrolment is binding."""
+    enrolment.offer_expires_at = None
+    _set_status(enrolment, EnrolmentStatus.BINDING, PARTICIPANT)
+    db.session.flush()
+    _mail(enrolment, "training_confirmation")
+
+
+# --- Mail ----------------------------------------------------------------------------
+
+
+def calendar_url() -> str:
+    return external_url("training.index")
+
+
+def _mail(enrolment: Enrolment, template: str, **context) -> None:
+    queue_mail(
+        template,
+        enrolment.email,
+        language=enrolment.language,
+        context={
+            "enrolment": enrolment,
+            "course": enrolment.course,
+            "calendar_url": calendar_url(),
+            "contact_email": current_app.config["TRAINING_CONTACT_EMAIL"],
+            **context,
+        },
+        record=("enrolment", enrolment.id),
+    )
+
+
+def send_welcome(now: datetime | None = None) -> int:
+    """Queue *tervetuloa kurssille* for binding participants of courses starting within
+    14 days: exactly once per enrolment, however often (and however concurrently) it runs."""
+    now = now or utcnow()
+    candidates = db.session.scalars(
+        sa.select(Enrolment.id)
+        .join(Enrolment.course)
+        .where(
+            Enrolment.status == EnrolmentStatus.BINDING,
+            Enrolment.welcome_sent_at.is_(None),
+            Course.starts_at > now,
+            Course.starts_at <= now + timedelta(days=WELCOME_DAYS_BEFORE),
+        )
+        .order_by(Course.starts_at, Enrolment.id)
+    ).all()
+    table = Enrolment.__table__
+    sent = 0
+    for enrolment_id in candidates:
+        claimed = db.session.execute(
+            sa.update(table)
+            .where(table.c.id == enrolment_id, table.c.welcome_sent_at.is_(None))
+            .values(welcome_sent_at=now)
+        )
+        if claimed.rowcount == 1:
+            _mail(db.session.get(Enrolment, enrolment_id), "training_welcome")
+            sent += 1
+        db.session.commit()  # the mark and its mail together, one enrolment at a time
+    return sent

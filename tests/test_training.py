@@ -1,0 +1,629 @@
+"""The training calendar: courses, enrolment, seats, waiting list, service codes, mail."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from extensions import db
+from models.mail import OutboxMessage
+from models.training import Course, Enrolment, EnrolmentStatus
+from models.types import utcnow
+from services import codes, training
+from tests.conftest import deliver_mail
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def make_course(app):
+    """A factory of courses; by default one starting in 30 days with 10 seats."""
+
+    def make(**values) -> Course:
+        start = values.pop("starts_at", utcnow() + timedelta(days=30))
+        defaults = {
+            "title": "Julkiset hankinnat",
+            "topic": "Hankinnat",
+            "description": "Hankintalain perusteet.",
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=6),
+            "place": "Helsinki",
+            "remote": False,
+            "price": Decimal("290.00"),
+            "capacity": 10,
+            "seats_taken": 0,
+            "enrolment_deadline": start - timedelta(days=3),
+            "cancellation_deadline": start - timedelta(days=7),
+            "is_open": True,
+        }
+        with app.app_context():
+            course = Course(**{**defaults, **values})
+            db.session.add(course)
+            db.session.commit()
+            db.session.refresh(course)
+            db.session.expunge(course)
+            return course
+
+    return make
+
+
+PERSON = {
+    "first_name": "Maija",
+    "last_name": "Meikäläinen",
+    "email": "Maija.Meikalainen@Virasto.example.com",
+    "organisation": "Testivirasto",
+}
+
+
+def _enrol(client, course_id: int, **extra):
+    return client.post(f"/training/courses/{course_id}/enrol", data={**PERSON, **extra})
+
+
+def _enrolment(app, email: str = "maija.meikalainen@virasto.example.com", course_id=None):
+    with app.app_context():
+        stmt = sa.select(Enrolment).where(Enrolment.email == email)
+        if course_id:
+            stmt = stmt.where(Enrolment.course_id == course_id)
+        enrolment = db.session.scalars(stmt.order_by(Enrolment.id.desc())).first()
+        if enrolment is not None:
+            _ = (enrolment.events, enrolment.course)  # loaded before the session closes
+            db.session.expunge_all()
+        return enrolment
+
+
+def _seats_taken(app, course_id: int) -> int:
+    with app.app_context():
+        return db.session.get(Course, course_id).seats_taken
+
+
+# --- The calendar ------------------------------------------------------------------
+
+
+def test_calendar_lists_upcoming_open_courses_only(client, make_course):
+    make_course(title="Tuleva koulutus")
+    make_course(title="Suljettu koulutus", is_open=False)
+    make_course(
+        title="Mennyt koulutus",
+        starts_at=utcnow() - timedelta(days=1),
+        enrolment_deadline=utcnow() - timedelta(days=5),
+        cancellation_deadline=utcnow() - timedelta(days=5),
+    )
+    text = client.get("/training/").get_data(as_text=True)
+    assert "Tuleva koulutus" in text
+    assert "Suljettu koulutus" not in text and "Mennyt koulutus" not in text
+    assert 'name="code"' in text  # the Palvelutunnus field
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"q": "TIETOSUOJA"}, {"Tietosuoja virkatyössä"}),
+        ({"topic": "Hankinnat"}, {"Hankinnat A", "Hankinnat B"}),
+        ({"place": "__remote__"}, {"Tietosuoja virkatyössä"}),
+        ({"place": "Tampere"}, {"Hankinnat B"}),
+        ({"date_from": "DAY40", "date_to": "DAY70"}, {"Hankinnat B"}),
+    ],
+)
+def test_calendar_filters(client, make_course, query, expected):
+    now = utcnow()
+    make_course(title="Hankinnat A", starts_at=now + timedelta(days=10))
+    make_course(title="Hankinnat B", place="Tampere", starts_at=now + timedelta(days=50))
+    make_course(
+        title="Tietosuoja virkatyössä",
+        topic="Tietosuoja",
+        remote=True,
+        place="Teams",
+        starts_at=now + timedelta(days=90),
+    )
+    for key, value in list(query.items()):
+        if value.startswith("DAY"):
+            query[key] = (now + timedelta(days=int(value[3:]))).date().isoformat()
+    text = client.get("/training/", query_string=query).get_data(as_text=True)
+    shown = {t for t in ("Hankinnat A", "Hankinnat B", "Tietosuoja virkatyössä") if t in text}
+    assert shown == expected
+
+
+def test_calendar_refuses_a_reversed_date_range(client, make_course):
+    make_course()
+    response = client.get(
+        "/training/", query_string={"date_from": "2027-02-01", "date_to": "2027-01-01"}
+    )
+    assert response.status_code == 200
+    assert 'href="#date_to"' in response.get_data(as_text=True)
+
+
+def test_calendar_is_paginated(client, make_course):
+    for n in range(12):
+        make_course(title=f"Koulutus {n:02d}", starts_at=utcnow() + timedelta(days=10 + n))
+    first = client.get("/training/").get_data(as_text=True)
+    second = client.get("/training/?page=2").get_data(as_text=True)
+    assert "Koulutus 00" in first and "Koulutus 10" not in first
+    assert "Koulutus 10" in second and "Koulutus 11" in second
+
+
+def test_course_page_shows_seats_and_the_enrol_button(client, make_course):
+    course = make_course(capacity=10, seats_taken=7)
+    text = client.get(f"/training/courses/{course.id}", headers=EN).get_data(as_text=True)
+    assert "3 seats left" in text
+    assert f'href="/training/courses/{course.id}/enrol"' in text
+
+
+def test_a_full_course_offers_the_waiting_list(client, make_course):
+    course = make_course(capacity=2, seats_taken=2)
+    text = client.get(f"/training/courses/{course.id}", headers=EN).get_data(as_text=True)
+    assert "Join the waiting list" in text
+
+
+def test_past_the_deadline_the_button_is_gone_and_the_reason_shown(client, make_course):
+    course = make_course(enrolment_deadline=utcnow() - timedelta(hours=1))
+    text = client.get(f"/training/courses/{course.id}", headers=EN).get_data(as_text=True)
+    assert "The enrolment deadline has passed." in text
+    assert f'href="/training/courses/{course.id}/enrol"' not in text
+
+
+def test_a_closed_course_is_not_public(client, make_course):
+    course = make_course(is_open=False)
+    assert client.get(f"/training/courses/{course.id}").status_code == 404
+    assert _enrol(client, course.id).status_code == 404
+
+
+# --- Enrolling ---------------------------------------------------------------------
+
+
+def test_enrolment_is_binding_and_shows_the_service_code(app, client, make_course):
+    course = make_course()
+    response = _enrol(client, course.id, phone="040 123 4567", diet="Gluteeniton")
+    assert response.status_code == 303
+    enrolment = _enrolment(app)
+    assert enrolment.status == EnrolmentStatus.BINDING
+    assert enrolment.phone == "+358 40 1234567"
+    assert enrolment.diet == "Gluteeniton" and enrolment.job_title is None
+    assert re.fullmatch(f"[{codes.ALPHABET}]{{8}}", enrolment.service_code)
+    [event] = enrolment.events
+    assert (event.from_status, event.to_status, event.actor) == (
+        None,
+        EnrolmentStatus.BINDING,
+        training.PARTICIPANT,
+    )
+    assert _seats_taken(app, course.id) == 1
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert enrolment.service_code in page
+
+
+def test_the_confirmation_email_carries_the_code_and_the_seed_sentence(
+    app, client, make_course, smtp_server
+):
+    course = make_course(title="Julkiset hankinnat käytännössä")
+    _enrol(client, course.id, billing_reference="Projekti 42")
+    deliver_mail(app)
+    [message] = smtp_server.messages
+    assert message["To"] == "maija.meikalainen@virasto.example.com"
+    assert "Julkiset hankinnat käytännössä" in message["Subject"]
+    text = smtp_server.text_of(message)
+    code = _enrolment(app).service_code
+    assert "Projekti 42" in text and "Maija Meikäläinen" in text
+    assert "sitova" in text
+    assert (
+        "Voit tarkastella ilmoittautumistasi menemällä osoitteeseen http://portal.test/training/ "
+        f"ja antamalla siellä palvelutunnuksen {code}"
+    ) in " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"first_name": ""}, "first_name"),
+        ({"last_name": " "}, "last_name"),
+        ({"email": ""}, "email"),
+        ({"email": "maija@"}, "email"),
+        ({"organisation": ""}, "organisation"),
+        ({"phone": "12"}, "phone"),
+        ({"einvoice_address": "003712345678"}, "einvoice_operator"),
+    ],
+)
+def test_bad_input_is_refused_and_kept(app, client, make_course, data, field):
+    course = make_course()
+    response = _enrol(client, course.id, **data)
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert f'href="#{field}"' in text
+    assert 'value="Testivirasto"' in text or field == "organisation"
+    assert _enrolment(app) is None and _seats_taken(app, course.id) == 0
+
+
+def test_the_same_email_cannot_enrol_twice(app, client, make_course):
+    course = make_course()
+    _enrol(client, course.id)
+    response = _enrol(client, course.id, email="maija.meikalainen@virasto.example.com")
+    assert response.status_code == 200
+    assert 'href="#email"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Enrolment)) == 1
+    assert _seats_taken(app, course.id) == 1
+
+
+def test_after_cancelling_the_same_email_may_enrol_again(app, client, make_course):
+    course = make_course()
+    _enrol(client, course.id)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, _enrolment(app).id), "test")
+        db.session.commit()
+    assert _enrol(client, course.id).status_code == 303
+
+
+def test_past_the_deadline_enrolment_is_refused(app, client, make_course):
+    course = make_course(enrolment_deadline=utcnow() - timedelta(minutes=1))
+    response = _enrol(client, course.id)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/training/courses/{course.id}"
+    assert _enrolment(app) is None
+
+
+def test_a_full_course_refuses_an_enrolment_without_the_waiting_list(app, make_course):
+    course = make_course(capacity=1, seats_taken=1)
+    with app.test_request_context():
+        with pytest.raises(training.CourseFull):
+            training.enrol(course.id, training.Participant(**PERSON), actor="t", language="fi")
+
+
+def test_two_people_racing_for_the_last_seat_never_both_get_it(app, app_config, make_course):
+    """Two requests at once, each with its own connection (as two server processes)."""
+    from app import create_app
+
+    course = make_course(capacity=1)
+    apps = [create_app(app_config) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def attempt(worker_app, n):
+        with worker_app.test_request_context():
+            barrier.wait()
+            try:
+                training.enrol(
+                    course.id,
+                    training.Participant(**{**PERSON, "email": f"racer{n}@example.com"}),
+                    actor="t",
+                    language="fi",
+                )
+                db.session.commit()
+                outcomes.append("seat")
+            except training.CourseFull:
+                db.session.rollback()
+                outcomes.append("full")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(a, n)) for n, a in enumerate(apps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for worker_app in apps:
+        with worker_app.app_context():
+            db.engine.dispose()
+    assert sorted(outcomes) == ["full", "seat"]
+    assert _seats_taken(app, course.id) == 1
+    with app.app_context():
+        holders = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Enrolment)
+            .where(Enrolment.status == EnrolmentStatus.BINDING)
+        )
+        assert holders == 1
+
+
+# --- The waiting list --------------------------------------------------------------
+
+
+def test_a_full_course_takes_people_on_its_waiting_list(app, client, make_course, smtp_server):
+    course = make_course(capacity=1, seats_taken=1)
+    assert _enrol(client, course.id).status_code == 303
+    enrolment = _enrolment(app)
+    assert enrolment.status == EnrolmentStatus.WAITING
+    assert _seats_taken(app, course.id) == 1
+    deliver_mail(app)
+    assert enrolment.service_code in smtp_server.text_of(smtp_server.messages[0])
+
+
+def _fill_with_queue(app, client, course) -> tuple[Enrolment, Enrolment, Enrolment]:
+    _enrol(client, course.id, email="seated@example.com")
+    _enrol(client, course.id, email="first@example.com")
+    _enrol(client, course.id, email="second@example.com")
+    return (
+        _enrolment(app, "seated@example.com"),
+        _enrolment(app, "first@example.com"),
+        _enrolment(app, "second@example.com"),
+    )
+
+
+def _offer_link(app) -> str:
+    with app.app_context():
+        body = db.session.scalars(
+            sa.select(OutboxMessage.body_text)
+            .where(OutboxMessage.template == "training_offer")
+            .order_by(OutboxMessage.id.desc())
+        ).first()
+    return re.search(r"http://portal\.test(/training/offers/\S+)", body).group(1)
+
+
+def test_a_freed_seat_is_offered_to_the_first_in_line(app, client, make_course):
+    course = make_course(capacity=1)
+    seated, first, second = _fill_with_queue(app, client, course)
+    assert (first.status, second.status) == (EnrolmentStatus.WAITING, EnrolmentStatus.WAITING)
+
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, seated.id), "staff@example.com", reason="Sairaus")
+        db.session.commit()
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.OFFERED
+    assert _enrolment(app, "second@example.com").status == EnrolmentStatus.WAITING
+    assert _seats_taken(app, course.id) == 1  # held for the offer
+
+    link = _offer_link(app)
+    assert client.get(link).status_code == 200
+    assert client.post(link + "/accept").status_code == 303
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.BINDING
+    assert client.get(link).status_code == 410  # answered already
+    assert _seats_taken(app, course.id) == 1
+
+
+def test_a_declined_offer_goes_to_the_next_in_line(app, client, make_course):
+    course = make_course(capacity=1)
+    seated, first, second = _fill_with_queue(app, client, course)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, seated.id), "staff@example.com")
+        db.session.commit()
+    client.post(_offer_link(app) + "/decline")
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.CANCELLED
+    assert _enrolment(app, "second@example.com").status == EnrolmentStatus.OFFERED
+
+
+def test_an_offer_expires_and_passes_on_then_the_seat_is_freed(app, client, make_course, runner):
+    course = make_course(capacity=1)
+    seated, first, second = _fill_with_queue(app, client, course)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, seated.id), "staff@example.com")
+        db.session.commit()
+        later = utcnow() + timedelta(hours=app.config["TRAINING_OFFER_HOURS"], minutes=1)
+        assert training.expire_offers(now=later) == 1
+        db.session.commit()
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.CANCELLED
+    assert _enrolment(app, "second@example.com").status == EnrolmentStatus.OFFERED
+    with app.app_context():
+        much_later = utcnow() + timedelta(hours=2 * app.config["TRAINING_OFFER_HOURS"] + 1)
+        training.expire_offers(now=much_later)
+        db.session.commit()
+    assert _enrolment(app, "second@example.com").status == EnrolmentStatus.CANCELLED
+    assert _seats_taken(app, course.id) == 0  # nobody left in line: the seat is free
+
+
+def test_an_expired_offer_link_is_gone(app, client, make_course):
+    course = make_course(capacity=1)
+    seated, _first, _second = _fill_with_queue(app, client, course)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, seated.id), "staff@example.com")
+        db.session.commit()
+    link = _offer_link(app)
+    with app.app_context():
+        offered = db.session.get(Enrolment, _enrolment(app, "first@example.com").id)
+        offered.offer_expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    assert client.post(link + "/accept").status_code == 410
+    assert client.get("/training/offers/forged-token").status_code == 410
+
+
+def test_expire_offers_command(app, runner):
+    result = runner.invoke(args=["training", "expire-offers"])
+    assert result.exit_code == 0 and "0 offers expired" in result.output
+
+
+# --- Service codes -----------------------------------------------------------------
+
+
+def test_service_codes_avoid_look_alikes_and_ban_words():
+    assert not set("0O1IL25SZ8B") & set(codes.ALPHABET)
+    generated = {codes.generate(lambda c: False) for _ in range(500)}
+    assert len(generated) == 500
+    assert all(len(c) == 8 and codes.is_clean(c) for c in generated)
+    assert not codes.is_clean("XXPASKAX") and not codes.is_clean("AAVITTUA")
+
+
+def test_service_code_generation_skips_codes_in_use(monkeypatch):
+    taken = {"AAAAAAAA"}
+    answers = iter(["A"] * 8 + ["C"] * 8)
+    monkeypatch.setattr(codes.secrets, "choice", lambda alphabet: next(answers))
+    assert codes.generate(lambda c: c in taken) == "CCCCCCCC"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("acde fghj", "ACDEFGHJ"), (" ACDE-FGHJ ", "ACDEFGHJ"), ("acdefgh", None), ("ACDEFGH0", None)],
+)
+def test_service_codes_are_read_case_insensitively(typed, stored):
+    assert codes.normalise(typed) == stored
+
+
+# --- Look-up and cancelling by service code ------------------------------------------
+
+
+def test_lookup_by_service_code_shows_the_enrolment(app, client, make_course):
+    course = make_course()
+    _enrol(client, course.id)
+    code = _enrolment(app).service_code
+    typed = f"{code[:4].lower()}-{code[4:].lower()}"
+    text = client.post("/training/lookup", data={"code": typed}, headers=EN).get_data(as_text=True)
+    assert code in text and "Maija Meikäläinen" in text and "binding" in text
+
+
+def test_a_wrong_code_says_only_that_nothing_was_found(client, make_course):
+    for code in ("ACDEFGHJ", "not a code"):
+        response = client.post("/training/lookup", data={"code": code}, headers=EN)
+        assert response.status_code == 200
+        assert "No enrolment was found with this code." in response.get_data(as_text=True)
+
+
+def test_the_lookup_is_rate_limited(client):
+    for _ in range(10):
+        assert client.post("/training/lookup", data={"code": "ACDEFGHJ"}).status_code == 200
+    assert client.post("/training/lookup", data={"code": "ACDEFGHJ"}).status_code == 429
+
+
+def test_the_participant_cancels_with_code_and_email(app, client, make_course, smtp_server):
+    course = make_course()
+    _enrol(client, course.id)
+    enrolment = _enrolment(app)
+    response = client.post(
+        "/training/cancel", data={"code": enrolment.service_code, "email": "someone@example.com"}
+    )
+    assert response.status_code == 200 and 'href="#email"' in response.get_data(as_text=True)
+    assert _enrolment(app).status == EnrolmentStatus.BINDING
+
+    response = client.post(
+        "/training/cancel",
+        data={
+            "code": enrolment.service_code.lower(),
+            "email": "MAIJA.meikalainen@virasto.example.com",
+        },
+    )
+    assert response.status_code == 303
+    cancelled = _enrolment(app)
+    assert cancelled.status == EnrolmentStatus.CANCELLED
+    assert cancelled.events[-1].actor == training.PARTICIPANT
+    assert _seats_taken(app, course.id) == 0
+    deliver_mail(app)
+    assert [m["Subject"].split(":")[0] for m in smtp_server.messages][-1] != smtp_server.messages[
+        0
+    ]["Subject"].split(":")[0]
+
+
+def test_after_the_cancellation_deadline_the_page_says_whom_to_contact(app, client, make_course):
+    course = make_course(cancellation_deadline=utcnow() + timedelta(minutes=1))
+    _enrol(client, course.id)
+    with app.app_context():
+        db.session.get(Course, course.id).cancellation_deadline = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    code = _enrolment(app).service_code
+    text = client.post("/training/lookup", data={"code": code}, headers=EN).get_data(as_text=True)
+    assert "koulutus@example.com" in text and "/training/cancel" not in text
+    response = client.post(
+        "/training/cancel", data={"code": code, "email": PERSON["email"]}, headers=EN
+    )
+    assert response.status_code == 200
+    assert _enrolment(app).status == EnrolmentStatus.BINDING
+
+
+def test_a_preliminary_enrolment_can_always_be_withdrawn(app, client, make_course):
+    course = make_course(cancellation_deadline=utcnow() + timedelta(minutes=1))
+    with app.test_request_context():
+        enrolment = _punchout_enrol(course.id)
+        db.session.commit()
+        db.session.get(Course, course.id).cancellation_deadline = utcnow() - timedelta(days=1)
+        db.session.commit()
+        code = enrolment.service_code
+    response = client.post("/training/cancel", data={"code": code, "email": PERSON["email"]})
+    assert response.status_code == 303
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+
+
+# --- PunchOut hooks: preliminary until the order is approved -------------------------
+
+
+def _punchout_enrol(course_id: int) -> Enrolment:
+    """Enrol as the PunchOut flow does (in a request context; the caller commits)."""
+    return training.enrol(
+        course_id, training.Participant(**PERSON), actor="handi", language="fi", source="punchout"
+    )
+
+
+def test_punchout_enrolment_is_preliminary_until_approved(app, make_course, smtp_server):
+    course = make_course()
+    with app.test_request_context():
+        enrolment = _punchout_enrol(course.id)
+        db.session.commit()
+        assert enrolment.status == EnrolmentStatus.PRELIMINARY
+        training.approve_preliminary(enrolment, "HANDI-4711", "handi")
+        db.session.commit()
+        assert enrolment.status == EnrolmentStatus.BINDING
+        assert enrolment.billing_reference == "HANDI-4711"
+        assert [e.to_status for e in enrolment.events] == [
+            EnrolmentStatus.PRELIMINARY,
+            EnrolmentStatus.BINDING,
+        ]
+        with pytest.raises(training.EnrolmentError):
+            training.approve_preliminary(enrolment, "again", "handi")
+    deliver_mail(app)
+    assert len(smtp_server.messages) == 1  # the confirmation only: no mail for the approval
+    assert "alustava" in smtp_server.text_of(smtp_server.messages[0])
+
+
+def test_a_rejected_punchout_order_cancels_the_enrolment(app, make_course):
+    course = make_course()
+    with app.test_request_context():
+        enrolment = _punchout_enrol(course.id)
+        training.reject_preliminary(enrolment, "handi", "Tilausta ei hyväksytty")
+        db.session.commit()
+        assert enrolment.status == EnrolmentStatus.CANCELLED
+    assert _seats_taken(app, course.id) == 0
+
+
+# --- Welcome emails ----------------------------------------------------------------
+
+
+def test_send_welcome_sends_once_per_enrolment(app, client, make_course, runner, smtp_server):
+    soon = make_course(title="Pian alkava", starts_at=utcnow() + timedelta(days=10))
+    later = make_course(title="Myöhemmin", starts_at=utcnow() + timedelta(days=20))
+    _enrol(client, soon.id)
+    _enrol(client, later.id)
+    _enrol(client, soon.id, email="queued@example.com")  # binding too: 10 seats
+    with app.app_context():
+        full = db.session.get(Course, soon.id)
+        full.capacity = full.seats_taken
+        db.session.commit()
+    _enrol(client, soon.id, email="waiting@example.com")  # on the waiting list: no welcome
+    deliver_mail(app)
+    smtp_server.messages.clear()
+
+    first = runner.invoke(args=["training", "send-welcome"])
+    assert first.exit_code == 0 and "2 welcome" in first.output
+    second = runner.invoke(args=["training", "send-welcome"])
+    assert "0 welcome" in second.output
+    deliver_mail(app)
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "maija.meikalainen@virasto.example.com",
+        "queued@example.com",
+    ]
+    assert all("Pian alkava" in m["Subject"] for m in smtp_server.messages)
+
+
+# --- Demo data ---------------------------------------------------------------------
+
+
+def test_demo_courses(app, runner):
+    runner.invoke(args=["seed-demo"])
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        courses = db.session.scalars(sa.select(Course)).all()
+        assert len(courses) == 12
+        assert sum(1 for c in courses if c.is_full) == 1
+        assert any(c.enrolment_deadline < utcnow() < c.starts_at for c in courses)
+        assert sum(1 for c in courses if 0 < c.capacity - c.seats_taken <= 3) >= 3
+        for course in courses:
+            holders = sum(1 for e in course.enrolments if e.status in training.SEAT_HOLDING)
+            assert holders == course.seats_taken
+
+
+def test_more_seats_are_offered_to_the_waiting_list(app, client, make_course):
+    course = make_course(capacity=1)
+    _fill_with_queue(app, client, course)
+    with app.app_context():
+        stored = db.session.get(Course, course.id)
+        stored.capacity = 2
+        assert training.offer_free_seats(stored) == 1
+        db.session.commit()
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.OFFERED
+    assert _enrolment(app, "second@example.com").status == EnrolmentStatus.WAITING
+    assert _seats_taken(app, course.id) == 2
