@@ -130,6 +130,13 @@ def _sqlite_pragmas(app: Flask) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
+            # SQLite's own lower() knows only A-Z; searches must find "Öhman" too.
+            dbapi_connection.create_function(
+                "lower",
+                1,
+                lambda value: value.lower() if isinstance(value, str) else value,
+                deterministic=True,
+            )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -96,6 +96,8 @@ def close_course(course_id: int):
     course = db.get_or_404(Course, course_id)
     if ActionForm().validate_on_submit():
         course.is_open = not course.is_open
+        db.session.flush()
+        training.offer_free_seats(course)  # seats freed while closed: the queue comes first
         db.session.commit()
         flash(
             _("The course is open for enrolment.")
