@@ -192,7 +192,7 @@ COURSES = [
         "Esihenkilötyö",
         60,
         9,
-        14,
+        31,  # two days: 9.00 to 16.00 the next day
         "Helsinki, Opastinsilta 12",
         "690.00",
         14,
