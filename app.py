@@ -140,10 +140,10 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import IdConverter, auth, main, staff, training
+    from blueprints import IdConverter, auth, main, punchout, staff, training
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff, training):
+    for module in (main, auth, staff, training, punchout):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
             app.register_blueprint(module.staff_bp)
@@ -153,11 +153,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from commands import demo, mail_commands, training_commands, user_commands
+    from commands import demo, mail_commands, punchout_commands, training_commands, user_commands
 
     app.cli.add_command(user_commands.user)
     app.cli.add_command(mail_commands.mail)
     app.cli.add_command(training_commands.training)
+    app.cli.add_command(punchout_commands.punchout)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
 
@@ -203,6 +204,14 @@ CSP = (
 
 
 def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        # No text a person types holds a NUL; PostgreSQL refuses it in text columns.
+        if any("\x00" in value for value in request.values.values()) or "\x00" in request.path:
+            from flask import abort
+
+            abort(400)
+
     @app.after_request
     def security_headers(response):
         headers = response.headers

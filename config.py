@@ -99,6 +99,17 @@ def from_environment(instance_path: str) -> dict:
         "SERVICE_CODE_THROTTLE": os.environ.get(
             "SERVICE_CODE_THROTTLE", "10 per minute;60 per hour"
         ),
+        "PUNCHOUT_START_SECONDS": _int("PUNCHOUT_START_SECONDS", 300),
+        "PUNCHOUT_SUPPLIER_DOMAIN": os.environ.get("PUNCHOUT_SUPPLIER_DOMAIN", "NetworkID"),
+        "PUNCHOUT_SUPPLIER_IDENTITY": os.environ.get(
+            "PUNCHOUT_SUPPLIER_IDENTITY", "palveluportaali"
+        ),
+        "PUNCHOUT_PENDING_DAYS": _int("PUNCHOUT_PENDING_DAYS", 7),
+        # The local buyer that plays Handi; on unless in production.
+        "PUNCHOUT_SANDBOX": _bool(os.environ.get("PUNCHOUT_SANDBOX"), not production),
+        "PUNCHOUT_SANDBOX_SECRET": os.environ.get(
+            "PUNCHOUT_SANDBOX_SECRET", "handi-sandbox-secret"
+        ),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),

@@ -33,6 +33,26 @@ from forms.validators import Email
 REQUIRED = _l("This field is required.")
 
 
+class SensibleYear:
+    """A date or time between 2000 and 2100 (no overflows at the ends of the calendar)."""
+
+    def __call__(self, form, field) -> None:
+        if field.data is not None and not 2000 <= field.data.year <= 2100:
+            raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
+
+
+class FiniteAmount:
+    """A real amount of money: not NaN or infinite, at most 99 999 999.99."""
+
+    def __call__(self, form, field) -> None:
+        from wtforms.validators import StopValidation
+
+        if field.data is None:
+            return
+        if not field.data.is_finite() or field.data > 99_999_999:
+            raise StopValidation(_l("Enter an amount between 0 and 99 999 999."))
+
+
 class Phone:
     """A phone number, normalised to international form (+358 40 123 4567)."""
 
@@ -152,8 +172,8 @@ class CalendarFilterForm(FlaskForm):
     q = SearchField(_l("Search"), validators=[Optional(), Length(max=100)])
     topic = SelectField(_l("Topic"), choices=[], validate_choice=False)
     place = SelectField(_l("Place"), choices=[], validate_choice=False)
-    date_from = DateField(_l("From date"), validators=[Optional()])
-    date_to = DateField(_l("To date"), validators=[Optional()])
+    date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
+    date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
 
     def validate_date_to(self, field) -> None:
         if field.data and self.date_from.data and field.data < self.date_from.data:
@@ -198,9 +218,11 @@ class CourseForm(FlaskForm):
     topic = StringField(_l("Topic"), validators=[DataRequired(REQUIRED), Length(max=100)])
     description = TextAreaField(_l("Description"), validators=[Length(max=10000)])
     starts_at = DateTimeLocalField(
-        _l("Starts"), validators=[InputRequired(_l("Enter the start time."))]
+        _l("Starts"), validators=[InputRequired(_l("Enter the start time.")), SensibleYear()]
     )
-    ends_at = DateTimeLocalField(_l("Ends"), validators=[InputRequired(_l("Enter the end time."))])
+    ends_at = DateTimeLocalField(
+        _l("Ends"), validators=[InputRequired(_l("Enter the end time.")), SensibleYear()]
+    )
     remote = BooleanField(_l("Remote course"))
     place = StringField(
         _l("Place"),
@@ -210,18 +232,23 @@ class CourseForm(FlaskForm):
     price = DecimalField(
         _l("Price (EUR)"),
         places=2,
-        validators=[InputRequired(_l("Enter the price (0 for free).")), NumberRange(min=0)],
+        validators=[
+            InputRequired(_l("Enter the price (0 for free).")),
+            FiniteAmount(),
+            NumberRange(min=0),
+        ],
     )
     capacity = IntegerField(
         _l("Seats"),
         validators=[InputRequired(_l("Enter the number of seats.")), NumberRange(min=1, max=10000)],
     )
     enrolment_deadline = DateTimeLocalField(
-        _l("Enrolment deadline"), validators=[InputRequired(_l("Enter the enrolment deadline."))]
+        _l("Enrolment deadline"),
+        validators=[InputRequired(_l("Enter the enrolment deadline.")), SensibleYear()],
     )
     cancellation_deadline = DateTimeLocalField(
         _l("Cancellation deadline"),
-        validators=[InputRequired(_l("Enter the cancellation deadline."))],
+        validators=[InputRequired(_l("Enter the cancellation deadline.")), SensibleYear()],
         description=_l("Until this moment participants may cancel with their service code."),
     )
     is_open = BooleanField(_l("Open for enrolment"), default=True)

@@ -2,6 +2,7 @@
 
 from models.auth import Department, Organisation, Role, User
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
+from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
@@ -14,6 +15,10 @@ __all__ = [
     "Organisation",
     "OutboxAttachment",
     "OutboxMessage",
+    "PunchoutBuyer",
+    "PunchoutLog",
+    "PunchoutOrder",
+    "PunchoutSession",
     "Role",
     "User",
 ]

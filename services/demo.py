@@ -140,6 +140,7 @@ def seed() -> list[DemoAccount]:
             orgs[org_name].account_manager = accounts.user_by_email(email)
     db.session.commit()
     seed_courses()
+    seed_punchout_buyers()
     return ACCOUNTS
 
 
@@ -221,6 +222,31 @@ def seed_courses(now: datetime | None = None) -> None:
             )
             enrolment.events.append(EnrolmentEvent(actor="demo", to_status=status))
             db.session.add(enrolment)
+    db.session.commit()
+
+
+def seed_punchout_buyers() -> None:
+    """The local Handi of the sandbox (cXML), and an SAP OCI buyer with the same secret."""
+    from flask import current_app
+
+    from models.punchout import PunchoutBuyer
+    from services import punchout
+
+    if not current_app.config["PUNCHOUT_SANDBOX"]:
+        return
+    secret = current_app.config["PUNCHOUT_SANDBOX_SECRET"]
+    org = organisation("Testivirasto")
+    for name, domain, identity in (
+        ("Handi (hiekkalaatikko)", "networkid", "handi-sandbox"),
+        ("SAP OCI (hiekkalaatikko)", punchout.OCI_DOMAIN, "handi-oci"),
+    ):
+        exists = db.session.scalar(
+            sa.select(PunchoutBuyer.id).where(
+                PunchoutBuyer.domain == domain, PunchoutBuyer.identity == identity
+            )
+        )
+        if exists is None:
+            punchout.add_buyer(name, domain, identity, secret, org.id if org else None)
     db.session.commit()
 
 

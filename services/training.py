@@ -141,11 +141,30 @@ def _release_seat(course_id: int) -> None:
     )
 
 
+class StatusChanged(EnrolmentError):
+    """Someone else changed the enrolment a moment ago (a double click, a cron run)."""
+
+
 def _set_status(
     enrolment: Enrolment, status: EnrolmentStatus, actor: str, note: str | None = None
 ) -> None:
-    """Change the status and record who did it, when, and why."""
+    """Change the status and record who did it, when, and why.
+
+    The change is a compare-and-set on the status this request read: when two requests
+    act on one enrolment at once, the second finds the status changed and gives up, so a
+    seat is never released or offered twice.
+    """
     previous = None if enrolment.id is None else enrolment.status  # None: a new enrolment
+    if previous is not None:
+        table = Enrolment.__table__
+        changed = db.session.execute(
+            sa.update(table)
+            .where(table.c.id == enrolment.id, table.c.status == previous.value)
+            .values(status=status.value)
+        )
+        if changed.rowcount != 1:
+            db.session.expire(enrolment, ["status"])
+            raise StatusChanged(_("The enrolment was changed a moment ago. Look at it again."))
     enrolment.status = status
     enrolment.events.append(
         EnrolmentEvent(actor=actor, from_status=previous, to_status=status, note=note)
@@ -256,9 +275,9 @@ def cancel(
     if enrolment.status == EnrolmentStatus.CANCELLED:
         raise EnrolmentError(_("The enrolment has already been cancelled."))
     held_seat = enrolment.status in SEAT_HOLDING
+    _set_status(enrolment, EnrolmentStatus.CANCELLED, actor, note=reason)
     enrolment.cancel_reason = reason
     enrolment.offer_expires_at = None
-    _set_status(enrolment, EnrolmentStatus.CANCELLED, actor, note=reason)
     db.session.flush()
     _mail(enrolment, "training_cancelled")
     if held_seat:
@@ -309,12 +328,17 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
     if course_id is not None:
         stmt = stmt.where(Enrolment.course_id == course_id)
     expired = list(db.session.scalars(stmt.order_by(Enrolment.offer_expires_at)))
+    done = 0
     for enrolment in expired:
+        try:
+            _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
+        except StatusChanged:
+            continue  # answered, or expired by another request just now
         enrolment.offer_expires_at = None
-        _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
         db.session.flush()
         _pass_seat_on(enrolment.course, now)
-    return len(expired)
+        done += 1
+    return done
 
 
 def _offer_serializer() -> URLSafeSerializer:
@@ -347,8 +371,8 @@ def enrolment_for_offer(token: str, now: datetime | None = None) -> Enrolment | 
 
 def accept_offer(enrolment: Enrolment) -> None:
     """Take the offered seat: the enrolment is binding."""
-    enrolment.offer_expires_at = None
     _set_status(enrolment, EnrolmentStatus.BINDING, PARTICIPANT)
+    enrolment.offer_expires_at = None
     db.session.flush()
     _mail(enrolment, "training_confirmation")
 
@@ -373,6 +397,7 @@ def _mail(enrolment: Enrolment, template: str, **context) -> None:
             **context,
         },
         record=("enrolment", enrolment.id),
+        timezone="Europe/Helsinki",  # the courses' own time, whoever triggers the mail
     )
 
 
@@ -396,7 +421,11 @@ def send_welcome(now: datetime | None = None) -> int:
     for enrolment_id in candidates:
         claimed = db.session.execute(
             sa.update(table)
-            .where(table.c.id == enrolment_id, table.c.welcome_sent_at.is_(None))
+            .where(
+                table.c.id == enrolment_id,
+                table.c.welcome_sent_at.is_(None),
+                table.c.status == EnrolmentStatus.BINDING.value,  # not if cancelled meanwhile
+            )
             .values(welcome_sent_at=now)
         )
         if claimed.rowcount == 1:

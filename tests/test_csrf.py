@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from app import create_app
-from extensions import db
+from extensions import csrf, db
 from tests.conftest import sample_url
 
 
@@ -37,9 +37,30 @@ def test_the_url_map_has_post_routes(csrf_app):
     assert {"auth.login", "auth.logout", "main.set_language", "staff.mail_retry"} <= endpoints
 
 
-def _all_post_urls() -> list[str]:
+def _is_exempt(app: Flask, rule: Rule) -> bool:
+    view = app.view_functions[rule.endpoint]
+    return f"{view.__module__}.{view.__name__}" in csrf._exempt_views
+
+
+def _all_post_urls(exempt: bool = False) -> list[str]:
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    return [sample_url(rule) for rule in _post_rules(app)]
+    return [sample_url(r) for r in _post_rules(app) if _is_exempt(app, r) == exempt]
+
+
+# Routes without a CSRF token are machine endpoints, authenticated otherwise: a document's
+# shared secret (PunchOut), the buyer's credentials (OCI), or a staff login (the sandbox's
+# cart receiver, posted to by the supplier's page as by any procurement system).
+EXEMPT = {"/punchout/setup", "/punchout/order", "/punchout/oci", "/punchout/sandbox/cart"}
+
+
+def test_only_the_known_machine_endpoints_are_exempt():
+    assert set(_all_post_urls(exempt=True)) == EXEMPT
+
+
+@pytest.mark.parametrize("url", sorted(EXEMPT))
+def test_an_exempt_endpoint_refuses_an_unauthenticated_request(csrf_app, url):
+    response = csrf_app.test_client().post(url, data={"anything": "1"})
+    assert response.status_code in (302, 400, 401), response.status_code
 
 
 @pytest.mark.parametrize("url", _all_post_urls())

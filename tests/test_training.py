@@ -627,3 +627,146 @@ def test_more_seats_are_offered_to_the_waiting_list(app, client, make_course):
     assert _enrolment(app, "first@example.com").status == EnrolmentStatus.OFFERED
     assert _enrolment(app, "second@example.com").status == EnrolmentStatus.WAITING
     assert _seats_taken(app, course.id) == 2
+
+
+# --- Races and odd input (found in review) -------------------------------------------
+
+
+def test_a_double_cancel_releases_the_seat_once(app, app_config, client, make_course):
+    """Two requests cancel the same enrolment at once: each loaded it before either saved."""
+    from app import create_app
+
+    course = make_course(capacity=1)
+    _enrol(client, course.id)
+    enrolment_id = _enrolment(app).id
+    second_app = create_app(app_config)
+    with app.app_context():
+        first = db.session.get(Enrolment, enrolment_id)
+        _ = first.course
+        with second_app.app_context():
+            second = db.session.get(Enrolment, enrolment_id)
+            _ = second.course
+            training.cancel(second, "first click")
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+        with pytest.raises(training.StatusChanged):
+            training.cancel(first, "second click")
+        db.session.rollback()
+    assert _seats_taken(app, course.id) == 0
+    assert len(_enrolment(app).events) == 2  # binding, then cancelled once
+
+
+def test_a_cancel_race_in_the_browser_answers_calmly(app, client, make_course):
+    course = make_course()
+    _enrol(client, course.id)
+    code = _enrolment(app).service_code
+    data = {"code": code, "email": PERSON["email"]}
+    assert client.post("/training/cancel", data=data).status_code == 303
+    assert client.post("/training/cancel", data=data).status_code < 500
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}, {"q": "ab\x00cd"}],
+)
+def test_odd_calendar_filters_never_crash(client, make_course, query):
+    make_course()
+    assert client.get("/training/", query_string=query).status_code in (200, 400)
+
+
+def test_a_nul_byte_in_a_form_is_refused(app, client, make_course):
+    course = make_course()
+    assert _enrol(client, course.id, first_name="Ma\x00ija").status_code == 400
+    assert _enrolment(app) is None
+
+
+def test_look_up_and_cancel_share_one_limit(client):
+    for _ in range(5):
+        client.post("/training/lookup", data={"code": "ACDEFGHJ"})
+    for _ in range(5):
+        client.post("/training/cancel", data={"code": "ACDEFGHJ", "email": "x@example.com"})
+    assert client.post("/training/lookup", data={"code": "ACDEFGHJ"}).status_code == 429
+
+
+def test_no_welcome_for_a_cancelled_enrolment(app, client, make_course, runner):
+    soon = make_course(starts_at=utcnow() + timedelta(days=5))
+    _enrol(client, soon.id)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, _enrolment(app).id), "test")
+        db.session.commit()
+    assert "0 welcome" in runner.invoke(args=["training", "send-welcome"]).output
+
+
+def test_mail_shows_course_times_in_finnish_time_for_anyone(
+    app, client, auth, make_user, make_course, smtp_server
+):
+    from datetime import UTC, datetime
+
+    start = datetime(2031, 3, 3, 7, 0, tzinfo=UTC)  # 9.00 in Helsinki, 8.00 in Oslo
+    course = make_course(
+        starts_at=start,
+        enrolment_deadline=start - timedelta(days=2),
+        cancellation_deadline=start - timedelta(days=2),
+    )
+    make_user("kunde@example.com", org="Demokunde_Test", name="Test Bruker", language="nb")
+    with app.app_context():
+        from models.auth import Organisation
+
+        org = db.session.scalar(
+            sa.select(Organisation).where(Organisation.name == "Demokunde_Test")
+        )
+        org.country = "NO"
+        db.session.commit()
+    auth.login("kunde@example.com")
+    _enrol(client, course.id, email="kunde@example.com")
+    deliver_mail(app)
+    text = smtp_server.text_of(smtp_server.messages[0])
+    assert "9.00" in text or "09:00" in text or "9:00" in text
+    assert "8.00" not in text and "08:00" not in text
+
+
+@pytest.mark.parametrize("price", ["sNaN", "Infinity", "1e400", "123456789012"])
+def test_staff_course_form_refuses_impossible_prices(client, auth, make_user, price):
+    from models.auth import Role
+
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    response = client.post(
+        "/staff/training/courses/new",
+        data={
+            "title": "X",
+            "topic": "Y",
+            "starts_at": "2031-03-01T09:00",
+            "ends_at": "2031-03-01T12:00",
+            "place": "Helsinki",
+            "price": price,
+            "capacity": "10",
+            "enrolment_deadline": "2031-02-20T12:00",
+            "cancellation_deadline": "2031-02-20T12:00",
+        },
+    )
+    assert response.status_code == 200
+    assert 'href="#price"' in response.get_data(as_text=True)
+
+
+def test_staff_course_form_refuses_the_year_one(client, auth, make_user):
+    from models.auth import Role
+
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    response = client.post(
+        "/staff/training/courses/new",
+        data={
+            "title": "X",
+            "topic": "Y",
+            "starts_at": "0001-01-01T00:00",
+            "ends_at": "0001-01-01T12:00",
+            "place": "Helsinki",
+            "price": "10",
+            "capacity": "10",
+            "enrolment_deadline": "0001-01-01T00:00",
+            "cancellation_deadline": "0001-01-01T00:00",
+        },
+    )
+    assert response.status_code == 200 and 'href="#starts_at"' in response.get_data(as_text=True)

@@ -46,6 +46,20 @@ def _service_code_throttle() -> str:
     return current_app.config["SERVICE_CODE_THROTTLE"]
 
 
+def _client_network() -> str:
+    """The client's address; an IPv6 client by its /64, which one person usually has."""
+    address = request.remote_addr or ""
+    if ":" in address:
+        return ":".join(address.split(":")[:4]) + "::/64"
+    return address
+
+
+# Look-up and cancel count together: both would tell whether a code exists.
+_code_limit = limiter.shared_limit(
+    _service_code_throttle, scope="service-code", key_func=_client_network
+)
+
+
 def _calendar_choices(form: CalendarFilterForm, now) -> None:
     upcoming = sa.select(Course).where(Course.is_open, Course.starts_at > now)
     topics = db.session.scalars(
@@ -130,26 +144,38 @@ def enrol(course_id: int):
     if reason:
         flash(reason, "error")
         return redirect(url_for("training.course", course_id=course.id), 303)
-    waiting = course.is_full
+    from blueprints import punchout as punchout_views
+
+    ps = punchout_views.current_session()  # ordering through the buyer's procurement system
+    waiting = course.is_full and ps is None
     form = EnrolmentForm()
     if request.method == "GET" and current_user.is_authenticated:
         form.email.data = current_user.email
         if current_user.organisation:
             form.organisation.data = current_user.organisation.name
     if form.validate_on_submit():
-        actor = current_user.email if current_user.is_authenticated else training.PARTICIPANT
+        if ps is not None:
+            actor = ps.buyer.name
+        elif current_user.is_authenticated:
+            actor = current_user.email
+        else:
+            actor = training.PARTICIPANT
         try:
             enrolment = training.enrol(
                 course.id,
                 training.Participant(**form.participant_values()),
                 actor=actor,
                 language=str(get_locale()),
+                source="punchout" if ps is not None else "web",
                 waiting_list=waiting,
             )
         except training.CourseFull as exc:
             db.session.rollback()
-            form.form_errors.append(str(exc))
-            waiting = True
+            if ps is not None:
+                form.form_errors.append(_("The course is full: it cannot be ordered."))
+            else:
+                form.form_errors.append(str(exc))
+                waiting = True
         except training.EnrolmentError as exc:
             db.session.rollback()
             if exc.field:
@@ -157,10 +183,16 @@ def enrol(course_id: int):
             else:
                 form.form_errors.append(str(exc))
         else:
+            if ps is not None:
+                ps.enrolment = enrolment
+                db.session.commit()
+                return punchout_views.transfer_response(ps)
             db.session.commit()
             session["enrolled"] = enrolment.service_code
             return redirect(url_for("training.enrolled"), 303)
-    return render_template("training/enrol.html", course=course, form=form, waiting=waiting)
+    return render_template(
+        "training/enrol.html", course=course, form=form, waiting=waiting, punchout=ps
+    )
 
 
 @bp.get("/enrolled")
@@ -178,7 +210,7 @@ def enrolled():
 
 
 @bp.post("/lookup")
-@limiter.limit(_service_code_throttle, key_func=lambda: request.remote_addr or "", scope="code")
+@_code_limit
 def lookup():
     """Show the enrolment of a service code (Palvelutunnus)."""
     form = ServiceCodeForm()
@@ -205,7 +237,7 @@ def _show_enrolment(enrolment, cancel_form: ParticipantCancelForm):
 
 
 @bp.post("/cancel")
-@limiter.limit(_service_code_throttle, key_func=lambda: request.remote_addr or "", scope="code")
+@_code_limit
 def cancel():
     """Cancel an enrolment with its service code, confirmed by its email address."""
     form = ParticipantCancelForm()
@@ -225,7 +257,12 @@ def cancel():
                 )
             )
         else:
-            training.cancel(enrolment, training.PARTICIPANT)
+            try:
+                training.cancel(enrolment, training.PARTICIPANT)
+            except training.EnrolmentError as exc:  # cancelled a moment ago (a double click)
+                db.session.rollback()
+                flash(str(exc), "info")
+                return redirect(url_for("training.index"), 303)
             db.session.commit()
             flash(
                 _("The enrolment was cancelled. A confirmation is on its way to your email."),
@@ -254,13 +291,18 @@ def answer_offer(token: str, answer: str):
         return render_template("training/offer_gone.html"), 410
     if not ActionForm().validate_on_submit():
         abort(400)
+    try:
+        if answer == "accept":
+            training.accept_offer(enrolment)
+        else:
+            training.cancel(enrolment, training.PARTICIPANT, reason=None)
+    except training.EnrolmentError:  # answered (or expired) a moment ago
+        db.session.rollback()
+        return render_template("training/offer_gone.html"), 410
+    db.session.commit()
     if answer == "accept":
-        training.accept_offer(enrolment)
-        db.session.commit()
         session["enrolled"] = enrolment.service_code
         return redirect(url_for("training.enrolled"), 303)
-    training.cancel(enrolment, training.PARTICIPANT, reason=None)
-    db.session.commit()
     flash(_("You gave up the seat. Thank you for letting us know."), "success")
     return redirect(url_for("training.index"), 303)
 

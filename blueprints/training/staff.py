@@ -82,6 +82,18 @@ def edit_course(course_id: int):
         else:
             _save_course(form, course)
             db.session.flush()
+            # An enrolment may have taken a seat since the page was loaded: check again
+            # inside the transaction, in the database.
+            table = Course.__table__
+            still_fits = db.session.execute(
+                sa.update(table)
+                .where(table.c.id == course.id, table.c.seats_taken <= form.capacity.data)
+                .values(capacity=form.capacity.data)
+            )
+            if still_fits.rowcount != 1:
+                db.session.rollback()
+                flash(_("Seats were taken meanwhile: the capacity was not changed."), "error")
+                return redirect(url_for("training_staff.edit_course", course_id=course_id), 303)
             training.offer_free_seats(course)  # more seats: the waiting list comes first
             db.session.commit()
             flash(_("The course was saved."), "success")

@@ -6,3 +6,12 @@ document.addEventListener("DOMContentLoaded", () => {
     summary.focus();
   }
 });
+
+// PunchOut: a form marked data-autopost carries the cart back to the buyer's system by
+// itself; its button stays for browsers without JavaScript.
+document.addEventListener("DOMContentLoaded", () => {
+  const cart = document.querySelector("form[data-autopost]");
+  if (cart) {
+    cart.submit();
+  }
+});

@@ -1,0 +1,410 @@
+"""PunchOut from procurement systems (cXML 1.2 and SAP OCI 4.0), supplier side.
+
+Buyers authenticate with a shared secret (kept as an Argon2 hash). A setup request opens
+a session whose StartPage works once and expires; the browser enrols one person, and the
+cart goes back to the buyer; the buyer's OrderRequest (or, for OCI, staff entering the
+order number) turns the preliminary enrolment binding with the order number as its
+billing reference. Every document is logged per buyer with its secrets redacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import format_date
+
+from extensions import db
+from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
+from models.training import Enrolment, EnrolmentStatus
+from models.types import utcnow
+from services import cxml, training
+
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash("no-buyer-has-this-secret")
+OCI_DOMAIN = "oci"
+SESSION_HOURS = 8  # how long a started punchout may take before its cart is sent
+
+
+class PunchoutError(ValueError):
+    """Something a buyer sent that cannot be accepted; code and text go in the Status."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+# --- Buyers --------------------------------------------------------------------------
+
+
+def add_buyer(name: str, domain: str, identity: str, secret: str, organisation_id=None):
+    """Register a procurement system; the caller commits."""
+    if len(secret) < 8:
+        raise PunchoutError(400, "The shared secret must have at least 8 characters.")
+    domain, identity = domain.strip().lower(), identity.strip().lower()
+    exists = db.session.scalar(
+        sa.select(PunchoutBuyer.id).where(
+            PunchoutBuyer.domain == domain, PunchoutBuyer.identity == identity
+        )
+    )
+    if exists:
+        raise PunchoutError(409, f"A buyer with the credential {domain}/{identity} exists.")
+    buyer = PunchoutBuyer(
+        name=name.strip(),
+        domain=domain,
+        identity=identity,
+        secret_hash=_hasher.hash(secret),
+        organisation_id=organisation_id,
+    )
+    db.session.add(buyer)
+    db.session.flush()
+    return buyer
+
+
+def authenticate(domain: str, identity: str, secret: str | None) -> PunchoutBuyer:
+    """The active buyer of the credential whose secret matches; PunchoutError 401 if not."""
+    buyer = db.session.scalar(
+        sa.select(PunchoutBuyer).where(
+            PunchoutBuyer.domain == domain.strip().lower(),
+            PunchoutBuyer.identity == identity.strip().lower(),
+        )
+    )
+    try:
+        _hasher.verify(buyer.secret_hash if buyer else _DUMMY, secret or "")
+    except (VerificationError, InvalidHashError):
+        buyer = None
+    if buyer is None or not buyer.active:
+        raise PunchoutError(401, "The credential or the shared secret is not valid.")
+    return buyer
+
+
+def claimed_buyer(root) -> PunchoutBuyer | None:
+    """The buyer a document claims to come from (by its Sender credential), unverified."""
+    try:
+        credential = cxml.sender(root)
+    except cxml.CXMLError:
+        return None
+    return db.session.scalar(
+        sa.select(PunchoutBuyer).where(
+            PunchoutBuyer.domain == credential.domain.lower(),
+            PunchoutBuyer.identity == credential.identity.lower(),
+        )
+    )
+
+
+def log(buyer, kind: str, direction: str, status: int | None, summary: str, body) -> None:
+    """Keep a document exchanged with a buyer (secrets redacted) for staff to read."""
+    text = cxml.redact(body) if body else ""
+    text = re.sub(r"(PASSWORD=)[^&\s]*", r"\1***", text)
+    db.session.add(
+        PunchoutLog(
+            buyer_id=buyer.id if buyer else None,
+            kind=kind,
+            direction=direction,
+            status_code=status,
+            summary=summary[:500],
+            body=text[:200_000],
+        )
+    )
+
+
+# --- Sessions ------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(
+    buyer: PunchoutBuyer,
+    *,
+    protocol: str,
+    return_url: str,
+    buyer_cookie: str = "",
+    operation: str = "create",
+    enrolment: Enrolment | None = None,
+) -> tuple[PunchoutSession, str]:
+    """A new session and the one-time token of its StartPage; the caller commits."""
+    if not re.match(r"^https?://", return_url or ""):
+        raise PunchoutError(
+            400, "The return address (BrowserFormPost or HOOK_URL) must be http(s)."
+        )
+    token = secrets.token_urlsafe(32)
+    ttl = current_app.config["PUNCHOUT_START_SECONDS"]
+    session = PunchoutSession(
+        buyer=buyer,
+        protocol=protocol,
+        operation=operation,
+        buyer_cookie=buyer_cookie[:500],
+        return_url=return_url[:2000],
+        start_token_hash=_hash(token),
+        start_expires_at=utcnow() + timedelta(seconds=ttl),
+        browser_key=secrets.token_urlsafe(32),
+        enrolment=enrolment,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return session, token
+
+
+def start(token: str) -> PunchoutSession | None:
+    """Use a StartPage token: once, before it expires. None when it cannot be used."""
+    table = PunchoutSession.__table__
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(table)
+        .where(
+            table.c.start_token_hash == _hash(token),
+            table.c.started_at.is_(None),
+            table.c.start_expires_at > now,
+        )
+        .values(started_at=now)
+    )
+    if claimed.rowcount != 1:
+        return None
+    return db.session.scalar(
+        sa.select(PunchoutSession).where(PunchoutSession.start_token_hash == _hash(token))
+    )
+
+
+def active(browser_key: str | None) -> PunchoutSession | None:
+    """The started session of this browser whose cart has not gone back yet."""
+    if not browser_key:
+        return None
+    session = db.session.scalar(
+        sa.select(PunchoutSession).where(PunchoutSession.browser_key == browser_key)
+    )
+    if (
+        session is None
+        or session.started_at is None
+        or session.started_at < utcnow() - timedelta(hours=SESSION_HOURS)
+    ):
+        return None
+    return session
+
+
+# --- Setup request -------------------------------------------------------------------
+
+
+@dataclass
+class SetupResult:
+    buyer: PunchoutBuyer
+    session: PunchoutSession
+    token: str
+
+
+def setup(root) -> SetupResult:
+    """Handle a PunchOutSetupRequest document: authenticate, open a session."""
+    credential = cxml.sender(root)
+    buyer = authenticate(credential.domain, credential.identity, credential.secret)
+    request = cxml.require(root, "PunchOutSetupRequest")
+    operation = (request.get("operation") or "create").strip().lower()
+    if operation not in ("create", "edit", "inspect"):
+        raise PunchoutError(450, f"The operation {operation} is not supported.")
+    return_url = cxml.require_text(request, "BrowserFormPost/URL")
+    buyer_cookie = cxml.text(request, "BuyerCookie") or ""
+    enrolment = None
+    if operation in ("edit", "inspect"):
+        enrolment = _cart_enrolment(buyer, request)
+    session, token = open_session(
+        buyer,
+        protocol="cxml",
+        return_url=return_url,
+        buyer_cookie=buyer_cookie,
+        operation=operation,
+        enrolment=enrolment,
+    )
+    return SetupResult(buyer, session, token)
+
+
+def _cart_enrolment(buyer: PunchoutBuyer, request) -> Enrolment | None:
+    """The enrolment of an open cart being edited or inspected (from its ItemOut)."""
+    aux = cxml.text(request, "ItemOut/ItemID/SupplierPartAuxiliaryID")
+    if aux is None:
+        return None
+    enrolment = _buyers_enrolment(buyer, aux)
+    if enrolment is None:
+        raise PunchoutError(400, f"No open cart item {aux} of this buyer was found.")
+    return enrolment
+
+
+def _buyers_enrolment(buyer: PunchoutBuyer, aux: str) -> Enrolment | None:
+    """An enrolment that went to this buyer's cart, by its SupplierPartAuxiliaryID."""
+    if not aux.isdigit() or len(aux) > 10:
+        return None
+    return db.session.scalar(
+        sa.select(Enrolment)
+        .join(PunchoutSession, PunchoutSession.enrolment_id == Enrolment.id)
+        .where(Enrolment.id == int(aux), PunchoutSession.buyer_id == buyer.id)
+        .limit(1)
+    )
+
+
+# --- The cart ------------------------------------------------------------------------
+
+
+def supplier_credential() -> cxml.Credential:
+    config = current_app.config
+    return cxml.Credential(config["PUNCHOUT_SUPPLIER_DOMAIN"], config["PUNCHOUT_SUPPLIER_IDENTITY"])
+
+
+def cart_item(enrolment: Enrolment) -> cxml.CartItem:
+    course = enrolment.course
+    dates = format_date(course.starts_at, "short")
+    if course.ends_at.date() != course.starts_at.date():
+        dates += "–" + format_date(course.ends_at, "short")
+    return cxml.CartItem(
+        supplier_part_id=f"COURSE-{course.id}",
+        auxiliary_id=str(enrolment.id),
+        price=course.price or Decimal("0"),
+        description=f"{course.title}, {dates}: {enrolment.name}",
+    )
+
+
+def cart_document(session: PunchoutSession) -> bytes:
+    """The PunchOutOrderMessage of the session's cart."""
+    buyer = session.buyer
+    items = [cart_item(session.enrolment)] if session.enrolment else []
+    return cxml.order_message(
+        buyer_cookie=session.buyer_cookie,
+        items=items,
+        supplier=supplier_credential(),
+        buyer=cxml.Credential(buyer.domain, buyer.identity),
+        operation_allowed="inspect" if session.operation == "inspect" else "edit",
+    )
+
+
+def oci_fields(session: PunchoutSession) -> list[tuple[str, str]]:
+    """The cart as SAP OCI 4.0 NEW_ITEM-* form fields."""
+    if session.enrolment is None:
+        return []
+    item = cart_item(session.enrolment)
+    fields = [
+        ("NEW_ITEM-DESCRIPTION[1]", item.description[:40]),
+        ("NEW_ITEM-QUANTITY[1]", "1"),
+        ("NEW_ITEM-UNIT[1]", "EA"),
+        ("NEW_ITEM-PRICE[1]", cxml.money(item.price)),
+        ("NEW_ITEM-PRICEUNIT[1]", "1"),
+        ("NEW_ITEM-CURRENCY[1]", "EUR"),
+        ("NEW_ITEM-VENDORMAT[1]", item.supplier_part_id),
+        ("NEW_ITEM-EXT_PRODUCT_ID[1]", item.auxiliary_id),
+        ("NEW_ITEM-MATGROUP[1]", item.classification),
+        ("NEW_ITEM-LEADTIME[1]", "1"),
+    ]
+    # The long text goes in lines of at most 132 characters.
+    long_text = item.description
+    for start in range(0, len(long_text), 132):
+        fields.append(("NEW_ITEM-LONGTEXT_1:132[]", long_text[start : start + 132]))
+    return fields
+
+
+def mark_transferred(session: PunchoutSession) -> None:
+    if session.transferred_at is None:
+        session.transferred_at = utcnow()
+
+
+# --- Order request -------------------------------------------------------------------
+
+
+def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
+    """Handle an OrderRequest: approve each item's preliminary enrolment, exactly once.
+
+    Returns the buyer and the Status to answer; a repeated payloadID gets the stored one.
+    """
+    credential = cxml.sender(root)
+    buyer = authenticate(credential.domain, credential.identity, credential.secret)
+    payload = (root.get("payloadID") or "").strip()
+    if not payload:
+        raise PunchoutError(400, "The cXML element has no payloadID.")
+    previous = db.session.scalar(
+        sa.select(PunchoutOrder).where(
+            PunchoutOrder.buyer_id == buyer.id, PunchoutOrder.payload_id == payload
+        )
+    )
+    if previous is not None:
+        return buyer, previous.status_code, previous.status_text
+    header = cxml.require(root, "OrderRequest/OrderRequestHeader")
+    order_id = (header.get("orderID") or "").strip()
+    if not order_id:
+        raise PunchoutError(400, "OrderRequestHeader has no orderID.")
+    items = list(cxml.require(root, "OrderRequest").iter("ItemOut"))
+    if not items:
+        raise PunchoutError(400, "The order has no ItemOut.")
+    problems = []
+    for item in items:
+        aux = cxml.text(item, "ItemID/SupplierPartAuxiliaryID") or ""
+        enrolment = _buyers_enrolment(buyer, aux)
+        if enrolment is None:
+            problems.append(f"item {aux or '?'}: no enrolment of this buyer was found")
+        elif enrolment.status == EnrolmentStatus.PRELIMINARY:
+            training.approve_preliminary(enrolment, order_id, f"{buyer.name} ({order_id})")
+        elif (
+            enrolment.status == EnrolmentStatus.BINDING and enrolment.billing_reference == order_id
+        ):
+            pass  # approved already by this order
+        else:
+            problems.append(
+                f"item {aux}: the enrolment is {enrolment.status.value}, it cannot be ordered"
+            )
+    code, text = (200, "OK") if not problems else (409, "; ".join(problems))
+    db.session.add(
+        PunchoutOrder(
+            buyer_id=buyer.id,
+            payload_id=payload[:250],
+            order_id=order_id[:100],
+            status_code=code,
+            status_text=text[:500],
+        )
+    )
+    return buyer, code, text
+
+
+def pending(older_than_days: int) -> list[Enrolment]:
+    """Preliminary PunchOut enrolments waiting for the buyer's approval for a while."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    return list(
+        db.session.scalars(
+            sa.select(Enrolment)
+            .where(
+                Enrolment.source == "punchout",
+                Enrolment.status == EnrolmentStatus.PRELIMINARY,
+                Enrolment.created_at <= cutoff,
+            )
+            .order_by(Enrolment.created_at)
+        )
+    )
+
+
+def session_of(enrolment_id: int) -> PunchoutSession | None:
+    return db.session.scalar(
+        sa.select(PunchoutSession)
+        .where(PunchoutSession.enrolment_id == enrolment_id)
+        .order_by(PunchoutSession.id.desc())
+        .limit(1)
+    )
+
+
+def recent_log(buyer_id: int | None = None, limit: int = 50) -> list[PunchoutLog]:
+    stmt = sa.select(PunchoutLog).order_by(PunchoutLog.id.desc()).limit(limit)
+    if buyer_id is not None:
+        stmt = stmt.where(PunchoutLog.buyer_id == buyer_id)
+    return list(db.session.scalars(stmt))
+
+
+def expired_or_used(token: str) -> bool:
+    """True when the token was a real StartPage once (for a clearer message)."""
+    return (
+        db.session.scalar(
+            sa.select(PunchoutSession.id).where(PunchoutSession.start_token_hash == _hash(token))
+        )
+        is not None
+    )

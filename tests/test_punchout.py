@@ -1,0 +1,567 @@
+"""PunchOut (cXML 1.2 and SAP OCI): setup, StartPage, cart transfer, order approval."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from lxml import etree
+
+from extensions import db
+from models.auth import Role
+from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutSession
+from models.training import Course, Enrolment, EnrolmentStatus
+from models.types import utcnow
+from services import punchout
+
+DATA = Path(__file__).parent / "data"
+PARTICIPANT = {
+    "first_name": "Matti",
+    "last_name": "Virtanen",
+    "email": "matti.virtanen@virasto.example.com",
+    "organisation": "Testivirasto",
+}
+
+
+def spec(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+@pytest.fixture
+def buyer(app):
+    """The buyer of the cXML specification's examples (shared secret 'abracadabra')."""
+    with app.app_context():
+        found = punchout.add_buyer(
+            "Acme (Ariba)", "AribaNetworkUserId", "admin@acme.com", "abracadabra"
+        )
+        db.session.commit()
+        return found.id
+
+
+@pytest.fixture
+def course(app):
+    start = utcnow() + timedelta(days=30)
+    with app.app_context():
+        found = Course(
+            title="Julkiset hankinnat",
+            topic="Hankinnat",
+            description="",
+            starts_at=start,
+            ends_at=start + timedelta(hours=6),
+            place="Helsinki",
+            price=Decimal("290.00"),
+            capacity=10,
+            seats_taken=0,
+            enrolment_deadline=start - timedelta(days=3),
+            cancellation_deadline=start - timedelta(days=7),
+        )
+        db.session.add(found)
+        db.session.commit()
+        return found.id
+
+
+def post_xml(client, url: str, document: bytes):
+    return client.post(url, data=document, content_type="text/xml; charset=utf-8")
+
+
+def status(response) -> tuple[int, str]:
+    root = etree.fromstring(response.data)
+    node = root.find("Response/Status")
+    return int(node.get("code")), "".join(node.itertext()).strip()
+
+
+def start_url(response) -> str:
+    root = etree.fromstring(response.data)
+    return urlsplit(root.findtext("Response/PunchOutSetupResponse/StartPage/URL")).path
+
+
+def punch_in(client, document: bytes = None) -> str:
+    """Set up a punchout and open its StartPage in the client; return the StartPage path."""
+    response = post_xml(client, "/punchout/setup", document or spec("setup_request_spec.xml"))
+    assert status(response) == (200, "OK"), response.data
+    path = start_url(response)
+    assert client.get(path).status_code == 302
+    return path
+
+
+def cart_fields(response) -> dict[str, str]:
+    text = response.get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', text))
+    import html
+
+    return {name: html.unescape(value) for name, value in fields.items()}
+
+
+def enrol_in_session(client, course_id: int):
+    return client.post(f"/training/courses/{course_id}/enrol", data=PARTICIPANT)
+
+
+def _enrolment(app) -> Enrolment:
+    with app.app_context():
+        found = db.session.scalar(sa.select(Enrolment).order_by(Enrolment.id.desc()))
+        _ = found.events
+        db.session.expunge_all()
+        return found
+
+
+# --- PunchOutSetupRequest --------------------------------------------------------------
+
+
+def test_the_specifications_setup_request_gets_a_start_page(app, client, buyer):
+    response = post_xml(client, "/punchout/setup", spec("setup_request_spec.xml"))
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert status(response) == (200, "OK")
+    assert start_url(response).startswith("/punchout/start/")
+    assert (
+        b'<!DOCTYPE cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.014/cXML.dtd">'
+        in response.data
+    )
+    with app.app_context():
+        session = db.session.scalar(sa.select(PunchoutSession))
+        assert session.buyer_cookie == "34234234ADFSDF234234"
+        assert session.return_url == "https://premier.workchairs.com:2600/punchout.asp"
+        assert session.started_at is None
+
+
+def test_a_coupa_style_document_out_of_order_with_a_loose_timestamp_is_accepted(client, buyer):
+    response = post_xml(client, "/punchout/setup", spec("setup_request_coupa.xml"))
+    assert status(response) == (200, "OK")
+
+
+def _spec_with(old: bytes, new: bytes) -> bytes:
+    document = spec("setup_request_spec.xml")
+    assert old in document
+    return document.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "words"),
+    [
+        (_spec_with(b"abracadabra", b"open sesame"), 401, "shared secret"),
+        (
+            _spec_with(
+                b"<Identity>admin@acme.com</Identity>\n        <SharedSecret>",
+                b"<Identity>someone@else.com</Identity>\n        <SharedSecret>",
+            ),
+            401,
+            "credential",
+        ),
+        (b"<cXML><Header>", 400, "malformed"),
+        (b"", 400, "malformed"),
+        (b"<?xml version='1.0'?><html/>", 400, "root element"),
+        (
+            _spec_with(
+                b"http://xml.cxml.org/schemas/cXML/1.2.014/cXML.dtd", b"http://evil.example/x.dtd"
+            ),
+            406,
+            "Unknown DTD",
+        ),
+        (
+            _spec_with(
+                b"<BrowserFormPost>\n        <URL>https://premier.workchairs.com:2600/punchout.asp"
+                b"</URL>\n      </BrowserFormPost>",
+                b"",
+            ),
+            400,
+            "BrowserFormPost/URL",
+        ),
+        (_spec_with(b'operation="create"', b'operation="destroy"'), 450, "destroy"),
+        (
+            _spec_with(b"<Sender>", b"<Sendr>").replace(b"</Sender>", b"</Sendr>"),
+            400,
+            "Sender/Credential",
+        ),
+    ],
+)
+def test_bad_setup_requests_get_a_status_that_says_why(client, buyer, document, code, words):
+    response = post_xml(client, "/punchout/setup", document)
+    assert response.status_code < 500
+    got_code, text = status(response)
+    assert got_code == code and words.lower() in text.lower(), text
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE cXML [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<cXML>&lol3;</cXML>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE cXML [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<cXML><Header><Sender><Credential domain="x"><Identity>&secret;</Identity>
+</Credential></Sender></Header></cXML>"""
+
+
+@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY])
+def test_hostile_xml_is_refused(client, buyer, document):
+    response = post_xml(client, "/punchout/setup", document)
+    assert status(response)[0] == 400
+    assert b"root:" not in response.data
+
+
+def test_an_oversized_document_is_refused(client, buyer):
+    document = _spec_with(b"<BuyerCookie>", b"<BuyerCookie>" + b"x" * 1_100_000)
+    assert status(post_xml(client, "/punchout/setup", document))[0] == 400
+
+
+def test_the_start_page_works_once(app, client, buyer):
+    path = punch_in(client)
+    assert app.test_client().get(path).status_code == 410
+
+
+def test_an_expired_start_page_is_refused(app, client, buyer):
+    app.config["PUNCHOUT_START_SECONDS"] = -1
+    response = post_xml(client, "/punchout/setup", spec("setup_request_spec.xml"))
+    assert client.get(start_url(response)).status_code == 410
+
+
+# --- In the session: one enrolment, cart transfer --------------------------------------
+
+
+def test_the_whole_flow_setup_cart_and_order_make_the_enrolment_binding(app, client, buyer, course):
+    punch_in(client)
+    form = client.get(f"/training/courses/{course}/enrol", headers={"Accept-Language": "en"})
+    text = form.get_data(as_text=True)
+    assert "belongs to the order of Acme (Ariba)" in text and "Transfer the cart" in text
+
+    response = enrol_in_session(client, course)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'action="https://premier.workchairs.com:2600/punchout.asp"' in page
+    assert "data-autopost" in page
+    fields = cart_fields(response)
+    document = fields["cxml-urlencoded"].encode()
+    assert base64.b64decode(fields["cxml-base64"]) == document
+
+    root = etree.fromstring(document)
+    assert root.findtext("Message/PunchOutOrderMessage/BuyerCookie") == "34234234ADFSDF234234"
+    item = root.find("Message/PunchOutOrderMessage/ItemIn")
+    enrolment = _enrolment(app)
+    assert enrolment.status == EnrolmentStatus.PRELIMINARY and enrolment.source == "punchout"
+    assert item.findtext("ItemID/SupplierPartID") == f"COURSE-{course}"
+    assert item.findtext("ItemID/SupplierPartAuxiliaryID") == str(enrolment.id)
+    money = item.find("ItemDetail/UnitPrice/Money")
+    assert (money.text, money.get("currency")) == ("290.00", "EUR")
+    assert item.find("ItemDetail/Classification").get("domain") == "UNSPSC"
+    assert item.findtext("ItemDetail/Classification") == "86101700"
+    assert "Matti Virtanen" in item.findtext("ItemDetail/Description")
+    assert (
+        root.findtext("Message/PunchOutOrderMessage/PunchOutOrderMessageHeader/Total/Money")
+        == "290.00"
+    )
+    # The participant got the confirmation with the code; the enrolment is preliminary.
+    from models.mail import OutboxMessage
+
+    with app.app_context():
+        [mail] = db.session.scalars(sa.select(OutboxMessage)).all()
+        assert enrolment.service_code in mail.body_text and "alustava" in mail.body_text
+
+    # The punchout is over: the next enrolment in this browser is an ordinary one.
+    assert "Transfer the cart" not in client.get(
+        f"/training/courses/{course}/enrol", headers={"Accept-Language": "en"}
+    ).get_data(as_text=True)
+
+    order = spec("order_request_spec.xml").replace(b"ENROLMENT-ID", str(enrolment.id).encode())
+    response = post_xml(client, "/punchout/order", order)
+    assert status(response) == (200, "OK")
+    approved = _enrolment(app)
+    assert approved.status == EnrolmentStatus.BINDING
+    assert approved.billing_reference == "DO1234"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 1
+
+    # The buyer retries the same document: nothing changes, 200 again.
+    assert status(post_xml(client, "/punchout/order", order)) == (200, "OK")
+    assert len(_enrolment(app).events) == len(approved.events)
+
+
+def test_a_full_course_cannot_be_ordered(app, client, buyer, course):
+    with app.app_context():
+        db.session.get(Course, course).capacity = 0
+        db.session.commit()
+    punch_in(client)
+    response = enrol_in_session(client, course)
+    assert response.status_code == 200 and "data-autopost" not in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Enrolment)) == 0
+
+
+def test_an_order_for_an_unknown_or_cancelled_enrolment_says_so(app, client, buyer, course):
+    order = spec("order_request_spec.xml").replace(b"ENROLMENT-ID", b"999999")
+    code, text = status(post_xml(client, "/punchout/order", order))
+    assert code == 409 and "999999" in text
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    from services import training
+
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, enrolment.id), "test")
+        db.session.commit()
+    order = (
+        spec("order_request_spec.xml")
+        .replace(b"ENROLMENT-ID", str(enrolment.id).encode())
+        .replace(b"32232995@", b"another@")
+    )
+    code, text = status(post_xml(client, "/punchout/order", order))
+    assert code == 409 and "peruttu" in text
+    with app.app_context():
+        logged = db.session.scalars(
+            sa.select(PunchoutLog.summary).where(
+                PunchoutLog.kind == "order", PunchoutLog.direction == "out"
+            )
+        ).all()
+        assert any("999999" in line for line in logged)
+
+
+def test_another_buyer_cannot_order_this_buyers_enrolment(app, client, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    with app.app_context():
+        punchout.add_buyer("Other", "NetworkID", "other", "other-secret")
+        db.session.commit()
+    order = (
+        spec("order_request_spec.xml")
+        .replace(b"ENROLMENT-ID", str(enrolment.id).encode())
+        .replace(
+            b"<Identity>admin@acme.com</Identity>\n        <SharedSecret>abracadabra",
+            b"<Identity>other</Identity>\n        <SharedSecret>other-secret",
+        )
+        .replace(
+            b'<Credential domain="AribaNetworkUserId">\n        <Identity>other',
+            b'<Credential domain="NetworkID">\n        <Identity>other',
+        )
+    )
+    assert status(post_xml(client, "/punchout/order", order))[0] == 409
+    assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
+
+
+def test_an_order_with_a_wrong_secret_is_refused(client, buyer):
+    order = spec("order_request_spec.xml").replace(b"abracadabra", b"wrong")
+    assert status(post_xml(client, "/punchout/order", order))[0] == 401
+
+
+def test_edit_opens_the_cart_and_the_enrolment_can_be_withdrawn(app, client, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    edit = _spec_with(b'operation="create"', b'operation="edit"').replace(
+        b"<SupplierSetup>",
+        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
+        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
+        "<SupplierSetup>".encode(),
+    )
+    response = post_xml(client, "/punchout/setup", edit)
+    assert status(response) == (200, "OK")
+    start = client.get(start_url(response))
+    assert start.headers["Location"].endswith("/punchout/cart")
+    assert "Matti Virtanen" in client.get("/punchout/cart").get_data(as_text=True)
+    assert client.post("/punchout/cart/withdraw").status_code == 302
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+
+
+def test_inspect_returns_the_same_cart(app, client, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    inspect = _spec_with(b'operation="create"', b'operation="inspect"').replace(
+        b"<SupplierSetup>",
+        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
+        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
+        "<SupplierSetup>".encode(),
+    )
+    client.get(start_url(post_xml(client, "/punchout/setup", inspect)))
+    fields = cart_fields(client.post("/punchout/cart/transfer"))
+    root = etree.fromstring(fields["cxml-urlencoded"].encode())
+    assert root.findtext(".//SupplierPartAuxiliaryID") == str(enrolment.id)
+    assert root.find(".//PunchOutOrderMessageHeader").get("operationAllowed") == "inspect"
+
+
+# --- The buyer's frame -----------------------------------------------------------------
+
+
+def test_in_a_punchout_the_buyer_may_frame_the_pages(app, client, buyer, course):
+    plain = client.get("/training/")
+    assert "frame-ancestors 'none'" in plain.headers["Content-Security-Policy"]
+    punch_in(client)
+    framed = client.get("/training/")
+    csp = framed.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self' https://premier.workchairs.com:2600" in csp
+    assert "form-action 'self' https://premier.workchairs.com:2600" in csp
+    assert "X-Frame-Options" not in framed.headers
+
+
+def test_over_https_the_punchout_cookie_is_samesite_none(app, client, buyer):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    response = post_xml(client, "/punchout/setup", spec("setup_request_spec.xml"))
+    started = client.get(start_url(response), base_url="https://localhost")
+    cookie = started.headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie
+
+
+# --- SAP OCI -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def oci_buyer(app):
+    with app.app_context():
+        punchout.add_buyer("Konserni (SAP)", punchout.OCI_DOMAIN, "sap-user", "oci-secret")
+        db.session.commit()
+
+
+def test_oci_start_and_cart_as_new_item_fields(app, client, oci_buyer, course):
+    response = client.get(
+        "/punchout/oci",
+        query_string={
+            "USERNAME": "sap-user",
+            "PASSWORD": "oci-secret",
+            "HOOK_URL": "https://sap.example/hook?x=1",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        db.session.get(Course, course).title = "Julkisten hankintojen erikoiskurssi edistyneille"
+        db.session.commit()
+    page = client.post(f"/training/courses/{course}/enrol", data=PARTICIPANT)
+    text = page.get_data(as_text=True)
+    assert 'action="https://sap.example/hook?x=1"' in text
+    fields = dict(re.findall(r'name="(NEW_ITEM-[^"]+)" value="([^"]*)"', text))
+    assert len(fields["NEW_ITEM-DESCRIPTION[1]"]) <= 40
+    assert fields["NEW_ITEM-CURRENCY[1]"] == "EUR" and fields["NEW_ITEM-PRICE[1]"] == "290.00"
+    assert fields["NEW_ITEM-EXT_PRODUCT_ID[1]"] == str(_enrolment(app).id)
+    assert "Matti Virtanen" in fields["NEW_ITEM-LONGTEXT_1:132[]"]
+
+
+def test_oci_with_a_wrong_password_is_refused_and_logged_without_it(app, client, oci_buyer):
+    response = client.get(
+        "/punchout/oci?USERNAME=sap-user&PASSWORD=guess&HOOK_URL=https://sap.example/h"
+    )
+    assert response.status_code == 401
+    with app.app_context():
+        bodies = db.session.scalars(sa.select(PunchoutLog.body)).all()
+        assert bodies and all("guess" not in body for body in bodies)
+
+
+# --- Staff: approval without an order message, and what was exchanged -------------------
+
+
+@pytest.fixture
+def staff_client(client, auth, make_user):
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    return client
+
+
+def test_staff_approve_an_oci_enrolment_with_the_order_number(
+    app, client, auth, make_user, oci_buyer, course
+):
+    client.get("/punchout/oci?USERNAME=sap-user&PASSWORD=oci-secret&HOOK_URL=https://sap.example/h")
+    client.post(f"/training/courses/{course}/enrol", data=PARTICIPANT)
+    enrolment = _enrolment(app)
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    listing = client.get("/staff/punchout/pending?days=0").get_data(as_text=True)
+    assert "Matti Virtanen" in listing
+    assert "Matti Virtanen" not in client.get("/staff/punchout/pending?days=7").get_data(
+        as_text=True
+    )
+    client.post(
+        f"/staff/punchout/enrolments/{enrolment.id}/approve", data={"order_number": "4500012345"}
+    )
+    approved = _enrolment(app)
+    assert approved.status == EnrolmentStatus.BINDING and approved.billing_reference == "4500012345"
+
+
+def test_staff_cancel_an_unapproved_enrolment(app, client, auth, make_user, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    client.post(f"/staff/punchout/enrolments/{_enrolment(app).id}/cancel")
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+
+
+def test_staff_see_the_traffic_with_secrets_redacted(app, client, auth, make_user, buyer):
+    post_xml(client, "/punchout/setup", spec("setup_request_spec.xml"))
+    post_xml(client, "/punchout/setup", _spec_with(b"abracadabra", b"open sesame"))
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    with app.app_context():
+        entries = db.session.scalars(sa.select(PunchoutLog)).all()
+        assert len(entries) == 4
+        assert all("abracadabra" not in e.body and "open sesame" not in e.body for e in entries)
+        entry_id = entries[0].id
+    page = client.get(f"/staff/punchout/buyers/{buyer}").get_data(as_text=True)
+    assert "setup" in page and "401" in page
+    assert "&lt;SharedSecret&gt;***&lt;/SharedSecret&gt;" in client.get(
+        f"/staff/punchout/log/{entry_id}"
+    ).get_data(as_text=True)
+
+
+def test_staff_add_a_buyer_whose_secret_is_kept_hashed(app, client, auth, make_user):
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    auth.login("staff@example.com")
+    response = client.post(
+        "/staff/punchout/",
+        data={
+            "name": "Handi",
+            "domain": "NetworkID",
+            "identity": "handi-prod",
+            "secret": "a-long-secret",
+        },
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        found = db.session.scalar(sa.select(PunchoutBuyer))
+        assert found.secret_hash.startswith("$argon2") and "a-long-secret" not in found.secret_hash
+        assert (found.domain, found.identity) == ("networkid", "handi-prod")
+
+
+def test_add_buyer_command_reads_the_secret_from_stdin(app, runner):
+    result = runner.invoke(
+        args=["punchout", "add-buyer", "Handi", "--domain", "NetworkID", "--identity", "handi"],
+        input="a-long-secret\n",
+    )
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(
+        args=["punchout", "add-buyer", "Handi", "--domain", "networkid", "--identity", "HANDI"],
+        input="a-long-secret\n",
+    )
+    assert again.exit_code != 0 and "exists" in again.output
+    with app.app_context():
+        punchout.authenticate("NetworkID", "handi", "a-long-secret")
+        with pytest.raises(punchout.PunchoutError):
+            punchout.authenticate("NetworkID", "handi", "wrong")
+
+
+def test_only_staff_reach_the_punchout_pages(client, auth, make_user):
+    make_user()
+    auth.login()
+    for url in ("/staff/punchout/", "/staff/punchout/pending", "/punchout/sandbox/"):
+        assert client.get(url).status_code == 403
+
+
+def test_the_query_of_a_start_url_is_kept_out_of_the_log(app, client, oci_buyer):
+    client.get("/punchout/oci?USERNAME=sap-user&PASSWORD=oci-secret&HOOK_URL=https://sap.example/h")
+    with app.app_context():
+        body = db.session.scalar(sa.select(PunchoutLog.body))
+        assert "oci-secret" not in body and parse_qs(body)["PASSWORD"] == ["***"]
+
+
+def test_after_the_cart_went_back_the_buyer_may_frame_no_more(app, client, buyer, course):
+    punch_in(client)
+    transfer = enrol_in_session(client, course)
+    assert (
+        "form-action 'self' https://premier.workchairs.com:2600"
+        in transfer.headers["Content-Security-Policy"]
+    )
+    after = client.get("/training/")
+    assert "frame-ancestors 'none'" in after.headers["Content-Security-Policy"]
