@@ -6,6 +6,8 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -184,6 +186,42 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+@pytest.fixture
+def make_course(app):
+    """A factory of courses; by default one starting in 30 days with 10 seats."""
+
+    def make(**values):
+        from models.types import utcnow
+
+        start = values.pop("starts_at", utcnow() + timedelta(days=30))
+        defaults = {
+            "title": "Julkiset hankinnat",
+            "topic": "Hankinnat",
+            "description": "Hankintalain perusteet.",
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=6),
+            "place": "Helsinki",
+            "remote": False,
+            "price": Decimal("290.00"),
+            "capacity": 10,
+            "seats_taken": 0,
+            "enrolment_deadline": start - timedelta(days=3),
+            "cancellation_deadline": start - timedelta(days=7),
+            "is_open": True,
+        }
+        from models.training import Course
+
+        with app.app_context():
+            course = Course(**{**defaults, **values})
+            db.session.add(course)
+            db.session.commit()
+            db.session.refresh(course)
+            db.session.expunge(course)
+            return course
+
+    return make
 
 
 # --- Routes -------------------------------------------------------------------------

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +15,6 @@ from extensions import db
 from models.auth import Role
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutSession
 from models.training import Course, Enrolment, EnrolmentStatus
-from models.types import utcnow
 from services import punchout
 
 DATA = Path(__file__).parent / "data"
@@ -45,25 +42,8 @@ def buyer(app):
 
 
 @pytest.fixture
-def course(app):
-    start = utcnow() + timedelta(days=30)
-    with app.app_context():
-        found = Course(
-            title="Julkiset hankinnat",
-            topic="Hankinnat",
-            description="",
-            starts_at=start,
-            ends_at=start + timedelta(hours=6),
-            place="Helsinki",
-            price=Decimal("290.00"),
-            capacity=10,
-            seats_taken=0,
-            enrolment_deadline=start - timedelta(days=3),
-            cancellation_deadline=start - timedelta(days=7),
-        )
-        db.session.add(found)
-        db.session.commit()
-        return found.id
+def course(make_course) -> int:
+    return make_course().id
 
 
 def post_xml(client, url: str, document: bytes):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,8 +10,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models.auth import Role
-from models.training import Course, Enrolment, EnrolmentStatus
-from models.types import utcnow
+from models.training import Enrolment, EnrolmentStatus
 from services import punchout
 from tests.conftest import PASSWORD
 
@@ -20,29 +18,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def sandbox_buyer_and_course(app):
-    start = utcnow() + timedelta(days=20)
+def sandbox_buyer_and_course(app, make_course):
+    make_course(title="Valtion talousarvio", price=Decimal("340.00"), capacity=20)
     with app.app_context():
         punchout.add_buyer(
             "Handi (hiekkalaatikko)",
             "networkid",
             "handi-sandbox",
             app.config["PUNCHOUT_SANDBOX_SECRET"],
-        )
-        db.session.add(
-            Course(
-                title="Valtion talousarvio",
-                topic="Talous",
-                description="",
-                starts_at=start,
-                ends_at=start + timedelta(hours=6),
-                place="Helsinki",
-                price=Decimal("340.00"),
-                capacity=20,
-                seats_taken=0,
-                enrolment_deadline=start - timedelta(days=3),
-                cancellation_deadline=start - timedelta(days=7),
-            )
         )
         db.session.commit()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -18,38 +17,6 @@ from services import codes, training
 from tests.conftest import deliver_mail
 
 EN = {"Accept-Language": "en"}
-
-
-@pytest.fixture
-def make_course(app):
-    """A factory of courses; by default one starting in 30 days with 10 seats."""
-
-    def make(**values) -> Course:
-        start = values.pop("starts_at", utcnow() + timedelta(days=30))
-        defaults = {
-            "title": "Julkiset hankinnat",
-            "topic": "Hankinnat",
-            "description": "Hankintalain perusteet.",
-            "starts_at": start,
-            "ends_at": start + timedelta(hours=6),
-            "place": "Helsinki",
-            "remote": False,
-            "price": Decimal("290.00"),
-            "capacity": 10,
-            "seats_taken": 0,
-            "enrolment_deadline": start - timedelta(days=3),
-            "cancellation_deadline": start - timedelta(days=7),
-            "is_open": True,
-        }
-        with app.app_context():
-            course = Course(**{**defaults, **values})
-            db.session.add(course)
-            db.session.commit()
-            db.session.refresh(course)
-            db.session.expunge(course)
-            return course
-
-    return make
 
 
 PERSON = {
