@@ -104,6 +104,7 @@ def from_environment(instance_path: str) -> dict:
         "PUNCHOUT_SUPPLIER_IDENTITY": os.environ.get(
             "PUNCHOUT_SUPPLIER_IDENTITY", "palveluportaali"
         ),
+        "PUNCHOUT_THROTTLE": os.environ.get("PUNCHOUT_THROTTLE", "120 per minute"),
         "PUNCHOUT_PENDING_DAYS": _int("PUNCHOUT_PENDING_DAYS", 7),
         # The local buyer that plays Handi; on unless in production.
         "PUNCHOUT_SANDBOX": _bool(os.environ.get("PUNCHOUT_SANDBOX"), not production),

@@ -4,7 +4,6 @@ the cart sent back to the buyer, the staff pages and the local buyer sandbox."""
 from __future__ import annotations
 
 import urllib.request
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import (
@@ -25,9 +24,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from access import staff_required
-from extensions import csrf, db
+from extensions import csrf, db, limiter
 from forms.punchout import BuyerForm, OrderNumberForm
 from forms.staff import ActionForm
 from models.punchout import PunchoutBuyer, PunchoutLog
@@ -47,15 +47,28 @@ ORIGIN_KEY = "punchout_origin"
 
 
 def current_session():
-    """The punchout this browser is in, with its cart still open; None otherwise."""
-    found = punchout.active(session.get(SESSION_KEY))
-    return found if found is not None and found.transferred_at is None else None
+    """The punchout this browser is in, with its cart still open; None otherwise.
+
+    A punchout abandoned (its frame closed, or too old) is dropped from the browser's
+    session here, so that nothing of it outlives it: not the cart, not the frame rights.
+    """
+    if "punchout_checked" in g:
+        return g.punchout_checked
+    key = session.get(SESSION_KEY)
+    found = punchout.active(key) if key else None
+    if found is not None and found.transferred_at is not None:
+        found = None
+    if found is None and key:
+        session.pop(SESSION_KEY, None)
+        session.pop(ORIGIN_KEY, None)
+    g.punchout_checked = found
+    return found
 
 
 def _enter(ps) -> None:
     session[SESSION_KEY] = ps.browser_key
-    parts = urlsplit(ps.return_url)
-    session[ORIGIN_KEY] = f"{parts.scheme}://{parts.netloc}"
+    session[ORIGIN_KEY] = punchout.return_origin(ps.return_url)
+    g.pop("punchout_checked", None)
 
 
 def _leave() -> None:
@@ -69,19 +82,17 @@ class PunchoutSessionInterface(SecureCookieSessionInterface):
     the session cookie is sent as SameSite=None; Secure."""
 
     def get_cookie_samesite(self, app: Flask):
-        if app.config["SESSION_COOKIE_SECURE"] and session.get(SESSION_KEY):
+        if app.config["SESSION_COOKIE_SECURE"] and session.get(SESSION_KEY) and current_session():
             return "None"
         return super().get_cookie_samesite(app)
 
 
 def _frame_for_buyer(response: Response) -> Response:
     """Let the buyer's procurement system show our pages in its frame and receive the cart."""
-    origin = session.get(ORIGIN_KEY) or g.get("punchout_origin")
-    if (
-        origin
-        and request.blueprint not in ("punchout_staff",)
-        and not request.path.startswith("/staff")
-    ):
+    origin = g.get("punchout_origin")  # the cart page that ends the punchout
+    if origin is None and session.get(SESSION_KEY) and current_session() is not None:
+        origin = session.get(ORIGIN_KEY)
+    if origin and not request.path.startswith("/staff"):
         csp = response.headers.get("Content-Security-Policy", "")
         csp = csp.replace("frame-ancestors 'none'", f"frame-ancestors 'self' {origin}")
         csp = csp.replace("form-action 'self'", f"form-action 'self' {origin}")
@@ -94,7 +105,9 @@ def _frame_for_buyer(response: Response) -> Response:
 
 
 def _xml_response(document: bytes, code: int) -> Response:
-    http = 200 if code < 300 else (code if code in (400, 401, 403, 406, 409) else 400)
+    # The answer is in the cXML Status; buyers take a non-200 HTTP status for a transport
+    # failure and retry, so only our own failures (5xx) say so in HTTP too.
+    http = 200 if code < 500 else code
     return Response(
         document, status=http, mimetype="text/xml", content_type="text/xml; charset=utf-8"
     )
@@ -107,9 +120,17 @@ def _handle(kind: str, handler):
         root = cxml.parse(raw)
         buyer = punchout.claimed_buyer(root)  # logged under it even when refused
         buyer, code, text, document = handler(root, raw)
+        db.session.flush()
     except (cxml.CXMLError, punchout.PunchoutError) as exc:
         db.session.rollback()
         code, text = exc.code, exc.text
+        document = cxml.response(code, text)
+    except IntegrityError:
+        # The same document twice at the same moment: the other copy is being answered.
+        db.session.rollback()
+        buyer = punchout.claimed_buyer(root)
+        previous = punchout.previous_order(buyer.id, root.get("payloadID", "")) if buyer else None
+        code, text = (previous.status_code, previous.status_text) if previous else (409, "Retry.")
         document = cxml.response(code, text)
     current_app.logger.info("punchout %s: %s %s", kind, code, text)
     punchout.log(buyer, kind, "in", None, f"{request.remote_addr}", raw)
@@ -118,7 +139,17 @@ def _handle(kind: str, handler):
     return _xml_response(document, code)
 
 
+def _machine_throttle() -> str:
+    return current_app.config["PUNCHOUT_THROTTLE"]
+
+
+_throttled = limiter.shared_limit(
+    _machine_throttle, scope="punchout", key_func=lambda: request.remote_addr or ""
+)
+
+
 @bp.post("/setup")
+@_throttled
 @csrf.exempt  # a server-to-server document, authenticated by its shared secret
 def setup():
     """Answer a PunchOutSetupRequest with the StartPage of a new session."""
@@ -132,6 +163,7 @@ def setup():
 
 
 @bp.post("/order")
+@_throttled
 @csrf.exempt  # a server-to-server document, authenticated by its shared secret
 def order():
     """Answer an OrderRequest: its items' enrolments turn binding (once per payloadID)."""
@@ -165,6 +197,7 @@ def start(token: str):
 
 
 @bp.route("/oci", methods=["GET", "POST"])
+@_throttled
 @csrf.exempt  # the buyer's system opens it with its credentials, as SAP OCI does
 def oci():
     """Open a punchout from an SAP OCI 4.0 start URL (USERNAME, PASSWORD, HOOK_URL)."""

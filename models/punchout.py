@@ -49,7 +49,7 @@ class PunchoutSession(db.Model):
     start_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     start_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The key of the browser's session (carried in the URL inside a buyer's frame).
+    # The key that ties the browser's session to this punchout.
     browser_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     enrolment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("enrolment.id", ondelete="SET NULL"), index=True

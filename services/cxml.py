@@ -133,7 +133,14 @@ def credential_of(root: etree._Element, party: str) -> Credential | None:
 
 def redact(data: bytes | str) -> str:
     """The document as text with its shared secrets replaced, for the log."""
-    document = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if isinstance(data, bytes):
+        # A buyer may send UTF-16; its secret must not slip through undecoded.
+        utf16 = (
+            data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00<" in data[:4] or b"<\x00" in data[:4]
+        )
+        document = data.decode("utf-16" if utf16 else "utf-8", "replace")
+    else:
+        document = data
     return re.sub(r"(<SharedSecret[^>]*>).*?(</SharedSecret>)", r"\1***\2", document, flags=re.S)
 
 

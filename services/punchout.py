@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -31,7 +32,7 @@ from services import cxml, training
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("no-buyer-has-this-secret")
 OCI_DOMAIN = "oci"
-SESSION_HOURS = 8  # how long a started punchout may take before its cart is sent
+SESSION_HOURS = 2  # how long a started punchout may take before its cart is sent
 
 
 class PunchoutError(ValueError):
@@ -104,7 +105,7 @@ def claimed_buyer(root) -> PunchoutBuyer | None:
 def log(buyer, kind: str, direction: str, status: int | None, summary: str, body) -> None:
     """Keep a document exchanged with a buyer (secrets redacted) for staff to read."""
     text = cxml.redact(body) if body else ""
-    text = re.sub(r"(PASSWORD=)[^&\s]*", r"\1***", text)
+    text = re.sub(r"(PASSWORD=)[^&\s]*", r"\1***", text, flags=re.IGNORECASE)
     db.session.add(
         PunchoutLog(
             buyer_id=buyer.id if buyer else None,
@@ -118,6 +119,29 @@ def log(buyer, kind: str, direction: str, status: int | None, summary: str, body
 
 
 # --- Sessions ------------------------------------------------------------------------
+
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
+def return_origin(url: str) -> str:
+    """The origin (scheme://host[:port]) of a buyer's return address; PunchoutError if the
+    address is not a plain http(s) URL (it ends up in a header and a form's action)."""
+    if not url or len(url) > 2000:
+        raise PunchoutError(
+            400, "The return address (BrowserFormPost or HOOK_URL) is missing or too long."
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise PunchoutError(
+            400, "The return address (BrowserFormPost or HOOK_URL) is not a URL."
+        ) from exc
+    if parts.scheme not in ("http", "https") or not _HOST.match(parts.netloc or ""):
+        raise PunchoutError(
+            400, "The return address (BrowserFormPost or HOOK_URL) must be an http(s) URL."
+        )
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _hash(token: str) -> str:
@@ -134,10 +158,7 @@ def open_session(
     enrolment: Enrolment | None = None,
 ) -> tuple[PunchoutSession, str]:
     """A new session and the one-time token of its StartPage; the caller commits."""
-    if not re.match(r"^https?://", return_url or ""):
-        raise PunchoutError(
-            400, "The return address (BrowserFormPost or HOOK_URL) must be http(s)."
-        )
+    return_origin(return_url)  # refuses anything but a plain http(s) address
     token = secrets.token_urlsafe(32)
     ttl = current_app.config["PUNCHOUT_START_SECONDS"]
     session = PunchoutSession(
@@ -145,7 +166,7 @@ def open_session(
         protocol=protocol,
         operation=operation,
         buyer_cookie=buyer_cookie[:500],
-        return_url=return_url[:2000],
+        return_url=return_url,
         start_token_hash=_hash(token),
         start_expires_at=utcnow() + timedelta(seconds=ttl),
         browser_key=secrets.token_urlsafe(32),
@@ -239,7 +260,7 @@ def _cart_enrolment(buyer: PunchoutBuyer, request) -> Enrolment | None:
 
 def _buyers_enrolment(buyer: PunchoutBuyer, aux: str) -> Enrolment | None:
     """An enrolment that went to this buyer's cart, by its SupplierPartAuxiliaryID."""
-    if not aux.isdigit() or len(aux) > 10:
+    if not re.fullmatch(r"[0-9]{1,9}", aux):
         return None
     return db.session.scalar(
         sa.select(Enrolment)
@@ -297,7 +318,8 @@ def oci_fields(session: PunchoutSession) -> list[tuple[str, str]]:
         ("NEW_ITEM-CURRENCY[1]", "EUR"),
         ("NEW_ITEM-VENDORMAT[1]", item.supplier_part_id),
         ("NEW_ITEM-EXT_PRODUCT_ID[1]", item.auxiliary_id),
-        ("NEW_ITEM-MATGROUP[1]", item.classification),
+        ("NEW_ITEM-EXT_SCHEMA_TYPE[1]", "UNSPSC"),
+        ("NEW_ITEM-EXT_CATEGORY_ID[1]", item.classification),
         ("NEW_ITEM-LEADTIME[1]", "1"),
     ]
     # The long text goes in lines of at most 132 characters.
@@ -322,50 +344,69 @@ def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
     """
     credential = cxml.sender(root)
     buyer = authenticate(credential.domain, credential.identity, credential.secret)
-    payload = (root.get("payloadID") or "").strip()
+    payload = (root.get("payloadID") or "").strip()[:250]
     if not payload:
         raise PunchoutError(400, "The cXML element has no payloadID.")
-    previous = db.session.scalar(
-        sa.select(PunchoutOrder).where(
-            PunchoutOrder.buyer_id == buyer.id, PunchoutOrder.payload_id == payload
-        )
-    )
+    previous = previous_order(buyer.id, payload)
     if previous is not None:
         return buyer, previous.status_code, previous.status_text
     header = cxml.require(root, "OrderRequest/OrderRequestHeader")
     order_id = (header.get("orderID") or "").strip()
-    if not order_id:
-        raise PunchoutError(400, "OrderRequestHeader has no orderID.")
+    if not order_id or len(order_id) > 100:
+        raise PunchoutError(400, "OrderRequestHeader needs an orderID of at most 100 characters.")
+    kind = (header.get("type") or "new").strip().lower()
+    if kind not in ("new", "delete"):
+        raise PunchoutError(450, f"An order of type {kind} is not supported: send a new order.")
     items = list(cxml.require(root, "OrderRequest").iter("ItemOut"))
     if not items:
         raise PunchoutError(400, "The order has no ItemOut.")
-    problems = []
+    # Every item is checked first: the order is applied whole, or not at all.
+    found, problems = [], []
     for item in items:
         aux = cxml.text(item, "ItemID/SupplierPartAuxiliaryID") or ""
         enrolment = _buyers_enrolment(buyer, aux)
         if enrolment is None:
             problems.append(f"item {aux or '?'}: no enrolment of this buyer was found")
-        elif enrolment.status == EnrolmentStatus.PRELIMINARY:
-            training.approve_preliminary(enrolment, order_id, f"{buyer.name} ({order_id})")
-        elif (
-            enrolment.status == EnrolmentStatus.BINDING and enrolment.billing_reference == order_id
+        elif kind == "new" and not (
+            enrolment.status == EnrolmentStatus.PRELIMINARY
+            or (
+                enrolment.status == EnrolmentStatus.BINDING
+                and enrolment.billing_reference == order_id
+            )
         ):
-            pass  # approved already by this order
-        else:
             problems.append(
                 f"item {aux}: the enrolment is {enrolment.status.value}, it cannot be ordered"
             )
+        else:
+            found.append(enrolment)
+    if not problems:
+        actor = f"{buyer.name} ({order_id})"
+        for enrolment in found:
+            if kind == "delete":
+                if enrolment.status != EnrolmentStatus.CANCELLED:
+                    training.cancel(enrolment, actor, reason=f"Order {order_id} was deleted")
+            elif enrolment.status == EnrolmentStatus.PRELIMINARY:
+                training.approve_preliminary(enrolment, order_id, actor)
     code, text = (200, "OK") if not problems else (409, "; ".join(problems))
     db.session.add(
         PunchoutOrder(
             buyer_id=buyer.id,
-            payload_id=payload[:250],
-            order_id=order_id[:100],
+            payload_id=payload,
+            order_id=order_id,
             status_code=code,
             status_text=text[:500],
         )
     )
     return buyer, code, text
+
+
+def previous_order(buyer_id: int, payload: str) -> PunchoutOrder | None:
+    """The answer already given to this payloadID (buyers retry)."""
+    return db.session.scalar(
+        sa.select(PunchoutOrder).where(
+            PunchoutOrder.buyer_id == buyer_id, PunchoutOrder.payload_id == payload[:250]
+        )
+    )
 
 
 def pending(older_than_days: int) -> list[Enrolment]:

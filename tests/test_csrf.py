@@ -60,7 +60,13 @@ def test_only_the_known_machine_endpoints_are_exempt():
 @pytest.mark.parametrize("url", sorted(EXEMPT))
 def test_an_exempt_endpoint_refuses_an_unauthenticated_request(csrf_app, url):
     response = csrf_app.test_client().post(url, data={"anything": "1"})
-    assert response.status_code in (302, 400, 401), response.status_code
+    if response.mimetype == "text/xml":  # a cXML answer: the refusal is in its Status
+        from lxml import etree
+
+        code = int(etree.fromstring(response.data).find("Response/Status").get("code"))
+        assert code in (400, 401), code
+    else:
+        assert response.status_code in (302, 400, 401), response.status_code
 
 
 @pytest.mark.parametrize("url", _all_post_urls())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,7 @@ from extensions import db
 from models.auth import Role
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutSession
 from models.training import Course, Enrolment, EnrolmentStatus
+from models.types import utcnow
 from services import punchout
 
 DATA = Path(__file__).parent / "data"
@@ -545,3 +547,108 @@ def test_after_the_cart_went_back_the_buyer_may_frame_no_more(app, client, buyer
     )
     after = client.get("/training/")
     assert "frame-ancestors 'none'" in after.headers["Content-Security-Policy"]
+
+
+# --- Found in review ---------------------------------------------------------------------
+
+
+def test_an_abandoned_punchout_lets_go_of_the_browser(app, client, buyer, course):
+    punch_in(client)
+    with app.app_context():
+        ps = db.session.scalar(sa.select(PunchoutSession))
+        ps.started_at = utcnow() - timedelta(hours=punchout.SESSION_HOURS, minutes=1)
+        db.session.commit()
+    page = client.get("/training/")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    response = enrol_in_session(client, course)
+    assert response.status_code == 303  # an ordinary enrolment, not a cart
+    assert _enrolment(app).source == "web"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://*; report-uri https://evil.example/x",
+        "https://[zz/x",
+        "javascript:alert(1)",
+        "https://buyer.example/" + "x" * 2100,
+    ],
+)
+def test_a_return_address_that_is_no_plain_url_is_refused(client, buyer, url):
+    document = _spec_with(b"https://premier.workchairs.com:2600/punchout.asp", url.encode())
+    assert status(post_xml(client, "/punchout/setup", document))[0] == 400
+
+
+def test_an_order_is_applied_whole_or_not_at_all(app, client, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    order = spec("order_request_spec.xml").replace(b"ENROLMENT-ID", str(enrolment.id).encode())
+    second_item = order[order.index(b"<ItemOut") : order.index(b"</ItemOut>") + 10].replace(
+        str(enrolment.id).encode(), b"999999"
+    )
+    order = order.replace(b"</OrderRequest>", second_item + b"</OrderRequest>")
+    assert status(post_xml(client, "/punchout/order", order))[0] == 409
+    assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
+
+
+def test_a_deleted_order_cancels_instead_of_approving(app, client, buyer, course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    order = (
+        spec("order_request_spec.xml")
+        .replace(b"ENROLMENT-ID", str(enrolment.id).encode())
+        .replace(b'type="new"', b'type="delete"')
+    )
+    assert status(post_xml(client, "/punchout/order", order)) == (200, "OK")
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+
+
+@pytest.mark.parametrize("aux", ["²", "１２", "1" * 30])
+def test_odd_item_ids_are_unknown_items(client, buyer, aux):
+    order = spec("order_request_spec.xml").replace(b"ENROLMENT-ID", aux.encode())
+    assert status(post_xml(client, "/punchout/order", order))[0] == 409
+
+
+def test_an_inspected_cart_takes_no_new_enrolment(app, client, buyer, course, make_course):
+    punch_in(client)
+    enrol_in_session(client, course)
+    enrolment = _enrolment(app)
+    inspect = _spec_with(b'operation="create"', b'operation="inspect"').replace(
+        b"<SupplierSetup>",
+        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
+        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
+        "<SupplierSetup>".encode(),
+    )
+    client.get(start_url(post_xml(client, "/punchout/setup", inspect)))
+    other = make_course(title="Toinen").id
+    response = client.post(
+        f"/training/courses/{other}/enrol", data={**PARTICIPANT, "email": "b@example.com"}
+    )
+    assert response.headers["Location"].endswith("/punchout/cart")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Enrolment)) == 1
+
+
+def test_a_lowercase_oci_password_is_redacted_too(app, client, oci_buyer):
+    client.get("/punchout/oci?username=sap-user&password=oci-secret&hook_url=https://sap.example/h")
+    with app.app_context():
+        assert all("oci-secret" not in b for b in db.session.scalars(sa.select(PunchoutLog.body)))
+
+
+def test_a_utf16_document_has_its_secret_redacted(app, client, buyer):
+    document = (
+        spec("setup_request_spec.xml").decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    )
+    post_xml(client, "/punchout/setup", document.encode("utf-16"))
+    with app.app_context():
+        bodies = db.session.scalars(sa.select(PunchoutLog.body)).all()
+        assert bodies and all("abracadabra" not in b for b in bodies)
+
+
+def test_oci_carries_the_unspsc_class_in_its_own_fields(app, client, oci_buyer, course):
+    client.get("/punchout/oci?USERNAME=sap-user&PASSWORD=oci-secret&HOOK_URL=https://sap.example/h")
+    text = client.post(f"/training/courses/{course}/enrol", data=PARTICIPANT).get_data(as_text=True)
+    assert 'name="NEW_ITEM-EXT_SCHEMA_TYPE[1]" value="UNSPSC"' in text
+    assert 'name="NEW_ITEM-EXT_CATEGORY_ID[1]" value="86101700"' in text

@@ -147,6 +147,11 @@ def enrol(course_id: int):
     from blueprints import punchout as punchout_views
 
     ps = punchout_views.current_session()  # ordering through the buyer's procurement system
+    if ps is not None and (ps.operation == "inspect" or ps.enrolment is not None):
+        # One person per cart: an inspected cart is read-only, an edited one is changed
+        # by withdrawing its enrolment first.
+        flash(_("The cart already holds an enrolment."), "info")
+        return redirect(url_for("punchout.cart"), 303)
     waiting = course.is_full and ps is None
     form = EnrolmentForm()
     if request.method == "GET" and current_user.is_authenticated:
