@@ -332,16 +332,21 @@ def test_an_order_with_a_wrong_secret_is_refused(client, buyer):
     assert status(post_xml(client, "/punchout/order", order))[0] == 401
 
 
+def _cart_setup(operation: str, course_id: int, enrolment_id: int) -> bytes:
+    """A setup request that edits or inspects the open cart of one enrolment."""
+    return _spec_with(b'operation="create"', f'operation="{operation}"'.encode()).replace(
+        b"<SupplierSetup>",
+        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course_id}</SupplierPartID>"
+        f"<SupplierPartAuxiliaryID>{enrolment_id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
+        "<SupplierSetup>".encode(),
+    )
+
+
 def test_edit_opens_the_cart_and_the_enrolment_can_be_withdrawn(app, client, buyer, course):
     punch_in(client)
     enrol_in_session(client, course)
     enrolment = _enrolment(app)
-    edit = _spec_with(b'operation="create"', b'operation="edit"').replace(
-        b"<SupplierSetup>",
-        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
-        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
-        "<SupplierSetup>".encode(),
-    )
+    edit = _cart_setup("edit", course, enrolment.id)
     response = post_xml(client, "/punchout/setup", edit)
     assert status(response) == (200, "OK")
     start = client.get(start_url(response))
@@ -355,12 +360,7 @@ def test_inspect_returns_the_same_cart(app, client, buyer, course):
     punch_in(client)
     enrol_in_session(client, course)
     enrolment = _enrolment(app)
-    inspect = _spec_with(b'operation="create"', b'operation="inspect"').replace(
-        b"<SupplierSetup>",
-        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
-        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
-        "<SupplierSetup>".encode(),
-    )
+    inspect = _cart_setup("inspect", course, enrolment.id)
     client.get(start_url(post_xml(client, "/punchout/setup", inspect)))
     fields = cart_fields(client.post("/punchout/cart/transfer"))
     root = etree.fromstring(fields["cxml-urlencoded"].encode())
@@ -615,12 +615,7 @@ def test_an_inspected_cart_takes_no_new_enrolment(app, client, buyer, course, ma
     punch_in(client)
     enrol_in_session(client, course)
     enrolment = _enrolment(app)
-    inspect = _spec_with(b'operation="create"', b'operation="inspect"').replace(
-        b"<SupplierSetup>",
-        f"<ItemOut quantity='1'><ItemID><SupplierPartID>COURSE-{course}</SupplierPartID>"
-        f"<SupplierPartAuxiliaryID>{enrolment.id}</SupplierPartAuxiliaryID></ItemID></ItemOut>"
-        "<SupplierSetup>".encode(),
-    )
+    inspect = _cart_setup("inspect", course, enrolment.id)
     client.get(start_url(post_xml(client, "/punchout/setup", inspect)))
     other = make_course(title="Toinen").id
     response = client.post(
