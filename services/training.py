@@ -341,6 +341,29 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
     return done
 
 
+def close_waiting_lists(now: datetime | None = None) -> int:
+    """Tell those still in line for a course that has started that no seat came free."""
+    now = now or utcnow()
+    waiting = list(
+        db.session.scalars(
+            sa.select(Enrolment)
+            .join(Enrolment.course)
+            .where(Enrolment.status == EnrolmentStatus.WAITING, Course.starts_at <= now)
+            .order_by(Enrolment.id)
+        )
+    )
+    closed = 0
+    for enrolment in waiting:
+        try:
+            cancel(
+                enrolment, SYSTEM, reason=_("The course started and no seat came free."), now=now
+            )
+        except StatusChanged:
+            continue
+        closed += 1
+    return closed
+
+
 def _offer_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="seat-offer")
 

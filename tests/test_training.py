@@ -737,3 +737,39 @@ def test_staff_course_form_refuses_the_year_one(client, auth, make_user):
         },
     )
     assert response.status_code == 200 and 'href="#starts_at"' in response.get_data(as_text=True)
+
+
+def test_the_waiting_list_of_a_started_course_is_closed_with_a_message(
+    app, client, make_course, runner
+):
+    course = make_course(capacity=1)
+    _fill_with_queue(app, client, course)
+    with app.app_context():
+        started = db.session.get(Course, course.id)
+        started.starts_at = utcnow() - timedelta(minutes=5)
+        db.session.commit()
+    result = runner.invoke(args=["training", "expire-offers"])
+    assert "2 waiting-list places closed" in result.output
+    assert _enrolment(app, "first@example.com").status == EnrolmentStatus.CANCELLED
+    assert _enrolment(app, "seated@example.com").status == EnrolmentStatus.BINDING
+    with app.app_context():
+        cancelled = db.session.scalars(
+            sa.select(OutboxMessage.body_text).where(OutboxMessage.template == "training_cancelled")
+        ).all()
+        assert len(cancelled) == 2
+
+
+def test_a_double_submit_of_one_email_gets_the_field_message(app, client, make_course, monkeypatch):
+    """The duplicate check passes for both; the database's unique index stops the second."""
+    course = make_course()
+    _enrol(client, course.id)
+    original = training.enrol
+
+    def skip_the_check(*args, **kwargs):
+        monkeypatch.setattr(training.db.session, "scalar", lambda *a, **k: None, raising=False)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "enrol", skip_the_check)
+    response = _enrol(client, course.id)
+    assert response.status_code == 200
+    assert 'href="#email"' in response.get_data(as_text=True)

@@ -21,6 +21,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
 from blueprints import paginate
@@ -181,6 +182,14 @@ def enrol(course_id: int):
             else:
                 form.form_errors.append(str(exc))
                 waiting = True
+        except IntegrityError:  # the same email a moment ago (a double submit)
+            db.session.rollback()
+            form.email.errors.append(
+                _(
+                    "This email address is already enrolled on the course. The service code is in "
+                    "the confirmation email."
+                )
+            )
         except training.EnrolmentError as exc:
             db.session.rollback()
             if exc.field:
