@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,7 +109,7 @@ def register_extensions(app: Flask) -> None:
         from models.auth import User
 
         user_id, _, token = cookie_id.partition(":")
-        if not user_id.isdigit() or len(user_id) > 10:
+        if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
             return None
         user = db.session.get(User, int(user_id))
         if user is None or not hmac.compare_digest(user.session_token, token):
