@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import format_date
+from sqlalchemy.orm import selectinload
 
 from extensions import db
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
@@ -415,6 +416,7 @@ def pending(older_than_days: int) -> list[Enrolment]:
     return list(
         db.session.scalars(
             sa.select(Enrolment)
+            .options(selectinload(Enrolment.course))
             .where(
                 Enrolment.source == "punchout",
                 Enrolment.status == EnrolmentStatus.PRELIMINARY,
@@ -435,7 +437,12 @@ def session_of(enrolment_id: int) -> PunchoutSession | None:
 
 
 def recent_log(buyer_id: int | None = None, limit: int = 50) -> list[PunchoutLog]:
-    stmt = sa.select(PunchoutLog).order_by(PunchoutLog.id.desc()).limit(limit)
+    stmt = (
+        sa.select(PunchoutLog)
+        .options(selectinload(PunchoutLog.buyer))
+        .order_by(PunchoutLog.id.desc())
+        .limit(limit)
+    )
     if buyer_id is not None:
         stmt = stmt.where(PunchoutLog.buyer_id == buyer_id)
     return list(db.session.scalars(stmt))
