@@ -141,10 +141,10 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import IdConverter, auth, main, punchout, staff, training
+    from blueprints import IdConverter, auth, main, punchout, staff, support, training
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff, training, punchout):
+    for module in (main, auth, staff, training, punchout, support):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
             app.register_blueprint(module.staff_bp)
@@ -154,12 +154,20 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from commands import demo, mail_commands, punchout_commands, training_commands, user_commands
+    from commands import (
+        demo,
+        mail_commands,
+        punchout_commands,
+        support_commands,
+        training_commands,
+        user_commands,
+    )
 
     app.cli.add_command(user_commands.user)
     app.cli.add_command(mail_commands.mail)
     app.cli.add_command(training_commands.training)
     app.cli.add_command(punchout_commands.punchout)
+    app.cli.add_command(support_commands.support)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
 

@@ -111,7 +111,16 @@ def from_environment(instance_path: str) -> dict:
         "PUNCHOUT_SANDBOX_SECRET": os.environ.get(
             "PUNCHOUT_SANDBOX_SECRET", "handi-sandbox-secret"
         ),
-        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
+        # A form with three screenshots at their limit must fit in one request.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024),
+        "SUPPORT_UPLOAD_DIR": os.environ.get(
+            "SUPPORT_UPLOAD_DIR", str(Path(instance_path) / "uploads" / "support")
+        ),
+        "SUPPORT_MAX_IMAGE_BYTES": _int("SUPPORT_MAX_IMAGE_BYTES", 5 * 1024 * 1024),
+        "SUPPORT_MAX_IMAGE_PIXELS": _int("SUPPORT_MAX_IMAGE_PIXELS", 40_000_000),
+        # Where new tickets and customers' messages on unassigned tickets are announced.
+        "SUPPORT_TEAM_EMAIL": os.environ.get("SUPPORT_TEAM_EMAIL", "tuki@example.com").strip()
+        or None,
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "SESSION_COOKIE_HTTPONLY": True,

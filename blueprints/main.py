@@ -28,7 +28,7 @@ SERVICES = [
     {
         "title": _l("Contact and support"),
         "text": _l("Send a support request or feedback and follow it by its ticket number."),
-        "endpoint": "tickets.index",
+        "endpoint": "support.new",
     },
     {
         "title": _l("Customer portal"),

@@ -501,3 +501,4 @@ def setup_app(app: Flask) -> None:
         app.register_blueprint(sandbox_bp)
         registry.register_staff_section(app, _l("Handi sandbox"), "punchout_sandbox.sandbox")
     registry.register_staff_section(app, _l("PunchOut"), "punchout_staff.index")
+    registry.register_reference(app, punchout.order_of_organisation)

@@ -28,7 +28,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from forms.validators import Email
+from forms.validators import Email, TrimmedMeta
 
 REQUIRED = _l("This field is required.")
 
@@ -73,19 +73,11 @@ class Phone:
         )
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class EnrolmentForm(FlaskForm):
     """Ilmoittautumislomake: one participant. Only the starred fields are required."""
 
-    class Meta:
-        # Every text field is trimmed; an empty optional field is saved as nothing.
-        def bind_field(self, form, unbound_field, options):
-            filters = list(unbound_field.kwargs.get("filters", []))
-            filters.append(_strip)
-            return unbound_field.bind(form=form, filters=filters, **options)
+    class Meta(TrimmedMeta):
+        pass
 
     first_name = StringField(
         _l("First name"),

@@ -1,11 +1,25 @@
 """SQLAlchemy models, one module per part; importing this package registers them all."""
 
 from models.auth import Department, Organisation, Role, User
+from models.counters import Counter
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
+from models.support import (
+    Application,
+    SubApplication,
+    Ticket,
+    TicketAttachment,
+    TicketEntry,
+)
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
+    "Application",
+    "Counter",
+    "SubApplication",
+    "Ticket",
+    "TicketAttachment",
+    "TicketEntry",
     "Course",
     "Enrolment",
     "EnrolmentEvent",

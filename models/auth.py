@@ -11,7 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow
+from models.types import UTCDateTime, utcnow, value_enum
 
 
 def new_session_token() -> str:
@@ -110,10 +110,7 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     language: Mapped[str] = mapped_column(sa.String(5), default="fi")
-    role: Mapped[Role] = mapped_column(
-        sa.Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=Role.CUSTOMER,
-    )
+    role: Mapped[Role] = mapped_column(value_enum(Role), default=Role.CUSTOMER)
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow
+from models.types import UTCDateTime, utcnow, value_enum
 
 
 class MailStatus(enum.StrEnum):
@@ -43,15 +43,7 @@ class OutboxMessage(db.Model):
     # The record the message belongs to, e.g. ("enrolment", "42"), so a failure shows there.
     record_type: Mapped[str | None] = mapped_column(sa.String(50))
     record_id: Mapped[str | None] = mapped_column(sa.String(50))
-    status: Mapped[MailStatus] = mapped_column(
-        sa.Enum(
-            MailStatus,
-            native_enum=False,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-        ),
-        default=MailStatus.QUEUED,
-    )
+    status: Mapped[MailStatus] = mapped_column(value_enum(MailStatus), default=MailStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

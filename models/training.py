@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow
+from models.types import UTCDateTime, utcnow, value_enum
 
 
 class EnrolmentStatus(enum.StrEnum):
@@ -25,12 +25,6 @@ class EnrolmentStatus(enum.StrEnum):
 SEAT_HOLDING = (EnrolmentStatus.PRELIMINARY, EnrolmentStatus.BINDING, EnrolmentStatus.OFFERED)
 # The statuses in which the same email cannot enrol on the course again.
 ACTIVE = (*SEAT_HOLDING, EnrolmentStatus.WAITING)
-
-
-def _enum(cls: type[enum.Enum]) -> sa.Enum:
-    return sa.Enum(
-        cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class Course(db.Model):
@@ -93,7 +87,7 @@ class Enrolment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id", ondelete="RESTRICT"))
     service_code: Mapped[str] = mapped_column(sa.String(8), unique=True)
-    status: Mapped[EnrolmentStatus] = mapped_column(_enum(EnrolmentStatus))
+    status: Mapped[EnrolmentStatus] = mapped_column(value_enum(EnrolmentStatus))
     source: Mapped[str] = mapped_column(sa.String(20), default="web")  # web | punchout
     first_name: Mapped[str] = mapped_column(sa.String(100))
     last_name: Mapped[str] = mapped_column(sa.String(100))
@@ -138,8 +132,8 @@ class EnrolmentEvent(db.Model):
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(sa.String(254))
-    from_status: Mapped[EnrolmentStatus | None] = mapped_column(_enum(EnrolmentStatus))
-    to_status: Mapped[EnrolmentStatus] = mapped_column(_enum(EnrolmentStatus))
+    from_status: Mapped[EnrolmentStatus | None] = mapped_column(value_enum(EnrolmentStatus))
+    to_status: Mapped[EnrolmentStatus] = mapped_column(value_enum(EnrolmentStatus))
     note: Mapped[str | None] = mapped_column(sa.String(500))
 
     enrolment: Mapped[Enrolment] = relationship(back_populates="events")

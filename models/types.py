@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -29,3 +30,10 @@ class UTCDateTime(sa.types.TypeDecorator):
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def value_enum(cls: type[enum.Enum], length: int = 20) -> sa.Enum:
+    """An enum column that stores the members' values as plain strings (no native type)."""
+    return sa.Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )

@@ -141,6 +141,7 @@ def seed() -> list[DemoAccount]:
     db.session.commit()
     seed_courses()
     seed_punchout_buyers()
+    seed_tickets()
     return ACCOUNTS
 
 
@@ -247,6 +248,54 @@ def seed_punchout_buyers() -> None:
         )
         if exists is None:
             punchout.add_buyer(name, domain, identity, secret, org.id if org else None)
+    db.session.commit()
+
+
+def seed_tickets() -> None:
+    """The contact form's applications, and two tickets of Testivirasto: one new, and one
+    that customer service has answered."""
+    from models.support import Application, Ticket, TicketStatus, TicketType, Urgency
+    from services import support
+
+    support.ensure_default_applications()
+    db.session.flush()
+    org = organisation("Testivirasto")
+    if org is None or db.session.scalar(
+        sa.select(Ticket.id).where(Ticket.organisation_id == org.id).limit(1)
+    ):
+        db.session.commit()
+        return
+    applications = {a.part: a for a in db.session.scalars(sa.select(Application))}
+    maija = accounts.user_by_email("maija.meikalainen@virasto.example.com")
+    kaisa = accounts.user_by_email("kasittelija@example.com")
+    first = support.Contact(
+        type=TicketType.MALFUNCTION,
+        urgency=Urgency.FASTER,
+        email=maija.email,
+        application=applications["training"],
+        sub_application=applications["training"].sub_applications[0],
+        target_reference=None,
+        message="Osallistujalistan raportti jää latautumaan, kun valitsen kurssin "
+        "Julkiset hankinnat käytännössä. Tapahtui tänään klo 9.15 Chromella.",
+    )
+    support.create_ticket(maija, first, [], "fi")
+    second = support.Contact(
+        type=TicketType.BILLING,
+        urgency=Urgency.NORMAL,
+        email=maija.email,
+        application=applications["invoices"],
+        sub_application=None,
+        target_reference="100102-15",
+        message="Laskulla on väärä laskutusviite. Voitteko korjata sen muotoon HANKINTA-42?",
+    )
+    answered = support.create_ticket(maija, second, [], "fi")
+    support.reply(
+        answered,
+        kaisa,
+        "Kiitos viestistä! Korjaamme viitteen. Tarvitsemmeko uuden laskun vai riittääkö hyvitys?",
+        TicketStatus.WAITING,
+        [],
+    )
     db.session.commit()
 
 

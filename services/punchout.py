@@ -456,3 +456,20 @@ def expired_or_used(token: str) -> bool:
         )
         is not None
     )
+
+
+def order_of_organisation(reference: str, organisation_id: int) -> tuple[str, str] | None:
+    """The enrolment a PunchOut order number names (its laskutusviite), if the order came
+    from the organisation's own procurement system."""
+    enrolment_id = db.session.scalar(
+        sa.select(Enrolment.id)
+        .join(PunchoutSession, PunchoutSession.enrolment_id == Enrolment.id)
+        .join(PunchoutSession.buyer)
+        .where(
+            Enrolment.billing_reference == reference.strip(),
+            PunchoutBuyer.organisation_id == organisation_id,
+        )
+        .order_by(Enrolment.id)
+        .limit(1)
+    )
+    return ("enrolment", str(enrolment_id)) if enrolment_id else None

@@ -29,12 +29,32 @@ class StaffSection:
 
 
 RecordLink = Callable[[str], LookupHit | None]
+# (a reference someone typed, their organisation's id) -> (record type, record id)
+ReferenceMatcher = Callable[[str, int], tuple[str, str] | None]
 
 
 def _registry(app: Flask) -> dict:
     return app.extensions.setdefault(
-        "portal_registry", {"lookups": [], "sections": [], "records": {}}
+        "portal_registry", {"lookups": [], "sections": [], "records": {}, "references": []}
     )
+
+
+def register_reference(app: Flask, matcher: ReferenceMatcher) -> None:
+    """Let a reference given in the contact form (an invoice number, a service code…)
+    point to this part's record, when the record is the organisation's own."""
+    _registry(app)["references"].append(matcher)
+
+
+def match_reference(app: Flask, reference: str, organisation_id: int) -> tuple[str, str] | None:
+    """The organisation's record a reference names, as (record type, record id), or None."""
+    reference = reference.strip()
+    if not reference:
+        return None
+    for matcher in _registry(app)["references"]:
+        found = matcher(reference, organisation_id)
+        if found:
+            return found
+    return None
 
 
 def register_record_link(app: Flask, record_type: str, link: RecordLink) -> None:

@@ -87,6 +87,39 @@ def by_service_code(code: str) -> Enrolment | None:
     return db.session.scalar(sa.select(Enrolment).where(Enrolment.service_code == normalised))
 
 
+def enrolment_of_organisation(reference: str, organisation_id: int) -> tuple[str, str] | None:
+    """The enrolment a service code names, if it is the organisation's: made in its name,
+    by one of its users' email addresses, or ordered through its procurement system."""
+    from models.auth import Organisation, User
+    from models.punchout import PunchoutBuyer, PunchoutSession
+
+    enrolment = by_service_code(reference) if codes.normalise(reference) else None
+    organisation = db.session.get(Organisation, organisation_id)
+    if enrolment is None or organisation is None:
+        return None
+    own = enrolment.organisation.strip().lower() == organisation.name.strip().lower()
+    own = own or db.session.scalar(
+        sa.select(
+            sa.or_(
+                sa.select(User.id)
+                .where(
+                    User.organisation_id == organisation_id,
+                    sa.func.lower(User.email) == enrolment.email.lower(),
+                )
+                .exists(),
+                sa.select(PunchoutSession.id)
+                .join(PunchoutSession.buyer)
+                .where(
+                    PunchoutSession.enrolment_id == enrolment.id,
+                    PunchoutBuyer.organisation_id == organisation_id,
+                )
+                .exists(),
+            )
+        )
+    )
+    return ("enrolment", str(enrolment.id)) if own else None
+
+
 def participant_may_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
     """A preliminary enrolment, a place in the queue or an offer can always be withdrawn;
     a binding one until the course's cancellation deadline."""

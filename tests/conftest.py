@@ -90,6 +90,7 @@ def app_config(database_url: str, tmp_path: Path) -> dict:
         "MAIL_RETRY_BASE_SECONDS": 60,
         "MAIL_MAX_ATTEMPTS": 4,
         "MAIL_TIMEOUT": 5,
+        "SUPPORT_UPLOAD_DIR": str(tmp_path / "uploads"),
     }
 
 
@@ -225,6 +226,26 @@ def make_course(app):
 
 
 # --- Routes -------------------------------------------------------------------------
+
+
+def run_together(attempt: Callable[..., None], apps: list[Flask]) -> None:
+    """Run `attempt(app, n)` for each app in its own thread, all released at one instant
+    (each app has its own connection pool, as separate server processes would)."""
+    barrier = threading.Barrier(len(apps))
+
+    def start(worker_app: Flask, n: int) -> None:
+        barrier.wait()
+        attempt(worker_app, n)
+
+    threads = [threading.Thread(target=start, args=(a, n)) for n, a in enumerate(apps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for worker_app in apps:
+        with worker_app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def sample_url(rule, number: object = 1, text: str = "x") -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
 from services import codes, training
-from tests.conftest import deliver_mail
+from tests.conftest import deliver_mail, run_together
 
 EN = {"Accept-Language": "en"}
 
@@ -244,12 +243,10 @@ def test_two_people_racing_for_the_last_seat_never_both_get_it(app, app_config, 
 
     course = make_course(capacity=1)
     apps = [create_app(app_config) for _ in range(2)]
-    barrier = threading.Barrier(2)
     outcomes = []
 
     def attempt(worker_app, n):
         with worker_app.test_request_context():
-            barrier.wait()
             try:
                 training.enrol(
                     course.id,
@@ -265,14 +262,7 @@ def test_two_people_racing_for_the_last_seat_never_both_get_it(app, app_config, 
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=attempt, args=(a, n)) for n, a in enumerate(apps)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for worker_app in apps:
-        with worker_app.app_context():
-            db.engine.dispose()
+    run_together(attempt, apps)
     assert sorted(outcomes) == ["full", "seat"]
     assert _seats_taken(app, course.id) == 1
     with app.app_context():

@@ -281,3 +281,4 @@ def _enrolment_link(record_id: str) -> registry.LookupHit | None:
 def setup_app(app: Flask) -> None:
     registry.register_lookup(app, _lookup_code)
     registry.register_record_link(app, "enrolment", _enrolment_link)
+    registry.register_reference(app, training.enrolment_of_organisation)

@@ -15,3 +15,32 @@ document.addEventListener("DOMContentLoaded", () => {
     cart.submit();
   }
 });
+
+// Contact form: the sub-application list follows the chosen application, and the
+// guidance follows the chosen type. Without script, a button reloads the list.
+document.addEventListener("DOMContentLoaded", () => {
+  const application = document.querySelector("select[data-sub-applications]");
+  if (application) {
+    const options = JSON.parse(application.dataset.subApplications);
+    const target = document.getElementById(application.dataset.subTarget);
+    const none = target.options[0].cloneNode(true);
+    application.addEventListener("change", () => {
+      target.replaceChildren(none.cloneNode(true));
+      for (const [value, label] of options[application.value] || []) {
+        target.add(new Option(label, value));
+      }
+    });
+    const refresh = document.querySelector("[data-refresh]");
+    if (refresh) {
+      refresh.hidden = true;
+    }
+  }
+  const guidance = document.querySelector("[data-type-guidance]");
+  const type = document.querySelector("select#type");
+  if (guidance && type) {
+    type.addEventListener("change", () => {
+      const chosen = type.options[type.selectedIndex];
+      guidance.textContent = chosen ? chosen.dataset.guidance || "" : "";
+    });
+  }
+});

@@ -1,0 +1,387 @@
+"""The contact form, the organisation's tickets, and the status page behind the mailed link."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from access import scoped
+from blueprints import paginate
+from extensions import db
+from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
+from models.support import (
+    CUSTOMER_VISIBLE,
+    OPEN_STATUSES,
+    Application,
+    EntryKind,
+    Ticket,
+    TicketAttachment,
+    TicketEntry,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
+from services import support
+
+bp = Blueprint("support", __name__, url_prefix="/support")
+
+# Blueprints that are no part of their own: the form opened there has no application set.
+_NO_PART = {None, "main", "auth", "staff", "support", "support_staff"}
+
+
+def contact_url() -> str:
+    """The envelope's link: the contact form, with the part the user is in chosen."""
+    blueprint = request.blueprint
+    if blueprint in _NO_PART:
+        return url_for("support.new")
+    return url_for("support.new", app=blueprint.removesuffix("_staff"))
+
+
+def _language() -> str:
+    return str(get_locale())
+
+
+# ---------------------------------------------------------------- images on forms
+
+
+def collect_images(field, owner: str) -> list[TicketAttachment]:
+    """The images of a form: those kept from an earlier try plus the new uploads.
+
+    A rejected file adds its reason to the field's errors; the others are kept,
+    pending, so that a form shown again with errors does not lose them.
+    """
+    field.errors = list(field.errors)
+    removed = set(request.form.getlist("remove"))
+    kept = [
+        a
+        for a in support.pending_uploads(request.form.getlist("kept"), owner)
+        if a.upload_key not in removed
+    ]
+    uploads = [f for f in (field.data or []) if getattr(f, "filename", None)]
+    for upload in uploads:
+        if len(kept) >= support.MAX_IMAGES:
+            field.errors.append(
+                _(
+                    "At most %(count)s images can be attached: %(file)s was not taken.",
+                    count=support.MAX_IMAGES,
+                    file=upload.filename,
+                )
+            )
+            continue
+        try:
+            kept.append(support.store_upload(upload, owner))
+        except support.UploadRejected as exc:
+            field.errors.append(str(exc))
+    db.session.flush()
+    return kept
+
+
+def _owner() -> str:
+    return f"user:{current_user.id}"
+
+
+# ---------------------------------------------------------------- the form
+
+
+def _application_choices(form: ContactForm, language: str) -> dict:
+    applications = support.active_applications()
+    form.application.choices = [SelectChoice("", _("Choose the application"))] + [
+        SelectChoice(str(a.id), a.name(language)) for a in applications
+    ]
+    by_id = {str(a.id): a for a in applications}
+    chosen = by_id.get(form.application.data or "")
+    subs = [s for s in chosen.sub_applications if s.active] if chosen else []
+    form.sub_application.choices = [SelectChoice("", _("None"))] + [
+        SelectChoice(str(s.id), s.name(language)) for s in subs
+    ]
+    # For the script that changes the sub-application list without a round trip.
+    return {
+        str(a.id): [[str(s.id), s.name(language)] for s in a.sub_applications if s.active]
+        for a in applications
+    }
+
+
+def _prefill(form: ContactForm) -> None:
+    form.email.data = current_user.email
+    part = request.args.get("app", "")
+    if part:
+        application = db.session.scalar(
+            sa.select(Application).where(Application.part == part, Application.active)
+        )
+        if application:
+            form.application.data = str(application.id)
+    reference = request.args.get("ref", "")
+    if reference and len(reference) <= 100:
+        form.target_reference.data = reference.strip()
+    kind = request.args.get("type", "")
+    if kind in {t.value for t in TicketType}:
+        form.type.data = kind
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
+    organisation = current_user.organisation
+    form = ContactForm()
+    language = _language()
+    form.type.choices = type_choices(_("Choose the type"))
+    form.urgency.choices = [SelectChoice(u.value, support.URGENCY_LABELS[u]) for u in Urgency]
+    if request.method == "GET":
+        _prefill(form)
+    sub_applications = _application_choices(form, language)
+    kept: list[TicketAttachment] = []
+    if organisation is None:
+        return render_template("support/new.html", form=form, organisation=None), 200
+    if request.method == "POST":
+        refreshing = "refresh" in request.form  # the sub-application list, without script
+        valid = not refreshing and form.validate()
+        kept = collect_images(form.screenshots, _owner())
+        if valid and not form.screenshots.errors:
+            application = db.session.get(Application, int(form.application.data))
+            chosen = form.sub_application.data
+            sub = next((s for s in application.sub_applications if str(s.id) == chosen), None)
+            contact = support.Contact(
+                type=TicketType(form.type.data),
+                urgency=Urgency(form.urgency.data),
+                email=form.email.data,
+                application=application,
+                sub_application=sub,
+                target_reference=form.target_reference.data or None,
+                message=form.message.data,
+            )
+            ticket = support.create_ticket(current_user, contact, kept, language)
+            db.session.commit()
+            return redirect(url_for("support.sent", number=ticket.number))
+        db.session.commit()  # the accepted images wait for the next try
+    chosen_type = form.type.data if form.type.data in set(TicketType) else None
+    guidance = support.TYPE_GUIDANCE[TicketType(chosen_type)] if chosen_type else None
+    return render_template(
+        "support/new.html",
+        form=form,
+        organisation=organisation,
+        kept=kept,
+        guidance=guidance,
+        sub_applications=json.dumps(sub_applications),
+    )
+
+
+# ---------------------------------------------------------------- the organisation's tickets
+
+
+def _own_tickets() -> sa.Select:
+    """The tickets of the organisation the user is logged in to (staff too: their own)."""
+    return scoped(Ticket).where(Ticket.organisation_id == current_user.organisation_id)
+
+
+def _own_ticket_or_404(number: str) -> Ticket:
+    normalised = support.normalise_number(number)
+    ticket = normalised and db.session.scalar(_own_tickets().where(Ticket.number == normalised))
+    if not ticket:
+        abort(404)
+    return ticket
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The organisation's tickets, newest first, with their status."""
+    form = TicketListFilterForm(formdata=request.args)
+    form.status.choices = [
+        SelectChoice("", _("All")),
+        SelectChoice("open", _("Open")),
+    ] + [SelectChoice(s.value, support.STATUS_LABELS[s]) for s in TicketStatus]
+    stmt = _own_tickets().options(selectinload(Ticket.application))
+    status = form.status.data or ""
+    if status == "open":
+        stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+    elif status in {s.value for s in TicketStatus}:
+        stmt = stmt.where(Ticket.status == TicketStatus(status))
+    query = (form.q.data or "").strip() if form.validate() else ""
+    if query:
+        number = support.normalise_number(query)
+        pattern = f"%{query.lower()}%"
+        stmt = stmt.where(
+            sa.or_(
+                Ticket.number == number if number else sa.false(),
+                sa.func.lower(Ticket.target_reference).like(pattern),
+                Ticket.entries.any(
+                    sa.and_(
+                        TicketEntry.kind == EntryKind.CUSTOMER,
+                        sa.func.lower(TicketEntry.body).like(pattern),
+                    )
+                ),
+            )
+        )
+    page = paginate(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()), per_page=25)
+    return render_template(
+        "support/index.html", page=page, form=form, language=_language(), query=query
+    )
+
+
+@bp.get("/tickets/<number>/sent")
+@login_required
+def sent(number: str):
+    """The confirmation page with the ticket number."""
+    ticket = _own_ticket_or_404(number)
+    return render_template("support/sent.html", ticket=ticket, facts=_facts(ticket))
+
+
+def _facts(ticket: Ticket) -> dict:
+    return support.summary(ticket, _language())
+
+
+def _thread(ticket: Ticket) -> list[TicketEntry]:
+    return [entry for entry in ticket.entries if entry.kind in CUSTOMER_VISIBLE]
+
+
+def _add_message(ticket: Ticket, form: TicketMessageForm, owner: str, author):
+    """Add the contact's message to an open ticket; True when it was added."""
+    if not ticket.is_open:
+        abort(409)
+    valid = form.validate()
+    kept = collect_images(form.screenshots, owner)
+    if valid and not form.screenshots.errors:
+        support.add_customer_message(ticket, author, form.message.data, kept)
+        db.session.commit()
+        flash(_("Your message was added to ticket %(number)s.", number=ticket.number), "success")
+        return True, []
+    db.session.commit()
+    return False, kept
+
+
+def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: bool):
+    """The customer's view of a ticket, and the form that adds to it."""
+    form = TicketMessageForm()
+    kept = []
+    if request.method == "POST":
+        added, kept = _add_message(ticket, form, owner, author)
+        if added:
+            return redirect(request.path)
+    return render_template(
+        "support/ticket.html",
+        ticket=ticket,
+        facts=_facts(ticket),
+        entries=_thread(ticket),
+        form=form,
+        kept=kept,
+        attachment_url=attachment_url,
+        via_link=via_link,
+    )
+
+
+@bp.route("/tickets/<number>", methods=["GET", "POST"])
+@login_required
+def ticket(number: str):
+    """A ticket of the organisation: its facts, status and conversation."""
+    ticket = _own_ticket_or_404(number)
+    return _ticket_page(
+        ticket,
+        _owner(),
+        current_user,
+        lambda a: url_for("support.attachment", number=ticket.number, attachment_id=a.id),
+        via_link=False,
+    )
+
+
+@bp.route("/track/<number>/<signature>", methods=["GET", "POST"])
+def track(number: str, signature: str):
+    """The ticket's status page behind the link in its mail: no login needed."""
+    ticket = support.ticket_by_link(number, signature)
+    if ticket is None:
+        abort(404)
+    response = current_app.make_response(
+        _ticket_page(
+            ticket,
+            f"ticket:{ticket.id}",
+            current_user if current_user.is_authenticated else None,
+            lambda a: url_for(
+                "support.track_attachment",
+                number=ticket.number,
+                signature=signature,
+                attachment_id=a.id,
+            ),
+            via_link=True,
+        )
+    )
+    # The link is the key: keep it out of caches and of other sites' Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# ---------------------------------------------------------------- images
+
+
+def send_attachment(ticket: Ticket, attachment_id: int, *, staff: bool = False):
+    """Serve a ticket's image; a customer never gets one of an internal note."""
+    kinds = list(EntryKind) if staff else list(CUSTOMER_VISIBLE)
+    attachment = db.session.scalar(
+        sa.select(TicketAttachment)
+        .join(TicketAttachment.entry)
+        .where(
+            TicketAttachment.id == attachment_id,
+            TicketEntry.ticket_id == ticket.id,
+            TicketEntry.kind.in_(kinds),
+        )
+    )
+    if attachment is None:
+        abort(404)
+    path = support.attachment_path(attachment)
+    if not path.is_file():
+        abort(404)
+    response = send_file(
+        path,
+        mimetype=attachment.content_type,
+        download_name=attachment.filename,
+        as_attachment=request.args.get("download") == "1",
+        conditional=True,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/tickets/<number>/attachments/<id:attachment_id>")
+@login_required
+def attachment(number: str, attachment_id: int):
+    return send_attachment(_own_ticket_or_404(number), attachment_id)
+
+
+@bp.get("/track/<number>/<signature>/attachments/<id:attachment_id>")
+def track_attachment(number: str, signature: str, attachment_id: int):
+    ticket = support.ticket_by_link(number, signature)
+    if ticket is None:
+        abort(404)
+    return send_attachment(ticket, attachment_id)
+
+
+def setup_app(app: Flask) -> None:
+    from blueprints.support import staff
+
+    app.jinja_env.globals["contact_url"] = contact_url
+    app.jinja_env.globals["support_labels"] = {
+        "type": support.TYPE_LABELS,
+        "status": support.STATUS_LABELS,
+        "urgency": support.URGENCY_LABELS,
+    }
+    staff.setup_app(app)

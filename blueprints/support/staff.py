@@ -1,0 +1,322 @@
+"""The staff's ticket queue, ticket pages (reply, notes, status, handler) and applications."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from access import staff_required
+from blueprints import paginate
+from blueprints.support.public import collect_images, send_attachment
+from extensions import db
+from forms.staff import ActionForm
+from forms.support import (
+    ApplicationForm,
+    NoteForm,
+    QueueFilterForm,
+    StaffReplyForm,
+    StatusForm,
+    status_choices,
+)
+from models.auth import Organisation
+from models.support import (
+    OPEN_STATUSES,
+    Application,
+    SubApplication,
+    Ticket,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
+from services import registry, support
+
+staff_bp = Blueprint("support_staff", __name__, url_prefix="/staff/support")
+
+QUEUE_FILTERS = ("status", "type", "application", "organisation", "handler")
+
+
+def _language() -> str:
+    return str(get_locale())
+
+
+def _ticket_or_404(number: str) -> Ticket:
+    ticket = support.by_number(number)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def _queue_choices(form: QueueFilterForm, language: str) -> None:
+    everything = SelectChoice("", _("All"))
+    form.status.choices = [SelectChoice("open", _("Open")), everything] + status_choices()
+    form.type.choices = [everything] + [
+        SelectChoice(t.value, support.TYPE_LABELS[t]) for t in TicketType
+    ]
+    applications = db.session.scalars(
+        sa.select(Application).order_by(Application.position, Application.id)
+    )
+    form.application.choices = [everything] + [
+        SelectChoice(str(a.id), a.name(language)) for a in applications
+    ]
+    organisations = db.session.execute(
+        sa.select(Organisation.id, Organisation.name)
+        .where(sa.select(Ticket.id).where(Ticket.organisation_id == Organisation.id).exists())
+        .order_by(Organisation.name)
+    )
+    form.organisation.choices = [everything] + [
+        SelectChoice(str(org_id), name) for org_id, name in organisations
+    ]
+    form.handler.choices = [
+        everything,
+        SelectChoice("me", _("Me")),
+        SelectChoice("none", _("Nobody")),
+    ]
+
+
+@staff_bp.get("/")
+@staff_required
+def queue():
+    """The ticket queue: Normaalia nopeammin first, then the oldest."""
+    form = QueueFilterForm(formdata=request.args if request.args else None)
+    language = _language()
+    _queue_choices(form, language)
+    stmt = sa.select(Ticket).options(
+        selectinload(Ticket.organisation),
+        selectinload(Ticket.application),
+        selectinload(Ticket.sub_application),
+        selectinload(Ticket.assignee),
+    )
+    status = form.status.data
+    if status == "open":
+        stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+    elif status in set(TicketStatus):
+        stmt = stmt.where(Ticket.status == TicketStatus(status))
+    if form.type.data in set(TicketType):
+        stmt = stmt.where(Ticket.type == TicketType(form.type.data))
+    if (form.application.data or "").isdigit():
+        stmt = stmt.where(Ticket.application_id == int(form.application.data))
+    if (form.organisation.data or "").isdigit():
+        stmt = stmt.where(Ticket.organisation_id == int(form.organisation.data))
+    if form.handler.data == "me":
+        stmt = stmt.where(Ticket.assignee_id == current_user.id)
+    elif form.handler.data == "none":
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
+    faster_first = sa.case((Ticket.urgency == Urgency.FASTER, 0), else_=1)
+    stmt = stmt.order_by(faster_first, Ticket.created_at, Ticket.id)
+    page = paginate(stmt, per_page=50)
+    filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
+    return render_template(
+        "support/staff_queue.html", page=page, form=form, language=language, filters=filters
+    )
+
+
+# ---------------------------------------------------------------- a ticket
+
+
+def _status_form() -> StatusForm:
+    form = StatusForm()
+    form.status.choices = status_choices()
+    return form
+
+
+def _render_ticket(ticket: Ticket, **forms):
+    reply_form = forms.get("reply_form") or StaffReplyForm(formdata=None)
+    reply_form.status.choices = status_choices()
+    status_form = forms.get("status_form") or _status_form()
+    if not status_form.is_submitted():
+        status_form.status.data = ticket.status.value
+    target = None
+    if ticket.target_type and ticket.target_id:
+        from flask import current_app
+
+        target = registry.record_link(current_app, ticket.target_type, ticket.target_id)
+    return render_template(
+        "support/staff_ticket.html",
+        ticket=ticket,
+        facts=support.summary(ticket, _language()),
+        target=target,
+        reply_form=reply_form,
+        note_form=forms.get("note_form") or NoteForm(formdata=None),
+        status_form=status_form,
+        action_form=ActionForm(),
+        kept=forms.get("kept", []),
+        attachment_url=lambda a: url_for(
+            "support_staff.attachment", number=ticket.number, attachment_id=a.id
+        ),
+    )
+
+
+@staff_bp.get("/tickets/<number>")
+@staff_required
+def ticket(number: str):
+    """A ticket with everything staff need: facts, the whole thread, and the actions."""
+    return _render_ticket(_ticket_or_404(number))
+
+
+@staff_bp.post("/tickets/<number>/assign")
+@staff_required
+def assign(number: str):
+    ticket = _ticket_or_404(number)
+    if ActionForm().validate_on_submit() and support.assign_to(ticket, current_user):
+        db.session.commit()
+        flash(_("You now handle ticket %(number)s.", number=ticket.number), "success")
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
+
+
+@staff_bp.post("/tickets/<number>/status")
+@staff_required
+def change_status(number: str):
+    ticket = _ticket_or_404(number)
+    form = _status_form()
+    if not form.validate_on_submit():
+        return _render_ticket(ticket, status_form=form), 400
+    if support.set_status(ticket, current_user, TicketStatus(form.status.data)):
+        db.session.commit()
+        flash(
+            _("The status is now: %(status)s.", status=support.STATUS_LABELS[ticket.status]),
+            "success",
+        )
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
+
+
+@staff_bp.post("/tickets/<number>/reply")
+@staff_required
+def reply(number: str):
+    """Answer the contact: the reply is mailed to them with the ticket number."""
+    ticket = _ticket_or_404(number)
+    form = StaffReplyForm()
+    form.status.choices = status_choices()
+    valid = form.validate()
+    kept = collect_images(form.screenshots, f"user:{current_user.id}")
+    if valid and not form.screenshots.errors:
+        support.reply(ticket, current_user, form.message.data, TicketStatus(form.status.data), kept)
+        db.session.commit()
+        flash(_("The reply was sent to %(email)s.", email=ticket.email), "success")
+        return redirect(url_for("support_staff.ticket", number=ticket.number))
+    db.session.commit()
+    return _render_ticket(ticket, reply_form=form, kept=kept), 400
+
+
+@staff_bp.post("/tickets/<number>/note")
+@staff_required
+def note(number: str):
+    """An internal note, for staff only."""
+    ticket = _ticket_or_404(number)
+    form = NoteForm()
+    if not form.validate():
+        return _render_ticket(ticket, note_form=form), 400
+    support.add_note(ticket, current_user, form.note.data, [])
+    db.session.commit()
+    flash(_("The note was saved."), "success")
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
+
+
+@staff_bp.get("/tickets/<number>/attachments/<id:attachment_id>")
+@staff_required
+def attachment(number: str, attachment_id: int):
+    return send_attachment(_ticket_or_404(number), attachment_id, staff=True)
+
+
+# ---------------------------------------------------------------- applications
+
+
+@staff_bp.get("/applications")
+@staff_required
+def applications():
+    """Sovellus and Alisovellus lists of the contact form."""
+    rows = db.session.scalars(
+        sa.select(Application)
+        .options(selectinload(Application.sub_applications))
+        .order_by(Application.position, Application.id)
+    )
+    return render_template(
+        "support/staff_applications.html", applications=list(rows), language=_language()
+    )
+
+
+def _edit(record, form: ApplicationForm, heading: str, parent: Application | None = None):
+    if request.method == "GET" and record.id is not None:
+        form.fill(record.names)
+        form.position.data = record.position
+        form.active.data = record.active
+    if form.validate_on_submit():
+        record.names = form.names()
+        record.position = form.position.data or 0
+        record.active = form.active.data
+        db.session.add(record)
+        db.session.commit()
+        flash(_("Saved: %(name)s.", name=record.names["fi"]), "success")
+        return redirect(url_for("support_staff.applications"))
+    return render_template(
+        "support/staff_application_form.html", form=form, heading=heading, parent=parent
+    )
+
+
+@staff_bp.route("/applications/new", methods=["GET", "POST"])
+@staff_required
+def create_application():
+    return _edit(Application(names={}), ApplicationForm(), _("New application"))
+
+
+@staff_bp.route("/applications/<id:application_id>", methods=["GET", "POST"])
+@staff_required
+def edit_application(application_id: int):
+    application = db.get_or_404(Application, application_id)
+    return _edit(application, ApplicationForm(), _("Edit application"))
+
+
+@staff_bp.route("/applications/<id:application_id>/sub-applications/new", methods=["GET", "POST"])
+@staff_required
+def create_sub_application(application_id: int):
+    application = db.get_or_404(Application, application_id)
+    sub = SubApplication(application_id=application.id, names={})
+    return _edit(sub, ApplicationForm(), _("New sub-application"), parent=application)
+
+
+@staff_bp.route("/sub-applications/<id:sub_id>", methods=["GET", "POST"])
+@staff_required
+def edit_sub_application(sub_id: int):
+    sub = db.get_or_404(SubApplication, sub_id)
+    return _edit(sub, ApplicationForm(), _("Edit sub-application"), parent=sub.application)
+
+
+# ---------------------------------------------------------------- the staff area
+
+
+def _lookup_ticket(code: str) -> list[registry.LookupHit]:
+    ticket = support.by_number(code)
+    if ticket is None:
+        return []
+    return [
+        registry.LookupHit(
+            _(
+                "Ticket %(number)s: %(organisation)s, %(type)s",
+                number=ticket.number,
+                organisation=ticket.organisation.name,
+                type=support.TYPE_LABELS[ticket.type],
+            ),
+            url_for("support_staff.ticket", number=ticket.number),
+        )
+    ]
+
+
+def _ticket_link(record_id: str) -> registry.LookupHit | None:
+    ticket = db.session.get(Ticket, int(record_id)) if record_id.isdigit() else None
+    if ticket is None:
+        return None
+    return registry.LookupHit(ticket.number, url_for("support_staff.ticket", number=ticket.number))
+
+
+def setup_app(app: Flask) -> None:
+    registry.register_staff_section(app, _l("Tickets"), "support_staff.queue")
+    registry.register_lookup(app, _lookup_ticket)
+    registry.register_record_link(app, "ticket", _ticket_link)

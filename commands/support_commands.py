@@ -1,0 +1,21 @@
+"""`flask support …`: jobs of the contact form, safe to run from cron."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from services import support as support_service
+
+
+@click.group("support")
+def support() -> None:
+    """Jobs of the contact form and its tickets."""
+
+
+@support.command("purge-uploads")
+@with_appcontext
+def purge_uploads() -> None:
+    """Remove screenshots uploaded with a form that was never sent (after a day)."""
+    removed = support_service.purge_uploads()
+    click.echo(f"{removed} unsent images removed.")

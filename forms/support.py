@@ -1,0 +1,211 @@
+"""Forms of the contact form (Yhteydenotto) and its tickets, for customers and staff."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    SearchField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from forms.validators import Email, TrimmedMeta
+from models.support import TicketStatus, TicketType, Urgency
+
+MAX_MESSAGE = 10_000
+
+
+def _screenshots(label=None) -> MultipleFileField:
+    return MultipleFileField(
+        label or _l("Screenshots"),
+        description=_l("At most 3 images (PNG, JPEG, GIF or WebP)."),
+        render_kw={"accept": "image/png,image/jpeg,image/gif,image/webp"},
+    )
+
+
+class ContactForm(FlaskForm):
+    """Yhteydenotto. The organisation is not a field: it is the one the user is logged in to."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    type = SelectField(
+        _l("Type"),
+        choices=[],  # set with each type's guidance by the view
+        validators=[DataRequired(_l("Choose what the contact is about."))],
+    )
+    urgency = SelectField(
+        _l("Processing speed"),
+        choices=[],
+        default=Urgency.NORMAL.value,
+        validators=[DataRequired(_l("Choose the processing speed."))],
+    )
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter your email address.")), Email(), Length(max=254)],
+        description=_l("The confirmation and our replies go to this address."),
+        render_kw={"autocomplete": "email"},
+    )
+    application = SelectField(
+        _l("Application"),
+        choices=[],
+        validators=[DataRequired(_l("Choose the application the contact is about."))],
+    )
+    sub_application = SelectField(
+        _l("Sub-application"),
+        choices=[],
+        validate_choice=False,  # checked against the chosen application in validate()
+        description=_l("For the application's reports, choose Report."),
+    )
+    target_reference = StringField(
+        _l("Target reference"),
+        validators=[Length(max=100)],
+        description=_l(
+            "For example an invoice number, order number or service code: "
+            "an exact reference speeds up handling."
+        ),
+    )
+    message = TextAreaField(
+        _l("Message"),
+        validators=[DataRequired(_l("Write your message.")), Length(max=MAX_MESSAGE)],
+        render_kw={"rows": 8},
+    )
+    screenshots = _screenshots(_l("Screenshot"))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        chosen = self.sub_application.data or ""
+        allowed = {choice.value for choice in self.sub_application.choices}
+        if chosen and chosen not in allowed:
+            self.sub_application.errors.append(
+                _l("Choose a sub-application of the chosen application.")
+            )
+            valid = False
+        return valid
+
+
+class TicketMessageForm(FlaskForm):
+    """The contact adds a message and images to an open ticket."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    message = TextAreaField(
+        _l("Message"),
+        validators=[DataRequired(_l("Write your message.")), Length(max=MAX_MESSAGE)],
+        render_kw={"rows": 5},
+    )
+    screenshots = _screenshots()
+
+
+def status_choices() -> list[SelectChoice]:
+    from services.support import STATUS_LABELS
+
+    return [SelectChoice(status.value, STATUS_LABELS[status]) for status in TicketStatus]
+
+
+class StaffReplyForm(FlaskForm):
+    """Staff's reply, mailed to the contact, and the status the ticket goes to."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    message = TextAreaField(
+        _l("Reply"),
+        validators=[DataRequired(_l("Write your reply.")), Length(max=MAX_MESSAGE)],
+        render_kw={"rows": 6},
+    )
+    status = SelectField(
+        _l("Status after the reply"), choices=[], default=TicketStatus.WAITING.value
+    )
+    screenshots = _screenshots(_l("Images"))
+
+
+class NoteForm(FlaskForm):
+    """An internal note, seen by staff only."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    note = TextAreaField(
+        _l("Internal note"),
+        validators=[DataRequired(_l("Write the note.")), Length(max=MAX_MESSAGE)],
+        description=_l("Only staff see internal notes."),
+        render_kw={"rows": 3},
+    )
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[])
+
+
+class QueueFilterForm(FlaskForm):
+    """The staff queue's filters: a GET form."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), choices=[], validate_choice=False, default="open")
+    type = SelectField(_l("Type"), choices=[], validate_choice=False)
+    application = SelectField(_l("Application"), choices=[], validate_choice=False)
+    organisation = SelectField(_l("Organisation"), choices=[], validate_choice=False)
+    handler = SelectField(_l("Handler"), choices=[], validate_choice=False)
+
+
+class TicketListFilterForm(FlaskForm):
+    """The organisation's own ticket list: a GET form."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), choices=[], validate_choice=False, default="")
+    q = SearchField(_l("Ticket number or text"), validators=[Optional(), Length(max=100)])
+
+
+class ApplicationForm(FlaskForm):
+    """An application or sub-application: its name in each language, order and use."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    name_fi = StringField(
+        _l("Name in Finnish"),
+        validators=[DataRequired(_l("Enter the name in Finnish.")), Length(max=100)],
+    )
+    name_sv = StringField(_l("Name in Swedish"), validators=[Length(max=100)])
+    name_nb = StringField(_l("Name in Norwegian"), validators=[Length(max=100)])
+    name_en = StringField(_l("Name in English"), validators=[Length(max=100)])
+    position = IntegerField(
+        _l("Position in the list"),
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=10_000)],
+    )
+    active = BooleanField(_l("In use"), default=True)
+
+    LANGUAGES = ("fi", "sv", "nb", "en")
+
+    def names(self) -> dict[str, str]:
+        fields = {code: getattr(self, f"name_{code}") for code in self.LANGUAGES}
+        return {code: field.data for code, field in fields.items() if field.data}
+
+    def fill(self, names: dict) -> None:
+        for code in self.LANGUAGES:
+            getattr(self, f"name_{code}").data = names.get(code, "")
+
+
+def type_choices(blank_label) -> list[SelectChoice]:
+    """The ten types in the seed's order, each option carrying its guidance."""
+    from services.support import TYPE_GUIDANCE, TYPE_LABELS
+
+    return [SelectChoice("", blank_label)] + [
+        SelectChoice(t.value, TYPE_LABELS[t], render_kw={"data-guidance": TYPE_GUIDANCE[t]})
+        for t in TicketType
+    ]

@@ -1,0 +1,214 @@
+"""The contact form (Yhteydenotto): applications, tickets, their messages and screenshots."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow, value_enum
+
+
+class TicketType(enum.StrEnum):
+    """Tyyppi: what the contact is about, in the seed's order."""
+
+    DEVELOPMENT_IDEA = "kehitysidea"
+    MALFUNCTION = "toimintahairio"
+    SUPPORT_REQUEST = "tukipyynto"
+    PHONE_SUPPORT = "puhelintukipyynto"
+    SALES = "myyntiasiat"
+    TRAINING = "koulutusasiat"
+    BILLING = "laskutusasiat"
+    QUALITY_FEEDBACK = "laatupalaute"
+    OTHER = "muut"
+    CONTRACT_CHANGE = "sopimusmuutos"
+
+
+class Urgency(enum.StrEnum):
+    """Käsittelynopeus."""
+
+    NORMAL = "normaali"
+    FASTER = "nopeampi"  # Normaalia nopeammin
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "uusi"
+    IN_PROGRESS = "kasittelyssa"
+    WAITING = "odottaa"  # waiting for the customer
+    RESOLVED = "ratkaistu"
+
+
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.IN_PROGRESS, TicketStatus.WAITING)
+
+
+class EntryKind(enum.StrEnum):
+    """What an entry of a ticket's thread is."""
+
+    CUSTOMER = "customer"  # the contact's message, or a later addition of theirs
+    REPLY = "reply"  # staff's answer, mailed to the contact
+    NOTE = "note"  # staff's internal note, never shown to the customer
+    STATUS = "status"  # a change of status
+    ASSIGNED = "assigned"  # a change of handler, for staff only
+
+
+CUSTOMER_VISIBLE = (EntryKind.CUSTOMER, EntryKind.REPLY, EntryKind.STATUS)
+
+
+class Application(db.Model):
+    """Sovellus: an application the contact is about; staff keep the list."""
+
+    __tablename__ = "support_application"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The part of this portal it stands for ("training", …), so that the form opened from
+    # that part has it chosen; None for applications outside the portal.
+    part: Mapped[str | None] = mapped_column(sa.String(50), unique=True)
+    # The name in each language ({"fi": "Koulutuskalenteri", "sv": …}); Finnish always.
+    names: Mapped[dict] = mapped_column(sa.JSON)
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    sub_applications: Mapped[list[SubApplication]] = relationship(
+        back_populates="application",
+        order_by="(SubApplication.position, SubApplication.id)",
+    )
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["fi"]
+
+
+class SubApplication(db.Model):
+    """Alisovellus, e.g. Raportti (the application's reports)."""
+
+    __tablename__ = "support_sub_application"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("support_application.id", ondelete="CASCADE"), index=True
+    )
+    names: Mapped[dict] = mapped_column(sa.JSON)
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    application: Mapped[Application] = relationship(back_populates="sub_applications")
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["fi"]
+
+
+class Ticket(db.Model):
+    """One contact sent through the form, with its ticket number (tikettinumero)."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        sa.Index("ix_ticket_queue", "status", "urgency", "created_at"),
+        sa.Index("ix_ticket_organisation", "organisation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(20), unique=True)  # T-2026-004217
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="RESTRICT")
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str] = mapped_column(sa.String(254))
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    type: Mapped[TicketType] = mapped_column(value_enum(TicketType))
+    urgency: Mapped[Urgency] = mapped_column(value_enum(Urgency), default=Urgency.NORMAL)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("support_application.id", ondelete="RESTRICT"), index=True
+    )
+    sub_application_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("support_sub_application.id", ondelete="SET NULL")
+    )
+    # Kohdistustieto as typed, and the portal record it matched in the organisation.
+    target_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    target_type: Mapped[str | None] = mapped_column(sa.String(50))
+    target_id: Mapped[str | None] = mapped_column(sa.String(50))
+    status: Mapped[TicketStatus] = mapped_column(value_enum(TicketStatus), default=TicketStatus.NEW)
+    assignee_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    # Mixed into the signature of the tracking link; a new nonce revokes the old link.
+    link_nonce: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation = relationship("Organisation")
+    user = relationship("User", foreign_keys=[user_id])
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    application: Mapped[Application] = relationship()
+    sub_application: Mapped[SubApplication | None] = relationship()
+    entries: Mapped[list[TicketEntry]] = relationship(
+        back_populates="ticket", order_by="TicketEntry.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != TicketStatus.RESOLVED
+
+    @property
+    def message(self) -> str:
+        """The contact's own message (Viesti), the thread's first entry."""
+        return self.entries[0].body if self.entries else ""
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.number} {self.status}>"
+
+
+class TicketEntry(db.Model):
+    """An entry of a ticket's thread: a message, reply, internal note or change."""
+
+    __tablename__ = "ticket_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ticket.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[EntryKind] = mapped_column(value_enum(EntryKind))
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    # The name shown, kept as it was (a user may be renamed or removed later).
+    author_name: Mapped[str] = mapped_column(sa.String(254))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    from_status: Mapped[TicketStatus | None] = mapped_column(value_enum(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(value_enum(TicketStatus))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="entries")
+    author = relationship("User")
+    attachments: Mapped[list[TicketAttachment]] = relationship(
+        back_populates="entry", order_by="TicketAttachment.id"
+    )
+
+
+class TicketAttachment(db.Model):
+    """A screenshot (kuvakaappaus), re-encoded on upload and kept outside static/.
+
+    Uploaded before the message is sent (a form that comes back with an error keeps
+    its images): until then it has no entry, only the key its form carries.
+    """
+
+    __tablename__ = "ticket_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket_entry.id", ondelete="CASCADE"), index=True
+    )
+    # The form that uploaded it, while it is pending: who may claim it, and its key.
+    owner: Mapped[str | None] = mapped_column(sa.String(50))
+    upload_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    stored_name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(50))
+    size: Mapped[int] = mapped_column()
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    entry: Mapped[TicketEntry | None] = relationship(back_populates="attachments")

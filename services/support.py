@@ -1,0 +1,490 @@
+"""Tickets of the contact form: numbers, screenshots, the thread, its mail and links."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from itsdangerous import Signer
+from werkzeug.datastructures import FileStorage
+
+from extensions import db
+from models.support import (
+    Application,
+    EntryKind,
+    SubApplication,
+    Ticket,
+    TicketAttachment,
+    TicketEntry,
+    TicketStatus,
+    TicketType,
+    Urgency,
+)
+from models.types import utcnow
+from services import counters, images, outbox, registry
+from services.timezones import utc_to_local
+from services.urls import external_url
+
+TYPE_LABELS = {
+    TicketType.DEVELOPMENT_IDEA: _l("Development idea"),
+    TicketType.MALFUNCTION: _l("Malfunction"),
+    TicketType.SUPPORT_REQUEST: _l("Support request"),
+    TicketType.PHONE_SUPPORT: _l("Phone support request"),
+    TicketType.SALES: _l("Sales matters"),
+    TicketType.TRAINING: _l("Training matters"),
+    TicketType.BILLING: _l("Billing matters"),
+    TicketType.QUALITY_FEEDBACK: _l("Quality feedback"),
+    TicketType.OTHER: _l("Other matters"),
+    TicketType.CONTRACT_CHANGE: _l("Contract change"),
+}
+
+_DETAIL = _l("Describe the situation in as much detail as you can.")
+TYPE_GUIDANCE = {
+    TicketType.DEVELOPMENT_IDEA: _l(
+        "Describe the situation in as much detail as you can: what you would like to do, "
+        "and how the idea would help."
+    ),
+    TicketType.MALFUNCTION: _l(
+        "Describe the situation in as much detail as you can, and tell where and when the "
+        "fault happens or happened: what you were doing, on which page, at what time. "
+        "Then it can be located and fixed faster. A screenshot helps."
+    ),
+    TicketType.SUPPORT_REQUEST: _DETAIL,
+    TicketType.PHONE_SUPPORT: _l(
+        "Tell what the call is about, and the phone number and times at which we can reach you."
+    ),
+    TicketType.SALES: _l("Tell which service or product the matter concerns."),
+    TicketType.TRAINING: _l(
+        "If the matter concerns an enrolment, give its service code as the target reference."
+    ),
+    TicketType.BILLING: _l(
+        "If the matter concerns a single invoice, give its invoice number as the target "
+        "reference: it speeds up handling."
+    ),
+    TicketType.QUALITY_FEEDBACK: _l("Tell what went well, or what should be better."),
+    TicketType.OTHER: _l("For anything that none of the other types fits."),
+    TicketType.CONTRACT_CHANGE: _l("Tell which contract should change, how, and from which date."),
+}
+
+URGENCY_LABELS = {Urgency.NORMAL: _l("Normal"), Urgency.FASTER: _l("Faster than normal")}
+
+STATUS_LABELS = {
+    TicketStatus.NEW: _l("New"),
+    TicketStatus.IN_PROGRESS: _l("In progress"),
+    TicketStatus.WAITING: _l("Waiting for customer"),
+    TicketStatus.RESOLVED: _l("Resolved"),
+}
+
+# The applications a new installation starts with: the portal's own parts, each with
+# a Raportti sub-application for its reports. Staff keep the list from then on.
+_REPORT = {"fi": "Raportti", "sv": "Rapport", "nb": "Rapport", "en": "Report"}
+DEFAULT_APPLICATIONS = (
+    ("training", {"fi": "Koulutuskalenteri", "sv": "Utbildningskalender",
+                  "nb": "Kurskalender", "en": "Training calendar"}),
+    ("punchout", {"fi": "PunchOut-tilaukset", "sv": "PunchOut-beställningar",
+                  "nb": "PunchOut-bestillinger", "en": "PunchOut orders"}),
+    ("invoices", {"fi": "Laskutus", "sv": "Fakturering", "nb": "Fakturering",
+                  "en": "Invoicing"}),
+    ("portal", {"fi": "Asiakasportaali", "sv": "Kundportal", "nb": "Kundeportal",
+                "en": "Customer portal"}),
+    ("payments", {"fi": "Verkkomaksu", "sv": "Nätbetalning", "nb": "Nettbetaling",
+                  "en": "Online payment"}),
+    ("support", {"fi": "Yhteydenotto", "sv": "Kontakt", "nb": "Kontakt", "en": "Contact"}),
+)  # fmt: skip
+
+_NUMBER = re.compile(r"^\s*T?\s*-?\s*(\d{4})\s*-?\s*(\d{1,6})\s*$", re.IGNORECASE)
+PENDING_UPLOAD_HOURS = 24
+MAX_IMAGES = 3
+
+
+def ensure_default_applications() -> None:
+    """Add the portal's parts that are missing from the applications (safe to rerun)."""
+    have = set(db.session.scalars(sa.select(Application.part).where(Application.part.is_not(None))))
+    for position, (part, names) in enumerate(DEFAULT_APPLICATIONS):
+        if part not in have:
+            app = Application(part=part, names=names, position=position * 10, active=True)
+            app.sub_applications.append(SubApplication(names=_REPORT, position=0, active=True))
+            db.session.add(app)
+
+
+def active_applications() -> list[Application]:
+    return list(
+        db.session.scalars(
+            sa.select(Application)
+            .where(Application.active)
+            .order_by(Application.position, Application.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------- numbers and links
+
+
+def new_number() -> str:
+    """The next ticket number of the year, e.g. T-2026-004217 (in the caller's transaction)."""
+    year = utc_to_local(utcnow()).year
+    return f"T-{year}-{counters.next_value(f'ticket:{year}'):06d}"
+
+
+def normalise_number(text: str) -> str | None:
+    """The ticket number as stored, from what a person typed ("t 2026 4217"); or None."""
+    match = _NUMBER.match(text or "")
+    if not match:
+        return None
+    return f"T-{match.group(1)}-{int(match.group(2)):06d}"
+
+
+def by_number(text: str) -> Ticket | None:
+    number = normalise_number(text)
+    if number is None:
+        return None
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+
+
+def _signer() -> Signer:
+    return Signer(
+        current_app.config["SECRET_KEY"], salt="support-ticket-link", digest_method=hashlib.sha256
+    )
+
+
+def link_signature(ticket: Ticket) -> str:
+    """The secret of the ticket's status link, which works without logging in."""
+    return _signer().get_signature(f"{ticket.number}:{ticket.link_nonce}").decode()
+
+
+def ticket_by_link(number: str, signature: str) -> Ticket | None:
+    """The ticket the status link names, if its signature is right (checked in constant time)."""
+    ticket = by_number(number)
+    if ticket is None or not signature.isascii():
+        return None
+    value = f"{ticket.number}:{ticket.link_nonce}".encode()
+    if not _signer().verify_signature(value, signature.encode()):
+        return None
+    return ticket
+
+
+def status_link(ticket: Ticket) -> str:
+    return external_url("support.track", number=ticket.number, signature=link_signature(ticket))
+
+
+# ---------------------------------------------------------------- screenshots
+
+
+class UploadRejected(ValueError):
+    """A file that is not taken, with the message to show next to the field."""
+
+
+def _upload_dir() -> Path:
+    path = Path(current_app.config["SUPPORT_UPLOAD_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def attachment_path(attachment: TicketAttachment) -> Path:
+    return _upload_dir() / attachment.stored_name
+
+
+def rejection_message(reason: str, filename: str) -> str:
+    from flask_babel import gettext as _
+
+    limits = {
+        "megabytes": current_app.config["SUPPORT_MAX_IMAGE_BYTES"] // (1024 * 1024),
+        "megapixels": current_app.config["SUPPORT_MAX_IMAGE_PIXELS"] // 1_000_000,
+    }
+    messages = {
+        "not_image": _("%(file)s is not a PNG, JPEG, GIF or WebP image.", file=filename),
+        "too_large": _("%(file)s is larger than %(megabytes)s MB.", file=filename, **limits),
+        "too_many_pixels": _(
+            "%(file)s has more than %(megapixels)s million pixels.", file=filename, **limits
+        ),
+        "broken": _("%(file)s is damaged and cannot be opened.", file=filename),
+    }
+    return messages[reason]
+
+
+def store_upload(upload: FileStorage, owner: str) -> TicketAttachment:
+    """Check and re-encode an uploaded image and keep it, pending, for `owner`'s form.
+
+    Raises UploadRejected with the reason in the user's language.
+    """
+    limit = current_app.config["SUPPORT_MAX_IMAGE_BYTES"]
+    data = upload.stream.read(limit + 1)
+    shown = images.clean_name(upload.filename)  # as the person knows it
+    try:
+        clean = images.sanitise(
+            data, max_bytes=limit, max_pixels=current_app.config["SUPPORT_MAX_IMAGE_PIXELS"]
+        )
+    except images.ImageRejected as exc:
+        raise UploadRejected(rejection_message(exc.reason, shown or "?")) from exc
+    stored_name = secrets.token_hex(16) + clean.extension
+    path = _upload_dir() / stored_name
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(clean.data)
+    os.replace(temporary, path)
+    attachment = TicketAttachment(
+        owner=owner,
+        upload_key=secrets.token_urlsafe(32),
+        stored_name=stored_name,
+        filename=images.display_name(upload.filename, clean.extension),
+        content_type=clean.content_type,
+        size=len(clean.data),
+        width=clean.width,
+        height=clean.height,
+    )
+    db.session.add(attachment)
+    return attachment
+
+
+def pending_uploads(keys: list[str], owner: str) -> list[TicketAttachment]:
+    """The owner's images uploaded with an earlier try of the same form (by their keys)."""
+    keys = [key for key in keys if key and len(key) <= 64][:MAX_IMAGES]
+    if not keys:
+        return []
+    since = utcnow() - timedelta(hours=PENDING_UPLOAD_HOURS)
+    return list(
+        db.session.scalars(
+            sa.select(TicketAttachment)
+            .where(
+                TicketAttachment.upload_key.in_(keys),
+                TicketAttachment.owner == owner,
+                TicketAttachment.entry_id.is_(None),
+                TicketAttachment.created_at > since,
+            )
+            .order_by(TicketAttachment.id)
+        )
+    )
+
+
+def purge_uploads(now=None) -> int:
+    """Remove images never sent with a message, and files that no record names."""
+    now = now or utcnow()
+    stale = list(
+        db.session.scalars(
+            sa.select(TicketAttachment).where(
+                TicketAttachment.entry_id.is_(None),
+                TicketAttachment.created_at < now - timedelta(hours=PENDING_UPLOAD_HOURS),
+            )
+        )
+    )
+    for attachment in stale:
+        db.session.delete(attachment)
+    db.session.commit()
+    known = set(db.session.scalars(sa.select(TicketAttachment.stored_name)))
+    removed = len(stale)
+    for path in _upload_dir().iterdir():
+        age = now.timestamp() - path.stat().st_mtime
+        if path.name not in known and age > PENDING_UPLOAD_HOURS * 3600:
+            path.unlink(missing_ok=True)
+            removed += 1 if path.suffix != ".part" else 0
+    return removed
+
+
+def _attach(entry: TicketEntry, attachments: list[TicketAttachment]) -> None:
+    for attachment in attachments:
+        attachment.entry = entry
+        attachment.owner = None
+        attachment.upload_key = None
+
+
+# ---------------------------------------------------------------- the thread
+
+
+@dataclass
+class Contact:
+    """What the form gives: everything but the organisation, which the session decides."""
+
+    type: TicketType
+    urgency: Urgency
+    email: str
+    application: Application
+    sub_application: SubApplication | None
+    target_reference: str | None
+    message: str
+
+
+def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], language: str):
+    """Save the contact as a new ticket with its number and queue its confirmation.
+
+    Everything happens in the caller's transaction: the ticket, its first entry, its
+    images and its mail are saved together or not at all.
+    """
+    now = utcnow()
+    ticket = Ticket(
+        number=new_number(),
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        email=contact.email,
+        language=language,
+        type=contact.type,
+        urgency=contact.urgency,
+        application=contact.application,
+        sub_application=contact.sub_application,
+        target_reference=contact.target_reference,
+        status=TicketStatus.NEW,
+        link_nonce=secrets.token_hex(16),
+        created_at=now,
+        updated_at=now,
+    )
+    match = registry.match_reference(
+        current_app, contact.target_reference or "", user.organisation_id
+    )
+    if match:
+        ticket.target_type, ticket.target_id = match
+    entry = TicketEntry(
+        kind=EntryKind.CUSTOMER, author_id=user.id, author_name=user.name, body=contact.message
+    )
+    ticket.entries.append(entry)
+    _attach(entry, attachments)
+    db.session.add(ticket)
+    db.session.flush()
+    _mail_contact(ticket, "support_confirmation", entry=entry)
+    _notify_staff(ticket, entry, new=True)
+    return ticket
+
+
+def add_customer_message(ticket: Ticket, user, body: str, attachments: list[TicketAttachment]):
+    """The contact adds to an open ticket; one that waited for them is worked on again."""
+    entry = TicketEntry(
+        kind=EntryKind.CUSTOMER,
+        author_id=user.id if user else None,
+        author_name=user.name if user else ticket.email,
+        body=body,
+    )
+    ticket.entries.append(entry)
+    _attach(entry, attachments)
+    if ticket.status == TicketStatus.WAITING:
+        _change_status(ticket, None, TicketStatus.IN_PROGRESS)
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    _notify_staff(ticket, entry, new=False)
+    return entry
+
+
+def reply(ticket: Ticket, staff, body: str, status: TicketStatus, attachments) -> TicketEntry:
+    """Staff's answer: added to the thread and mailed to the contact."""
+    entry = TicketEntry(kind=EntryKind.REPLY, author_id=staff.id, author_name=staff.name, body=body)
+    ticket.entries.append(entry)
+    _attach(entry, attachments)
+    if ticket.assignee_id is None:
+        ticket.assignee_id = staff.id
+    if status != ticket.status:
+        _change_status(ticket, staff, status)
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    _mail_contact(ticket, "support_reply", entry=entry)
+    return entry
+
+
+def add_note(ticket: Ticket, staff, body: str, attachments) -> TicketEntry:
+    """An internal note: staff only, never mailed or shown to the customer."""
+    entry = TicketEntry(kind=EntryKind.NOTE, author_id=staff.id, author_name=staff.name, body=body)
+    ticket.entries.append(entry)
+    _attach(entry, attachments)
+    ticket.updated_at = utcnow()
+    return entry
+
+
+def assign_to(ticket: Ticket, staff) -> bool:
+    """Make `staff` the ticket's handler; a new ticket is then in progress."""
+    if ticket.assignee_id == staff.id:
+        return False
+    ticket.assignee_id = staff.id
+    ticket.entries.append(
+        TicketEntry(kind=EntryKind.ASSIGNED, author_id=staff.id, author_name=staff.name)
+    )
+    if ticket.status == TicketStatus.NEW:
+        _change_status(ticket, staff, TicketStatus.IN_PROGRESS)
+    ticket.updated_at = utcnow()
+    return True
+
+
+def set_status(ticket: Ticket, staff, status: TicketStatus) -> bool:
+    """Change the status by hand; the contact hears when their ticket is resolved."""
+    if status == ticket.status:
+        return False
+    _change_status(ticket, staff, status)
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    if status == TicketStatus.RESOLVED:
+        _mail_contact(ticket, "support_resolved", entry=None)
+    return True
+
+
+def _change_status(ticket: Ticket, staff, status: TicketStatus) -> None:
+    ticket.entries.append(
+        TicketEntry(
+            kind=EntryKind.STATUS,
+            author_id=staff.id if staff else None,
+            author_name=staff.name if staff else ticket.email,
+            from_status=ticket.status,
+            to_status=status,
+        )
+    )
+    ticket.status = status
+    ticket.resolved_at = utcnow() if status == TicketStatus.RESOLVED else None
+
+
+# ---------------------------------------------------------------- mail
+
+
+def summary(ticket: Ticket, language: str) -> dict:
+    """The ticket's facts for a mail or page, in the given language."""
+    return {
+        "type": TYPE_LABELS[ticket.type],
+        "urgency": URGENCY_LABELS[ticket.urgency],
+        "application": ticket.application.name(language),
+        "sub_application": ticket.sub_application.name(language)
+        if ticket.sub_application
+        else None,
+    }
+
+
+def _mail_contact(ticket: Ticket, template: str, entry: TicketEntry | None) -> None:
+    outbox.queue_mail(
+        template,
+        ticket.email,
+        language=ticket.language,
+        context={
+            "ticket": ticket,
+            "entry": entry,
+            "facts": summary(ticket, ticket.language),
+            "status_url": status_link(ticket),
+            "ticket_url": external_url("support.ticket", number=ticket.number),
+            "organisation": ticket.organisation.name,
+        },
+        record=("ticket", ticket.id),
+        timezone="Europe/Oslo" if ticket.organisation.country == "NO" else None,
+    )
+
+
+def _notify_staff(ticket: Ticket, entry: TicketEntry, new: bool) -> None:
+    """Tell the handler, or the support team's address, that the customer wrote."""
+    if ticket.assignee is not None:
+        recipient, language = ticket.assignee.email, ticket.assignee.language
+    else:
+        recipient = current_app.config.get("SUPPORT_TEAM_EMAIL")
+        language = current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not recipient:
+        return
+    outbox.queue_mail(
+        "support_staff_notice",
+        recipient,
+        language=language,
+        context={
+            "ticket": ticket,
+            "entry": entry,
+            "new": new,
+            "facts": summary(ticket, language),
+            "organisation": ticket.organisation.name,
+            "staff_url": external_url("support_staff.ticket", number=ticket.number),
+        },
+        record=("ticket", ticket.id),
+    )
