@@ -193,11 +193,16 @@ def attachment_path(attachment: TicketAttachment) -> Path:
 
 
 def rejection_message(reason: str, filename: str) -> str:
+    from flask_babel import format_decimal
     from flask_babel import gettext as _
 
     limits = {
-        "megabytes": current_app.config["SUPPORT_MAX_IMAGE_BYTES"] // (1024 * 1024),
-        "megapixels": current_app.config["SUPPORT_MAX_IMAGE_PIXELS"] // 1_000_000,
+        "megabytes": format_decimal(
+            current_app.config["SUPPORT_MAX_IMAGE_BYTES"] / (1024 * 1024), "#,##0.##"
+        ),
+        "megapixels": format_decimal(
+            current_app.config["SUPPORT_MAX_IMAGE_PIXELS"] / 1_000_000, "#,##0.##"
+        ),
     }
     messages = {
         "not_image": _("%(file)s is not a PNG, JPEG, GIF or WebP image.", file=filename),
@@ -264,27 +269,31 @@ def pending_uploads(keys: list[str], owner: str) -> list[TicketAttachment]:
 
 
 def purge_uploads(now=None) -> int:
-    """Remove images never sent with a message, and files that no record names."""
+    """Remove images never sent with a message, and files that no record names (left by
+    a transaction that was rolled back); return how many went."""
     now = now or utcnow()
+    cutoff = now - timedelta(hours=PENDING_UPLOAD_HOURS)
     stale = list(
         db.session.scalars(
             sa.select(TicketAttachment).where(
-                TicketAttachment.entry_id.is_(None),
-                TicketAttachment.created_at < now - timedelta(hours=PENDING_UPLOAD_HOURS),
+                TicketAttachment.entry_id.is_(None), TicketAttachment.created_at < cutoff
             )
         )
     )
     for attachment in stale:
         db.session.delete(attachment)
     db.session.commit()
+    for attachment in stale:
+        attachment_path(attachment).unlink(missing_ok=True)
     known = set(db.session.scalars(sa.select(TicketAttachment.stored_name)))
-    removed = len(stale)
-    for path in _upload_dir().iterdir():
-        age = now.timestamp() - path.stat().st_mtime
-        if path.name not in known and age > PENDING_UPLOAD_HOURS * 3600:
-            path.unlink(missing_ok=True)
-            removed += 1 if path.suffix != ".part" else 0
-    return removed
+    orphans = [
+        path
+        for path in _upload_dir().iterdir()
+        if path.name not in known and path.stat().st_mtime < cutoff.timestamp()
+    ]
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    return len(stale) + len(orphans)
 
 
 def _attach(entry: TicketEntry, attachments: list[TicketAttachment]) -> None:

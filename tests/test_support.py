@@ -11,6 +11,7 @@ from PIL import Image
 
 from extensions import db
 from models.auth import Role
+from models.mail import OutboxMessage
 from models.support import (
     Application,
     EntryKind,
@@ -157,7 +158,7 @@ def test_the_email_can_be_changed_for_this_contact(client, customer, application
     "field, value, message",
     [
         ("type", "", "Valitse, mitä yhteydenotto koskee."),
-        ("type", "hacking", "Not a valid choice"),
+        ("type", "hacking", None),
         ("email", "", "Anna sähköpostiosoitteesi."),
         ("email", "not-an-address", "Anna kelvollinen sähköpostiosoite"),
         ("application", "", "Valitse sovellus, jota yhteydenotto koskee."),
@@ -170,8 +171,8 @@ def test_each_field_rule(client, customer, applications, app, field, value, mess
     response = send(client, contact_data(applications, **{field: value}))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "error-summary" in page
-    assert message.split()[0] in page or message in page
+    assert f'<a href="#{field}">' in page  # in the error summary
+    assert message is None or message in page
     assert tickets(app) == []
 
 
@@ -214,7 +215,7 @@ def test_guidance_per_type(client, customer, applications):
 
 
 def test_a_user_without_an_organisation_cannot_send(client, make_user, auth, applications, app):
-    make_user("yksin@example.com", org=None)
+    make_user("yksin@example.com", role=Role.STAFF, org=None)
     auth.login("yksin@example.com")
     page = client.get("/support/new").get_data(as_text=True)
     assert "ei ole liitetty organisaatioon" in page
@@ -288,15 +289,23 @@ def test_at_most_three_images(client, customer, applications, app):
 
 
 def test_an_oversize_image_is_refused(client, customer, applications, app):
-    app.config["SUPPORT_MAX_IMAGE_BYTES"] = 1000
-    big = png(400, 400, (1, 2, 3))
+    app.config["SUPPORT_MAX_IMAGE_BYTES"] = 20_000
     noisy = io.BytesIO()
     Image.effect_noise((300, 300), 50).save(noisy, "PNG")
+    assert len(noisy.getvalue()) > 20_000
     response = send(client, contact_data(applications), files=[("iso.png", noisy.getvalue())])
     assert response.status_code == 200
-    assert "iso.png" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "iso.png" in page and "0 MB" not in page
     assert tickets(app) == []
-    assert len(big) > 0
+
+
+def test_an_image_with_too_many_pixels_is_refused(client, customer, applications, app):
+    app.config["SUPPORT_MAX_IMAGE_PIXELS"] = 10_000
+    response = send(client, contact_data(applications), files=[("leveä.png", png(200, 100))])
+    assert response.status_code == 200
+    assert "leveä.png" in response.get_data(as_text=True)
+    assert tickets(app) == []
 
 
 def test_a_decompression_bomb_is_refused(client, customer, applications, app):
@@ -410,7 +419,11 @@ def test_staff_work_a_ticket_and_the_customer_reads_the_reply(
     )
     assert response.status_code == 302
     deliver_mail(app)
-    [reply] = [m for m in smtp_server.messages if m["Subject"].startswith(f"[{ticket.number}]")]
+    [reply] = [
+        m
+        for m in smtp_server.messages
+        if m["Subject"].startswith(f"[{ticket.number}]") and m["To"] == "maija@example.com"
+    ]
     assert "Korjasimme vian" in smtp_server.text_of(reply)
     page = client.get(f"/support/tickets/{ticket.number}").get_data(as_text=True)
     assert "Korjasimme vian" in page
@@ -488,3 +501,172 @@ def test_a_spoken_ticket_number_is_understood():
     assert support.normalise_number("2026004217") == "T-2026-004217"
     assert support.normalise_number("X-2026-1") is None
     assert support.normalise_number("") is None
+
+
+# ---------------------------------------------------------------- more of staff's work
+
+
+def test_staff_maintain_the_applications(client, customer, applications, app, staff_client):
+    response = staff_client.post(
+        "/staff/support/applications/new",
+        data={"name_fi": "Henkilöstöhallinto", "name_en": "HR", "position": "5", "active": "y"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        hr = db.session.scalar(sa.select(Application).where(Application.part.is_(None)))
+        assert hr.names == {"fi": "Henkilöstöhallinto", "en": "HR"}
+        hr_id = hr.id
+    staff_client.post(
+        f"/staff/support/applications/{hr_id}/sub-applications/new",
+        data={"name_fi": "Palkat", "position": "0", "active": "y"},
+    )
+    page = client.get("/support/new").get_data(as_text=True)
+    assert "Henkilöstöhallinto" in page and "Palkat" in page  # in the script's lists
+    assert staff_client.get("/staff/support/applications").status_code == 200
+    # Taken out of use: no longer offered, and refused if posted anyway.
+    staff_client.post(
+        f"/staff/support/applications/{hr_id}", data={"name_fi": "Henkilöstöhallinto"}
+    )
+    assert "Henkilöstöhallinto" not in client.get("/support/new").get_data(as_text=True)
+    response = send(client, contact_data(applications, application=str(hr_id), sub_application=""))
+    assert response.status_code == 200
+    assert tickets(app) == []
+
+
+def test_an_application_needs_its_finnish_name(staff_client, applications):
+    response = staff_client.post("/staff/support/applications/new", data={"name_en": "X"})
+    assert response.status_code == 200
+    assert "error-summary" in response.get_data(as_text=True)
+
+
+def test_the_queue_filters(client, customer, applications, app, staff_client, make_user, auth):
+    send(client, contact_data(applications, message="koulutuksen vika"))
+    send(
+        client,
+        contact_data(
+            applications,
+            type="laskutusasiat",
+            application=str(applications["invoices"][0]),
+            sub_application="",
+            message="laskun kysymys",
+        ),
+    )
+    auth.logout()
+    make_user("olli@example.com", org="Toinen Oy", name="Olli")
+    auth.login("olli@example.com")
+    send(client, contact_data(applications, email="olli@example.com", message="toisen viesti"))
+    first, second, third = tickets(app)
+    staff_client.post(f"/staff/support/tickets/{first.number}/assign")
+    staff_client.post(
+        f"/staff/support/tickets/{second.number}/status", data={"status": "ratkaistu"}
+    )
+
+    def shown(**filters) -> set[str]:
+        page = staff_client.get("/staff/support/", query_string=filters).get_data(as_text=True)
+        return {n for n in (first.number, second.number, third.number) if n in page}
+
+    assert shown() == {first.number, third.number}  # open ones by default
+    assert shown(status="") == {first.number, second.number, third.number}
+    assert shown(status="ratkaistu") == {second.number}
+    assert shown(status="", type="laskutusasiat") == {second.number}
+    assert shown(status="", application=str(applications["invoices"][0])) == {second.number}
+    assert shown(organisation=str(third.organisation_id)) == {third.number}
+    assert shown(handler="me") == {first.number}
+    assert shown(handler="none") == {third.number}
+    assert staff_client.get("/staff/support/?type=%00&page=x").status_code in (200, 400, 404)
+
+
+def test_a_resolved_ticket_is_mailed_and_takes_no_more_messages(
+    client, customer, applications, app, staff_client
+):
+    send(client, contact_data(applications))
+    [ticket] = tickets(app)
+    staff_client.post(
+        f"/staff/support/tickets/{ticket.number}/status", data={"status": "ratkaistu"}
+    )
+    with app.app_context():
+        templates = list(
+            db.session.scalars(sa.select(OutboxMessage.template).order_by(OutboxMessage.id))
+        )
+        assert templates[-1] == "support_resolved"
+    page = client.get(f"/support/tickets/{ticket.number}").get_data(as_text=True)
+    assert 'name="message"' not in page
+    response = client.post(f"/support/tickets/{ticket.number}", data={"message": "vielä"})
+    assert response.status_code == 409
+    with app.app_context():
+        assert len(support.by_number(ticket.number).entries) == 2  # the message, the status
+
+
+def test_staff_see_a_reference_to_the_organisations_own_enrolment(
+    client, customer, applications, app, staff_client, make_course
+):
+    from services import training
+
+    course = make_course()
+    with app.test_request_context():
+        own = training.enrol(
+            course.id,
+            training.Participant(
+                first_name="Maija", last_name="M", email="maija@example.com", organisation="X"
+            ),
+            actor="t",
+            language="fi",
+        )
+        other = training.enrol(
+            course.id,
+            training.Participant(
+                first_name="Olli", last_name="O", email="olli@toinen.example", organisation="Y"
+            ),
+            actor="t",
+            language="fi",
+        )
+        db.session.commit()
+        own_code, other_code = own.service_code, other.service_code
+    send(client, contact_data(applications, target_reference=own_code.lower()))
+    send(client, contact_data(applications, target_reference=other_code))
+    linked, unlinked = tickets(app)
+    assert linked.target_type == "enrolment" and linked.target_id == str(own.id)
+    assert unlinked.target_type is None
+    page = staff_client.get(f"/staff/support/tickets/{linked.number}").get_data(as_text=True)
+    assert f"/staff/training/enrolments/{own.id}" in page
+
+
+def test_pending_images_belong_to_their_uploader(
+    client, customer, applications, app, make_user, auth
+):
+    response = send(client, contact_data(applications, message=""), files=[("a.png", png())])
+    key = re.search(r'name="kept" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+    auth.logout()
+    make_user("olli@example.com", org="Toinen Oy", name="Olli")
+    auth.login("olli@example.com")
+    send(client, contact_data(applications, email="olli@example.com", kept=key))
+    with app.app_context():
+        attachment = db.session.scalar(sa.select(TicketAttachment))
+        assert attachment.entry_id is None  # not taken by someone else's ticket
+
+
+def test_unsent_images_are_purged_after_a_day(app, customer, applications, client, runner):
+    from datetime import timedelta
+
+    from models.types import utcnow
+
+    send(client, contact_data(applications, message=""), files=[("a.png", png())])
+    with app.app_context():
+        attachment = db.session.scalar(sa.select(TicketAttachment))
+        path = support.attachment_path(attachment)
+        assert path.exists()
+        assert support.purge_uploads() == 0
+        assert support.purge_uploads(now=utcnow() + timedelta(hours=25)) == 1
+        assert db.session.scalar(sa.select(TicketAttachment)) is None
+        assert not path.exists()
+    result = runner.invoke(args=["support", "purge-uploads"])
+    assert result.exit_code == 0
+
+
+def test_staff_can_read_every_image_customers_only_their_own(
+    client, customer, applications, app, staff_client
+):
+    number, attachment_id = _ticket_with_image(client, applications, app)
+    with staff_client.get(f"/staff/support/tickets/{number}/attachments/{attachment_id}") as r:
+        assert r.status_code == 200 and r.mimetype == "image/png"
+    assert staff_client.get(f"/staff/support/tickets/{number}/attachments/999").status_code == 404
