@@ -216,7 +216,8 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def refuse_nul_bytes():
         # No text a person types holds a NUL; PostgreSQL refuses it in text columns.
-        if any("\x00" in value for value in request.values.values()) or "\x00" in request.path:
+        values = (value for values in request.values.listvalues() for value in values)
+        if "\x00" in request.path or any("\x00" in value for value in values):
             from flask import abort
 
             abort(400)

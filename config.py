@@ -118,6 +118,8 @@ def from_environment(instance_path: str) -> dict:
         ),
         "SUPPORT_MAX_IMAGE_BYTES": _int("SUPPORT_MAX_IMAGE_BYTES", 5 * 1024 * 1024),
         "SUPPORT_MAX_IMAGE_PIXELS": _int("SUPPORT_MAX_IMAGE_PIXELS", 40_000_000),
+        # Contacts and messages (with their images) one user, or one address, may send.
+        "SUPPORT_THROTTLE": os.environ.get("SUPPORT_THROTTLE", "20 per hour;60 per day"),
         # Where new tickets and customers' messages on unassigned tickets are announced.
         "SUPPORT_TEAM_EMAIL": os.environ.get("SUPPORT_TEAM_EMAIL", "tuki@example.com").strip()
         or None,

@@ -143,6 +143,21 @@ class NoteForm(FlaskForm):
     )
 
 
+class ContactLinkForm(FlaskForm):
+    """Correct the contact's address and send them a new status link."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter the email address.")), Email(), Length(max=254)],
+        description=_l(
+            "A new link to the status page goes to this address; the old link stops working."
+        ),
+    )
+
+
 class StatusForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[])
 

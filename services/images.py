@@ -10,7 +10,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format -> (content type, file extension).
 FORMATS = {
@@ -19,7 +19,6 @@ FORMATS = {
     "GIF": ("image/gif", ".gif"),
     "WEBP": ("image/webp", ".webp"),
 }
-MAX_FRAMES = 200
 
 
 class ImageRejected(ValueError):
@@ -43,9 +42,10 @@ def sanitise(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
     """Check that `data` is a PNG, JPEG, GIF or WebP within the limits and re-encode it.
 
     The new file holds the pixels only: EXIF (camera, GPS), XMP, comments and text
-    chunks are left behind; a JPEG is turned upright by its orientation tag first.
-    The pixel count is read from the header before anything is decoded, so a
-    decompression bomb is refused before it can take the memory.
+    chunks are left behind; a JPEG is turned upright by its orientation tag first. An
+    animation keeps its first picture (a screenshot is one), so the frames of a small
+    file cannot unfold into gigabytes. The pixel count is read from the header before
+    anything is decoded, so a decompression bomb is refused before it takes the memory.
     """
     if len(data) > max_bytes:
         raise ImageRejected("too_large")
@@ -57,62 +57,50 @@ def sanitise(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
             raise ImageRejected("too_many_pixels") from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise ImageRejected("not_image") from exc
+        # A camera's multi-picture JPEG (MPO) is a JPEG with more pictures after the first.
+        fmt = "JPEG" if image.format == "MPO" else image.format
+        if fmt not in FORMATS:
+            raise ImageRejected("not_image")
         width, height = image.size
-        frames = getattr(image, "n_frames", 1)
         if width < 1 or height < 1 or width * height > max_pixels:
             raise ImageRejected("too_many_pixels")
-        if frames > MAX_FRAMES or width * height * frames > max_pixels * 10:
-            raise ImageRejected("too_many_pixels")
         try:
-            return _reencode(image)
+            return _reencode(image, fmt)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageRejected("too_many_pixels") from exc
         except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
             raise ImageRejected("broken") from exc
 
 
-def _fresh(frame: Image.Image) -> Image.Image:
-    """A copy of the frame's pixels (and palette) with none of the file's metadata."""
-    copy = frame.copy()
-    copy.info = {}
-    return copy
-
-
-def _reencode(image: Image.Image) -> CleanImage:
-    fmt = image.format
+def _reencode(image: Image.Image, fmt: str) -> CleanImage:
+    """The first picture of the image, saved anew in its own format without metadata."""
     content_type, extension = FORMATS[fmt]
-    out = io.BytesIO()
     icc = image.info.get("icc_profile")  # colour, not personal: keep the colours right
+    transparency = image.info.get("transparency")
+    image.seek(0)
+    image.load()
     if fmt == "JPEG":
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        if upright.mode not in ("RGB", "L", "CMYK"):
-            upright = upright.convert("RGB")
-        clean = _fresh(upright)
-        clean.save(out, "JPEG", quality=90, icc_profile=icc)
-    elif fmt == "PNG":
-        image.load()
-        clean = _fresh(image)
-        options = {"icc_profile": icc}
-        if "transparency" in image.info:
-            options["transparency"] = image.info["transparency"]
-        clean.save(out, "PNG", **{k: v for k, v in options.items() if v is not None})
-    else:  # GIF and WebP, which may be animated
-        frames, durations = [], []
-        for frame in ImageSequence.Iterator(image):
-            frame.load()
-            frames.append(_fresh(frame.convert("RGBA")))
-            durations.append(frame.info.get("duration", 100))
-        first, rest = frames[0], frames[1:]
-        options: dict = {"duration": durations[0]}
-        if rest:
-            loop = image.info.get("loop", 0)
-            options.update(save_all=True, append_images=rest, duration=durations, loop=loop)
-        if fmt == "WEBP":
-            options["lossless"] = True
-        first.save(out, fmt, **options)
-    clean_width, clean_height = clean.size if fmt in ("JPEG", "PNG") else first.size
-    return CleanImage(out.getvalue(), content_type, extension, clean_width, clean_height)
+        picture = ImageOps.exif_transpose(image)
+        if picture.mode not in ("RGB", "L", "CMYK"):
+            picture = picture.convert("RGB")
+    elif fmt == "WEBP":
+        picture = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+    else:  # PNG and GIF keep their palette and transparency
+        picture = image
+    clean = picture.copy()
+    clean.info = {}  # nothing of the file but its pixels (and palette)
+    options: dict = {}
+    if icc and fmt != "GIF":
+        options["icc_profile"] = icc
+    if transparency is not None and fmt in ("PNG", "GIF") and clean.mode in ("P", "L", "RGB"):
+        options["transparency"] = transparency
+    if fmt == "JPEG":
+        options["quality"] = 90
+    elif fmt == "WEBP":
+        options["lossless"] = True
+    out = io.BytesIO()
+    clean.save(out, fmt, **options)
+    return CleanImage(out.getvalue(), content_type, extension, clean.width, clean.height)
 
 
 def clean_name(filename: str | None) -> str:

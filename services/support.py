@@ -100,7 +100,8 @@ DEFAULT_APPLICATIONS = (
     ("support", {"fi": "Yhteydenotto", "sv": "Kontakt", "nb": "Kontakt", "en": "Contact"}),
 )  # fmt: skip
 
-_NUMBER = re.compile(r"^\s*T?\s*-?\s*(\d{4})\s*-?\s*(\d{1,6})\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"T?[\s-]*(\d{4})[\s-]*(\d{1,6})", re.IGNORECASE | re.ASCII)
+_UPLOAD_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
 PENDING_UPLOAD_HOURS = 24
 MAX_IMAGES = 3
 
@@ -136,7 +137,8 @@ def new_number() -> str:
 
 def normalise_number(text: str) -> str | None:
     """The ticket number as stored, from what a person typed ("t 2026 4217"); or None."""
-    match = _NUMBER.match(text or "")
+    text = (text or "").strip()
+    match = _NUMBER.fullmatch(text) if len(text) <= 40 else None
     if not match:
         return None
     return f"T-{match.group(1)}-{int(match.group(2)):06d}"
@@ -182,6 +184,14 @@ class UploadRejected(ValueError):
     """A file that is not taken, with the message to show next to the field."""
 
 
+class AlreadySent(RuntimeError):
+    """The images of this form went with a message already (the form was sent twice)."""
+
+
+# Images one form owner may have waiting, unsent, at a time (a day's worth of tries).
+MAX_PENDING = 30
+
+
 def _upload_dir() -> Path:
     path = Path(current_app.config["SUPPORT_UPLOAD_DIR"])
     path.mkdir(parents=True, exist_ok=True)
@@ -220,9 +230,26 @@ def store_upload(upload: FileStorage, owner: str) -> TicketAttachment:
 
     Raises UploadRejected with the reason in the user's language.
     """
+    from flask_babel import gettext as _
+
     limit = current_app.config["SUPPORT_MAX_IMAGE_BYTES"]
-    data = upload.stream.read(limit + 1)
     shown = images.clean_name(upload.filename)  # as the person knows it
+    since = utcnow() - timedelta(hours=PENDING_UPLOAD_HOURS)
+    waiting = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(TicketAttachment)
+        .where(
+            TicketAttachment.owner == owner,
+            TicketAttachment.entry_id.is_(None),
+            TicketAttachment.created_at > since,
+        )
+    )
+    if waiting >= MAX_PENDING:
+        raise UploadRejected(
+            _("%(file)s was not taken: too many images wait unsent. Try again tomorrow.",
+              file=shown or "?")
+        )  # fmt: skip
+    data = upload.stream.read(limit + 1)
     try:
         clean = images.sanitise(
             data, max_bytes=limit, max_pixels=current_app.config["SUPPORT_MAX_IMAGE_PIXELS"]
@@ -250,7 +277,7 @@ def store_upload(upload: FileStorage, owner: str) -> TicketAttachment:
 
 def pending_uploads(keys: list[str], owner: str) -> list[TicketAttachment]:
     """The owner's images uploaded with an earlier try of the same form (by their keys)."""
-    keys = [key for key in keys if key and len(key) <= 64][:MAX_IMAGES]
+    keys = [key for key in keys if _UPLOAD_KEY.fullmatch(key)][:MAX_IMAGES]
     if not keys:
         return []
     since = utcnow() - timedelta(hours=PENDING_UPLOAD_HOURS)
@@ -297,10 +324,23 @@ def purge_uploads(now=None) -> int:
 
 
 def _attach(entry: TicketEntry, attachments: list[TicketAttachment]) -> None:
+    """Give the pending images to the entry, each one once: a form sent twice at the same
+    moment finds its images taken by the first and raises AlreadySent."""
+    if not attachments:
+        return
+    db.session.flush()  # the entry's id
+    ids = [attachment.id for attachment in attachments]
+    claimed = db.session.execute(
+        sa.update(TicketAttachment)
+        .where(TicketAttachment.id.in_(ids), TicketAttachment.entry_id.is_(None))
+        .values(entry_id=entry.id, owner=None, upload_key=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != len(ids):
+        raise AlreadySent()
     for attachment in attachments:
-        attachment.entry = entry
-        attachment.owner = None
-        attachment.upload_key = None
+        db.session.expire(attachment)
+    db.session.expire(entry, ["attachments"])
 
 
 # ---------------------------------------------------------------- the thread
@@ -351,8 +391,8 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
         kind=EntryKind.CUSTOMER, author_id=user.id, author_name=user.name, body=contact.message
     )
     ticket.entries.append(entry)
-    _attach(entry, attachments)
     db.session.add(ticket)
+    _attach(entry, attachments)
     db.session.flush()
     _mail_contact(ticket, "support_confirmation", entry=entry)
     _notify_staff(ticket, entry, new=True)
@@ -425,6 +465,28 @@ def set_status(ticket: Ticket, staff, status: TicketStatus) -> bool:
     if status == TicketStatus.RESOLVED:
         _mail_contact(ticket, "support_resolved", entry=None)
     return True
+
+
+def send_new_link(ticket: Ticket, staff, email: str) -> None:
+    """Send the contact a new status link, to a corrected address if need be; the old
+    link stops working (say, when the first went to a mistyped address)."""
+    from flask_babel import gettext as _
+
+    old = ticket.email
+    ticket.email = email
+    ticket.link_nonce = secrets.token_hex(16)
+    note = f"{old} → {email}" if old != email else email
+    ticket.entries.append(
+        TicketEntry(
+            kind=EntryKind.NOTE,
+            author_id=staff.id,
+            author_name=staff.name,
+            body=_("New status link sent: %(address)s", address=note),
+        )
+    )
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    _mail_contact(ticket, "support_new_link", entry=None)
 
 
 def _change_status(ticket: Ticket, staff, status: TicketStatus) -> None:

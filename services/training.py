@@ -88,17 +88,16 @@ def by_service_code(code: str) -> Enrolment | None:
 
 
 def enrolment_of_organisation(reference: str, organisation_id: int) -> tuple[str, str] | None:
-    """The enrolment a service code names, if it is the organisation's: made in its name,
-    by one of its users' email addresses, or ordered through its procurement system."""
-    from models.auth import Organisation, User
+    """The enrolment a service code names, if it is the organisation's: made with the email
+    address of one of its users, or ordered through its own procurement system (the
+    organisation typed on the form proves nothing: anyone can type any name)."""
+    from models.auth import User
     from models.punchout import PunchoutBuyer, PunchoutSession
 
     enrolment = by_service_code(reference) if codes.normalise(reference) else None
-    organisation = db.session.get(Organisation, organisation_id)
-    if enrolment is None or organisation is None:
+    if enrolment is None:
         return None
-    own = enrolment.organisation.strip().lower() == organisation.name.strip().lower()
-    own = own or db.session.scalar(
+    own = db.session.scalar(
         sa.select(
             sa.or_(
                 sa.select(User.id)

@@ -281,10 +281,12 @@ def test_an_accepted_image_survives_a_failed_try(client, customer, applications,
 
 
 def test_at_most_three_images(client, customer, applications, app):
-    files = [(f"{n}.png", png()) for n in range(4)]
+    files = [(f"kuva{n}.png", png()) for n in range(4)]
     response = send(client, contact_data(applications), files=files)
     assert response.status_code == 200
-    assert "3" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "kuva3.png" in page and 'href="#screenshots"' in page  # the fourth is refused
+    assert page.count('name="kept"') == 3  # the first three wait for the next try
     assert tickets(app) == []
 
 
@@ -415,7 +417,7 @@ def test_staff_work_a_ticket_and_the_customer_reads_the_reply(
     )
     response = staff_client.post(
         f"/staff/support/tickets/{ticket.number}/reply",
-        data={"message": "Korjasimme vian, kokeiletko uudelleen?", "status": "odottaa"},
+        data={"reply-message": "Korjasimme vian, kokeiletko uudelleen?", "reply-status": "odottaa"},
     )
     assert response.status_code == 302
     deliver_mail(app)
@@ -558,7 +560,7 @@ def test_the_queue_filters(client, customer, applications, app, staff_client, ma
     first, second, third = tickets(app)
     staff_client.post(f"/staff/support/tickets/{first.number}/assign")
     staff_client.post(
-        f"/staff/support/tickets/{second.number}/status", data={"status": "ratkaistu"}
+        f"/staff/support/tickets/{second.number}/status", data={"status-status": "ratkaistu"}
     )
 
     def shown(**filters) -> set[str]:
@@ -582,7 +584,7 @@ def test_a_resolved_ticket_is_mailed_and_takes_no_more_messages(
     send(client, contact_data(applications))
     [ticket] = tickets(app)
     staff_client.post(
-        f"/staff/support/tickets/{ticket.number}/status", data={"status": "ratkaistu"}
+        f"/staff/support/tickets/{ticket.number}/status", data={"status-status": "ratkaistu"}
     )
     with app.app_context():
         templates = list(
@@ -670,3 +672,141 @@ def test_staff_can_read_every_image_customers_only_their_own(
     with staff_client.get(f"/staff/support/tickets/{number}/attachments/{attachment_id}") as r:
         assert r.status_code == 200 and r.mimetype == "image/png"
     assert staff_client.get(f"/staff/support/tickets/{number}/attachments/999").status_code == 404
+
+
+# ---------------------------------------------------------------- what customers never see
+
+
+def _note_with_image(app, number: str) -> int:
+    """An internal note with an image, as staff would have it."""
+    from models.support import TicketEntry
+
+    with app.app_context():
+        ticket = support.by_number(number)
+        note = TicketEntry(kind=EntryKind.NOTE, author_name="Kaisa", body="SISÄINEN-HUOMIO")
+        ticket.entries.append(note)
+        db.session.flush()
+        image = TicketAttachment(
+            entry_id=note.id,
+            stored_name="0" * 32 + ".png",
+            filename="sisainen.png",
+            content_type="image/png",
+            size=10,
+            width=1,
+            height=1,
+        )
+        db.session.add(image)
+        db.session.commit()
+        support.attachment_path(image).write_bytes(png())
+        return image.id
+
+
+def test_internal_notes_and_their_images_stay_with_staff(
+    client, customer, applications, app, staff_client, smtp_server
+):
+    number, _ = _ticket_with_image(client, applications, app)
+    image_id = _note_with_image(app, number)
+    staff_client.post(
+        f"/staff/support/tickets/{number}/reply",
+        data={"reply-message": "Vastaus asiakkaalle", "reply-status": "ratkaistu"},
+    )
+    with app.app_context():
+        link = support.status_link(support.by_number(number)).removeprefix("http://portal.test")
+    for url in (f"/support/tickets/{number}", link):
+        page = client.get(url).get_data(as_text=True)
+        assert "Vastaus asiakkaalle" in page
+        assert "SISÄINEN-HUOMIO" not in page and "sisainen.png" not in page
+    assert client.get(f"/support/tickets/{number}/attachments/{image_id}").status_code == 404
+    assert client.get(f"{link}/attachments/{image_id}").status_code == 404
+    with staff_client.get(f"/staff/support/tickets/{number}/attachments/{image_id}") as r:
+        assert r.status_code == 200
+    deliver_mail(app)
+    for message in smtp_server.messages:
+        if message["To"] == "maija@example.com":
+            assert "SISÄINEN-HUOMIO" not in smtp_server.text_of(message)
+
+
+def test_a_new_status_link_replaces_the_old(
+    client, customer, applications, app, staff_client, smtp_server
+):
+    send(client, contact_data(applications, email="vaara@example.com"))
+    [ticket] = tickets(app)
+    with app.app_context():
+        old = support.status_link(support.by_number(ticket.number)).removeprefix(
+            "http://portal.test"
+        )
+    response = staff_client.post(
+        f"/staff/support/tickets/{ticket.number}/link", data={"link-email": "oikea@example.com"}
+    )
+    assert response.status_code == 302
+    assert client.get(old).status_code == 404
+    deliver_mail(app)
+    [mail] = [m for m in smtp_server.messages if m["To"] == "oikea@example.com"]
+    new = re.search(r"http://portal.test(/support/track/\S+)", smtp_server.text_of(mail)).group(1)
+    assert client.get(new).status_code == 200
+    bad = staff_client.post(
+        f"/staff/support/tickets/{ticket.number}/link", data={"link-email": "ei osoite"}
+    )
+    assert bad.status_code == 400 and 'href="#link-email"' in bad.get_data(as_text=True)
+
+
+def test_a_form_sent_twice_makes_one_ticket(client, customer, applications, app):
+    response = send(client, contact_data(applications, message=""), files=[("a.png", png())])
+    key = re.search(r'name="kept" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+    assert send(client, contact_data(applications, kept=key)).status_code == 302
+    with app.app_context():
+        # The second copy of the form carries the same images, which are no longer pending.
+        attachment = db.session.scalar(sa.select(TicketAttachment))
+        assert attachment.upload_key is None
+    assert len(tickets(app)) == 1
+
+
+def test_the_queue_keeps_its_filters_on_the_next_page(
+    client, customer, applications, app, staff_client
+):
+    with app.test_request_context():
+        from models.auth import User
+
+        user = db.session.scalar(sa.select(User).where(User.email == "maija@example.com"))
+        application = db.session.get(Application, applications["training"][0])
+        for n in range(51):
+            contact = support.Contact(
+                type=TicketType.OTHER,
+                urgency=support.Urgency.NORMAL,
+                email=user.email,
+                application=application,
+                sub_application=None,
+                target_reference=None,
+                message=f"viesti {n}",
+            )
+            ticket = support.create_ticket(user, contact, [], "fi")
+            support.set_status(ticket, user, TicketStatus.RESOLVED)
+        db.session.commit()
+    first = staff_client.get("/staff/support/?status=").get_data(as_text=True)
+    assert "status=&amp;page=2" in first or "page=2&amp;status=" in first
+    second = staff_client.get("/staff/support/?status=&page=2").get_data(as_text=True)
+    assert second.count("/staff/support/tickets/T-") == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "organisation=%C2%B2",
+        "application=9223372036854775808",
+        "organisation=99999999999999999999",
+        "handler=%00",
+        "status=x&type=y",
+    ],
+)
+def test_odd_queue_filters_are_no_error(staff_client, applications, query):
+    assert staff_client.get(f"/staff/support/?{query}").status_code in (200, 400)
+
+
+def test_odd_kept_keys_are_no_error(client, customer, applications, app):
+    response = send(client, contact_data(applications, kept=["a", "a\x00b", "x" * 500]))
+    assert response.status_code in (302, 400)
+
+
+def test_a_long_run_of_spaces_is_no_ticket_number():
+    assert support.normalise_number(" " * 5000 + "x") is None
+    assert support.normalise_number(" T-2026-004217 ") == "T-2026-004217"

@@ -88,7 +88,7 @@ def test_a_contact_with_a_screenshot_is_answered_and_the_reply_read(
     assert number in first_row.inner_text()
     staff.navigate(lambda: staff.page.get_by_role("link", name=number).click())
     staff.navigate(lambda: staff.page.get_by_role("button", name="Ota tiketti").click())
-    staff.page.fill("#message", "Vika on korjattu. Toimiiko raportti nyt?")
+    staff.page.fill("#reply-message", "Vika on korjattu. Toimiiko raportti nyt?")
     staff.navigate(lambda: staff.page.get_by_role("button", name="Lähetä vastaus").click())
     assert staff.page.locator(".flash--success").is_visible()
     browser.checked.extend(staff.checked)

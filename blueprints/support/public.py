@@ -25,7 +25,7 @@ from wtforms import SelectChoice
 
 from access import scoped
 from blueprints import paginate
-from extensions import db
+from extensions import db, limiter
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
 from models.support import (
     CUSTOMER_VISIBLE,
@@ -94,6 +94,30 @@ def collect_images(field, owner: str) -> list[TicketAttachment]:
     return kept
 
 
+def already_sent(next_url: str | None):
+    """The same form was sent twice at once: the first one counts, nothing is saved twice."""
+    db.session.rollback()
+    flash(_("The form was already sent: it was not saved a second time."), "info")
+    return redirect(next_url) if next_url else None
+
+
+def _throttle() -> str:
+    return current_app.config["SUPPORT_THROTTLE"]
+
+
+def _sender_key() -> str:
+    """Whose sending is counted: the user's, or the address's when not logged in."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"address:{request.remote_addr}"
+
+
+# Contacts, messages and images sent: a flood fills neither the disk nor mailboxes.
+_send_limit = limiter.shared_limit(
+    _throttle, scope="support-send", key_func=_sender_key, methods=["POST"]
+)
+
+
 def _owner() -> str:
     return f"user:{current_user.id}"
 
@@ -138,6 +162,7 @@ def _prefill(form: ContactForm) -> None:
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@_send_limit
 def new():
     """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
     organisation = current_user.organisation
@@ -168,7 +193,10 @@ def new():
                 target_reference=form.target_reference.data or None,
                 message=form.message.data,
             )
-            ticket = support.create_ticket(current_user, contact, kept, language)
+            try:
+                ticket = support.create_ticket(current_user, contact, kept, language)
+            except support.AlreadySent:
+                return already_sent(url_for("support.index"))
             db.session.commit()
             return redirect(url_for("support.sent", number=ticket.number))
         db.session.commit()  # the accepted images wait for the next try
@@ -260,7 +288,11 @@ def _add_message(ticket: Ticket, form: TicketMessageForm, owner: str, author):
     valid = form.validate()
     kept = collect_images(form.screenshots, owner)
     if valid and not form.screenshots.errors:
-        support.add_customer_message(ticket, author, form.message.data, kept)
+        try:
+            support.add_customer_message(ticket, author, form.message.data, kept)
+        except support.AlreadySent:
+            already_sent(None)
+            return True, []
         db.session.commit()
         flash(_("Your message was added to ticket %(number)s.", number=ticket.number), "success")
         return True, []
@@ -290,6 +322,7 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
 
 @bp.route("/tickets/<number>", methods=["GET", "POST"])
 @login_required
+@_send_limit
 def ticket(number: str):
     """A ticket of the organisation: its facts, status and conversation."""
     ticket = _own_ticket_or_404(number)
@@ -303,6 +336,7 @@ def ticket(number: str):
 
 
 @bp.route("/track/<number>/<signature>", methods=["GET", "POST"])
+@_send_limit
 def track(number: str, signature: str):
     """The ticket's status page behind the link in its mail: no login needed."""
     ticket = support.ticket_by_link(number, signature)

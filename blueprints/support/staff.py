@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -13,11 +15,12 @@ from wtforms import SelectChoice
 
 from access import staff_required
 from blueprints import paginate
-from blueprints.support.public import collect_images, send_attachment
+from blueprints.support.public import already_sent, collect_images, send_attachment
 from extensions import db
 from forms.staff import ActionForm
 from forms.support import (
     ApplicationForm,
+    ContactLinkForm,
     NoteForm,
     QueueFilterForm,
     StaffReplyForm,
@@ -39,6 +42,7 @@ from services import registry, support
 staff_bp = Blueprint("support_staff", __name__, url_prefix="/staff/support")
 
 QUEUE_FILTERS = ("status", "type", "application", "organisation", "handler")
+_DB_ID = re.compile(r"[0-9]{1,9}")
 
 
 def _language() -> str:
@@ -94,6 +98,7 @@ def queue():
         selectinload(Ticket.application),
         selectinload(Ticket.sub_application),
         selectinload(Ticket.assignee),
+        selectinload(Ticket.entries),  # the first one is the message shown
     )
     status = form.status.data
     if status == "open":
@@ -102,9 +107,9 @@ def queue():
         stmt = stmt.where(Ticket.status == TicketStatus(status))
     if form.type.data in set(TicketType):
         stmt = stmt.where(Ticket.type == TicketType(form.type.data))
-    if (form.application.data or "").isdigit():
+    if _DB_ID.fullmatch(form.application.data or ""):
         stmt = stmt.where(Ticket.application_id == int(form.application.data))
-    if (form.organisation.data or "").isdigit():
+    if _DB_ID.fullmatch(form.organisation.data or ""):
         stmt = stmt.where(Ticket.organisation_id == int(form.organisation.data))
     if form.handler.data == "me":
         stmt = stmt.where(Ticket.assignee_id == current_user.id)
@@ -114,6 +119,7 @@ def queue():
     stmt = stmt.order_by(faster_first, Ticket.created_at, Ticket.id)
     page = paginate(stmt, per_page=50)
     filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
+    filters["status"] = form.status.data or ""  # "all" is empty, and must stay so on page 2
     return render_template(
         "support/staff_queue.html", page=page, form=form, language=language, filters=filters
     )
@@ -122,31 +128,40 @@ def queue():
 # ---------------------------------------------------------------- a ticket
 
 
-def _status_form() -> StatusForm:
-    form = StatusForm()
+def _status_form(formdata=None) -> StatusForm:
+    form = StatusForm(formdata=formdata, prefix="status")
+    form.status.choices = status_choices()
+    return form
+
+
+def _reply_form(formdata=None) -> StaffReplyForm:
+    form = StaffReplyForm(formdata=formdata, prefix="reply")
     form.status.choices = status_choices()
     return form
 
 
 def _render_ticket(ticket: Ticket, **forms):
-    reply_form = forms.get("reply_form") or StaffReplyForm(formdata=None)
-    reply_form.status.choices = status_choices()
+    """The staff's ticket page; a form that failed comes back with its errors."""
+    from flask import current_app
+
     status_form = forms.get("status_form") or _status_form()
-    if not status_form.is_submitted():
+    if status_form.status.data is None:
         status_form.status.data = ticket.status.value
+    link_form = forms.get("link_form") or ContactLinkForm(formdata=None, prefix="link")
+    if link_form.email.data is None:
+        link_form.email.data = ticket.email
     target = None
     if ticket.target_type and ticket.target_id:
-        from flask import current_app
-
         target = registry.record_link(current_app, ticket.target_type, ticket.target_id)
     return render_template(
         "support/staff_ticket.html",
         ticket=ticket,
         facts=support.summary(ticket, _language()),
         target=target,
-        reply_form=reply_form,
+        reply_form=forms.get("reply_form") or _reply_form(),
         note_form=forms.get("note_form") or NoteForm(formdata=None),
         status_form=status_form,
+        link_form=link_form,
         action_form=ActionForm(),
         kept=forms.get("kept", []),
         attachment_url=lambda a: url_for(
@@ -176,8 +191,8 @@ def assign(number: str):
 @staff_required
 def change_status(number: str):
     ticket = _ticket_or_404(number)
-    form = _status_form()
-    if not form.validate_on_submit():
+    form = _status_form(request.form)
+    if not form.validate():
         return _render_ticket(ticket, status_form=form), 400
     if support.set_status(ticket, current_user, TicketStatus(form.status.data)):
         db.session.commit()
@@ -193,17 +208,37 @@ def change_status(number: str):
 def reply(number: str):
     """Answer the contact: the reply is mailed to them with the ticket number."""
     ticket = _ticket_or_404(number)
-    form = StaffReplyForm()
-    form.status.choices = status_choices()
+    form = _reply_form(request.form)
     valid = form.validate()
     kept = collect_images(form.screenshots, f"user:{current_user.id}")
     if valid and not form.screenshots.errors:
-        support.reply(ticket, current_user, form.message.data, TicketStatus(form.status.data), kept)
+        status = TicketStatus(form.status.data)
+        try:
+            support.reply(ticket, current_user, form.message.data, status, kept)
+        except support.AlreadySent:
+            return already_sent(url_for("support_staff.ticket", number=ticket.number))
         db.session.commit()
         flash(_("The reply was sent to %(email)s.", email=ticket.email), "success")
         return redirect(url_for("support_staff.ticket", number=ticket.number))
     db.session.commit()
     return _render_ticket(ticket, reply_form=form, kept=kept), 400
+
+
+@staff_bp.post("/tickets/<number>/link")
+@staff_required
+def new_link(number: str):
+    """Correct the contact's address and send a new status link; the old one stops working."""
+    ticket = _ticket_or_404(number)
+    form = ContactLinkForm(prefix="link")
+    if not form.validate():
+        return _render_ticket(ticket, link_form=form), 400
+    support.send_new_link(ticket, current_user, form.email.data)
+    db.session.commit()
+    flash(
+        _("A new link was sent to %(email)s; the old one no longer works.", email=ticket.email),
+        "success",
+    )
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 
 @staff_bp.post("/tickets/<number>/note")
