@@ -202,11 +202,11 @@ def attachment_path(attachment: TicketAttachment) -> Path:
     return _upload_dir() / attachment.stored_name
 
 
-def rejection_message(reason: str, filename: str) -> str:
+def image_limits() -> dict:
+    """The limits as people read them, e.g. {"megabytes": "5", "megapixels": "40"}."""
     from flask_babel import format_decimal
-    from flask_babel import gettext as _
 
-    limits = {
+    return {
         "megabytes": format_decimal(
             current_app.config["SUPPORT_MAX_IMAGE_BYTES"] / (1024 * 1024), "#,##0.##"
         ),
@@ -214,6 +214,12 @@ def rejection_message(reason: str, filename: str) -> str:
             current_app.config["SUPPORT_MAX_IMAGE_PIXELS"] / 1_000_000, "#,##0.##"
         ),
     }
+
+
+def rejection_message(reason: str, filename: str) -> str:
+    from flask_babel import gettext as _
+
+    limits = image_limits()
     messages = {
         "not_image": _("%(file)s is not a PNG, JPEG, GIF or WebP image.", file=filename),
         "too_large": _("%(file)s is larger than %(megabytes)s MB.", file=filename, **limits),

@@ -25,6 +25,12 @@ def _screenshot() -> bytes:
     return out.getvalue()
 
 
+def _noise() -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((300, 300), 60).save(out, "PNG")
+    return out.getvalue()
+
+
 def _log_in(browser, email: str) -> None:
     page = browser.page
     browser.goto("/auth/login")
@@ -120,3 +126,25 @@ def test_a_contact_with_a_screenshot_is_answered_and_the_reply_read(
     assert "Kyllä, nyt toimii" in anonymous.page.locator(".thread").inner_text()
     browser.checked.extend(anonymous.checked)
     anonymous_context.close()
+
+
+def test_a_too_large_screenshot_is_refused_before_sending(browser_page, app, make_user):
+    app.config["SUPPORT_MAX_IMAGE_BYTES"] = 1000
+    make_user("maija@example.com", org="Testivirasto")
+    with app.app_context():
+        support.ensure_default_applications()
+        db.session.commit()
+    browser = browser_page
+    page = browser.page
+    _log_in(browser, "maija@example.com")
+    browser.goto("/support/new")
+    page.fill("#message", "Viesti, joka ei saa kadota.")
+    page.set_input_files(
+        "#screenshots",
+        files=[{"name": "iso.png", "mimeType": "image/png", "buffer": _noise()}],
+    )
+    errors = page.locator("[data-file-errors]")
+    assert "iso.png" in errors.inner_text() and errors.is_visible()
+    assert page.evaluate("document.getElementById('screenshots').files.length") == 0
+    assert page.locator("#message").input_value() == "Viesti, joka ei saa kadota."
+    browser.check()

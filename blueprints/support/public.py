@@ -413,6 +413,7 @@ def setup_app(app: Flask) -> None:
     from blueprints.support import staff
 
     app.jinja_env.globals["contact_url"] = contact_url
+    app.jinja_env.globals["image_limits"] = support.image_limits
     app.jinja_env.globals["support_labels"] = {
         "type": support.TYPE_LABELS,
         "status": support.STATUS_LABELS,

@@ -44,3 +44,29 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// Screenshots: a file over the size limit is taken off the field at once, with the
+// reason, so that sending cannot end in "too large" and lose what was typed.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[type=file][data-max-bytes]")) {
+    const errors = input.parentElement.parentElement.querySelector("[data-file-errors]")
+      || input.parentElement.querySelector("[data-file-errors]");
+    input.addEventListener("change", () => {
+      const limit = Number(input.dataset.maxBytes);
+      const tooLarge = [...input.files].filter((file) => file.size > limit);
+      if (!errors) {
+        return;
+      }
+      if (tooLarge.length) {
+        errors.textContent = tooLarge
+          .map((file) => input.dataset.tooLarge.replace("{file}", file.name))
+          .join(" ");
+        errors.hidden = false;
+        input.value = "";
+      } else {
+        errors.textContent = "";
+        errors.hidden = true;
+      }
+    });
+  }
+});
