@@ -76,3 +76,42 @@ def get_owned_or_404(model: type[M], ident: Any, user: Any = None) -> M:
     if row is None:
         abort(404)
     return row
+
+
+def visible_departments(user: Any = None) -> set[int] | None:
+    """The departments a customer user may see: None for the whole organisation (a user
+    granted no departments), else the granted departments and all below them."""
+    from models.auth import Department
+
+    user = current_user if user is None else user
+    granted = [d.id for d in user.granted_departments]
+    if not granted:
+        return None
+    children: dict[int | None, list[int]] = {}
+    for dep_id, parent_id in db.session.execute(
+        sa.select(Department.id, Department.parent_id).where(
+            Department.organisation_id == user.organisation_id
+        )
+    ):
+        children.setdefault(parent_id, []).append(dep_id)
+    seen: set[int] = set()
+    stack = list(granted)
+    while stack:
+        dep_id = stack.pop()
+        if dep_id not in seen:
+            seen.add(dep_id)
+            stack.extend(children.get(dep_id, []))
+    return seen
+
+
+def own_scoped(model: type[M], user: Any = None) -> sa.Select:
+    """`select(model)` limited to the user's own organisation (staff too: their own) and,
+    for a user granted only some departments, to those and to the company's own rows."""
+    user = current_user if user is None else user
+    stmt = scoped(model, user).where(organisation_column(model) == user.organisation_id)
+    departments = visible_departments(user)
+    if departments is not None and hasattr(model, "department_id"):
+        stmt = stmt.where(
+            sa.or_(model.department_id.is_(None), model.department_id.in_(departments))
+        )
+    return stmt

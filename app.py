@@ -33,6 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    if app.config["PRODUCTION"] and not app.config["NATIONAL_ID_KEYS"]:
+        raise RuntimeError("NATIONAL_ID_KEYS must be set in production (FLASK_ENV=production).")
     if app.config["PRODUCTION"] and not app.config["MAIL_SERVER"]:
         app.logger.warning("MAIL_SERVER is not set: no email leaves the portal (captured).")
 
@@ -141,10 +143,10 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import IdConverter, auth, main, punchout, staff, support, training
+    from blueprints import IdConverter, auth, main, portal, punchout, staff, support, training
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff, training, punchout, support):
+    for module in (main, auth, staff, training, punchout, support, portal):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
             app.register_blueprint(module.staff_bp)

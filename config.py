@@ -111,6 +111,11 @@ def from_environment(instance_path: str) -> dict:
         "PUNCHOUT_SANDBOX_SECRET": os.environ.get(
             "PUNCHOUT_SANDBOX_SECRET", "handi-sandbox-secret"
         ),
+        # Fernet keys for national identity numbers, comma-separated, the newest first
+        # (then `flask portal reencrypt`); in development derived from SECRET_KEY.
+        "NATIONAL_ID_KEYS": [
+            key.strip() for key in os.environ.get("NATIONAL_ID_KEYS", "").split(",") if key.strip()
+        ],
         # A form with three screenshots at their limit must fit in one request.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024),
         "SUPPORT_UPLOAD_DIR": os.environ.get(

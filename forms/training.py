@@ -3,7 +3,6 @@ calendar's filters and service-code field, cancelling, and the staff's course fo
 
 from __future__ import annotations
 
-import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -28,49 +27,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from forms.validators import Email, TrimmedMeta
+from forms.validators import Email, FiniteAmount, Phone, SensibleYear, TrimmedMeta
 
 REQUIRED = _l("This field is required.")
-
-
-class SensibleYear:
-    """A date or time between 2000 and 2100 (no overflows at the ends of the calendar)."""
-
-    def __call__(self, form, field) -> None:
-        if field.data is not None and not 2000 <= field.data.year <= 2100:
-            raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
-
-
-class FiniteAmount:
-    """A real amount of money: not NaN or infinite, at most 99 999 999.99."""
-
-    def __call__(self, form, field) -> None:
-        from wtforms.validators import StopValidation
-
-        if field.data is None:
-            return
-        if not field.data.is_finite() or field.data > 99_999_999:
-            raise StopValidation(_l("Enter an amount between 0 and 99 999 999."))
-
-
-class Phone:
-    """A phone number, normalised to international form (+358 40 123 4567)."""
-
-    def __init__(self, region: str = "FI") -> None:
-        self.region = region
-
-    def __call__(self, form, field) -> None:
-        if not field.data:
-            return
-        try:
-            number = phonenumbers.parse(field.data, self.region)
-        except phonenumbers.NumberParseException as exc:
-            raise ValidationError(_l("Enter a phone number, for example 040 123 4567.")) from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValidationError(_l("Enter a phone number, for example 040 123 4567."))
-        field.data = phonenumbers.format_number(
-            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
 
 
 class EnrolmentForm(FlaskForm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from wtforms import Field, Form
@@ -37,3 +38,44 @@ class TrimmedMeta:
         filters = list(unbound_field.kwargs.get("filters", []))
         filters.append(strip)
         return unbound_field.bind(form=form, filters=filters, **options)
+
+
+class SensibleYear:
+    """A date or time between 2000 and 2100 (no overflows at the ends of the calendar)."""
+
+    def __call__(self, form, field) -> None:
+        if field.data is not None and not 2000 <= field.data.year <= 2100:
+            raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
+
+
+class FiniteAmount:
+    """A real amount of money: not NaN or infinite, at most 99 999 999.99."""
+
+    def __call__(self, form, field) -> None:
+        from wtforms.validators import StopValidation
+
+        if field.data is None:
+            return
+        if not field.data.is_finite() or field.data > 99_999_999:
+            raise StopValidation(_l("Enter an amount between 0 and 99 999 999."))
+
+
+class Phone:
+    """A phone number, normalised to international form (+358 40 123 4567)."""
+
+    def __init__(self, region: str = "FI", message=None) -> None:
+        self.region = region
+        self.message = message or _l("Enter a phone number, for example 040 123 4567.")
+
+    def __call__(self, form, field) -> None:
+        if not field.data:
+            return
+        try:
+            number = phonenumbers.parse(field.data, self.region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValidationError(self.message) from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError(self.message)
+        field.data = phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )

@@ -3,6 +3,17 @@
 from models.auth import Department, Organisation, Role, User
 from models.counters import Counter
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
+from models.portal import (
+    Booking,
+    BookingSlot,
+    CustomerInvoice,
+    Employee,
+    EmployeeEvent,
+    OrderEvent,
+    Placement,
+    PortalOrder,
+    ProductGroup,
+)
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
 from models.support import (
     Application,
@@ -14,6 +25,15 @@ from models.support import (
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
+    "Booking",
+    "BookingSlot",
+    "CustomerInvoice",
+    "Employee",
+    "EmployeeEvent",
+    "OrderEvent",
+    "Placement",
+    "PortalOrder",
+    "ProductGroup",
     "Application",
     "Counter",
     "SubApplication",

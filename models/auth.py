@@ -100,6 +100,17 @@ class Department(db.Model):
         return f"<Department {self.name!r}>"
 
 
+# The departments a customer user is granted; a user with none sees the whole organisation.
+user_department = sa.Table(
+    "user_department",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "department_id", sa.ForeignKey("department.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
 class User(UserMixin, db.Model):
     """A person who logs in: a customer of an organisation, or staff."""
 
@@ -108,6 +119,8 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    # The short name shown after the name ("Test Bruker (Tester)"); the email if none.
+    username: Mapped[str | None] = mapped_column(sa.String(50))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     language: Mapped[str] = mapped_column(sa.String(5), default="fi")
     role: Mapped[Role] = mapped_column(value_enum(Role), default=Role.CUSTOMER)
@@ -126,6 +139,13 @@ class User(UserMixin, db.Model):
     organisation: Mapped[Organisation | None] = relationship(
         back_populates="users", foreign_keys=[organisation_id]
     )
+    granted_departments: Mapped[list[Department]] = relationship(
+        secondary=user_department, order_by="Department.name"
+    )
+
+    @property
+    def display_username(self) -> str:
+        return self.username or self.email
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -9,8 +9,9 @@ from extensions import db
 from models.counters import Counter
 
 
-def next_value(key: str) -> int:
-    """Take the next number of the series `key` (1, 2, 3, …) in the current transaction.
+def next_value(key: str, start: int = 1) -> int:
+    """Take the next number of the series `key` (start, start + 1, …) in the current
+    transaction.
 
     The UPDATE locks the counter until the transaction ends, so a concurrent caller
     waits and gets the following number; a rollback returns the number to the series,
@@ -27,7 +28,7 @@ def next_value(key: str) -> int:
         return value
     try:
         with db.session.begin_nested():  # the series' first number
-            db.session.add(Counter(key=key, value=1))
-        return 1
+            db.session.add(Counter(key=key, value=start))
+        return start
     except IntegrityError:  # another transaction started the series at the same instant
         return db.session.execute(increment).scalar_one()

@@ -27,6 +27,8 @@ class DemoAccount:
     language: str
     note: str
     invoicing_number: str | None = None
+    username: str | None = None
+    departments: tuple[str, ...] = ()  # granted departments; none: the whole organisation
 
 
 ORGANISATIONS = {
@@ -88,7 +90,19 @@ ACCOUNTS = [
         Role.CUSTOMER,
         "Demokunde_Test",
         "nb",
-        "customer: Demokunde_Test (Norway)",
+        "customer: Demokunde_Test (Norway), the whole company",
+        username="Tester",
+    ),
+    DemoAccount(
+        "bergen.bruker@demokunde.example.com",
+        "demo-kunde-2026",
+        "Bergen Bruker",
+        Role.CUSTOMER,
+        "Demokunde_Test",
+        "nb",
+        "customer: Demokunde_Test, only the department Bergen TEST",
+        username="Bergen",
+        departments=("Bergen TEST",),
     ),
     DemoAccount(
         "tiina.testinen@toiminimi.example.com",
@@ -128,6 +142,13 @@ def seed() -> list[DemoAccount]:
                 organisation=orgs[account.organisation],
                 language=account.language,
             )
+        if account.username and user.username is None:
+            user.username = account.username
+        if account.departments and not user.granted_departments:
+            db.session.flush()
+            user.granted_departments = [
+                d for d in orgs[account.organisation].departments if d.name in account.departments
+            ]
         if account.invoicing_number and user.invoicing_number is None:
             taken = db.session.scalar(
                 sa.select(User.id).where(User.invoicing_number == account.invoicing_number)
@@ -142,6 +163,7 @@ def seed() -> list[DemoAccount]:
     seed_courses()
     seed_punchout_buyers()
     seed_tickets()
+    seed_portal()
     return ACCOUNTS
 
 
@@ -296,6 +318,193 @@ def seed_tickets() -> None:
         TicketStatus.WAITING,
         [],
     )
+    db.session.commit()
+
+
+# The seed's examples: employees, and the five invoices with their numbers, dates and sums.
+EMPLOYEES = [
+    # first, last, email, department, mobile, birth date, gender, fødselsnummer's date digits
+    ("Dolly", "Duck", "Dolly.Duck@testeren.no", None, None, None, None, None),
+    ("Donald", "Duck", "Donald.Duck@testeren.no", None, "41244845", "2023-05-12", None, "120523"),
+    ("test", "yoyo", "test.yoyo@testeren.no", None, None, None, None, None),
+    (
+        "Donald",
+        "Duck",
+        "Duck@testikkeibruk.no",
+        "Testbedriften AS",
+        "12345678",
+        "2018-09-13",
+        "mann",
+        None,
+    ),
+]
+INVOICES = [
+    ("2017-118350", "2017-12-31", "2018-01-20", "Testbedriften AS", "1500", "1500"),
+    ("2017-118352", "2017-12-19", "2018-01-08", "Bergen TEST", "3000", "3000"),
+    ("2017-118359", "2017-12-31", "2018-01-20", "Bergen TEST", "3000", "3000"),
+    ("2018-118371", "2018-02-28", "2018-03-20", "Bergen TEST", "1000", "1000"),
+    ("2018-118376", "2018-03-06", "2018-03-26", "Testbedriften AS", "5", "5"),
+]
+
+
+def _demo_national_id(date_digits: str) -> str:
+    """A valid fødselsnummer for the date (individual digits 500+: born in the 2000s)."""
+    from stdnum.no import fodselsnummer
+
+    for individual in range(500, 1000):
+        base = f"{date_digits}{individual:03d}"
+        first = fodselsnummer.calc_check_digit1(base)
+        number = base + first + fodselsnummer.calc_check_digit2(base + first)
+        if fodselsnummer.is_valid(number):
+            return number
+    raise ValueError(date_digits)
+
+
+def seed_portal() -> None:
+    """Demokunde_Test's orders (307390 of the seed), employees, invoices and a health
+    check with free times."""
+    from datetime import date
+
+    from models.counters import Counter
+    from models.portal import (
+        Booking,
+        BookingSlot,
+        CustomerInvoice,
+        Employee,
+        Gender,
+        OrderEvent,
+        OrderStatus,
+        PortalOrder,
+        ProductGroup,
+    )
+    from services import portal
+    from services.timezones import local_to_utc
+
+    portal.ensure_product_groups()
+    org = organisation("Demokunde_Test")
+    if org is None or db.session.scalar(
+        sa.select(PortalOrder.id).where(PortalOrder.organisation_id == org.id).limit(1)
+    ):
+        db.session.commit()
+        return
+    departments = {d.name: d for d in org.departments}
+    user = accounts.user_by_email("test.bruker@demokunde.example.com")
+    oslo = portal.OSLO
+    order = PortalOrder(
+        number=307390,
+        organisation_id=org.id,
+        status=OrderStatus.RECEIVED,
+        desired_delivery="Støttesamtaler",
+        quantity="4",
+        contact="Ola Olsen - tlf 1243254",
+        invoice_reference="Merkes med 123",
+        location="Oslo",
+        description="så raskt som mulig",
+        ordered_by_id=user.id if user else None,
+        ordered_at=local_to_utc(datetime(2023, 4, 17, 10, 12), oslo),
+    )
+    order.events.append(
+        OrderEvent(actor="test.bruker@demokunde.example.com", to_status=OrderStatus.RECEIVED,
+                   at=order.ordered_at)
+    )  # fmt: skip
+    db.session.add(order)
+    groups = {g.name: g for g in db.session.scalars(sa.select(ProductGroup))}
+    check = PortalOrder(
+        number=307391,
+        organisation_id=org.id,
+        department=departments.get("Testbedriften AS"),
+        product_group=groups.get("Helsekontroller"),
+        status=OrderStatus.PLANNED,
+        desired_delivery="Helsekontroll for ansatte",
+        quantity="12 ansatte",
+        contact="Kari Hansen - tlf 41234567",
+        invoice_reference="HMS-2026",
+        location="Testbedriften AS, Oslo",
+        description="Årlig helsekontroll med blodprøver og syn.",
+        ordered_by_id=user.id if user else None,
+        ordered_at=utcnow() - timedelta(days=20),
+    )
+    check.events.append(
+        OrderEvent(
+            actor="test.bruker@demokunde.example.com",
+            to_status=OrderStatus.RECEIVED,
+            at=check.ordered_at,
+        )
+    )
+    check.events.append(OrderEvent(actor="kari.nordmann@example.com",
+                                   from_status=OrderStatus.RECEIVED,
+                                   to_status=OrderStatus.PLANNED))  # fmt: skip
+    db.session.add(check)
+    counter = db.session.get(Counter, "portal-order")
+    if counter is None:
+        db.session.add(Counter(key="portal-order", value=307391))
+    else:
+        counter.value = max(counter.value, 307391)
+    db.session.flush()
+    actor = "demo"
+    for first, last, email, dep, mobile, born, gender, id_digits in EMPLOYEES:
+        employee = Employee(organisation_id=org.id, active=True)
+        values = {
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "mobile": f"+47 {mobile[:3]} {mobile[3:5]} {mobile[5:]}" if mobile else None,
+            "birth_date": date.fromisoformat(born) if born else None,
+            "gender": Gender(gender) if gender else None,
+            "department_id": departments[dep].id if dep else None,
+        }
+        number = _demo_national_id(id_digits) if id_digits else None
+        portal.save_employee(employee, values, number, actor)
+    for number, issued, due, payer, total, outstanding in INVOICES:
+        db.session.add(
+            CustomerInvoice(
+                number=number,
+                organisation_id=org.id,
+                department_id=departments[payer].id if payer in departments else None,
+                payer=payer,
+                invoice_date=date.fromisoformat(issued),
+                due_date=date.fromisoformat(due),
+                total=Decimal(total),
+                outstanding=Decimal(outstanding),
+                lines=[{"description": "Bedriftshelsetjeneste", "quantity": "1",
+                        "unit_price": total}],
+            )
+        )  # fmt: skip
+    today = portal.today()
+    db.session.add(
+        CustomerInvoice(
+            number=f"{today.year}-118501",
+            organisation_id=org.id,
+            department_id=departments["Testbedriften AS"].id,
+            order_id=check.id,
+            payer="Testbedriften AS",
+            invoice_date=today - timedelta(days=5),
+            due_date=today + timedelta(days=15),
+            total=Decimal("4500.00"),
+            outstanding=Decimal("4500.00"),
+            lines=[{"description": "Helsekontroll, forskudd", "quantity": "12",
+                    "unit_price": "375.00"}],
+        )
+    )  # fmt: skip
+    start_day = today + timedelta(days=21)
+    booking = Booking(
+        organisation_id=org.id,
+        order_id=check.id,
+        title="Helsekontroll",
+        place="Helsestasjonen, Storgata 10, 0155 Oslo",
+        what_to_bring="Legitimasjon, og briller eller linser om du bruker det. Kom fastende "
+        "(ingen mat de siste 8 timene) for blodprøven.",
+        deadline=local_to_utc(datetime.combine(start_day - timedelta(days=2), time(16)), oslo),
+    )
+    for day in range(2):
+        for hour in (8, 9, 10, 11):
+            start = local_to_utc(datetime.combine(start_day + timedelta(days=day), time(hour)),
+                                 oslo)  # fmt: skip
+            booking.slots.append(
+                BookingSlot(starts_at=start, ends_at=start + timedelta(minutes=45),
+                            capacity=2, taken=0)
+            )  # fmt: skip
+    db.session.add(booking)
     db.session.commit()
 
 

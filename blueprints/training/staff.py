@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,6 +15,7 @@ from forms.staff import ActionForm
 from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
 from models.training import Course, Enrolment, EnrolmentStatus
 from services import codes, registry, training
+from services.spreadsheet import csv_response
 from services.timezones import local_to_utc, utc_to_local
 
 staff_bp = Blueprint("training_staff", __name__, url_prefix="/staff/training")
@@ -188,32 +186,24 @@ CSV_COLUMNS = [
 def participants_csv(course_id: int):
     """Download the (filtered) participants as CSV that Excel opens with Finnish letters."""
     course = db.get_or_404(Course, course_id)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # the BOM: Excel reads the file as UTF-8
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow([label for _, label in CSV_COLUMNS])
-    for enrolment in db.session.scalars(_participants(course, _filter_form())):
-        row = []
-        for name, _label in CSV_COLUMNS:
-            value = getattr(enrolment, name)
-            if name == "created_at":
-                value = format_datetime(value, "yyyy-MM-dd HH:mm")
-            elif name == "status":
-                value = value.value
-            row.append(_csv_safe(value))
-        writer.writerow(row)
-    filename = f"osallistujat-{course.id}-{course.starts_at:%Y%m%d}.csv"
-    return Response(
-        buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+
+    def rows():
+        for enrolment in db.session.scalars(_participants(course, _filter_form())):
+            row = []
+            for name, _label in CSV_COLUMNS:
+                value = getattr(enrolment, name)
+                if name == "created_at":
+                    value = format_datetime(value, "yyyy-MM-dd HH:mm")
+                elif name == "status":
+                    value = value.value
+                row.append(value)
+            yield row
+
+    return csv_response(
+        f"osallistujat-{course.id}-{course.starts_at:%Y%m%d}.csv",
+        [label for _, label in CSV_COLUMNS],
+        rows(),
     )
-
-
-def _csv_safe(value) -> str:
-    """A cell as text; one that a spreadsheet would run as a formula is quoted with '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @staff_bp.get("/enrolments/<id:enrolment_id>")

@@ -70,3 +70,26 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// A long company/department list can be filtered by typing (the list works without too).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const box of document.querySelectorAll("[data-filter-for]")) {
+    const select = document.getElementById(box.dataset.filterFor);
+    const input = box.querySelector("input");
+    if (!select || !input) {
+      continue;
+    }
+    const options = [...select.options];
+    box.hidden = false;
+    input.addEventListener("input", () => {
+      const text = input.value.trim().toLowerCase();
+      for (const option of options) {
+        option.hidden = text !== "" && !option.text.toLowerCase().includes(text);
+      }
+      const first = options.find((option) => !option.hidden);
+      if (first && select.selectedOptions[0] && select.selectedOptions[0].hidden) {
+        select.value = first.value;
+      }
+    });
+  }
+});

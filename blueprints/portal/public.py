@@ -1,0 +1,673 @@
+"""The customer portal's tabs: Info, Bestilling, Ansatte, Rapporter, Fakturaer; the
+bookings, and the employees' self-declaration behind its emailed link."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from access import own_scoped, visible_departments
+from blueprints import paginate
+from extensions import db
+from forms.portal import (
+    DeactivateForm,
+    EmployeeForm,
+    EmployeeSearchForm,
+    InvoiceSearchForm,
+    OrderForm,
+    OrderSearchForm,
+    PlaceForm,
+    ReportForm,
+    declaration_form,
+)
+from forms.staff import ActionForm
+from models.auth import Department
+from models.portal import (
+    Booking,
+    BookingSlot,
+    CustomerInvoice,
+    Employee,
+    Gender,
+    OrderStatus,
+    Placement,
+    PortalOrder,
+    ProductGroup,
+)
+from models.types import utcnow
+from services import identity, portal, portal_pdf
+from services.spreadsheet import csv_response
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+TABS = (
+    ("portal.index", _l("Info")),
+    ("portal.orders", _l("Order")),
+    ("portal.employees", _l("Employees")),
+    ("portal.reports", _l("Reports")),
+    ("portal.invoices", _l("Invoices")),
+)
+SORTS = {
+    "number": PortalOrder.number,
+    "date": PortalOrder.ordered_at,
+    "status": PortalOrder.status,
+}
+GENDER_LABELS = {Gender.MALE: _l("Male"), Gender.FEMALE: _l("Female"), Gender.OTHER: _l("Other")}
+_ID = re.compile(r"[0-9]{1,9}")
+
+
+def customer_required(view):
+    """The portal is a company's: the user must belong to an organisation."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.organisation_id is None:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _own(model, **criteria):
+    """One record of the user's organisation (and departments), or 404."""
+    stmt = own_scoped(model)
+    for name, value in criteria.items():
+        stmt = stmt.where(getattr(model, name) == value)
+    record = db.session.scalar(stmt)
+    if record is None:
+        abort(404)
+    return record
+
+
+def _department_choices(everything: str | None = None, company: bool = True) -> list:
+    """The company (when the user sees all of it) and the departments the user may see."""
+    choices = [SelectChoice("", everything)] if everything else []
+    if company and visible_departments() is None:
+        choices.append(SelectChoice("company", current_user.organisation.name))
+    choices += [
+        SelectChoice(str(d.id), portal.department_path(d))
+        for d in portal.departments_for(current_user)
+    ]
+    return choices
+
+
+def _chosen_department(value: str) -> Department | None:
+    """The department picked in a form, if the user may see it; None for the company."""
+    if not _ID.fullmatch(value or ""):
+        return None
+    allowed = {d.id for d in portal.departments_for(current_user)}
+    department = db.session.get(Department, int(value))
+    return department if department and department.id in allowed else None
+
+
+def _department_filter(stmt, model, value: str):
+    if value == "company":
+        return stmt.where(model.department_id.is_(None))
+    department = _chosen_department(value)
+    if department is not None:
+        return stmt.where(model.department_id == department.id)
+    return stmt
+
+
+def _filters(*names: str) -> dict:
+    return {name: request.args[name] for name in names if request.args.get(name)}
+
+
+# ---------------------------------------------------------------- Info
+
+
+@bp.get("/")
+@customer_required
+def index():
+    """Info: what the portal holds, and the bookings open for placing employees."""
+    bookings = [
+        b
+        for b in portal.active_bookings(current_user)
+        if b.order is None or _visible_order(b.order)
+    ]
+    counts = {
+        "orders": db.session.scalar(
+            own_scoped(PortalOrder).with_only_columns(sa.func.count()).order_by(None)
+        ),
+        "employees": db.session.scalar(
+            own_scoped(Employee)
+            .where(Employee.active)
+            .with_only_columns(sa.func.count())
+            .order_by(None)
+        ),
+        "unpaid": db.session.scalar(
+            own_scoped(CustomerInvoice)
+            .where(CustomerInvoice.outstanding > 0)
+            .with_only_columns(sa.func.count())
+            .order_by(None)
+        ),
+    }
+    return render_template("portal/index.html", bookings=bookings, counts=counts, now=utcnow())
+
+
+def _visible_order(order: PortalOrder) -> bool:
+    departments = visible_departments()
+    return departments is None or order.department_id in departments or not order.department_id
+
+
+# ---------------------------------------------------------------- Bestilling
+
+
+@bp.get("/orders")
+@customer_required
+def orders():
+    """Finn bestillinger: filters, sortable columns, pages."""
+    form = OrderSearchForm(formdata=request.args)
+    form.status.choices = [SelectChoice("", _("All"))] + [
+        SelectChoice(s.value, portal.ORDER_STATUS_LABELS[s]) for s in OrderStatus
+    ]
+    form.department.choices = _department_choices(_("All"))
+    groups = db.session.scalars(sa.select(ProductGroup).order_by(ProductGroup.position))
+    form.product_group.choices = [SelectChoice("", _("All"))] + [
+        SelectChoice(str(g.id), g.name) for g in groups
+    ]
+    stmt = own_scoped(PortalOrder).options(
+        selectinload(PortalOrder.department), selectinload(PortalOrder.product_group)
+    )
+    if form.validate():
+        number = (form.number.data or "").strip()
+        if number:
+            stmt = stmt.where(PortalOrder.number == int(number)) if _ID.fullmatch(
+                number) else stmt.where(sa.false())  # fmt: skip
+        if form.date_from.data:
+            stmt = stmt.where(PortalOrder.ordered_at >= portal.day_start_utc(
+                form.date_from.data, portal.OSLO))  # fmt: skip
+        if form.date_to.data:
+            stmt = stmt.where(PortalOrder.ordered_at < portal.day_start_utc(
+                form.date_to.data + timedelta(days=1), portal.OSLO))  # fmt: skip
+    else:
+        stmt = stmt.where(sa.false())
+    if form.status.data in set(OrderStatus):
+        stmt = stmt.where(PortalOrder.status == OrderStatus(form.status.data))
+    stmt = _department_filter(stmt, PortalOrder, form.department.data or "")
+    if _ID.fullmatch(form.product_group.data or ""):
+        stmt = stmt.where(PortalOrder.product_group_id == int(form.product_group.data))
+    sort = request.args.get("sort", "date")
+    column = SORTS.get(sort, PortalOrder.ordered_at)
+    descending = request.args.get("dir", "desc") != "asc"
+    stmt = stmt.order_by(column.desc() if descending else column.asc(), PortalOrder.id.desc())
+    page = paginate(stmt, per_page=25)
+    filters = _filters("number", "date_from", "date_to", "status", "department", "product_group")
+    return render_template(
+        "portal/orders.html",
+        form=form,
+        page=page,
+        filters=filters,
+        sort=sort,
+        descending=descending,
+    )
+
+
+@bp.route("/orders/new", methods=["GET", "POST"])
+@customer_required
+def new_order():
+    """Ny bestilling: the account manager hears of it at once."""
+    form = OrderForm()
+    form.department.choices = _department_choices()
+    if form.validate_on_submit():
+        order = portal.create_order(
+            current_user,
+            portal.OrderRequest(
+                department=_chosen_department(form.department.data),
+                desired_delivery=form.desired_delivery.data,
+                quantity=form.quantity.data,
+                contact=form.contact.data,
+                invoice_reference=form.invoice_reference.data or "",
+                location=form.location.data,
+                description=form.description.data or "",
+            ),
+        )
+        db.session.commit()
+        flash(_("Your order %(number)s was sent.", number=order.number), "success")
+        return redirect(url_for("portal.order", number=order.number))
+    return render_template("portal/order_new.html", form=form)
+
+
+@bp.get("/orders/<id:number>")
+@customer_required
+def order(number: int):
+    """An order with its bookings and its status history."""
+    order = _own(PortalOrder, number=number)
+    return render_template("portal/order.html", order=order)
+
+
+# ---------------------------------------------------------------- Ansatte
+
+
+def _gender_choices() -> list:
+    return [SelectChoice("", _("Not given"))] + [
+        SelectChoice(g.value, GENDER_LABELS[g]) for g in Gender
+    ]
+
+
+@bp.get("/employees")
+@customer_required
+def employees():
+    """Finn ansatte: free text and department."""
+    form = EmployeeSearchForm(formdata=request.args)
+    form.department.choices = _department_choices(_("All"))
+    stmt = own_scoped(Employee).options(selectinload(Employee.department))
+    if not form.inactive.data:
+        stmt = stmt.where(Employee.active)
+    text = (form.q.data or "").strip().lower() if form.validate() else ""
+    for word in text.split()[:5]:
+        pattern = f"%{word}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Employee.first_name).like(pattern),
+                sa.func.lower(Employee.last_name).like(pattern),
+                sa.func.lower(Employee.email).like(pattern),
+            )
+        )
+    stmt = _department_filter(stmt, Employee, form.department.data or "")
+    page = paginate(stmt.order_by(Employee.last_name, Employee.first_name, Employee.id), 50)
+    return render_template(
+        "portal/employees.html",
+        form=form,
+        page=page,
+        filters=_filters("q", "department", "inactive"),
+    )
+
+
+@bp.get("/employees/<id:employee_id>")
+@customer_required
+def employee(employee_id: int):
+    employee = _own(Employee, id=employee_id)
+    placements = db.session.scalars(
+        sa.select(Placement)
+        .where(Placement.employee_id == employee.id)
+        .order_by(Placement.placed_at.desc())
+    )
+    return render_template(
+        "portal/employee.html",
+        employee=employee,
+        placements=list(placements),
+        gender_labels=GENDER_LABELS,
+        deactivate_form=DeactivateForm(formdata=None, on=portal.today()),
+        action_form=ActionForm(),
+    )
+
+
+def _save_employee(employee: Employee, form: EmployeeForm) -> bool:
+    """Check the form's identity number against the birth date and save; False with a
+    field message (never echoing the number) when it does not pass."""
+    number = None
+    if form.remove_national_id.data:
+        number = ""
+    elif form.national_id.data:
+        try:
+            number = identity.validate(form.national_id.data, form.birth_date.data)
+        except identity.InvalidNumber as exc:
+            form.national_id.errors.append(
+                {
+                    "length": _("Enter the 11 digits of a national identity number."),
+                    "checksum": _("The check digits do not match: check the number."),
+                    "date": _("The number holds no valid birth date: check the number."),
+                    "birth_date": _("The number does not match the birth date."),
+                }[exc.reason]
+            )
+            return False
+    values = {
+        "first_name": form.first_name.data,
+        "last_name": form.last_name.data,
+        "email": form.email.data,
+        "mobile": form.mobile.data or None,
+        "birth_date": form.birth_date.data or (identity.birth_date_of(number) if number
+                                               else None),
+        "gender": Gender(form.gender.data) if form.gender.data else None,
+        "department_id": d.id if (d := _chosen_department(form.department.data)) else None,
+    }  # fmt: skip
+    try:
+        portal.save_employee(employee, values, number, current_user.email)
+    except portal.DuplicateEmployee:
+        db.session.rollback()
+        form.national_id.errors.append(
+            _("Another employee of the company already has this national identity number.")
+        )
+        return False
+    db.session.commit()
+    return True
+
+
+def _employee_form(employee: Employee | None) -> EmployeeForm:
+    form = EmployeeForm(obj=None if request.method == "POST" else employee)
+    form.gender.choices = _gender_choices()
+    form.department.choices = _department_choices()
+    if request.method == "GET" and employee is not None:
+        form.gender.data = employee.gender.value if employee.gender else ""
+        form.department.data = str(employee.department_id) if employee.department_id else (
+            "company")  # fmt: skip
+    return form
+
+
+@bp.route("/employees/new", methods=["GET", "POST"])
+@customer_required
+def new_employee():
+    """Ny ansatt."""
+    form = _employee_form(None)
+    if form.validate_on_submit():
+        employee = Employee(organisation_id=current_user.organisation_id, active=True)
+        if _save_employee(employee, form):
+            flash(_("%(name)s was added.", name=employee.name), "success")
+            return redirect(url_for("portal.employee", employee_id=employee.id))
+    return render_template("portal/employee_form.html", form=form, employee=None)
+
+
+@bp.route("/employees/<id:employee_id>/edit", methods=["GET", "POST"])
+@customer_required
+def edit_employee(employee_id: int):
+    """Rediger ansatt: the identity number is shown masked and changed only when typed."""
+    employee = _own(Employee, id=employee_id)
+    form = _employee_form(employee)
+    if form.validate_on_submit() and _save_employee(employee, form):
+        flash(_("The changes were saved."), "success")
+        return redirect(url_for("portal.employee", employee_id=employee.id))
+    return render_template("portal/employee_form.html", form=form, employee=employee)
+
+
+@bp.post("/employees/<id:employee_id>/deactivate")
+@customer_required
+def deactivate_employee(employee_id: int):
+    """Deaktiver: off the pickers from the date, with the history kept."""
+    employee = _own(Employee, id=employee_id)
+    form = DeactivateForm()
+    if not form.validate_on_submit():
+        flash(_("Give the date of the deactivation."), "error")
+    elif portal.set_active(employee, False, form.on.data, current_user.email):
+        db.session.commit()
+        flash(_("%(name)s was deactivated.", name=employee.name), "success")
+    return redirect(url_for("portal.employee", employee_id=employee.id))
+
+
+@bp.post("/employees/<id:employee_id>/reactivate")
+@customer_required
+def reactivate_employee(employee_id: int):
+    employee = _own(Employee, id=employee_id)
+    if ActionForm().validate_on_submit() and portal.set_active(
+        employee, True, None, current_user.email
+    ):
+        db.session.commit()
+        flash(_("%(name)s is active again.", name=employee.name), "success")
+    return redirect(url_for("portal.employee", employee_id=employee.id))
+
+
+# ---------------------------------------------------------------- Fakturaer
+
+
+@bp.get("/invoices")
+@customer_required
+def invoices():
+    """Søk etter faktura: number, dates and status (Ubetalt, Forfalt, Betalt, all)."""
+    form = InvoiceSearchForm(formdata=request.args if request.args else None)
+    form.status.choices = [
+        SelectChoice(key, label) for key, label in portal.INVOICE_STATUS_LABELS.items()
+    ] + [SelectChoice("", _("All"))]
+    stmt = own_scoped(CustomerInvoice)
+    if form.validate():
+        if form.number.data:
+            stmt = stmt.where(CustomerInvoice.number == form.number.data.strip())
+        if form.date_from.data:
+            stmt = stmt.where(CustomerInvoice.invoice_date >= form.date_from.data)
+        if form.date_to.data:
+            stmt = stmt.where(CustomerInvoice.invoice_date <= form.date_to.data)
+    else:
+        stmt = stmt.where(sa.false())
+    condition = portal.invoice_status_filter(form.status.data or "")
+    if condition is not None:
+        stmt = stmt.where(condition)
+    page = paginate(stmt.order_by(CustomerInvoice.invoice_date, CustomerInvoice.id), 50)
+    filters = _filters("number", "date_from", "date_to")
+    filters["status"] = form.status.data or ""
+    return render_template(
+        "portal/invoices.html",
+        form=form,
+        page=page,
+        filters=filters,
+        status_of=portal.invoice_status,
+    )
+
+
+@bp.get("/invoices/<number>.pdf")
+@customer_required
+def invoice_pdf(number: str):
+    invoice = _own(CustomerInvoice, number=number)
+    pdf = portal_pdf.render(invoice)
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="faktura-{invoice.number}.pdf"'},
+    )
+
+
+# ---------------------------------------------------------------- bookings
+
+
+def _own_booking(booking_id: int) -> Booking:
+    booking = _own(Booking, id=booking_id)
+    if booking.order is not None and not _visible_order(booking.order):
+        abort(404)
+    return booking
+
+
+def _place_form(booking: Booking, formdata=None) -> PlaceForm:
+    form = PlaceForm(formdata=formdata) if formdata is not None else PlaceForm(formdata=None)
+    placed = {p.employee_id for slot in booking.slots for p in slot.placements if not p.removed_at}
+    employees = db.session.scalars(
+        own_scoped(Employee)
+        .where(Employee.active, Employee.id.not_in(placed) if placed else sa.true())
+        .order_by(Employee.last_name, Employee.first_name)
+    )
+    form.employee.choices = [SelectChoice("", _("Choose the employee"))] + [
+        SelectChoice(str(e.id), f"{e.name} ({e.email})") for e in employees
+    ]
+    form.slot.choices = [SelectChoice("", _("Choose the time"))] + [
+        SelectChoice(str(s.id), _slot_label(s), render_kw={"disabled": True} if not s.free
+                     else {})
+        for s in booking.slots
+    ]  # fmt: skip
+    return form
+
+
+def _slot_label(slot: BookingSlot) -> str:
+    from flask_babel import format_datetime, format_time
+
+    return _(
+        "%(start)s–%(end)s (%(free)s free)",
+        start=format_datetime(slot.starts_at, "short"),
+        end=format_time(slot.ends_at, "short"),
+        free=slot.free,
+    )
+
+
+def _visible_placements(booking: Booking) -> list[Placement]:
+    visible = {e for e in db.session.scalars(own_scoped(Employee).with_only_columns(Employee.id))}
+    return [
+        p
+        for slot in booking.slots
+        for p in slot.placements
+        if p.removed_at is None and p.employee_id in visible
+    ]
+
+
+@bp.get("/bookings/<id:booking_id>")
+@customer_required
+def booking(booking_id: int):
+    """A booking: its times, who is placed, and the form to place more."""
+    booking = _own_booking(booking_id)
+    return render_template(
+        "portal/booking.html",
+        booking=booking,
+        placements=_visible_placements(booking),
+        form=_place_form(booking),
+        action_form=ActionForm(),
+        open_=utcnow() <= booking.deadline,
+    )
+
+
+@bp.post("/bookings/<id:booking_id>/place")
+@customer_required
+def place(booking_id: int):
+    booking = _own_booking(booking_id)
+    form = _place_form(booking, request.form)
+    if form.validate():
+        employee = _own(Employee, id=int(form.employee.data))
+        slot = next(s for s in booking.slots if str(s.id) == form.slot.data)
+        try:
+            portal.place(slot, employee, current_user.email)
+        except portal.SlotFull:
+            db.session.rollback()
+            form.slot.errors.append(_("That time just filled up: choose another."))
+        except portal.AlreadyPlaced:
+            db.session.rollback()
+            form.employee.errors.append(_("The employee is already placed on this booking."))
+        except portal.PastDeadline:
+            db.session.rollback()
+            form.form_errors.append(_("The deadline has passed: contact us to make changes."))
+        else:
+            db.session.commit()
+            flash(
+                _("%(name)s was placed; they get the details by email.", name=employee.name),
+                "success",
+            )
+            return redirect(url_for("portal.booking", booking_id=booking.id))
+    return render_template(
+        "portal/booking.html",
+        booking=booking,
+        placements=_visible_placements(booking),
+        form=form,
+        action_form=ActionForm(),
+        open_=utcnow() <= booking.deadline,
+    ), 400
+
+
+@bp.post("/placements/<id:placement_id>/remove")
+@customer_required
+def remove_placement(placement_id: int):
+    placement = db.session.get(Placement, placement_id)
+    if placement is None:
+        abort(404)
+    booking = _own_booking(placement.booking_id)
+    _own(Employee, id=placement.employee_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        removed = portal.remove(placement, current_user.email)
+    except portal.PastDeadline:
+        db.session.rollback()
+        flash(_("The deadline has passed: contact us to make changes."), "error")
+    else:
+        db.session.commit()
+        if removed:
+            flash(_("%(name)s was taken off the booking.", name=placement.employee.name),
+                  "success")  # fmt: skip
+    return redirect(url_for("portal.booking", booking_id=booking.id))
+
+
+@bp.route("/egenerklaering/<token>", methods=["GET", "POST"])
+def declaration(token: str):
+    """Egenerklæring: the employee answers a few questions, without logging in."""
+    placement = portal.placement_by_token(token)
+    if placement is None:
+        abort(404)
+    form = declaration_form(
+        portal.DECLARATION_QUESTIONS, request.form if request.method == "POST" else None
+    )
+    if request.method == "POST" and form.validate():
+        answers = {key: form[key].data for key, _label in portal.DECLARATION_QUESTIONS}
+        answers["other"] = form.other.data or ""
+        portal.save_declaration(placement, answers)
+        db.session.commit()
+        return render_template("portal/declaration_done.html", placement=placement)
+    response = render_template(
+        "portal/declaration.html",
+        form=form,
+        placement=placement,
+        questions=[key for key, _label in portal.DECLARATION_QUESTIONS],
+    )
+    return response, 400 if form.errors else 200
+
+
+# ---------------------------------------------------------------- Rapporter
+
+
+def _report_period(form: ReportForm) -> tuple[date, date]:
+    end = form.date_to.data or portal.today()
+    start = form.date_from.data or end.replace(month=1, day=1)
+    if start > end:
+        start, end = end, start
+    return start, end
+
+
+@bp.get("/reports")
+@customer_required
+def reports():
+    """Per department: orders by status, employees booked and attended, invoices open."""
+    form = ReportForm(formdata=request.args)
+    form.validate()
+    start, end = _report_period(form)
+    rows = portal.reports(current_user, start, end)
+    return render_template(
+        "portal/reports.html",
+        form=form,
+        rows=rows,
+        start=start,
+        end=end,
+        statuses=list(OrderStatus),
+        chart=portal.chart_rows(rows),
+        filters=_filters("date_from", "date_to"),
+    )
+
+
+@bp.get("/reports.csv")
+@customer_required
+def reports_csv():
+    form = ReportForm(formdata=request.args)
+    form.validate()
+    start, end = _report_period(form)
+    return csv_response(
+        f"rapport-{start.isoformat()}-{end.isoformat()}.csv",
+        [_("Department")]
+        + [portal.ORDER_STATUS_LABELS[s] for s in OrderStatus]
+        + [_("Booked"), _("Attended"), _("Open invoices"), _("Outstanding (NOK)")],
+        (
+            [row.name]
+            + [row.orders.get(s.value, 0) for s in OrderStatus]
+            + [row.booked, row.attended, row.invoices_open, f"{row.invoices_outstanding:.2f}"]
+            for row in portal.reports(current_user, start, end)
+        ),
+    )
+
+
+def setup_app(app: Flask) -> None:
+    from blueprints.portal import staff
+
+    app.jinja_env.globals["portal_tabs"] = TABS
+    app.jinja_env.globals["portal_labels"] = {
+        "order": portal.ORDER_STATUS_LABELS,
+        "invoice": portal.INVOICE_STATUS_LABELS,
+    }
+    staff.setup_app(app)

@@ -1,0 +1,292 @@
+"""Forms of the customer portal (Kundeportal), after the seed's screens, and its staff pages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SearchField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import TextInput
+
+from forms.validators import Email, FiniteAmount, Phone, SensibleYear, TrimmedMeta
+
+REQUIRED = _l("This field is required.")
+
+
+class SearchMeta:
+    """A GET form of filters: no CSRF token (it changes nothing)."""
+
+    csrf = False
+
+
+class OrderSearchForm(FlaskForm):
+    """Finn bestillinger."""
+
+    Meta = SearchMeta
+
+    number = SearchField(_l("Order number"), validators=[Optional(), Length(max=12)])
+    date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
+    date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
+    status = SelectField(_l("Status"), choices=[], validate_choice=False)
+    department = SelectField(_l("Company/department"), choices=[], validate_choice=False)
+    product_group = SelectField(_l("Product group"), choices=[], validate_choice=False)
+
+
+class OrderForm(FlaskForm):
+    """Ny bestilling, with the seed's fields and hints."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    department = SelectField(
+        _l("Company/department"),
+        choices=[],
+        description=_l("If there are several departments, choose the one the order is for."),
+    )
+    desired_delivery = StringField(
+        _l("Desired delivery"),
+        validators=[DataRequired(_l("Describe the delivery you want.")), Length(max=200)],
+        description=_l(
+            "For example a first-aid course, support conversations, an ergonomics review, "
+            "a course, etc."
+        ),
+    )
+    quantity = StringField(
+        _l("Quantity/scope"),
+        validators=[DataRequired(_l("Give the quantity or scope.")), Length(max=100)],
+    )
+    contact = StringField(
+        _l("Contact person's name and phone number"),
+        validators=[
+            DataRequired(_l("Give the contact person's name and phone number.")),
+            Length(max=200),
+        ],
+    )
+    invoice_reference = StringField(
+        _l("Mark the invoice with / invoice reference"),
+        validators=[Length(max=100)],
+        description=_l("Check that this matches your internal routines for marking invoices."),
+    )
+    location = StringField(
+        _l("Place/location of the delivery"),
+        validators=[DataRequired(_l("Give the place of the delivery.")), Length(max=200)],
+    )
+    description = TextAreaField(
+        _l("Order description"),
+        validators=[Length(max=4000)],
+        description=_l(
+            "A short description of the order you want. Do NOT write sensitive information "
+            "(such as health information) here."
+        ),
+        render_kw={"rows": 5},
+    )
+
+
+class EmployeeSearchForm(FlaskForm):
+    """Finn ansatte."""
+
+    Meta = SearchMeta
+
+    q = SearchField(_l("Free text"), validators=[Optional(), Length(max=100)])
+    department = SelectField(_l("Company/department"), choices=[], validate_choice=False)
+    inactive = BooleanField(_l("Show deactivated employees too"))
+
+
+class HiddenValueInput(TextInput):
+    """A text input that never writes its value back into the page: an identity number
+    typed once is not sent to the browser again, not even with an error."""
+
+    def __call__(self, field, **kwargs):
+        kwargs["value"] = ""
+        return super().__call__(field, **kwargs)
+
+
+class PastDate:
+    """A birth date: not in the future, not before 1900."""
+
+    def __call__(self, form, field) -> None:
+        if field.data is not None and not date(1900, 1, 1) <= field.data <= date.today():
+            raise ValidationError(_l("Enter a date between 1900 and today."))
+
+
+class EmployeeForm(FlaskForm):
+    """Ny ansatt and Rediger ansatt."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    first_name = StringField(
+        _l("First name"),
+        validators=[DataRequired(_l("Enter the first name.")), Length(max=100)],
+    )
+    last_name = StringField(
+        _l("Last name"), validators=[DataRequired(_l("Enter the last name.")), Length(max=100)]
+    )
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(_l("Enter the email address.")), Email(), Length(max=254)],
+        description=_l(
+            "Required: appointments and electronic self-declaration forms are sent to it."
+        ),
+    )
+    mobile = TelField(
+        _l("Mobile"),
+        validators=[
+            Optional(),
+            Length(max=30),
+            Phone("NO", _l("Enter a mobile number, for example 412 34 567.")),
+        ],
+    )
+    birth_date = DateField(_l("Birth date"), validators=[Optional(), PastDate()])
+    gender = SelectField(_l("Gender"), choices=[], validators=[Optional()])
+    department = SelectField(_l("Company/department"), choices=[])
+    national_id = StringField(
+        _l("National identity number (11 digits)"),
+        widget=HiddenValueInput(),
+        validators=[Optional(), Length(max=20)],
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
+    )
+    remove_national_id = BooleanField(_l("Remove the saved national identity number"))
+
+
+class DeactivateForm(FlaskForm):
+    on = DateField(_l("Deactivated from"), validators=[InputRequired(REQUIRED), SensibleYear()])
+
+
+class InvoiceSearchForm(FlaskForm):
+    """Søk etter faktura."""
+
+    Meta = SearchMeta
+
+    number = SearchField(_l("Invoice number"), validators=[Optional(), Length(max=30)])
+    date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
+    date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
+    status = SelectField(_l("Status"), choices=[], validate_choice=False, default="ubetalt")
+
+
+class PlaceForm(FlaskForm):
+    """Put an employee into a slot of a booking."""
+
+    employee = SelectField(_l("Employee"), choices=[], validators=[DataRequired(REQUIRED)])
+    slot = SelectField(_l("Time"), choices=[], validators=[DataRequired(REQUIRED)])
+
+
+def yes_no() -> list[SelectChoice]:
+    return [SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))]
+
+
+class DeclarationForm(FlaskForm):
+    """Egenerklæring: the questions are added by the view (services.portal)."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    other = TextAreaField(
+        _l("Anything else we should know before the appointment?"),
+        validators=[Length(max=2000)],
+        render_kw={"rows": 4},
+    )
+
+
+def declaration_form(questions, formdata=None) -> DeclarationForm:
+    """A self-declaration form with a yes/no question for each of `questions`."""
+
+    class Form(DeclarationForm):
+        pass
+
+    for key, text in questions:
+        setattr(
+            Form,
+            key,
+            RadioField(
+                text,
+                choices=yes_no(),
+                validators=[InputRequired(_l("Answer yes or no."))],
+            ),
+        )
+    return Form(formdata=formdata) if formdata is not None else Form()
+
+
+class ReportForm(FlaskForm):
+    Meta = SearchMeta
+
+    date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
+    date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
+
+
+# ---------------------------------------------------------------- staff
+
+
+class OrderStatusForm(FlaskForm):
+    status = SelectField(_l("Order status"), choices=[])
+    product_group = SelectField(_l("Product group"), choices=[], validate_choice=False)
+
+
+class BookingForm(FlaskForm):
+    class Meta(TrimmedMeta):
+        pass
+
+    organisation = SelectField(_l("Company"), choices=[], validators=[DataRequired(REQUIRED)])
+    order_number = IntegerField(
+        _l("Order number"),
+        validators=[Optional(), NumberRange(min=1, max=2_000_000_000)],
+        description=_l("The order the booking belongs to, if any."),
+    )
+    title = StringField(
+        _l("Title"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        description=_l("For example Helsekontroll."),
+    )
+    place = StringField(_l("Place"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    what_to_bring = TextAreaField(
+        _l("What to bring"), validators=[Length(max=2000)], render_kw={"rows": 3}
+    )
+    deadline = DateTimeLocalField(
+        _l("Placements can be changed until"),
+        validators=[InputRequired(REQUIRED), SensibleYear()],
+    )
+
+
+class SlotForm(FlaskForm):
+    starts_at = DateTimeLocalField(
+        _l("Starts"), validators=[InputRequired(REQUIRED), SensibleYear()]
+    )
+    ends_at = DateTimeLocalField(_l("Ends"), validators=[InputRequired(REQUIRED), SensibleYear()])
+    capacity = IntegerField(
+        _l("Places"), validators=[InputRequired(REQUIRED), NumberRange(min=1, max=1000)]
+    )
+
+    def validate_ends_at(self, field) -> None:
+        if self.starts_at.data and field.data and field.data <= self.starts_at.data:
+            raise ValidationError(_l("The end must be after the start."))
+
+
+class PaymentForm(FlaskForm):
+    amount = DecimalField(
+        _l("Amount paid"),
+        places=2,
+        validators=[InputRequired(REQUIRED), FiniteAmount(), NumberRange(min=0.01)],
+    )
