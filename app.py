@@ -159,6 +159,7 @@ def register_commands(app: Flask) -> None:
     from commands import (
         demo,
         mail_commands,
+        portal_commands,
         punchout_commands,
         support_commands,
         training_commands,
@@ -170,6 +171,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(training_commands.training)
     app.cli.add_command(punchout_commands.punchout)
     app.cli.add_command(support_commands.support)
+    app.cli.add_command(portal_commands.portal)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
 

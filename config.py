@@ -116,6 +116,8 @@ def from_environment(instance_path: str) -> dict:
         "NATIONAL_ID_KEYS": [
             key.strip() for key in os.environ.get("NATIONAL_ID_KEYS", "").split(",") if key.strip()
         ],
+        # The bearer token of the CRM integration reading the employee change feed.
+        "CRM_FEED_TOKEN": os.environ.get("CRM_FEED_TOKEN", "").strip() or None,
         # A form with three screenshots at their limit must fit in one request.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024),
         "SUPPORT_UPLOAD_DIR": os.environ.get(

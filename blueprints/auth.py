@@ -283,12 +283,33 @@ def users():
     return render_template("auth/users.html", page=page, form=form)
 
 
+def _department_choices() -> list[SelectChoice]:
+    rows = db.session.execute(
+        sa.select(Department.id, Department.name, Organisation.name)
+        .join(Department.organisation)
+        .order_by(Organisation.name, Department.name)
+    )
+    return [SelectChoice(dep_id, f"{org} / {name}") for dep_id, name, org in rows]
+
+
+def _set_access(user: User, form: UserForm) -> None:
+    """The username shown in the portal and the departments a customer user may see."""
+    user.username = (form.username.data or "").strip() or None
+    ids = form.granted_department_ids.data or []
+    user.granted_departments = (
+        list(db.session.scalars(sa.select(Department).where(Department.id.in_(ids))))
+        if ids and user.role == Role.CUSTOMER
+        else []
+    )
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_required
 def create_user():
     """Create an account and email its owner a link for choosing a password."""
     form = UserForm()
     form.organisation_id.choices = _organisation_choices()
+    form.granted_department_ids.choices = _department_choices()
     if form.validate_on_submit():
         org = (
             db.session.get(Organisation, form.organisation_id.data)
@@ -308,6 +329,7 @@ def create_user():
             form.email.errors.append(str(exc))
         else:
             user.active = form.active.data
+            _set_access(user, form)
             _send_password_link(user, accounts.INVITATION)
             db.session.commit()
             flash(
@@ -325,6 +347,9 @@ def edit_user(user_id: int):
     user = db.get_or_404(User, user_id)
     form = UserForm(obj=user)
     form.organisation_id.choices = _organisation_choices()
+    form.granted_department_ids.choices = _department_choices()
+    if request.method == "GET":
+        form.granted_department_ids.data = [d.id for d in user.granted_departments]
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         other = accounts.user_by_email(email)
@@ -340,6 +365,7 @@ def edit_user(user_id: int):
             form.populate_obj(user)
             user.email = email
             user.role = Role(form.role.data)
+            _set_access(user, form)
             db.session.commit()
             flash(_("The account was saved."), "success")
             return redirect(url_for("auth.users"), 303)

@@ -15,6 +15,7 @@ from wtforms import (
     SearchField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
@@ -131,8 +132,31 @@ class UserForm(FlaskForm):
         ],
     )
     organisation_id = SelectField(_l("Organisation"), coerce=_optional_id, choices=[])
+    username = StringField(
+        _l("Username"),
+        validators=[Optional(), Length(max=50)],
+        description=_l("Shown after the name in the customer portal; the email if empty."),
+    )
+    granted_department_ids = SelectMultipleField(
+        _l("Departments"),
+        coerce=int,
+        choices=[],
+        description=_l(
+            "A customer user sees only these departments (and those below them) in the "
+            "customer portal; none chosen: the whole organisation."
+        ),
+    )
     language = SelectField(_l("Language"), choices=language_choices())
     active = BooleanField(_l("Active: may log in"), default=True)
+
+    def validate_granted_department_ids(self, field) -> None:
+        from extensions import db
+        from models.auth import Department
+
+        for dep_id in field.data or []:
+            department = db.session.get(Department, dep_id)
+            if department is None or department.organisation_id != self.organisation_id.data:
+                raise ValidationError(_l("Choose departments of the user's organisation."))
 
     def validate_organisation_id(self, field: SelectField) -> None:
         if self.role.data == Role.CUSTOMER.value and field.data is None:

@@ -3,13 +3,16 @@ slots and attendance, invoices' payments, and the employee change feed for the C
 
 from __future__ import annotations
 
+import hmac
 import re
+from functools import wraps
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -285,8 +288,30 @@ def payment(invoice_id: int):
 # ---------------------------------------------------------------- the CRM feed
 
 
+def _crm_token_given() -> bool:
+    """A request of the CRM integration, by the bearer token of CRM_FEED_TOKEN."""
+    token = current_app.config.get("CRM_FEED_TOKEN")
+    given = request.headers.get("Authorization", "")
+    if not token or not given.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode())
+
+
+def _employee_changes_allowed(view):
+    """Staff in the browser, or the CRM integration with its token."""
+    staff_view = staff_required(view)
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if _crm_token_given():
+            return view(*args, **kwargs)
+        return staff_view(*args, **kwargs)
+
+    return wrapped
+
+
 @staff_bp.get("/employee-changes.json")
-@staff_required
+@_employee_changes_allowed
 def employee_changes():
     """Changes to employees since a cursor, oldest first, for the CRM integration.
 
