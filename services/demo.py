@@ -347,6 +347,14 @@ INVOICES = [
 ]
 
 
+def _norwegian_phone(number: str) -> str:
+    import phonenumbers
+
+    return phonenumbers.format_number(
+        phonenumbers.parse(number, "NO"), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+
+
 def _demo_national_id(date_digits: str) -> str:
     """A valid fødselsnummer for the date (individual digits 500+: born in the 2000s)."""
     from stdnum.no import fodselsnummer
@@ -448,7 +456,7 @@ def seed_portal() -> None:
             "first_name": first,
             "last_name": last,
             "email": email,
-            "mobile": f"+47 {mobile[:3]} {mobile[3:5]} {mobile[5:]}" if mobile else None,
+            "mobile": _norwegian_phone(mobile) if mobile else None,
             "birth_date": date.fromisoformat(born) if born else None,
             "gender": Gender(gender) if gender else None,
             "department_id": departments[dep].id if dep else None,
