@@ -312,3 +312,37 @@ def test_mail_of_a_user_links_to_the_user(app, client, admin, make_user):
         message_id = db.session.scalar(sa.select(OutboxMessage.id))
     text = client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
     assert f'href="/auth/users/{user.id}/edit"' in text
+
+
+def test_admin_grants_departments_of_the_users_own_organisation(app, client, admin, make_user,
+                                                                make_org):  # fmt: skip
+    from models.auth import Department
+
+    make_org("Demokunde_Test", departments=["Bergen TEST", "Testbedriften AS"], country="NO")
+    make_org("Toinen Oy", departments=["Vieras osasto"])
+    user = make_user("bruker@example.com", org="Demokunde_Test", language="nb")
+    with app.app_context():
+        ids = {d.name: d.id for d in db.session.scalars(sa.select(Department))}
+    data = {
+        "email": "bruker@example.com",
+        "name": "Bruker",
+        "role": "customer",
+        "organisation_id": str(user.organisation_id),
+        "language": "nb",
+        "active": "y",
+        "username": "Tester",
+    }
+    foreign = client.post(
+        f"/auth/users/{user.id}/edit",
+        data={**data, "granted_department_ids": [str(ids["Vieras osasto"])]},
+    )
+    assert foreign.status_code == 200 and "error-summary" in foreign.get_data(as_text=True)
+    response = client.post(
+        f"/auth/users/{user.id}/edit",
+        data={**data, "granted_department_ids": [str(ids["Bergen TEST"])]},
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        saved = db.session.get(User, user.id)
+        assert [d.name for d in saved.granted_departments] == ["Bergen TEST"]
+        assert saved.username == "Tester" and saved.display_username == "Tester"

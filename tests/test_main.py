@@ -148,3 +148,10 @@ def test_a_flashed_message_is_in_the_page_title(client, auth, make_user):
     text = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     title = text.split("<title>", 1)[1].split("</title>", 1)[0]
     assert title.startswith("Olet kirjautunut sisään käyttäjänä Maija Meikäläinen. – ")
+
+
+def test_production_requires_keys_for_identity_numbers(app_config):
+    from app import create_app
+
+    with pytest.raises(RuntimeError, match="NATIONAL_ID_KEYS"):
+        create_app({**app_config, "PRODUCTION": True, "NATIONAL_ID_KEYS": []})
