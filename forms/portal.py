@@ -10,7 +10,6 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
-    DecimalField,
     EmailField,
     IntegerField,
     RadioField,
@@ -31,7 +30,14 @@ from wtforms.validators import (
 )
 from wtforms.widgets import TextInput
 
-from forms.validators import Email, FiniteAmount, Phone, SensibleYear, TrimmedMeta
+from forms.validators import (
+    Email,
+    FiniteAmount,
+    LocalDecimalField,
+    Phone,
+    SensibleYear,
+    TrimmedMeta,
+)
 
 REQUIRED = _l("This field is required.")
 
@@ -285,7 +291,7 @@ class SlotForm(FlaskForm):
 
 
 class PaymentForm(FlaskForm):
-    amount = DecimalField(
+    amount = LocalDecimalField(
         _l("Amount paid"),
         places=2,
         validators=[InputRequired(REQUIRED), FiniteAmount(), NumberRange(min=0.01)],

@@ -9,7 +9,6 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
-    DecimalField,
     EmailField,
     IntegerField,
     SearchField,
@@ -27,7 +26,14 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from forms.validators import Email, FiniteAmount, Phone, SensibleYear, TrimmedMeta
+from forms.validators import (
+    Email,
+    FiniteAmount,
+    LocalDecimalField,
+    Phone,
+    SensibleYear,
+    TrimmedMeta,
+)
 
 REQUIRED = _l("This field is required.")
 
@@ -180,7 +186,7 @@ class CourseForm(FlaskForm):
         validators=[Length(max=200)],
         description=_l("The address or the room; for a remote course, how to join."),
     )
-    price = DecimalField(
+    price = LocalDecimalField(
         _l("Price (EUR)"),
         places=2,
         validators=[

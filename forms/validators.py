@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from wtforms import Field, Form
+from wtforms import DecimalField, Field, Form
 from wtforms.validators import ValidationError
 
 
@@ -79,3 +79,13 @@ class Phone:
         field.data = phonenumbers.format_number(
             number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
         )
+
+
+class LocalDecimalField(DecimalField):
+    """A decimal amount typed the Nordic way too: "1 500,50" is 1500.50."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            valuelist = [value.replace("\u00a0", "").replace(" ", "").replace(",", ".")
+                         for value in valuelist]  # fmt: skip
+        super().process_formdata(valuelist)

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pytz
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -19,6 +18,7 @@ from flask_mail import Message
 from extensions import db, mail
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
 from models.types import utcnow
+from services.timezones import shown_in_zone
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def queue_mail(
     The caller commits: the message is saved in the same transaction as what it confirms.
     """
     context = {"base_url": current_app.config["BASE_URL"], **(context or {})}
-    with force_locale(language), _force_timezone(timezone):
+    with force_locale(language), shown_in_zone(timezone):
         subject = render_template(f"mail/{template}.subject.txt", **context)
         body_text = render_template(f"mail/{template}.txt", **context)
         body_html = render_template(f"mail/{template}.html", **context)
@@ -79,23 +79,6 @@ def queue_mail(
     )
     db.session.add(message)
     return message
-
-
-@contextmanager
-def _force_timezone(name: str | None):
-    """Render times in this zone (the recipient's), not the zone of whoever triggered it."""
-    from flask_babel import _get_current_context
-
-    ctx = _get_current_context()
-    if name is None or ctx is None:
-        yield
-        return
-    original = getattr(ctx, "babel_tzinfo", None)
-    ctx.babel_tzinfo = pytz.timezone(name)  # Flask-Babel works with pytz zones
-    try:
-        yield
-    finally:
-        ctx.babel_tzinfo = original
 
 
 def failed_mail_for(record_type: str, *record_ids: object) -> list[OutboxMessage]:

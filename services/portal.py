@@ -251,8 +251,14 @@ def _digest_taken(employee: Employee, digest: str) -> bool:
     return db.session.scalar(stmt.limit(1)) is not None
 
 
+def in_service(day: date | None = None) -> sa.ColumnElement:
+    """Employees who may be picked on the day: not deactivated, or only from a later date."""
+    return sa.or_(Employee.active, Employee.deactivated_on > (day or today()))
+
+
 def set_active(employee: Employee, active: bool, on: date | None, actor: str) -> bool:
-    """Deaktiver (from a date) or reactivate; history and bookings are kept."""
+    """Deaktiver from a date (until then the employee can still be picked), or reactivate;
+    history and bookings are kept."""
     if employee.active == active:
         return False
     employee.active = active

@@ -98,10 +98,11 @@ def _own(model, **criteria):
     return record
 
 
-def _department_choices(everything: str | None = None, company: bool = True) -> list:
-    """The company (when the user sees all of it) and the departments the user may see."""
+def _department_choices(everything: str | None = None, company: bool = False) -> list:
+    """The company (when the user sees all of it, or `company` keeps a record there) and
+    the departments the user may see."""
     choices = [SelectChoice("", everything)] if everything else []
-    if company and visible_departments() is None:
+    if company or visible_departments() is None:
         choices.append(SelectChoice("company", current_user.organisation.name))
     choices += [
         SelectChoice(str(d.id), portal.department_path(d))
@@ -150,7 +151,7 @@ def index():
         ),
         "employees": db.session.scalar(
             own_scoped(Employee)
-            .where(Employee.active)
+            .where(portal.in_service())
             .with_only_columns(sa.func.count())
             .order_by(None)
         ),
@@ -272,7 +273,7 @@ def employees():
     form.department.choices = _department_choices(_("All"))
     stmt = own_scoped(Employee).options(selectinload(Employee.department))
     if not form.inactive.data:
-        stmt = stmt.where(Employee.active)
+        stmt = stmt.where(portal.in_service())
     text = (form.q.data or "").strip().lower() if form.validate() else ""
     for word in text.split()[:5]:
         pattern = f"%{word}%"
@@ -312,9 +313,17 @@ def employee(employee_id: int):
     )
 
 
+_NUMBER_ERRORS = {
+    "length": _l("Enter the 11 digits of a national identity number."),
+    "checksum": _l("The check digits do not match: check the number."),
+    "date": _l("The number holds no valid birth date: check the number."),
+    "birth_date": _l("The number does not match the birth date."),
+}
+
+
 def _save_employee(employee: Employee, form: EmployeeForm) -> bool:
-    """Check the form's identity number against the birth date and save; False with a
-    field message (never echoing the number) when it does not pass."""
+    """Check the identity number (typed, or the saved one) against the birth date and
+    save; False with a field message (never echoing the number) when it does not pass."""
     number = None
     if form.remove_national_id.data:
         number = ""
@@ -322,25 +331,30 @@ def _save_employee(employee: Employee, form: EmployeeForm) -> bool:
         try:
             number = identity.validate(form.national_id.data, form.birth_date.data)
         except identity.InvalidNumber as exc:
-            form.national_id.errors.append(
-                {
-                    "length": _("Enter the 11 digits of a national identity number."),
-                    "checksum": _("The check digits do not match: check the number."),
-                    "date": _("The number holds no valid birth date: check the number."),
-                    "birth_date": _("The number does not match the birth date."),
-                }[exc.reason]
-            )
+            form.national_id.errors.append(_NUMBER_ERRORS[exc.reason])
             return False
+    saved = None
+    if number is None and employee.national_id_encrypted:
+        saved = portal.vault().decrypt(employee.national_id_encrypted)
+    known = number or saved
+    birth_date = form.birth_date.data
+    if known and birth_date is None:
+        birth_date = identity.birth_date_of(known)
+    elif saved and birth_date != identity.birth_date_of(saved):
+        form.birth_date.errors.append(
+            _("The birth date does not match the saved national identity number.")
+        )
+        return False
+    department = _chosen_department(form.department.data)
     values = {
         "first_name": form.first_name.data,
         "last_name": form.last_name.data,
         "email": form.email.data,
         "mobile": form.mobile.data or None,
-        "birth_date": form.birth_date.data or (identity.birth_date_of(number) if number
-                                               else None),
+        "birth_date": birth_date,
         "gender": Gender(form.gender.data) if form.gender.data else None,
-        "department_id": d.id if (d := _chosen_department(form.department.data)) else None,
-    }  # fmt: skip
+        "department_id": department.id if department else None,
+    }
     try:
         portal.save_employee(employee, values, number, current_user.email)
     except portal.DuplicateEmployee:
@@ -356,7 +370,10 @@ def _save_employee(employee: Employee, form: EmployeeForm) -> bool:
 def _employee_form(employee: Employee | None) -> EmployeeForm:
     form = EmployeeForm(obj=None if request.method == "POST" else employee)
     form.gender.choices = _gender_choices()
-    form.department.choices = _department_choices()
+    # A company-level employee stays there when a department user edits other details.
+    form.department.choices = _department_choices(
+        company=employee is not None and employee.department_id is None
+    )
     if request.method == "GET" and employee is not None:
         form.gender.data = employee.gender.value if employee.gender else ""
         form.department.data = str(employee.department_id) if employee.department_id else (
@@ -478,7 +495,7 @@ def _place_form(booking: Booking, formdata=None) -> PlaceForm:
     placed = {p.employee_id for slot in booking.slots for p in slot.placements if not p.removed_at}
     employees = db.session.scalars(
         own_scoped(Employee)
-        .where(Employee.active, Employee.id.not_in(placed) if placed else sa.true())
+        .where(portal.in_service(), Employee.id.not_in(placed) if placed else sa.true())
         .order_by(Employee.last_name, Employee.first_name)
     )
     form.employee.choices = [SelectChoice("", _("Choose the employee"))] + [

@@ -44,7 +44,7 @@ from models.portal import (
     ProductGroup,
 )
 from services import portal, registry
-from services.timezones import local_to_utc, utc_to_local
+from services.timezones import local_to_utc, shown_in_zone, utc_to_local
 
 staff_bp = Blueprint("portal_staff", __name__, url_prefix="/staff/portal")
 _ID = re.compile(r"[0-9]{1,9}")
@@ -145,7 +145,8 @@ def bookings():
         .order_by(Booking.deadline.desc(), Booking.id.desc()),
         50,
     )
-    return render_template("portal/staff_bookings.html", page=page)
+    with shown_in_zone("Europe/Oslo"):  # the bookings' own time, as staff typed it
+        return render_template("portal/staff_bookings.html", page=page)
 
 
 @staff_bp.route("/bookings/new", methods=["GET", "POST"])
@@ -204,13 +205,15 @@ def booking(booking_id: int):
     if request.method == "GET" and booking.slots:
         last = booking.slots[-1]
         form.starts_at.data = utc_to_local(last.ends_at, portal.OSLO).replace(tzinfo=None)
-    return render_template(
-        "portal/staff_booking.html",
-        booking=booking,
-        form=form,
-        action_form=ActionForm(),
-        questions=portal.DECLARATION_QUESTIONS,
-    ), 400 if form.errors else 200
+    with shown_in_zone("Europe/Oslo"):  # the booking's own time, as staff typed it
+        page = render_template(
+            "portal/staff_booking.html",
+            booking=booking,
+            form=form,
+            action_form=ActionForm(),
+            questions=portal.DECLARATION_QUESTIONS,
+        )
+    return page, 400 if form.errors else 200
 
 
 def _placement_or_404(placement_id: int) -> Placement:
