@@ -116,6 +116,9 @@ def from_environment(instance_path: str) -> dict:
         "NATIONAL_ID_KEYS": [
             key.strip() for key in os.environ.get("NATIONAL_ID_KEYS", "").split(",") if key.strip()
         ],
+        # The key of the digest that finds an identity number again (duplicates) without
+        # decrypting; kept when encryption keys change. Default: the last NATIONAL_ID_KEYS key.
+        "NATIONAL_ID_DIGEST_KEY": os.environ.get("NATIONAL_ID_DIGEST_KEY", "").strip() or None,
         # The bearer token of the CRM integration reading the employee change feed.
         "CRM_FEED_TOKEN": os.environ.get("CRM_FEED_TOKEN", "").strip() or None,
         # A form with three screenshots at their limit must fit in one request.

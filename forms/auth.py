@@ -153,6 +153,8 @@ class UserForm(FlaskForm):
         from extensions import db
         from models.auth import Department
 
+        if field.errors:  # not among the choices: no database look-up of forged ids
+            return
         for dep_id in field.data or []:
             department = db.session.get(Department, dep_id)
             if department is None or department.organisation_id != self.organisation_id.data:

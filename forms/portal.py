@@ -28,7 +28,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
-from wtforms.widgets import TextInput
+from wtforms.widgets import HiddenInput, TextInput
 
 from forms.validators import (
     Email,
@@ -163,7 +163,7 @@ class EmployeeForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=30),
-            Phone("NO", _l("Enter a mobile number, for example 412 34 567.")),
+            Phone("NO", _l("Enter a mobile number, for example 412 34 567."), mobile=True),
         ],
     )
     birth_date = DateField(_l("Birth date"), validators=[Optional(), PastDate()])
@@ -291,6 +291,8 @@ class SlotForm(FlaskForm):
 
 
 class PaymentForm(FlaskForm):
+    # What was outstanding when the form was shown: a payment applies only to that.
+    seen = LocalDecimalField(widget=HiddenInput(), validators=[InputRequired(REQUIRED)])
     amount = LocalDecimalField(
         _l("Amount paid"),
         places=2,

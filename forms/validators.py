@@ -63,9 +63,15 @@ class FiniteAmount:
 class Phone:
     """A phone number, normalised to international form (+358 40 123 4567)."""
 
-    def __init__(self, region: str = "FI", message=None) -> None:
+    MOBILE_TYPES = (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+    def __init__(self, region: str = "FI", message=None, mobile: bool = False) -> None:
         self.region = region
         self.message = message or _l("Enter a phone number, for example 040 123 4567.")
+        self.mobile = mobile
 
     def __call__(self, form, field) -> None:
         if not field.data:
@@ -74,11 +80,14 @@ class Phone:
             number = phonenumbers.parse(field.data, self.region)
         except phonenumbers.NumberParseException as exc:
             raise ValidationError(self.message) from exc
-        if not phonenumbers.is_valid_number(number):
+        if not phonenumbers.is_valid_number(number) or number.extension:
             raise ValidationError(self.message)
-        field.data = phonenumbers.format_number(
-            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
+        if self.mobile and phonenumbers.number_type(number) not in self.MOBILE_TYPES:
+            raise ValidationError(self.message)
+        formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        if len(formatted) > 30:  # the columns' width
+            raise ValidationError(self.message)
+        field.data = formatted
 
 
 class LocalDecimalField(DecimalField):

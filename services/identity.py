@@ -12,7 +12,7 @@ from datetime import date
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from stdnum.exceptions import ValidationError
+from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 from stdnum.no import fodselsnummer
 
 
@@ -28,14 +28,17 @@ def validate(number: str, birth_date: date | None = None) -> str:
     """The 11 digits of a valid fødselsnummer or D-nummer (both check digits right),
     consistent with the birth date when one is given; raises InvalidNumber."""
     compact = fodselsnummer.compact(number or "")
-    if len(compact) != 11 or not compact.isdigit():
+    if len(compact) != 11 or not (compact.isascii() and compact.isdigit()):
         raise InvalidNumber("length")
     try:
         fodselsnummer.validate(compact)
         born = fodselsnummer.get_birth_date(compact)
-    except ValidationError as exc:
-        reason = "checksum" if "checksum" in type(exc).__name__.lower() else "date"
-        raise InvalidNumber(reason) from exc
+    except InvalidChecksum as exc:
+        raise InvalidNumber("checksum") from exc
+    except (InvalidFormat, InvalidLength) as exc:
+        raise InvalidNumber("length") from exc
+    except ValidationError as exc:  # InvalidComponent: no real birth date in it
+        raise InvalidNumber("date") from exc
     if birth_date is not None and born != birth_date:
         raise InvalidNumber("birth_date")
     return compact
@@ -63,6 +66,7 @@ class Vault:
     def __init__(self, keys: list[str], digest_secret: str) -> None:
         if not keys:
             raise ValueError("at least one key is needed")
+        self.keys = list(keys)
         self._fernet = MultiFernet([Fernet(key) for key in keys])
         self._digest_key = _derive(digest_secret, b"national-id-digest")
 

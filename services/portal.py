@@ -99,6 +99,16 @@ def departments_for(user: User) -> list[Department]:
     )
 
 
+def department_and_below(department: Department) -> list[int]:
+    """The department's id and the ids of all departments under it."""
+    ids, stack = [], [department]
+    while stack:
+        node = stack.pop()
+        ids.append(node.id)
+        stack.extend(node.children)
+    return ids
+
+
 def department_path(department: Department) -> str:
     names = []
     node = department
@@ -191,10 +201,14 @@ def set_order_status(order: PortalOrder, actor: str, status: OrderStatus) -> boo
 
 
 def vault() -> identity.Vault:
+    """The keys of the identity numbers. The digest that finds duplicates has its own key
+    (NATIONAL_ID_DIGEST_KEY), so that a new encryption key changes no digest."""
     keys = current_app.config.get("NATIONAL_ID_KEYS") or []
+    digest_key = current_app.config.get("NATIONAL_ID_DIGEST_KEY")
     if keys:
-        return identity.Vault(keys, keys[0])
-    return identity.Vault.from_secret(current_app.config["SECRET_KEY"])
+        return identity.Vault(keys, digest_key or keys[-1])
+    box = identity.Vault.from_secret(current_app.config["SECRET_KEY"])
+    return identity.Vault(box.keys, digest_key) if digest_key else box
 
 
 # The fields of an employee a form edits, as the change events name them.
@@ -261,16 +275,35 @@ def set_active(employee: Employee, active: bool, on: date | None, actor: str) ->
     history and bookings are kept."""
     if employee.active == active:
         return False
-    employee.active = active
-    employee.deactivated_on = None if active else (on or today())
-    employee.updated_at = utcnow()
+    changed = db.session.execute(
+        sa.update(Employee)
+        .where(Employee.id == employee.id, Employee.active == (not active))
+        .values(
+            active=active,
+            deactivated_on=None if active else (on or today()),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.expire(employee)
+    if changed != 1:  # a double click: the first one did it
+        return False
     _employee_event(
         employee, "reactivated" if active else "deactivated", ["active", "deactivated_on"], actor
     )
     return True
 
 
+# Any constant: the lock that makes change events commit in the order of their ids.
+_EVENT_LOCK = 7_311_001
+
+
 def _employee_event(employee: Employee, action: str, fields: list[str], actor: str) -> None:
+    """Record a change for the CRM feed. Its id is the feed's cursor, so ids must become
+    visible in their order: on PostgreSQL one transaction at a time writes events (a
+    lock held to the commit); SQLite has one writer anyway."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK})
     db.session.add(
         EmployeeEvent(
             employee_id=employee.id,
@@ -342,9 +375,17 @@ def invoice_status_filter(status: str, on: date | None = None) -> sa.ColumnEleme
     return conditions.get(status)
 
 
-def record_payment(invoice: CustomerInvoice, amount: Decimal) -> None:
-    """Lower what is outstanding (a part payment leaves the rest)."""
-    invoice.outstanding = max(invoice.outstanding - amount, Decimal("0.00"))
+def record_payment(invoice: CustomerInvoice, amount: Decimal, seen: Decimal) -> bool:
+    """Lower what is outstanding (a part payment leaves the rest) — only if it is still
+    what the person saw: a double click or a colleague's payment meanwhile changes nothing."""
+    changed = db.session.execute(
+        sa.update(CustomerInvoice)
+        .where(CustomerInvoice.id == invoice.id, CustomerInvoice.outstanding == seen)
+        .values(outstanding=max(seen - amount, Decimal("0.00")))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.expire(invoice)
+    return changed == 1
 
 
 # ---------------------------------------------------------------- bookings
@@ -359,7 +400,11 @@ class AlreadyPlaced(RuntimeError):
 
 
 class PastDeadline(RuntimeError):
-    """The booking's deadline has passed: staff must make the change."""
+    """The booking's deadline has passed (or it was closed): staff must make the change."""
+
+
+class NotInService(RuntimeError):
+    """The employee is deactivated from a date on or before the slot."""
 
 
 def _hash(token: str) -> str:
@@ -370,8 +415,13 @@ def place(slot: BookingSlot, employee: Employee, actor: str) -> Placement:
     """Put an active employee into a free slot, and mail them the time, place, what to
     bring and their self-declaration link. One conditional UPDATE takes the place."""
     booking = slot.booking
-    if utcnow() > booking.deadline:
+    if utcnow() > booking.deadline or not booking.active:
         raise PastDeadline()
+    if not employee.active or (
+        employee.deactivated_on
+        and slot.starts_at.astimezone(OSLO).date() >= employee.deactivated_on
+    ):
+        raise NotInService()
     already = db.session.scalar(
         sa.select(Placement.id).where(
             Placement.booking_id == booking.id,
@@ -412,6 +462,7 @@ def place(slot: BookingSlot, employee: Employee, actor: str) -> Placement:
         },
         record=("placement", placement.id),
         timezone="Europe/Oslo",
+        sensitive=True,  # the link opens the employee's health answers
     )
     return placement
 
@@ -449,14 +500,22 @@ def remove(placement: Placement, actor: str, *, staff: bool = False) -> bool:
     return True
 
 
+# How long after the appointment the self-declaration link still opens.
+DECLARATION_GRACE = timedelta(days=1)
+
+
 def placement_by_token(token: str) -> Placement | None:
+    """The placement of a self-declaration link, while it is placed and not long past."""
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(
+    placement = db.session.scalar(
         sa.select(Placement).where(
             Placement.declaration_token_hash == _hash(token), Placement.removed_at.is_(None)
         )
     )
+    if placement is None or utcnow() > placement.slot.ends_at + DECLARATION_GRACE:
+        return None
+    return placement
 
 
 def save_declaration(placement: Placement, answers: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from babel.numbers import format_decimal
+from flask_babel import force_locale
 from fpdf import FPDF
 
 from models.portal import CustomerInvoice
@@ -81,7 +82,8 @@ def render(invoice: CustomerInvoice) -> bytes:
         pdf.cell(widths[3], 7, _nok(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
     pdf.ln(6)
-    status = INVOICE_STATUS_LABELS[invoice_status(invoice)]
+    with force_locale("nb"):  # the invoice is Norwegian, whoever downloads it
+        status = str(INVOICE_STATUS_LABELS[invoice_status(invoice)])
     pdf.cell(0, 6, _text(f"Status: {status}"), new_x="LMARGIN", new_y="NEXT")
     pdf.cell(
         0, 6, _text("Betales til kontonummer 1234.56.78903. Oppgi KID ved betaling."),

@@ -22,6 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
@@ -55,6 +56,7 @@ from models.portal import (
 from models.types import utcnow
 from services import identity, portal, portal_pdf
 from services.spreadsheet import csv_response
+from services.timezones import shown_in_zone
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -68,7 +70,11 @@ TABS = (
 SORTS = {
     "number": PortalOrder.number,
     "date": PortalOrder.ordered_at,
-    "status": PortalOrder.status,
+    # In the order of an order's life, not of the codes' letters.
+    "status": sa.case(
+        {status: position for position, status in enumerate(OrderStatus)},
+        value=PortalOrder.status,
+    ),
 }
 GENDER_LABELS = {Gender.MALE: _l("Male"), Gender.FEMALE: _l("Female"), Gender.OTHER: _l("Other")}
 _ID = re.compile(r"[0-9]{1,9}")
@@ -125,7 +131,8 @@ def _department_filter(stmt, model, value: str):
         return stmt.where(model.department_id.is_(None))
     department = _chosen_department(value)
     if department is not None:
-        return stmt.where(model.department_id == department.id)
+        below = portal.department_and_below(department)
+        return stmt.where(model.department_id.in_(below))
     return stmt
 
 
@@ -230,6 +237,10 @@ def new_order():
     form = OrderForm()
     form.department.choices = _department_choices()
     if form.validate_on_submit():
+        sent = _same_order_just_sent(form)
+        if sent is not None:  # a double click: one order, one mail
+            flash(_("Your order %(number)s was sent.", number=sent.number), "success")
+            return redirect(url_for("portal.order", number=sent.number))
         order = portal.create_order(
             current_user,
             portal.OrderRequest(
@@ -246,6 +257,26 @@ def new_order():
         flash(_("Your order %(number)s was sent.", number=order.number), "success")
         return redirect(url_for("portal.order", number=order.number))
     return render_template("portal/order_new.html", form=form)
+
+
+def _same_order_just_sent(form: OrderForm) -> PortalOrder | None:
+    """The order the user sent with the same content a moment ago, if any."""
+    department = _chosen_department(form.department.data)
+    return db.session.scalar(
+        own_scoped(PortalOrder).where(
+            PortalOrder.ordered_by_id == current_user.id,
+            PortalOrder.ordered_at > utcnow() - timedelta(minutes=2),
+            PortalOrder.department_id == (department.id if department else None)
+            if department
+            else PortalOrder.department_id.is_(None),
+            PortalOrder.desired_delivery == form.desired_delivery.data,
+            PortalOrder.quantity == form.quantity.data,
+            PortalOrder.contact == form.contact.data,
+            PortalOrder.location == form.location.data,
+            PortalOrder.invoice_reference == (form.invoice_reference.data or ""),
+            PortalOrder.description == (form.description.data or ""),
+        )
+    )
 
 
 @bp.get("/orders/<id:number>")
@@ -485,7 +516,7 @@ def invoice_pdf(number: str):
 
 def _own_booking(booking_id: int) -> Booking:
     booking = _own(Booking, id=booking_id)
-    if booking.order is not None and not _visible_order(booking.order):
+    if not booking.active or (booking.order is not None and not _visible_order(booking.order)):
         abort(404)
     return booking
 
@@ -558,9 +589,14 @@ def place(booking_id: int):
         except portal.SlotFull:
             db.session.rollback()
             form.slot.errors.append(_("That time just filled up: choose another."))
-        except portal.AlreadyPlaced:
+        except (portal.AlreadyPlaced, IntegrityError):
             db.session.rollback()
             form.employee.errors.append(_("The employee is already placed on this booking."))
+        except portal.NotInService:
+            db.session.rollback()
+            form.employee.errors.append(
+                _("The employee is deactivated from a date before this time.")
+            )
         except portal.PastDeadline:
             db.session.rollback()
             form.form_errors.append(_("The deadline has passed: contact us to make changes."))
@@ -618,13 +654,15 @@ def declaration(token: str):
         answers["other"] = form.other.data or ""
         portal.save_declaration(placement, answers)
         db.session.commit()
-        return render_template("portal/declaration_done.html", placement=placement)
-    response = render_template(
-        "portal/declaration.html",
-        form=form,
-        placement=placement,
-        questions=[key for key, _label in portal.DECLARATION_QUESTIONS],
-    )
+        with shown_in_zone("Europe/Oslo"):  # the appointment's own time
+            return render_template("portal/declaration_done.html", placement=placement)
+    with shown_in_zone("Europe/Oslo"):
+        response = render_template(
+            "portal/declaration.html",
+            form=form,
+            placement=placement,
+            questions=[key for key, _label in portal.DECLARATION_QUESTIONS],
+        )
     return response, 400 if form.errors else 200
 
 
@@ -632,8 +670,10 @@ def declaration(token: str):
 
 
 def _report_period(form: ReportForm) -> tuple[date, date]:
-    end = form.date_to.data or portal.today()
-    start = form.date_from.data or end.replace(month=1, day=1)
+    """The period asked for; a date that did not pass its check counts as not given."""
+    form.validate()
+    end = (None if form.date_to.errors else form.date_to.data) or portal.today()
+    start = (None if form.date_from.errors else form.date_from.data) or end.replace(month=1, day=1)
     if start > end:
         start, end = end, start
     return start, end
@@ -644,7 +684,6 @@ def _report_period(form: ReportForm) -> tuple[date, date]:
 def reports():
     """Per department: orders by status, employees booked and attended, invoices open."""
     form = ReportForm(formdata=request.args)
-    form.validate()
     start, end = _report_period(form)
     rows = portal.reports(current_user, start, end)
     return render_template(
@@ -663,7 +702,6 @@ def reports():
 @customer_required
 def reports_csv():
     form = ReportForm(formdata=request.args)
-    form.validate()
     start, end = _report_period(form)
     return csv_response(
         f"rapport-{start.isoformat()}-{end.isoformat()}.csv",
@@ -673,10 +711,20 @@ def reports_csv():
         (
             [row.name]
             + [row.orders.get(s.value, 0) for s in OrderStatus]
-            + [row.booked, row.attended, row.invoices_open, f"{row.invoices_outstanding:.2f}"]
+            + [
+                row.booked,
+                row.attended,
+                row.invoices_open,
+                _decimal_comma(row.invoices_outstanding),
+            ]
             for row in portal.reports(current_user, start, end)
         ),
     )
+
+
+def _decimal_comma(amount) -> str:
+    """1500,00: the decimal comma that Norwegian (and Finnish) Excel reads as a number."""
+    return f"{amount:.2f}".replace(".", ",")
 
 
 def setup_app(app: Flask) -> None:

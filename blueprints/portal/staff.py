@@ -216,6 +216,19 @@ def booking(booking_id: int):
     return page, 400 if form.errors else 200
 
 
+@staff_bp.post("/bookings/<id:booking_id>/active")
+@staff_required
+def booking_active(booking_id: int):
+    """Close a booking (the customer no longer sees or fills it) or open it again."""
+    booking = db.get_or_404(Booking, booking_id)
+    if ActionForm().validate_on_submit():
+        booking.active = not booking.active
+        db.session.commit()
+        flash(_("The booking is open.") if booking.active else _("The booking is closed."),
+              "success")  # fmt: skip
+    return redirect(url_for("portal_staff.booking", booking_id=booking.id))
+
+
 def _placement_or_404(placement_id: int) -> Placement:
     placement = db.session.get(Placement, placement_id)
     if placement is None:
@@ -279,10 +292,17 @@ def payment(invoice_id: int):
     invoice = db.get_or_404(CustomerInvoice, invoice_id)
     form = PaymentForm()
     if form.validate_on_submit():
-        portal.record_payment(invoice, form.amount.data)
-        db.session.commit()
-        flash(_("The payment of invoice %(number)s was registered.", number=invoice.number),
-              "success")  # fmt: skip
+        if portal.record_payment(invoice, form.amount.data, form.seen.data):
+            db.session.commit()
+            flash(_("The payment of invoice %(number)s was registered.", number=invoice.number),
+                  "success")  # fmt: skip
+        else:
+            db.session.rollback()
+            flash(
+                _("Invoice %(number)s changed meanwhile: check it and register again.",
+                  number=invoice.number),
+                "error",
+            )  # fmt: skip
     else:
         flash(_("Give the amount paid, for example 1500,00."), "error")
     return redirect(url_for("portal_staff.invoices", company=invoice.organisation_id))
