@@ -17,7 +17,7 @@ def test_seed_demo_is_safe_to_run_twice(app, runner):
     assert second.exit_code == 0, second.output
     assert "admin@example.com" in second.output and "demo-admin-2026" in second.output
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 7
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 8
         kunde = db.session.scalar(
             sa.select(Organisation).where(Organisation.name == "Demokunde_Test")
         )
@@ -31,6 +31,32 @@ def test_seed_demo_is_safe_to_run_twice(app, runner):
         assert invoicer is not None and invoicer.role == Role.CUSTOMER
         roles = {u.role for u in db.session.scalars(sa.select(User))}
         assert roles == {Role.ADMIN, Role.STAFF, Role.CUSTOMER}
+        bergen = db.session.scalar(
+            sa.select(User).where(User.email == "bergen.bruker@demokunde.example.com")
+        )
+        assert [d.name for d in bergen.granted_departments] == ["Bergen TEST"]
+
+
+def test_the_demo_holds_the_seeds_examples(app, runner):
+    from models.portal import CustomerInvoice, Employee, PortalOrder
+    from models.support import Ticket
+
+    runner.invoke(args=["seed-demo"])
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        order = db.session.scalar(sa.select(PortalOrder).where(PortalOrder.number == 307390))
+        assert order.desired_delivery == "Støttesamtaler" and order.location == "Oslo"
+        assert order.contact == "Ola Olsen - tlf 1243254"
+        names = sorted(e.name for e in db.session.scalars(sa.select(Employee)))
+        assert "Dolly Duck" in names and names.count("Donald Duck") == 2
+        invoices = {
+            i.number: (i.invoice_date.isoformat(), i.due_date.isoformat(), i.payer, i.total)
+            for i in db.session.scalars(sa.select(CustomerInvoice))
+        }
+        assert invoices["2017-118350"] == ("2017-12-31", "2018-01-20", "Testbedriften AS", 1500)
+        assert invoices["2018-118376"] == ("2018-03-06", "2018-03-26", "Testbedriften AS", 5)
+        assert len(invoices) == 6
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 2
 
 
 def test_every_demo_account_can_log_in(app, runner):

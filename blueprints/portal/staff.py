@@ -77,14 +77,15 @@ def orders():
     if status in set(OrderStatus):
         stmt = stmt.where(PortalOrder.status == OrderStatus(status))
     page = paginate(stmt.order_by(PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 50)
-    return render_template(
-        "portal/staff_orders.html",
-        page=page,
-        companies=_organisation_choices(_("All")),
-        company=company,
-        status=status,
-        filters={k: v for k, v in (("company", company), ("status", status)) if v},
-    )
+    with shown_in_zone("Europe/Oslo"):  # the Norwegian customers' own time
+        return render_template(
+            "portal/staff_orders.html",
+            page=page,
+            companies=_organisation_choices(_("All")),
+            company=company,
+            status=status,
+            filters={k: v for k, v in (("company", company), ("status", status)) if v},
+        )
 
 
 def _order_or_404(number: int) -> PortalOrder:
@@ -113,7 +114,8 @@ def _status_form(order: PortalOrder, formdata=None) -> OrderStatusForm:
 @staff_required
 def order(number: int):
     order = _order_or_404(number)
-    return render_template("portal/staff_order.html", order=order, form=_status_form(order))
+    with shown_in_zone("Europe/Oslo"):
+        return render_template("portal/staff_order.html", order=order, form=_status_form(order))
 
 
 @staff_bp.post("/orders/<id:number>/status")
