@@ -1,0 +1,56 @@
+"""The invoice desk's promise: sent by 15:00 on a weekday, forwarded the same day; later,
+or on a weekend or a Finnish public holiday, on the next working day.
+
+Holidays come from the maintained `holidays` package (Christmas Eve and Midsummer Eve
+included, as Finnish offices keep them).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+CUTOFF = time(15, 0)
+
+
+@lru_cache(maxsize=16)
+def _holidays(year: int) -> holidays.HolidayBase:
+    return holidays.Finland(years=year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _holidays(day.year)
+
+
+def next_working_day(day: date) -> date:
+    """The first working day after `day`."""
+    day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def forwarding_day(sent_at: datetime) -> date:
+    """The day by which an invoice sent at `sent_at` (aware) is to be forwarded."""
+    local = sent_at.astimezone(HELSINKI)
+    if is_working_day(local.date()) and local.time() <= CUTOFF:
+        return local.date()
+    return next_working_day(local.date())
+
+
+def forwarding_state(sent_at: datetime, now: datetime) -> str:
+    """ "today" when due today, "late" when its day has passed, "later" otherwise."""
+    due = forwarding_day(sent_at)
+    today = now.astimezone(HELSINKI).date()
+    if due < today:
+        return "late"
+    return "today" if due == today else "later"
+
+
+def day_end(day: date) -> datetime:
+    """The moment the day's promise ends (15:00 in Helsinki)."""
+    return datetime.combine(day, CUTOFF, tzinfo=HELSINKI)
