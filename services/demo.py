@@ -412,9 +412,12 @@ def seed_portal() -> None:
         ordered_at=local_to_utc(datetime(2023, 4, 17, 10, 12), oslo),
     )
     order.events.append(
-        OrderEvent(actor="test.bruker@demokunde.example.com", to_status=OrderStatus.RECEIVED,
-                   at=order.ordered_at)
-    )  # fmt: skip
+        OrderEvent(
+            actor="test.bruker@demokunde.example.com",
+            to_status=OrderStatus.RECEIVED,
+            at=order.ordered_at,
+        )
+    )
     db.session.add(order)
     groups = {g.name: g for g in db.session.scalars(sa.select(ProductGroup))}
     check = PortalOrder(
@@ -439,9 +442,13 @@ def seed_portal() -> None:
             at=check.ordered_at,
         )
     )
-    check.events.append(OrderEvent(actor="kari.nordmann@example.com",
-                                   from_status=OrderStatus.RECEIVED,
-                                   to_status=OrderStatus.PLANNED))  # fmt: skip
+    check.events.append(
+        OrderEvent(
+            actor="kari.nordmann@example.com",
+            from_status=OrderStatus.RECEIVED,
+            to_status=OrderStatus.PLANNED,
+        )
+    )
     db.session.add(check)
     counter = db.session.get(Counter, "portal-order")
     if counter is None:
@@ -474,10 +481,11 @@ def seed_portal() -> None:
                 due_date=date.fromisoformat(due),
                 total=Decimal(total),
                 outstanding=Decimal(outstanding),
-                lines=[{"description": "Bedriftshelsetjeneste", "quantity": "1",
-                        "unit_price": total}],
+                lines=[
+                    {"description": "Bedriftshelsetjeneste", "quantity": "1", "unit_price": total}
+                ],
             )
-        )  # fmt: skip
+        )
     today = portal.today()
     db.session.add(
         CustomerInvoice(
@@ -490,10 +498,11 @@ def seed_portal() -> None:
             due_date=today + timedelta(days=15),
             total=Decimal("4500.00"),
             outstanding=Decimal("4500.00"),
-            lines=[{"description": "Helsekontroll, forskudd", "quantity": "12",
-                    "unit_price": "375.00"}],
+            lines=[
+                {"description": "Helsekontroll, forskudd", "quantity": "12", "unit_price": "375.00"}
+            ],
         )
-    )  # fmt: skip
+    )
     start_day = today + timedelta(days=21)
     booking = Booking(
         organisation_id=org.id,
@@ -506,12 +515,14 @@ def seed_portal() -> None:
     )
     for day in range(2):
         for hour in (8, 9, 10, 11):
-            start = local_to_utc(datetime.combine(start_day + timedelta(days=day), time(hour)),
-                                 oslo)  # fmt: skip
+            start = local_to_utc(
+                datetime.combine(start_day + timedelta(days=day), time(hour)), oslo
+            )
             booking.slots.append(
-                BookingSlot(starts_at=start, ends_at=start + timedelta(minutes=45),
-                            capacity=2, taken=0)
-            )  # fmt: skip
+                BookingSlot(
+                    starts_at=start, ends_at=start + timedelta(minutes=45), capacity=2, taken=0
+                )
+            )
     db.session.add(booking)
     db.session.commit()
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from access import visible_departments
 from extensions import db
@@ -492,11 +493,14 @@ def remove(placement: Placement, actor: str, *, staff: bool = False) -> bool:
         "portal_booking_removed",
         placement.employee.email,
         language="nb",
-        context={"employee": placement.employee, "booking": placement.slot.booking,
-                 "slot": placement.slot},
+        context={
+            "employee": placement.employee,
+            "booking": placement.slot.booking,
+            "slot": placement.slot,
+        },
         record=("placement", placement.id),
         timezone="Europe/Oslo",
-    )  # fmt: skip
+    )
     return True
 
 
@@ -608,9 +612,11 @@ def reports(user: User, start: date, end: date) -> list[DepartmentReport]:
 
 
 def active_bookings(user: User) -> list[Booking]:
+    """The company's open bookings, with their orders and times (the Info tab shows both)."""
     return list(
         db.session.scalars(
             sa.select(Booking)
+            .options(selectinload(Booking.order), selectinload(Booking.slots))
             .where(Booking.organisation_id == user.organisation_id, Booking.active)
             .order_by(Booking.deadline)
         )

@@ -252,9 +252,11 @@ def store_upload(upload: FileStorage, owner: str) -> TicketAttachment:
     )
     if waiting >= MAX_PENDING:
         raise UploadRejected(
-            _("%(file)s was not taken: too many images wait unsent. Try again tomorrow.",
-              file=shown or "?")
-        )  # fmt: skip
+            _(
+                "%(file)s was not taken: too many images wait unsent. Try again tomorrow.",
+                file=shown or "?",
+            )
+        )
     data = upload.stream.read(limit + 1)
     try:
         clean = images.sanitise(

@@ -75,11 +75,11 @@ class Company:
     other_id: int
 
     @property
-    def testbedriften(self) -> int:
+    def dept_testbedriften(self) -> int:
         return self.departments[TESTBEDRIFTEN]
 
     @property
-    def bergen(self) -> int:
+    def dept_bergen(self) -> int:
         return self.departments[BERGEN]
 
 
@@ -118,7 +118,7 @@ def bergen_client(app, company, make_user) -> FlaskClient:
     user = make_user(BERGEN_USER, org=COMPANY, name="Bergen Bruker", language="en")
     with app.app_context():
         row = db.session.get(User, user.id)
-        row.granted_departments.append(db.session.get(Department, company.bergen))
+        row.granted_departments.append(db.session.get(Department, company.dept_bergen))
         db.session.commit()
     return login(app, BERGEN_USER)
 
@@ -399,11 +399,16 @@ def searchable_orders(app, company) -> dict[str, int]:
         300011,
         at=utc(2024, 2, 14, 23, 30),
         status=OrderStatus.PLANNED,
-        department_id=c.testbedriften,
+        department_id=c.dept_testbedriften,
         group="Kurs og opplæring",
     )
     add_order(
-        app, c.id, 300012, at=utc(2024, 3, 20), status=OrderStatus.DELIVERED, department_id=c.bergen
+        app,
+        c.id,
+        300012,
+        at=utc(2024, 3, 20),
+        status=OrderStatus.DELIVERED,
+        department_id=c.dept_bergen,
     )
     # 22:30 UTC on 31 March is 00:30 on 1 April in Oslo (summer time).
     add_order(app, c.id, 300013, at=utc(2024, 3, 31, 22, 30), status=OrderStatus.CANCELLED)
@@ -449,14 +454,14 @@ def test_orders_are_found_by_status(customer, searchable_orders):
 
 def test_orders_are_found_by_department_or_company(customer, company, searchable_orders):
     assert search_orders(customer, department="company") == [300010, 300013]
-    assert search_orders(customer, department=str(company.bergen)) == [300012]
-    assert search_orders(customer, department=str(company.testbedriften)) == [300011]
+    assert search_orders(customer, department=str(company.dept_bergen)) == [300012]
+    assert search_orders(customer, department=str(company.dept_testbedriften)) == [300011]
     html = text(customer.get("/portal/orders"))
     assert select_options(html, "department") == {
         "": "All",
         "company": COMPANY,
-        str(company.bergen): BERGEN,
-        str(company.testbedriften): TESTBEDRIFTEN,
+        str(company.dept_bergen): BERGEN,
+        str(company.dept_testbedriften): TESTBEDRIFTEN,
     }
 
 
@@ -557,7 +562,7 @@ def test_a_new_order_gets_a_number_and_mails_the_user_and_the_account_manager(
 ):
     make_manager(app, make_user, company)
     response = customer.post(
-        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.bergen)}
+        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.dept_bergen)}
     )
     assert response.status_code == 302
     assert location(response) == "/portal/orders/300001"
@@ -568,7 +573,7 @@ def test_a_new_order_gets_a_number_and_mails_the_user_and_the_account_manager(
         saved = db.session.scalar(sa.select(PortalOrder))
         assert (saved.number, saved.department_id, saved.status) == (
             300001,
-            company.bergen,
+            company.dept_bergen,
             OrderStatus.RECEIVED,
         )
         assert saved.ordered_by.email == CUSTOMER
@@ -687,11 +692,13 @@ def staff_list(app, company) -> dict[str, int]:
     return {
         "Ola": add_employee(app, c.id, "Ola", "Nordmann", "ola@firma.no"),
         "Kari": add_employee(
-            app, c.id, "Kari", "Hansen", "kari.hansen@firma.no", department_id=c.testbedriften
+            app, c.id, "Kari", "Hansen", "kari.hansen@firma.no", department_id=c.dept_testbedriften
         ),
-        "Per": add_employee(app, c.id, "Per", "Olsen", "per@bergen.no", department_id=c.bergen),
+        "Per": add_employee(
+            app, c.id, "Per", "Olsen", "per@bergen.no", department_id=c.dept_bergen
+        ),
         "Anne": add_employee(
-            app, c.id, "Anne", "Olsen", "anne@bergen.no", department_id=c.bergen, active=False
+            app, c.id, "Anne", "Olsen", "anne@bergen.no", department_id=c.dept_bergen, active=False
         ),
         "Øyvind": add_employee(app, c.id, "Øyvind", "Ås", "oyvind@firma.no"),
         "Olga": add_employee(app, c.other_id, "Olga", "Olsen", "olga@annen.no"),
@@ -719,9 +726,11 @@ def test_employees_are_found_by_name_email_and_department(customer, company, sta
     assert found(q="ola hansen") == []
     assert found(q="ÅS") == [ids["Øyvind"]]
     assert found(department="company") == sorted([ids["Ola"], ids["Øyvind"]])
-    assert found(department=str(company.bergen)) == [ids["Per"]]
-    assert found(department=str(company.bergen), inactive="y") == sorted([ids["Per"], ids["Anne"]])
-    assert found(department=str(company.testbedriften), q="per") == []
+    assert found(department=str(company.dept_bergen)) == [ids["Per"]]
+    assert found(department=str(company.dept_bergen), inactive="y") == sorted(
+        [ids["Per"], ids["Anne"]]
+    )
+    assert found(department=str(company.dept_testbedriften), q="per") == []
 
 
 def test_deactivated_employees_are_marked_in_the_list(customer, staff_list):
@@ -760,7 +769,7 @@ def test_a_new_employee_is_saved_with_every_field(app, customer, company):
             mobile="+47 412 44 845",
             birth_date="1980-06-01",
             gender="kvinne",
-            department=str(company.bergen),
+            department=str(company.dept_bergen),
         ),
     )
     employee = saved_employee(app)
@@ -769,7 +778,7 @@ def test_a_new_employee_is_saved_with_every_field(app, customer, company):
     assert re.sub(r"\D", "", employee.mobile) == "4741244845"
     assert employee.birth_date == date(1980, 6, 1)
     assert employee.gender.value == "kvinne"
-    assert employee.department_id == company.bergen
+    assert employee.department_id == company.dept_bergen
     assert employee.organisation_id == company.id
     assert employee.active and employee.national_id_masked is None
     page = text(customer.get(location(response)))
@@ -1003,7 +1012,7 @@ def test_the_full_number_is_never_shown_sent_or_logged(
         customer,
         "/portal/employees/new",
         "post",
-        data=employee_form(national_id=NUMBER, department=str(company.bergen)),
+        data=employee_form(national_id=NUMBER, department=str(company.dept_bergen)),
     )
     url = location(created)
     employee_id = int(url.rsplit("/", 1)[1])
@@ -1158,7 +1167,7 @@ def test_every_change_of_an_employee_is_in_the_feed(app, customer, staff, compan
             **base,
             "mobile": "41244845",
             "last_name": "Berg-Hansen",
-            "department": str(company.bergen),
+            "department": str(company.dept_bergen),
         },
     )
     customer.post(
@@ -1167,7 +1176,7 @@ def test_every_change_of_an_employee_is_in_the_feed(app, customer, staff, compan
             **base,
             "mobile": "41244845",
             "last_name": "Berg-Hansen",
-            "department": str(company.bergen),
+            "department": str(company.dept_bergen),
             "remove_national_id": "y",
         },
     )
@@ -1846,7 +1855,9 @@ def scopes(app, company) -> dict[str, Records]:
     """Records of the company as a whole, of each department, and of another company."""
     with app.app_context():
         db.session.add(
-            Department(organisation_id=company.id, parent_id=company.bergen, name="Bergen Sentrum")
+            Department(
+                organisation_id=company.id, parent_id=company.dept_bergen, name="Bergen Sentrum"
+            )
         )
         db.session.commit()
         sentrum = db.session.scalar(
@@ -1854,8 +1865,8 @@ def scopes(app, company) -> dict[str, Records]:
         )
     return {
         "company": add_records(app, company.id, "Felles", 300201, None),
-        "testbedriften": add_records(app, company.id, "Oslo", 300202, company.testbedriften),
-        "bergen": add_records(app, company.id, "Bergen", 300203, company.bergen),
+        "testbedriften": add_records(app, company.id, "Oslo", 300202, company.dept_testbedriften),
+        "bergen": add_records(app, company.id, "Bergen", 300203, company.dept_bergen),
         "sentrum": add_records(app, company.id, "Sentrum", 300204, sentrum),
         "other": add_records(app, company.other_id, "Annen", 300205, None),
     }
@@ -2030,24 +2041,24 @@ def test_a_department_users_lists_hold_only_what_they_may_see(app, bergen_client
     # A department's employee may not be moved into a hidden department.
     response = bergen_client.post(
         f"/portal/employees/{s['bergen'].employee}/edit",
-        data=employee_form(department=str(company.testbedriften)),
+        data=employee_form(department=str(company.dept_testbedriften)),
     )
     assert response.status_code == 200 and field_error(text(response), "department")
-    assert get(app, Employee, s["bergen"].employee).department_id == company.bergen
+    assert get(app, Employee, s["bergen"].employee).department_id == company.dept_bergen
 
 
 def test_a_department_user_may_not_order_for_a_hidden_department(app, bergen_client, company):
     response = bergen_client.post(
-        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.testbedriften)}
+        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.dept_testbedriften)}
     )
     assert response.status_code == 200 and field_error(text(response), "department")
     assert count(app, PortalOrder) == 0
     response = bergen_client.post(
-        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.bergen)}
+        "/portal/orders/new", data={**ORDER_FORM, "department": str(company.dept_bergen)}
     )
     assert response.status_code == 302
     with app.app_context():
-        assert db.session.scalar(sa.select(PortalOrder.department_id)) == company.bergen
+        assert db.session.scalar(sa.select(PortalOrder.department_id)) == company.dept_bergen
 
 
 def test_a_logged_out_visitor_is_sent_to_log_in(app, client, scopes):
@@ -2105,10 +2116,12 @@ def browser_form(html: str) -> dict[str, str]:
 
 
 def test_an_edit_form_sent_unchanged_changes_nothing(app, customer, company):
-    employee_id = add_employee(app, company.id, "Felles", "Ansatt", department_id=company.bergen)
+    employee_id = add_employee(
+        app, company.id, "Felles", "Ansatt", department_id=company.dept_bergen
+    )
     html = text(customer.get(f"/portal/employees/{employee_id}/edit"))
     data = browser_form(html)
-    assert data["department"] == str(company.bergen) and data["first_name"] == "Felles"
+    assert data["department"] == str(company.dept_bergen) and data["first_name"] == "Felles"
     assert customer.post(f"/portal/employees/{employee_id}/edit", data=data).status_code == 302
     assert count(app, EmployeeEvent) == 1  # the creation only
 
@@ -2157,7 +2170,7 @@ def report_data(app, company) -> None:
             300303 + n,
             at=utc(2024, 4, day),
             status=OrderStatus.PLANNED,
-            department_id=c.testbedriften,
+            department_id=c.dept_testbedriften,
         )
     add_order(
         app,
@@ -2165,18 +2178,24 @@ def report_data(app, company) -> None:
         300305,
         at=utc(2024, 12, 31, 23, 30),
         status=OrderStatus.CANCELLED,
-        department_id=c.bergen,
+        department_id=c.dept_bergen,
     )  # 1 January 2025 in Oslo: outside
     add_order(
-        app, c.id, 300306, at=utc(2024, 6, 1), status=OrderStatus.CANCELLED, department_id=c.bergen
+        app,
+        c.id,
+        300306,
+        at=utc(2024, 6, 1),
+        status=OrderStatus.CANCELLED,
+        department_id=c.dept_bergen,
     )
-    add_order(app, c.id, 300307, at=utc(2023, 6, 1), department_id=c.bergen)  # outside
+    add_order(app, c.id, 300307, at=utc(2023, 6, 1), department_id=c.dept_bergen)  # outside
     add_order(app, c.other_id, 300308, at=utc(2024, 6, 1))  # another company's
 
     oslo = [
-        add_employee(app, c.id, f"Oslo{n}", "Test", department_id=c.testbedriften) for n in range(3)
+        add_employee(app, c.id, f"Oslo{n}", "Test", department_id=c.dept_testbedriften)
+        for n in range(3)
     ]
-    bergen = add_employee(app, c.id, "Bergen", "Test", department_id=c.bergen)
+    bergen = add_employee(app, c.id, "Bergen", "Test", department_id=c.dept_bergen)
     _, [in_2024] = add_booking(
         app, c.id, capacities=(5,), starts=utc(2024, 9, 1, 7), deadline=utc(2099, 1, 1)
     )
@@ -2201,7 +2220,7 @@ def report_data(app, company) -> None:
         issued=date(2024, 1, 1),
         due=today,
         total="1500.00",
-        department_id=c.testbedriften,
+        department_id=c.dept_testbedriften,
     )
     add_invoice(
         app,
@@ -2211,7 +2230,7 @@ def report_data(app, company) -> None:
         due=today,
         total="900.00",
         outstanding="500.00",
-        department_id=c.testbedriften,
+        department_id=c.dept_testbedriften,
     )
     add_invoice(
         app,
@@ -2221,7 +2240,7 @@ def report_data(app, company) -> None:
         due=today,
         total="700.00",
         outstanding="0",
-        department_id=c.bergen,
+        department_id=c.dept_bergen,
     )
     add_invoice(app, c.id, "R-4", issued=date(2024, 1, 1), due=today, total="200.00")
     add_invoice(app, c.other_id, "R-5", issued=date(2024, 1, 1), due=today, total="99.00")

@@ -199,14 +199,20 @@ def orders():
     if form.validate():
         number = (form.number.data or "").strip()
         if number:
-            stmt = stmt.where(PortalOrder.number == int(number)) if _ID.fullmatch(
-                number) else stmt.where(sa.false())  # fmt: skip
+            stmt = (
+                stmt.where(PortalOrder.number == int(number))
+                if _ID.fullmatch(number)
+                else stmt.where(sa.false())
+            )
         if form.date_from.data:
-            stmt = stmt.where(PortalOrder.ordered_at >= portal.day_start_utc(
-                form.date_from.data, portal.OSLO))  # fmt: skip
+            stmt = stmt.where(
+                PortalOrder.ordered_at >= portal.day_start_utc(form.date_from.data, portal.OSLO)
+            )
         if form.date_to.data:
-            stmt = stmt.where(PortalOrder.ordered_at < portal.day_start_utc(
-                form.date_to.data + timedelta(days=1), portal.OSLO))  # fmt: skip
+            stmt = stmt.where(
+                PortalOrder.ordered_at
+                < portal.day_start_utc(form.date_to.data + timedelta(days=1), portal.OSLO)
+            )
     else:
         stmt = stmt.where(sa.false())
     if form.status.data in set(OrderStatus):
@@ -407,8 +413,9 @@ def _employee_form(employee: Employee | None) -> EmployeeForm:
     )
     if request.method == "GET" and employee is not None:
         form.gender.data = employee.gender.value if employee.gender else ""
-        form.department.data = str(employee.department_id) if employee.department_id else (
-            "company")  # fmt: skip
+        form.department.data = (
+            str(employee.department_id) if employee.department_id else ("company")
+        )
     return form
 
 
@@ -533,10 +540,9 @@ def _place_form(booking: Booking, formdata=None) -> PlaceForm:
         SelectChoice(str(e.id), f"{e.name} ({e.email})") for e in employees
     ]
     form.slot.choices = [SelectChoice("", _("Choose the time"))] + [
-        SelectChoice(str(s.id), _slot_label(s), render_kw={"disabled": True} if not s.free
-                     else {})
+        SelectChoice(str(s.id), _slot_label(s), render_kw={"disabled": True} if not s.free else {})
         for s in booking.slots
-    ]  # fmt: skip
+    ]
     return form
 
 
@@ -635,8 +641,7 @@ def remove_placement(placement_id: int):
     else:
         db.session.commit()
         if removed:
-            flash(_("%(name)s was taken off the booking.", name=placement.employee.name),
-                  "success")  # fmt: skip
+            flash(_("%(name)s was taken off the booking.", name=placement.employee.name), "success")
     return redirect(url_for("portal.booking", booking_id=booking.id))
 
 

@@ -127,8 +127,11 @@ def order_status(number: int):
     if not form.validate():
         return render_template("portal/staff_order.html", order=order, form=form), 400
     group = form.product_group.data
-    order.product_group_id = int(group) if _ID.fullmatch(group or "") and db.session.get(
-        ProductGroup, int(group)) else None  # fmt: skip
+    order.product_group_id = (
+        int(group)
+        if _ID.fullmatch(group or "") and db.session.get(ProductGroup, int(group))
+        else None
+    )
     portal.set_order_status(order, current_user.email, OrderStatus(form.status.data))
     db.session.commit()
     flash(_("The order was updated."), "success")
@@ -226,8 +229,9 @@ def booking_active(booking_id: int):
     if ActionForm().validate_on_submit():
         booking.active = not booking.active
         db.session.commit()
-        flash(_("The booking is open.") if booking.active else _("The booking is closed."),
-              "success")  # fmt: skip
+        flash(
+            _("The booking is open.") if booking.active else _("The booking is closed."), "success"
+        )
     return redirect(url_for("portal_staff.booking", booking_id=booking.id))
 
 
@@ -296,15 +300,19 @@ def payment(invoice_id: int):
     if form.validate_on_submit():
         if portal.record_payment(invoice, form.amount.data, form.seen.data):
             db.session.commit()
-            flash(_("The payment of invoice %(number)s was registered.", number=invoice.number),
-                  "success")  # fmt: skip
+            flash(
+                _("The payment of invoice %(number)s was registered.", number=invoice.number),
+                "success",
+            )
         else:
             db.session.rollback()
             flash(
-                _("Invoice %(number)s changed meanwhile: check it and register again.",
-                  number=invoice.number),
+                _(
+                    "Invoice %(number)s changed meanwhile: check it and register again.",
+                    number=invoice.number,
+                ),
                 "error",
-            )  # fmt: skip
+            )
     else:
         flash(_("Give the amount paid, for example 1500,00."), "error")
     return redirect(url_for("portal_staff.invoices", company=invoice.organisation_id))
@@ -396,7 +404,7 @@ def _lookup(code: str) -> list[registry.LookupHit]:
                         company=order.organisation.name,
                     ),
                     url_for("portal_staff.order", number=order.number),
-                )  # fmt: skip
+                )
             )
     invoice = db.session.scalar(sa.select(CustomerInvoice).where(CustomerInvoice.number == code))
     if invoice is not None:
