@@ -143,16 +143,28 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import IdConverter, auth, main, portal, punchout, staff, support, training
+    from blueprints import (
+        IdConverter,
+        auth,
+        invoice_sandboxes,
+        invoicing,
+        main,
+        portal,
+        punchout,
+        staff,
+        support,
+        training,
+    )
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff, training, punchout, support, portal):
+    for module in (main, auth, staff, training, punchout, support, portal, invoicing):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
             app.register_blueprint(module.staff_bp)
         setup = getattr(module, "setup_app", None)
         if setup:
             setup(app)
+    invoice_sandboxes.register(app)  # the print service and e-invoice operator, locally
 
 
 def register_commands(app: Flask) -> None:

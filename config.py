@@ -133,6 +133,33 @@ def from_environment(instance_path: str) -> dict:
         # Where new tickets and customers' messages on unassigned tickets are announced.
         "SUPPORT_TEAM_EMAIL": os.environ.get("SUPPORT_TEAM_EMAIL", "tuki@example.com").strip()
         or None,
+        # The invoice desk. The service invoices in its own name on the users' behalf: the
+        # seller, its account and the address all billing mail comes from.
+        "INVOICE_SELLER_NAME": os.environ.get("INVOICE_SELLER_NAME", "Palveluportaali Oy"),
+        "INVOICE_SELLER_BUSINESS_ID": os.environ.get("INVOICE_SELLER_BUSINESS_ID", "1234567-1"),
+        "INVOICE_SELLER_STREET": os.environ.get("INVOICE_SELLER_STREET", "Mannerheimintie 1"),
+        "INVOICE_SELLER_POSTCODE": os.environ.get("INVOICE_SELLER_POSTCODE", "00100"),
+        "INVOICE_SELLER_CITY": os.environ.get("INVOICE_SELLER_CITY", "Helsinki"),
+        "INVOICE_SELLER_EMAIL": os.environ.get("INVOICE_SELLER_EMAIL", "asiakaspalvelu@example.com"),
+        "INVOICE_IBAN": os.environ.get("INVOICE_IBAN", "FI21 1234 5600 0007 85"),
+        "INVOICE_BIC": os.environ.get("INVOICE_BIC", "NDEAFIHH"),
+        "INVOICE_MAIL_SENDER": os.environ.get(
+            "INVOICE_MAIL_SENDER", "Palveluportaali laskutus <laskut@example.com>"
+        ),
+        # Our own e-invoice address (OVT) and operator, for the Finvoice sender fields.
+        "INVOICE_EINVOICE_ADDRESS": os.environ.get("INVOICE_EINVOICE_ADDRESS", "003712345671"),
+        "INVOICE_EINVOICE_OPERATOR": os.environ.get("INVOICE_EINVOICE_OPERATOR", "NDEAFIHH"),
+        # The print service (Posti) and the e-invoice operator (Verkkolasku); empty means
+        # the local sandboxes, which are mounted unless in production.
+        "PRINT_SERVICE_URL": os.environ.get("PRINT_SERVICE_URL", "").strip().rstrip("/"),
+        "PRINT_SERVICE_TOKEN": os.environ.get("PRINT_SERVICE_TOKEN", "print-sandbox-token"),
+        "EINVOICE_OPERATOR_URL": os.environ.get("EINVOICE_OPERATOR_URL", "").strip().rstrip("/"),
+        "EINVOICE_OPERATOR_TOKEN": os.environ.get("EINVOICE_OPERATOR_TOKEN", "operator-sandbox-token"),
+        "FORWARDING_TIMEOUT": _int("FORWARDING_TIMEOUT", 30),
+        "INVOICE_SANDBOX": _bool(os.environ.get("INVOICE_SANDBOX"), not production),
+        "INVOICE_SANDBOX_DIR": os.environ.get(
+            "INVOICE_SANDBOX_DIR", str(Path(instance_path) / "sandbox")
+        ),
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "SESSION_COOKIE_HTTPONLY": True,

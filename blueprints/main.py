@@ -23,7 +23,7 @@ SERVICES = [
     {
         "title": _l("Invoicing service"),
         "text": _l("Send your invoices by post, email or e-invoice, and follow your receivables."),
-        "endpoint": "invoices.index",
+        "endpoint": "invoicing.index",
     },
     {
         "title": _l("Contact and support"),

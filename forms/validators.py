@@ -7,6 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, Field, Form
 from wtforms.validators import ValidationError
+from wtforms.widgets import TextInput
 
 
 class Email:
@@ -35,6 +36,11 @@ class TrimmedMeta:
     """A form Meta that trims every text field; an empty optional field is saved as nothing."""
 
     def bind_field(self, form, unbound_field, options):
+        from wtforms import FieldList, FormField
+
+        if issubclass(unbound_field.field_class, (FieldList, FormField)):
+            # Lists and subforms take no filters: their own fields are trimmed.
+            return unbound_field.bind(form=form, **options)
         filters = list(unbound_field.kwargs.get("filters", []))
         filters.append(strip)
         return unbound_field.bind(form=form, filters=filters, **options)
@@ -91,7 +97,13 @@ class Phone:
 
 
 class LocalDecimalField(DecimalField):
-    """A decimal amount typed the Nordic way too: "1 500,50" is 1500.50."""
+    """A decimal amount typed the Nordic way too: "1 500,50" is 1500.50.
+
+    A text input (with inputmode="decimal" in the templates): a number input would drop
+    the comma as it is typed in some browsers, and "50,00" would arrive as 5000.
+    """
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist):
         if valuelist:

@@ -2,6 +2,12 @@
 
 from models.auth import Department, Organisation, Role, User
 from models.counters import Counter
+from models.invoicing import (
+    SalesInvoice,
+    SalesInvoiceEvent,
+    SalesInvoiceLine,
+    SalesInvoicePayment,
+)
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
 from models.portal import (
     Booking,
@@ -54,5 +60,9 @@ __all__ = [
     "PunchoutOrder",
     "PunchoutSession",
     "Role",
+    "SalesInvoice",
+    "SalesInvoiceEvent",
+    "SalesInvoiceLine",
+    "SalesInvoicePayment",
     "User",
 ]

@@ -164,6 +164,7 @@ def seed() -> list[DemoAccount]:
     seed_punchout_buyers()
     seed_tickets()
     seed_portal()
+    seed_invoicing()
     return ACCOUNTS
 
 
@@ -529,3 +530,107 @@ def seed_portal() -> None:
 
 def organisation(name: str) -> Organisation | None:
     return db.session.scalar(sa.select(Organisation).where(Organisation.name == name))
+
+
+# Tiina's invoices (user 100102): one in each state the desk meets.
+# (payer, delivery method, days since sent (None: a draft), state, lines, email, address)
+# fmt: off
+DEMO_INVOICES = [
+    ("Rakennus Virtanen Oy", "sahkoposti", 0, "lahettamaton",
+     [("Kirjanpito, marraskuu", "6", "h", "55.00", "25.5")], "reskontra@virtanen.example.com"),
+    ("Kahvila Kulma", "posti", 3, "lahettamaton",
+     [("Logon suunnittelu", "1", "erä", "480.00", "25.5"),
+      ("Käyntikortit 200 kpl", "1", "erä", "65.00", "25.5")], ""),
+    ("Oy Esimerkki Ab", "verkkolasku", 1, "korjattava",
+     [("Konsultointi", "12", "h", "95.00", "25.5")], ""),
+    ("Kirjakauppa Lukunurkka", "sahkoposti", 40, "avoin",
+     [("Käännöstyö", "3500", "sana", "0.12", "25.5"),
+      ("Kirja: Selkeä virkakieli", "2", "kpl", "30.00", "13.5")], "tilaukset@lukunurkka.example.com"),
+    ("Taloyhtiö Koivukuja", "posti", 25, "maksettu",
+     [("Isännöintiraportti", "1", "kpl", "250.00", "25.5")], ""),
+    ("Jokinen Tmi", "sahkoposti", None, "luonnos",
+     [("Verkkosivujen päivitys", "4", "h", "60.00", "25.5")], "jokinen@example.com"),
+]
+# fmt: on
+
+
+def seed_invoicing() -> None:
+    """Tiina Testinen's invoices: on the desk (due today and late), one waiting for her
+    correction, an overdue open receivable, a paid one and a draft."""
+    from models.invoicing import (
+        DeliveryMethod,
+        EventKind,
+        InvoiceStatus,
+        SalesInvoice,
+        SalesInvoiceEvent,
+        SalesInvoicePayment,
+    )
+    from services import invoicing, reference
+
+    user = accounts.user_by_email("tiina.testinen@toiminimi.example.com")
+    staff = accounts.user_by_email("kasittelija@example.com")
+    if (
+        user is None
+        or user.invoicing_number is None
+        or db.session.scalar(
+            sa.select(SalesInvoice.id).where(SalesInvoice.user_id == user.id).limit(1)
+        )
+    ):
+        db.session.commit()
+        return
+    now = utcnow()
+    for payer, method, days, status, lines, email in DEMO_INVOICES:
+        sent_at = now - timedelta(days=days) if days is not None else None
+        day = (sent_at or now).astimezone(HELSINKI).date()
+        invoice = invoicing.new_invoice(user)
+        invoice.invoice_date, invoice.due_date = day, day + timedelta(days=14)
+        invoice.delivery_method = DeliveryMethod(method)
+        invoice.payer_name, invoice.payer_search = payer, payer.lower()
+        invoice.payer_street, invoice.payer_postcode, invoice.payer_city = (
+            "Esimerkkikatu 5",
+            "00100",
+            "Helsinki",
+        )
+        invoice.payer_email = email
+        if method == "verkkolasku":
+            invoice.payer_business_id = "1234567-1"
+            invoice.payer_einvoice_address, invoice.payer_operator = "003712345671", "003721291126"
+        invoicing.set_lines(
+            invoice,
+            [
+                invoicing.LineData(text, Decimal(qty), unit, Decimal(price), Decimal(rate))
+                for text, qty, unit, price, rate in lines
+            ],
+        )
+        db.session.add(invoice)
+        invoice.events.append(
+            SalesInvoiceEvent(kind=EventKind.CREATED, actor=user, at=sent_at or now)
+        )
+        if sent_at is None:
+            continue
+        invoice.number = invoicing.next_invoice_number(user.invoicing_number)
+        invoice.reference = reference.finnish(invoice.number)
+        invoice.sent_at, invoice.round = sent_at, 1
+        invoice.events.append(
+            SalesInvoiceEvent(kind=EventKind.SUBMITTED, actor=user, round=1, at=sent_at)
+        )
+        invoice.status = InvoiceStatus(status)
+        if invoice.status == InvoiceStatus.CORRECTION:
+            invoice.question = "Laskulta puuttuu tilausnumero. Lisäisitkö sen lisätietoihin?"
+            invoice.events.append(SalesInvoiceEvent(
+                kind=EventKind.CORRECTION, actor=staff, round=1, text=invoice.question, at=now
+            ))  # fmt: skip
+        if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
+            invoice.forwarded_at = invoice.finalised_at = sent_at + timedelta(hours=2)
+            invoice.forward_receipt = "demo"
+            for kind in (EventKind.FORWARDED, EventKind.FINALISED):
+                invoice.events.append(SalesInvoiceEvent(
+                    kind=kind, actor=staff, round=1, at=invoice.forwarded_at
+                ))  # fmt: skip
+        if invoice.status == InvoiceStatus.PAID:
+            invoice.paid_amount = invoice.gross
+            invoice.payments.append(
+                SalesInvoicePayment(paid_on=day + timedelta(days=10), amount=invoice.gross,
+                                    recorded_by=staff)
+            )  # fmt: skip
+    db.session.commit()

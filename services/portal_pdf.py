@@ -9,14 +9,9 @@ from flask_babel import force_locale
 from fpdf import FPDF
 
 from models.portal import CustomerInvoice
+from services.pdftext import pdf_text
 
 SELLER = ("Palveluportaali Norge AS", "Postboks 1234 Sentrum", "0106 Oslo", "Org.nr. 999 999 999")
-
-
-def _text(value) -> str:
-    """Text the PDF's built-in fonts can print (Latin-1: æ, ø, å, ä and ö included)."""
-    text = str(value).replace("\u2013", "-").replace("\u2014", "-").replace("\u2026", "...")
-    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _nok(amount) -> str:
@@ -32,14 +27,14 @@ def render(invoice: CustomerInvoice) -> bytes:
     from services.portal import INVOICE_STATUS_LABELS, invoice_status
 
     pdf = FPDF(format="A4")
-    pdf.set_title(_text(f"Faktura {invoice.number}"))
-    pdf.set_author(_text(SELLER[0]))
+    pdf.set_title(pdf_text(f"Faktura {invoice.number}"))
+    pdf.set_author(pdf_text(SELLER[0]))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 18)
     pdf.cell(0, 10, "FAKTURA", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
     for line in SELLER:
-        pdf.cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 5, pdf_text(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(95, 5, "Betaler")
@@ -53,16 +48,16 @@ def render(invoice: CustomerInvoice) -> bytes:
     ]
     payer = [invoice.payer, invoice.organisation.name if invoice.department_id else ""]
     for i, (label, value) in enumerate(facts):
-        pdf.cell(95, 5, _text(payer[i] if i < len(payer) else ""))
-        pdf.cell(35, 5, _text(label))
-        pdf.cell(0, 5, _text(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(95, 5, pdf_text(payer[i] if i < len(payer) else ""))
+        pdf.cell(35, 5, pdf_text(label))
+        pdf.cell(0, 5, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.set_font("Helvetica", "B", 10)
     widths = (95, 25, 35, 35)
     for width, title, align in zip(
         widths, ("Beskrivelse", "Antall", "Pris", "Beløp"), "LRRR", strict=True
     ):
-        pdf.cell(width, 7, _text(title), border="B", align=align)
+        pdf.cell(width, 7, pdf_text(title), border="B", align=align)
     pdf.ln()
     pdf.set_font("Helvetica", size=10)
     lines = invoice.lines or [
@@ -71,22 +66,22 @@ def render(invoice: CustomerInvoice) -> bytes:
     for line in lines:
         quantity = Decimal(str(line.get("quantity", "1")))
         price = Decimal(str(line.get("unit_price", "0")))
-        pdf.cell(widths[0], 6, _text(line.get("description", ""))[:60])
-        pdf.cell(widths[1], 6, _text(format_decimal(quantity, locale="nb_NO")), align="R")
+        pdf.cell(widths[0], 6, pdf_text(line.get("description", ""))[:60])
+        pdf.cell(widths[1], 6, pdf_text(format_decimal(quantity, locale="nb_NO")), align="R")
         pdf.cell(widths[2], 6, _nok(price), align="R")
         pdf.cell(widths[3], 6, _nok(quantity * price), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font("Helvetica", "B", 10)
     for label, amount in (("Totalt NOK", invoice.total), ("Utestående NOK", invoice.outstanding)):
-        pdf.cell(sum(widths[:3]), 7, _text(label), align="R")
+        pdf.cell(sum(widths[:3]), 7, pdf_text(label), align="R")
         pdf.cell(widths[3], 7, _nok(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
     pdf.ln(6)
     with force_locale("nb"):  # the invoice is Norwegian, whoever downloads it
         status = str(INVOICE_STATUS_LABELS[invoice_status(invoice)])
-    pdf.cell(0, 6, _text(f"Status: {status}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, pdf_text(f"Status: {status}"), new_x="LMARGIN", new_y="NEXT")
     pdf.cell(
-        0, 6, _text("Betales til kontonummer 1234.56.78903. Oppgi KID ved betaling."),
+        0, 6, pdf_text("Betales til kontonummer 1234.56.78903. Oppgi KID ved betaling."),
         new_x="LMARGIN", new_y="NEXT",
     )  # fmt: skip
     return bytes(pdf.output())

@@ -91,6 +91,7 @@ def app_config(database_url: str, tmp_path: Path) -> dict:
         "MAIL_MAX_ATTEMPTS": 4,
         "MAIL_TIMEOUT": 5,
         "SUPPORT_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "INVOICE_SANDBOX_DIR": str(tmp_path / "sandbox"),
     }
 
 

@@ -50,7 +50,15 @@ def _all_post_urls(exempt: bool = False) -> list[str]:
 # Routes without a CSRF token are machine endpoints, authenticated otherwise: a document's
 # shared secret (PunchOut), the buyer's credentials (OCI), or a staff login (the sandbox's
 # cart receiver, posted to by the supplier's page as by any procurement system).
-EXEMPT = {"/punchout/setup", "/punchout/order", "/punchout/oci", "/punchout/sandbox/cart"}
+EXEMPT = {
+    "/punchout/setup",
+    "/punchout/order",
+    "/punchout/oci",
+    "/punchout/sandbox/cart",
+    # The print service's and the e-invoice operator's APIs (bearer token, server to server).
+    "/sandbox/print/jobs",
+    "/sandbox/einvoice/messages",
+}
 
 
 def test_only_the_known_machine_endpoints_are_exempt():

@@ -1,0 +1,318 @@
+"""The invoice desk for staff: Lähettämättömät laskut in order of arrival with the 15:00
+promise, the invoice page, forwarding by delivery method and Viimeistele, Korjattava,
+the search of sales invoices and the open receivables."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
+
+from access import staff_required
+from blueprints import paginate
+from blueprints.invoicing.public import pdf_response
+from extensions import db
+from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
+from forms.staff import ActionForm
+from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
+from models.types import utcnow
+from services import finvoice, invoicing, registry
+from services.forwarding_errors import ForwardingError
+
+staff_bp = Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
+
+SEARCH_FILTERS = (
+    "reference",
+    "number",
+    "user_number",
+    "payer",
+    "status",
+    "date_from",
+    "date_to",
+    "overdue",
+)
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _invoice_or_404(number: str) -> SalesInvoice:
+    invoice = None
+    if _DIGITS.fullmatch(number):
+        invoice = db.session.scalar(
+            sa.select(SalesInvoice)
+            .where(SalesInvoice.number == number)
+            .options(selectinload(SalesInvoice.lines), selectinload(SalesInvoice.events))
+        )
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+@staff_bp.get("/")
+@staff_required
+def desk():
+    """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
+    now = utcnow()
+    stmt = (
+        sa.select(SalesInvoice)
+        .where(SalesInvoice.status == InvoiceStatus.SUBMITTED)
+        .options(selectinload(SalesInvoice.user))
+        .order_by(SalesInvoice.sent_at, SalesInvoice.id)
+    )
+    page = paginate(stmt, per_page=50)
+    forwarded = db.session.scalars(
+        sa.select(SalesInvoice)
+        .where(SalesInvoice.status == InvoiceStatus.FORWARDED)
+        .options(selectinload(SalesInvoice.user))
+        .order_by(SalesInvoice.forwarded_at, SalesInvoice.id)
+    ).all()
+    corrections = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(SalesInvoice)
+        .where(SalesInvoice.status == InvoiceStatus.CORRECTION)
+    )
+    return render_template(
+        "invoicing/staff_desk.html",
+        page=page,
+        forwarded=forwarded,
+        counts=invoicing.desk_counts(now),
+        corrections=corrections,
+        now=now,
+        forwarding_day=invoicing.forwarding_day,
+        forwarding_state=lambda invoice: invoicing.forwarding_state(invoice, now),
+    )
+
+
+@staff_bp.get("/search")
+@staff_required
+def search():
+    """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
+    form = InvoiceSearchForm(formdata=request.args if request.args else None)
+    form.status.choices = [SelectChoice("", _("All"))] + [
+        SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
+    ]
+    stmt = sa.select(SalesInvoice).options(selectinload(SalesInvoice.user))
+    searched = False
+    if form.validate():
+        condition = invoicing.reference_condition(form.reference.data or "")
+        if condition is not None:
+            stmt = stmt.where(condition)
+        if form.number.data:
+            stmt = stmt.where(SalesInvoice.number == "".join(form.number.data.split()))
+        if form.user_number.data:
+            stmt = stmt.where(SalesInvoice.user_number == form.user_number.data.strip())
+        if form.payer.data:
+            stmt = stmt.where(
+                invoicing.starts_with(SalesInvoice.payer_search, form.payer.data.lower())
+            )
+        if form.status.data in {s.value for s in InvoiceStatus}:
+            stmt = stmt.where(SalesInvoice.status == form.status.data)
+        if form.date_from.data:
+            stmt = stmt.where(SalesInvoice.invoice_date >= form.date_from.data)
+        if form.date_to.data:
+            stmt = stmt.where(SalesInvoice.invoice_date <= form.date_to.data)
+        if form.overdue.data == "1":
+            stmt = stmt.where(
+                SalesInvoice.status == InvoiceStatus.OPEN,
+                SalesInvoice.due_date < invoicing.today(),
+            )
+        searched = True
+    else:
+        stmt = stmt.where(sa.false())
+    # Drafts are the users' own business until sent.
+    stmt = stmt.where(SalesInvoice.number.is_not(None)).order_by(SalesInvoice.id.desc())
+    page = paginate(stmt, per_page=50)
+    filters = {name: request.args.get(name, "") for name in SEARCH_FILTERS}
+    return render_template(
+        "invoicing/staff_search.html",
+        form=form,
+        page=page,
+        filters={k: v for k, v in filters.items() if v},
+        searched=searched,
+        today=invoicing.today(),
+    )
+
+
+@staff_bp.get("/receivables")
+@staff_required
+def receivables():
+    """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
+    stmt = (
+        sa.select(SalesInvoice)
+        .where(SalesInvoice.status == InvoiceStatus.OPEN)
+        .options(selectinload(SalesInvoice.user))
+        .order_by(SalesInvoice.due_date, SalesInvoice.id)
+    )
+    page = paginate(stmt, per_page=50)
+    return render_template("invoicing/staff_receivables.html", page=page, today=invoicing.today())
+
+
+@staff_bp.get("/<number>")
+@staff_required
+def invoice(number: str):
+    invoice = _invoice_or_404(number)
+    return _render_invoice(invoice)
+
+
+def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=200):
+    message_errors: list[str] = []
+    if invoice.delivery_method == DeliveryMethod.EINVOICE:
+        message_errors = finvoice.errors(invoicing.finvoice_message(invoice))
+    now = utcnow()
+    payment_form = payment_form or PaymentForm(
+        formdata=None, data={"paid_on": invoicing.today(), "amount": invoice.outstanding}
+    )
+    return render_template(
+        "invoicing/staff_invoice.html",
+        invoice=invoice,
+        totals=invoicing.totals(invoice),
+        action_form=ActionForm(),
+        correction_form=correction_form or CorrectionForm(formdata=None),
+        payment_form=payment_form,
+        message_errors=message_errors,
+        due_day=invoicing.forwarding_day(invoice),
+        due_state=invoicing.forwarding_state(invoice, now),
+        overdue=invoicing.is_overdue(invoice),
+    ), status
+
+
+@staff_bp.get("/<number>/lasku.pdf")
+@staff_required
+def pdf(number: str):
+    return pdf_response(_invoice_or_404(number))
+
+
+@staff_bp.get("/<number>/finvoice.xml")
+@staff_required
+def finvoice_xml(number: str):
+    invoice = _invoice_or_404(number)
+    return Response(
+        invoicing.finvoice_message(invoice),
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'inline; filename="finvoice-{invoice.number}.xml"'},
+    )
+
+
+def _moved_on(invoice: SalesInvoice):
+    db.session.rollback()
+    flash(_("Someone else handled the invoice meanwhile; nothing was done twice."), "info")
+    return redirect(url_for("invoicing_staff.invoice", number=invoice.number))
+
+
+@staff_bp.post("/<number>/forward")
+@staff_required
+def forward(number: str):
+    """Forward by the delivery method; "finalise" also does Viimeistele in the same step."""
+    invoice = _invoice_or_404(number)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    finalise_too = request.form.get("finalise") == "1"
+    try:
+        invoicing.forward(invoice, current_user, finalise_too=finalise_too)
+    except invoicing.InvoiceStateError:
+        return _moved_on(invoice)
+    except ForwardingError as error:
+        flash(
+            _("Forwarding failed; the invoice was not sent: %(error)s", error=str(error)), "error"
+        )
+        return redirect(url_for("invoicing_staff.invoice", number=number))
+    db.session.commit()
+    if finalise_too:
+        flash(_("The invoice was forwarded and the user was told."), "success")
+    else:
+        flash(_("The invoice was forwarded. Finalise it to tell the user."), "success")
+    return redirect(url_for("invoicing_staff.invoice", number=number))
+
+
+@staff_bp.post("/<number>/finalise")
+@staff_required
+def finalise(number: str):
+    """Viimeistele: the user is told and the invoice moves to the open receivables."""
+    invoice = _invoice_or_404(number)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        invoicing.finalise(invoice, current_user)
+    except invoicing.InvoiceStateError:
+        return _moved_on(invoice)
+    db.session.commit()
+    flash(_("The process was finalised and the user was told."), "success")
+    return redirect(url_for("invoicing_staff.invoice", number=number))
+
+
+@staff_bp.post("/<number>/correction")
+@staff_required
+def correction(number: str):
+    """Korjattava: back to the user with a question."""
+    invoice = _invoice_or_404(number)
+    form = CorrectionForm()
+    if not form.validate_on_submit():
+        return _render_invoice(invoice, correction_form=form, status=422)
+    try:
+        invoicing.request_correction(invoice, current_user, form.question.data)
+    except invoicing.InvoiceStateError:
+        return _moved_on(invoice)
+    db.session.commit()
+    flash(_("The invoice needs correction; the user was asked by email."), "success")
+    return redirect(url_for("invoicing_staff.invoice", number=number))
+
+
+@staff_bp.post("/<number>/payments")
+@staff_required
+def payment(number: str):
+    invoice = _invoice_or_404(number)
+    form = PaymentForm()
+    if not form.validate_on_submit():
+        return _render_invoice(invoice, payment_form=form, status=422)
+    try:
+        invoicing.record_payment(invoice, form.amount.data, form.paid_on.data, current_user)
+    except invoicing.PaymentError:
+        invoice = _invoice_or_404(number)
+        form.amount.errors = list(form.amount.errors) + [
+            _(
+                "The amount can be at most what is outstanding, %(amount)s €.",
+                amount=format_decimal(invoice.outstanding, format="#,##0.00"),
+            )
+        ]
+        return _render_invoice(invoice, payment_form=form, status=422)
+    db.session.commit()
+    if invoice.status == InvoiceStatus.PAID:
+        flash(_("The payment was recorded; the invoice is paid."), "success")
+    else:
+        flash(_("The payment was recorded; the rest is outstanding."), "success")
+    return redirect(url_for("invoicing_staff.invoice", number=number))
+
+
+# ---------------------------------------------------------------- the staff area
+
+
+def lookup(code: str) -> list[registry.LookupHit]:
+    invoice = invoicing.by_code(code)
+    if invoice is None or invoice.number is None:
+        return []
+    return [
+        registry.LookupHit(
+            _(
+                "Invoice %(number)s: %(payer)s, %(status)s",
+                number=invoice.number,
+                payer=invoice.payer_name,
+                status=STATUS_LABELS[invoice.status],
+            ),
+            url_for("invoicing_staff.invoice", number=invoice.number),
+        )
+    ]
+
+
+def record_link(record_id: str) -> registry.LookupHit | None:
+    invoice = db.session.get(SalesInvoice, int(record_id)) if record_id.isdigit() else None
+    if invoice is None or invoice.number is None:
+        return None
+    return registry.LookupHit(
+        _("Invoice %(number)s", number=invoice.number),
+        url_for("invoicing_staff.invoice", number=invoice.number),
+    )

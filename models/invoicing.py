@@ -1,0 +1,206 @@
+"""The invoice desk (e-tunnus): the users' sales invoices, their lines, history and payments.
+
+The service issues the invoices in its own name on its users' behalf; a user's invoices
+carry the user's 6-digit invoicing number at the head of the invoice number and so of the
+reference number, by which staff find them ("100102%").
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow, value_enum
+
+
+class DeliveryMethod(enum.StrEnum):
+    """Toimitustapa."""
+
+    POST = "posti"
+    EMAIL = "sahkoposti"
+    EINVOICE = "verkkolasku"
+
+
+class InvoiceStatus(enum.StrEnum):
+    DRAFT = "luonnos"  # the user's, not yet sent
+    SUBMITTED = "lahettamaton"  # on the desk: Lähettämättömät laskut
+    CORRECTION = "korjattava"  # back with the user, with staff's question
+    FORWARDED = "valitetty"  # forwarded, the process not yet finalised
+    OPEN = "avoin"  # Avoimet saatavat
+    PAID = "maksettu"
+
+
+# What the user may still change.
+EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
+# What is on its way to the payer or with them: open receivables once finalised.
+RECEIVABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+
+
+class EventKind(enum.StrEnum):
+    CREATED = "created"
+    SUBMITTED = "submitted"  # Lähetä (again, after a correction)
+    CORRECTION = "correction"  # staff's question; the invoice goes back to the user
+    FORWARD_FAILED = "forward_failed"
+    FORWARDED = "forwarded"
+    FINALISED = "finalised"  # Viimeistele: the user is told, open receivables
+    PAYMENT = "payment"
+    PAID = "paid"
+
+
+class SalesInvoice(db.Model):
+    """Lasku: one invoice of a user of the invoicing service."""
+
+    __tablename__ = "sales_invoice"
+    __table_args__ = (
+        # The desk's queue and the receivables, in order of arrival / due date.
+        sa.Index("ix_sales_invoice_status_sent", "status", "sent_at"),
+        sa.Index("ix_sales_invoice_status_due", "status", "due_date"),
+        sa.Index("ix_sales_invoice_user_created", "user_id", "created_at"),
+        sa.CheckConstraint("gross >= 0", name="gross_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="RESTRICT"))
+    # The user's invoicing number when the invoice was numbered (kept should it change).
+    user_number: Mapped[str] = mapped_column(sa.String(6), index=True)
+    # Set when first sent (Lähetä): user number + running number, and its reference.
+    number: Mapped[str | None] = mapped_column(sa.String(19), unique=True)
+    reference: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        value_enum(InvoiceStatus), default=InvoiceStatus.DRAFT
+    )
+    delivery_method: Mapped[DeliveryMethod] = mapped_column(
+        value_enum(DeliveryMethod), default=DeliveryMethod.EMAIL
+    )
+
+    payer_name: Mapped[str] = mapped_column(sa.String(70), default="")
+    payer_business_id: Mapped[str] = mapped_column(sa.String(20), default="")
+    payer_street: Mapped[str] = mapped_column(sa.String(35), default="")
+    payer_postcode: Mapped[str] = mapped_column(sa.String(10), default="")
+    payer_city: Mapped[str] = mapped_column(sa.String(35), default="")
+    payer_country: Mapped[str] = mapped_column(sa.String(2), default="FI")
+    payer_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    payer_einvoice_address: Mapped[str] = mapped_column(sa.String(35), default="")
+    payer_operator: Mapped[str] = mapped_column(sa.String(35), default="")
+    # Lower-cased payer name for the staff's search.
+    payer_search: Mapped[str] = mapped_column(sa.String(70), default="", index=True)
+
+    invoice_date: Mapped[date] = mapped_column(sa.Date)
+    payment_days: Mapped[int] = mapped_column(default=14)
+    due_date: Mapped[date] = mapped_column(sa.Date)
+    free_text: Mapped[str] = mapped_column(sa.Text, default="")
+    currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
+    net: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    vat: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    gross: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The last Lähetä: the 15:00 promise counts from it.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the print service, the operator or the outbox answered: a job or message id.
+    forward_receipt: Mapped[str] = mapped_column(sa.String(100), default="")
+    finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last forwarding failure, shown to staff until a forwarding succeeds.
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    # The staff's question while the invoice is Korjattava.
+    question: Mapped[str] = mapped_column(sa.Text, default="")
+    round: Mapped[int] = mapped_column(default=0)  # how many times it has been sent
+    # The new-invoice form's one-time key: a double click saves one invoice, not two.
+    form_key: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+
+    user = relationship("User")
+    lines: Mapped[list[SalesInvoiceLine]] = relationship(
+        back_populates="invoice",
+        order_by="SalesInvoiceLine.position",
+        cascade="all, delete-orphan",
+    )
+    events: Mapped[list[SalesInvoiceEvent]] = relationship(
+        back_populates="invoice",
+        order_by="SalesInvoiceEvent.id",
+        cascade="all, delete-orphan",
+    )
+    payments: Mapped[list[SalesInvoicePayment]] = relationship(
+        back_populates="invoice",
+        order_by="SalesInvoicePayment.id",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def outstanding(self) -> Decimal:
+        return max(self.gross - self.paid_amount, Decimal("0.00"))
+
+    def __repr__(self) -> str:
+        return f"<SalesInvoice {self.number or self.id}>"
+
+
+class SalesInvoiceLine(db.Model):
+    __tablename__ = "sales_invoice_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    description: Mapped[str] = mapped_column(sa.String(200))
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(12, 3))
+    unit: Mapped[str] = mapped_column(sa.String(10), default="kpl")
+    unit_price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # VAT excluded
+    vat_percent: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2))
+
+    invoice: Mapped[SalesInvoice] = relationship(back_populates="lines")
+
+    @property
+    def net(self) -> Decimal:
+        """The line's sum without VAT, to the cent (half up), as on the invoice."""
+        from services.vat import Line
+
+        return Line(Decimal(self.quantity), Decimal(self.unit_price), Decimal(self.vat_percent)).net
+
+
+class SalesInvoiceEvent(db.Model):
+    """The invoice's history: each sending, question, forwarding and payment."""
+
+    __tablename__ = "sales_invoice_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[EventKind] = mapped_column(value_enum(EventKind))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    round: Mapped[int] = mapped_column(default=0)
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+
+    invoice: Mapped[SalesInvoice] = relationship(back_populates="events")
+    actor = relationship("User")
+
+
+class SalesInvoicePayment(db.Model):
+    """A payment received for an invoice (a part of it, or all)."""
+
+    __tablename__ = "sales_invoice_payment"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="CASCADE"), index=True
+    )
+    paid_on: Mapped[date] = mapped_column(sa.Date)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    source: Mapped[str] = mapped_column(sa.String(20), default="manual")  # manual | online
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invoice: Mapped[SalesInvoice] = relationship(back_populates="payments")
+    recorded_by = relationship("User")

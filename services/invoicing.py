@@ -1,0 +1,514 @@
+"""The invoice desk's rules: invoicing numbers, invoice numbers and references, the
+user's sending, the staff's forwarding by delivery method, corrections and payments.
+
+Every change of state is one transaction with its history entry and its mail. A
+forwarding that reaches a print service or an operator happens before the transaction
+that records it; a failure there changes nothing but the error shown to staff, and a
+repeated forwarding carries the same idempotency key, so the payer gets one invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+
+from extensions import db
+from models.auth import Role, User
+from models.invoicing import (
+    DeliveryMethod,
+    EventKind,
+    InvoiceStatus,
+    SalesInvoice,
+    SalesInvoiceEvent,
+    SalesInvoiceLine,
+    SalesInvoicePayment,
+)
+from models.types import utcnow
+from services import counters, finvoice, invoice_pdf, reference, vat, workdays
+from services.forwarding_errors import ForwardingError
+from services.outbox import Attachment, queue_mail
+from services.urls import external_url
+
+FIRST_USER_NUMBER = 100001
+RECORD_TYPE = "sales_invoice"
+
+
+class InvoiceStateError(Exception):
+    """The invoice is no longer in the state the action needs (someone else acted first)."""
+
+
+def today() -> date:
+    """The date in Helsinki, where the desk works."""
+    return utcnow().astimezone(workdays.HELSINKI).date()
+
+
+# ---------------------------------------------------------------- invoicing numbers
+
+
+def start_service(user: User) -> str:
+    """Give a customer user the next free 6-digit invoicing number (once)."""
+    if user.invoicing_number:
+        return user.invoicing_number
+    if user.role != Role.CUSTOMER:
+        raise ValueError("only customer users invoice through the service")
+    highest = db.session.scalar(sa.select(sa.func.max(User.invoicing_number)))
+    start = max(FIRST_USER_NUMBER, int(highest) + 1 if highest else FIRST_USER_NUMBER)
+    while True:
+        number = str(counters.next_value("invoicing:user-number", start=start))
+        if len(number) != 6:
+            raise RuntimeError("the 6-digit invoicing numbers have run out")
+        taken = db.session.scalar(sa.select(User.id).where(User.invoicing_number == number))
+        if taken is None:
+            break
+    user.invoicing_number = number
+    return number
+
+
+def next_invoice_number(user_number: str) -> str:
+    """The user's number and the next running number of the user's series, e.g. 10010215.
+
+    Taken in the caller's transaction from a counter row: gapless and unique under
+    concurrency (a rolled-back sending gives its number back).
+    """
+    running = counters.next_value(f"invoicing:invoice:{user_number}")
+    return f"{user_number}{running}"
+
+
+# ---------------------------------------------------------------- the user's side
+
+
+def new_invoice(user: User) -> SalesInvoice:
+    day = today()
+    return SalesInvoice(
+        user=user,
+        user_number=user.invoicing_number,
+        status=InvoiceStatus.DRAFT,
+        invoice_date=day,
+        payment_days=14,
+        due_date=day + timedelta(days=14),
+        payer_country="FI",
+    )
+
+
+@dataclass(frozen=True)
+class LineData:
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    vat_percent: Decimal
+
+
+def set_lines(invoice: SalesInvoice, lines: list[LineData]) -> None:
+    """Replace the invoice's lines and compute its totals exactly."""
+    invoice.lines = [
+        SalesInvoiceLine(
+            position=position,
+            description=line.description,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            vat_percent=line.vat_percent,
+        )
+        for position, line in enumerate(lines, start=1)
+    ]
+    result = totals(invoice)
+    invoice.net, invoice.vat, invoice.gross = result.net, result.vat, result.gross
+
+
+def totals(invoice: SalesInvoice) -> vat.Totals:
+    return vat.totals(
+        vat.Line(Decimal(line.quantity), Decimal(line.unit_price), Decimal(line.vat_percent))
+        for line in invoice.lines
+    )
+
+
+def _event(
+    invoice: SalesInvoice, kind: EventKind, actor: User | None, text: str = ""
+) -> SalesInvoiceEvent:
+    event = SalesInvoiceEvent(kind=kind, actor=actor, round=invoice.round, text=text, at=utcnow())
+    invoice.events.append(event)
+    return event
+
+
+def created(invoice: SalesInvoice, actor: User) -> None:
+    _event(invoice, EventKind.CREATED, actor)
+
+
+def submit(invoice: SalesInvoice, actor: User) -> None:
+    """Lähetä: number the invoice (the first time), put it on the desk, confirm by mail."""
+    if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION):
+        raise InvoiceStateError(invoice.status)
+    if invoice.number is None:
+        invoice.user_number = invoice.user.invoicing_number
+        invoice.number = next_invoice_number(invoice.user_number)
+        invoice.reference = reference.finnish(invoice.number)
+    invoice.status = InvoiceStatus.SUBMITTED
+    invoice.sent_at = utcnow()
+    invoice.round += 1
+    invoice.question = ""
+    invoice.last_error = ""
+    _event(invoice, EventKind.SUBMITTED, actor)
+    _mail_user(invoice, "invoicing_submitted")
+
+
+def delete_draft(invoice: SalesInvoice) -> None:
+    if invoice.status != InvoiceStatus.DRAFT or invoice.number is not None:
+        raise InvoiceStateError(invoice.status)
+    db.session.delete(invoice)
+
+
+# ---------------------------------------------------------------- the desk
+
+
+def forwarding_day(invoice: SalesInvoice) -> date | None:
+    return workdays.forwarding_day(invoice.sent_at) if invoice.sent_at else None
+
+
+def forwarding_state(invoice: SalesInvoice, now: datetime | None = None) -> str | None:
+    if not invoice.sent_at:
+        return None
+    return workdays.forwarding_state(invoice.sent_at, now or utcnow())
+
+
+def desk_counts(now: datetime | None = None) -> dict[str, int]:
+    """How many unsent invoices are due today and how many are late.
+
+    An invoice sent by 15:00 on a working day is due that day: so whatever was sent before
+    the last cutoff that is not today is late, and whatever was sent before today's
+    cutoff (or, on a day off, the previous) is due today.
+    """
+    now = now or utcnow()
+    day = now.astimezone(workdays.HELSINKI).date()
+    counts = {"today": 0, "late": 0, "later": 0}
+    # Only the queue is read: it is short (what a day or two brings), the rule is in Python.
+    rows = db.session.scalars(
+        sa.select(SalesInvoice.sent_at).where(SalesInvoice.status == InvoiceStatus.SUBMITTED)
+    )
+    for sent_at in rows:
+        due = workdays.forwarding_day(sent_at)
+        counts["late" if due < day else "today" if due == day else "later"] += 1
+    return counts
+
+
+def _claim(invoice: SalesInvoice, expected: InvoiceStatus, new: InvoiceStatus) -> None:
+    """Move the invoice on only if it is still where the caller saw it (one winner)."""
+    result = db.session.execute(
+        sa.update(SalesInvoice)
+        .where(SalesInvoice.id == invoice.id, SalesInvoice.status == expected)
+        .values(status=new)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise InvoiceStateError(invoice.status)
+    invoice.status = new
+
+
+def request_correction(invoice: SalesInvoice, actor: User, question: str) -> None:
+    """Korjattava: back to the user with the staff's question, by mail."""
+    _claim(invoice, InvoiceStatus.SUBMITTED, InvoiceStatus.CORRECTION)
+    invoice.question = question
+    _event(invoice, EventKind.CORRECTION, actor, question)
+    _mail_user(invoice, "invoicing_correction", question=question)
+
+
+def idempotency_key(invoice: SalesInvoice) -> str:
+    """The same for every attempt of one round: a retried forwarding is not a second one."""
+    return f"{invoice.number}-{invoice.round}"
+
+
+def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -> None:
+    """Forward the invoice by its delivery method; with `finalise_too` also Viimeistele.
+
+    Raises ForwardingError after recording it when the print service or the operator
+    fails: the invoice stays on the desk, unsent, with the error shown.
+    """
+    if invoice.status != InvoiceStatus.SUBMITTED:
+        raise InvoiceStateError(invoice.status)
+    config = current_app.config
+    try:
+        receipt = _deliver(invoice, config)
+    except ForwardingError as error:
+        db.session.rollback()
+        invoice = db.session.get(SalesInvoice, invoice.id)
+        invoice.last_error = str(error)
+        _event(invoice, EventKind.FORWARD_FAILED, actor, str(error))
+        db.session.commit()
+        raise
+    _claim(invoice, InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDED)
+    invoice.forwarded_at = utcnow()
+    invoice.forward_receipt = receipt
+    invoice.last_error = ""
+    _event(invoice, EventKind.FORWARDED, actor, receipt)
+    if finalise_too:
+        finalise(invoice, actor)
+
+
+def _deliver(invoice: SalesInvoice, config) -> str:
+    method = invoice.delivery_method
+    if method == DeliveryMethod.EMAIL:
+        message = queue_mail(
+            "invoicing_to_payer",
+            invoice.payer_email,
+            language="fi",
+            context={"invoice": invoice, "seller": seller(config)},
+            record=(RECORD_TYPE, invoice.id),
+            attachments=[
+                Attachment(f"lasku-{invoice.number}.pdf", "application/pdf", pdf(invoice))
+            ],
+            sender=config["INVOICE_MAIL_SENDER"],
+            reply_to=config["INVOICE_SELLER_EMAIL"],
+        )
+        db.session.flush()
+        return f"mail {message.id}"
+    if method == DeliveryMethod.POST:
+        from services import print_service
+
+        return print_service.submit(
+            pdf(invoice),
+            job_name=f"lasku-{invoice.number}",
+            recipient=print_service.Recipient(
+                name=invoice.payer_name,
+                street=invoice.payer_street,
+                postcode=invoice.payer_postcode,
+                city=invoice.payer_city,
+                country=invoice.payer_country,
+            ),
+            idempotency_key=idempotency_key(invoice),
+            base_url=service_url("PRINT_SERVICE_URL"),
+            token=config["PRINT_SERVICE_TOKEN"],
+            timeout=config["FORWARDING_TIMEOUT"],
+        )
+    from services import einvoice_operator
+
+    document = finvoice_document(invoice, config)
+    return einvoice_operator.submit(
+        finvoice.build(document),
+        message_id=document.message_id,
+        sender=(config["INVOICE_EINVOICE_ADDRESS"], config["INVOICE_EINVOICE_OPERATOR"]),
+        receiver=(invoice.payer_einvoice_address, invoice.payer_operator),
+        base_url=service_url("EINVOICE_OPERATOR_URL"),
+        token=config["EINVOICE_OPERATOR_TOKEN"],
+        timeout=config["FORWARDING_TIMEOUT"],
+    )
+
+
+SANDBOX_PATHS = {
+    "PRINT_SERVICE_URL": "/sandbox/print",
+    "EINVOICE_OPERATOR_URL": "/sandbox/einvoice",
+}
+
+
+def service_url(key: str) -> str:
+    """The configured address of a counterpart, or the local sandbox's."""
+    configured = current_app.config[key]
+    if configured:
+        return configured
+    if not current_app.config["INVOICE_SANDBOX"]:
+        raise ForwardingError(f"{key} is not configured")
+    return current_app.config["BASE_URL"] + SANDBOX_PATHS[key]
+
+
+def finalise(invoice: SalesInvoice, actor: User) -> None:
+    """Viimeistele: the user is told the invoice went out; it is an open receivable."""
+    _claim(invoice, InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
+    invoice.finalised_at = utcnow()
+    _event(invoice, EventKind.FINALISED, actor)
+    _mail_user(invoice, "invoicing_forwarded")
+
+
+# ---------------------------------------------------------------- receivables
+
+
+class PaymentError(ValueError):
+    """A payment that cannot be recorded, with the reason for the person recording it."""
+
+
+def record_payment(
+    invoice: SalesInvoice,
+    amount: Decimal,
+    paid_on: date,
+    actor: User | None,
+    *,
+    source: str = "manual",
+) -> SalesInvoicePayment:
+    """A payment received: the rest stays outstanding; paid in full, the invoice is Maksettu.
+
+    One conditional UPDATE adds the amount, so two payments recorded at once cannot take
+    the invoice over its sum.
+    """
+    amount = vat.money(amount)
+    if amount <= 0:
+        raise PaymentError("amount")
+    result = db.session.execute(
+        sa.update(SalesInvoice)
+        .where(
+            SalesInvoice.id == invoice.id,
+            SalesInvoice.status == InvoiceStatus.OPEN,
+            SalesInvoice.gross - SalesInvoice.paid_amount >= amount,
+        )
+        .values(paid_amount=SalesInvoice.paid_amount + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise PaymentError("outstanding")
+    db.session.refresh(invoice)
+    payment = SalesInvoicePayment(amount=amount, paid_on=paid_on, source=source, recorded_by=actor)
+    invoice.payments.append(payment)
+    _event(invoice, EventKind.PAYMENT, actor, f"{amount:.2f}")
+    if invoice.outstanding == 0:
+        invoice.status = InvoiceStatus.PAID
+        _event(invoice, EventKind.PAID, actor)
+    return payment
+
+
+def is_overdue(invoice: SalesInvoice, day: date | None = None) -> bool:
+    return (
+        invoice.status == InvoiceStatus.OPEN
+        and invoice.outstanding > 0
+        and invoice.due_date < (day or today())
+    )
+
+
+# ---------------------------------------------------------------- documents
+
+
+def seller(config) -> finvoice.Party:
+    return finvoice.Party(
+        name=config["INVOICE_SELLER_NAME"],
+        street=config["INVOICE_SELLER_STREET"],
+        postcode=config["INVOICE_SELLER_POSTCODE"],
+        town=config["INVOICE_SELLER_CITY"],
+        country="FI",
+        business_id=config["INVOICE_SELLER_BUSINESS_ID"],
+    )
+
+
+def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
+    """The invoice as the data the PDF and the Finvoice message are made of."""
+    config = config or current_app.config
+    return finvoice.Invoice(
+        number=invoice.number or "",
+        invoice_date=invoice.invoice_date,
+        due_date=invoice.due_date,
+        reference=invoice.reference or "",
+        seller=seller(config),
+        buyer=finvoice.Party(
+            name=invoice.payer_name,
+            street=invoice.payer_street,
+            postcode=invoice.payer_postcode,
+            town=invoice.payer_city,
+            country=invoice.payer_country,
+            business_id=invoice.payer_business_id or None,
+            einvoice_address=invoice.payer_einvoice_address or None,
+            operator=invoice.payer_operator or None,
+        ),
+        rows=[
+            finvoice.Row(
+                description=line.description,
+                quantity=Decimal(line.quantity),
+                unit=line.unit,
+                unit_price=Decimal(line.unit_price),
+                vat_percent=Decimal(line.vat_percent),
+            )
+            for line in invoice.lines
+        ],
+        iban=config["INVOICE_IBAN"],
+        bic=config["INVOICE_BIC"],
+        free_text=invoice.free_text,
+        message_id=idempotency_key(invoice),
+        created_at=utcnow().astimezone(workdays.HELSINKI),
+        seller_einvoice=(config["INVOICE_EINVOICE_ADDRESS"], config["INVOICE_EINVOICE_OPERATOR"]),
+    )
+
+
+def pdf(invoice: SalesInvoice) -> bytes:
+    config = current_app.config
+    user = invoice.user
+    return invoice_pdf.render(
+        finvoice_document(invoice, config),
+        biller=[f"Laskuttaja: {user.name}, laskuttajanumero {invoice.user_number}"],
+        seller_contact=[config["INVOICE_SELLER_EMAIL"]],
+    )
+
+
+def finvoice_message(invoice: SalesInvoice) -> bytes:
+    return finvoice.build(finvoice_document(invoice))
+
+
+# ---------------------------------------------------------------- finding invoices
+
+
+def compact_code(code: str) -> str:
+    return "".join(code.split()).upper()
+
+
+def by_code(code: str) -> SalesInvoice | None:
+    """The invoice an invoice number, a reference or an RF reference names."""
+    compact = compact_code(code)
+    if compact.startswith("RF"):
+        try:
+            compact = reference.finnish_of_rf(compact)
+        except Exception:  # noqa: BLE001  (stdnum raises several kinds; none is a hit)
+            return None
+    if not compact.isdigit() or len(compact) > 20:
+        return None
+    return db.session.scalar(
+        sa.select(SalesInvoice).where(
+            sa.or_(SalesInvoice.number == compact, SalesInvoice.reference == compact)
+        )
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:
+    """`column` begins with `prefix`, as a range the column's index answers (on every
+    engine and collation), confirmed by an escaped LIKE; no character of the prefix is a
+    wildcard."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return sa.and_(
+        column >= prefix,
+        column < upper,
+        column.like(_escape_like(prefix) + "%", escape="\\"),
+    )
+
+
+def reference_condition(text: str) -> sa.ColumnElement[bool] | None:
+    """The seed's search: "100102%" lists the references that begin with 100102; without a
+    trailing % the reference must match exactly. Every other character is literal."""
+    compact = "".join(text.split())
+    if not compact:
+        return None
+    if compact.endswith("%"):
+        prefix = compact[:-1]
+        if not prefix:
+            return None  # "%" alone: no condition, every invoice
+        return starts_with(SalesInvoice.reference, prefix)
+    return SalesInvoice.reference == compact
+
+
+def _mail_user(invoice: SalesInvoice, template: str, **context) -> None:
+    user = invoice.user
+    db.session.flush()  # a new invoice gets its id for the links
+    queue_mail(
+        template,
+        user.email,
+        language=user.language,
+        context={
+            "invoice": invoice,
+            "user": user,
+            "invoice_url": external_url("invoicing.invoice", invoice_id=invoice.id),
+            "edit_url": external_url("invoicing.edit", invoice_id=invoice.id),
+            **context,
+        },
+        record=(RECORD_TYPE, invoice.id),
+    )
