@@ -1,0 +1,637 @@
+"""The channel interface client: the seed's example form, both charsets, field rules, returns.
+
+The seed's example (pp. 12-15) lost its purely numeric values and the e-mail address in
+transcription. They were recovered by matching both published AUTHCODEs (UTF-8 and
+ISO-8859-1) at once: channel secret = the digits 1234567890 repeated to 128 characters,
+ORDER_NUMBER 12345678, CONTACT_TELNO +35812345678, CONTACT_EMAIL esimerkki@esimerkki.fi,
+CONTACT_ADDR_ZIP 43210; the culture hashed is "fi_FI" (the transcript shows "fi_fi").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from services import payment_channel as pc
+from services.payment_channel import Item, Payment, PaymentFieldError
+
+SECRET = ("1234567890" * 13)[:128]
+CHANNEL = "123"
+
+
+def md5_upper(text: str, encoding: str) -> str:
+    return hashlib.md5(text.encode(encoding)).hexdigest().upper()
+
+
+def example_payment(**changes: object) -> Payment:
+    """The seed's example payment (p. 12-15)."""
+    payment = Payment(
+        order_number="12345678",
+        return_address="https://www.esimerkki.fi/ok",
+        cancel_address="https://www.esimerkki.fi/cancel",
+        notify_address="https://www.esimerkki.fi/notify",
+        culture="fi_fi",
+        contact_telno="+35812345678",
+        contact_email="esimerkki@esimerkki.fi",
+        contact_firstname="Matti",
+        contact_lastname="Meikäläinen",
+        contact_company="Testi Oy Ab",
+        contact_addr_street="Testikatu 1",
+        contact_addr_zip="43210",
+        contact_addr_city="Jyväskylä",
+        contact_addr_country="FI",
+        include_vat=1,
+        items=[
+            Item(
+                title="Esimerkkituote 1",
+                no="12345",
+                amount=1,
+                price=Decimal("10.00"),
+                tax=Decimal("22.00"),
+                merchant_id="13466",
+                cp=1,
+                discount=0,
+                type=1,
+            ),
+            Item(
+                title="Esimerkkituote 2",
+                no="12346",
+                amount=2,
+                price="5.00",
+                tax="22.00",
+                merchant_id=13466,
+                cp=1,
+                discount="20.00",
+                type=1,
+            ),
+        ],
+    )
+    return replace(payment, **changes)
+
+
+EXAMPLE_FORM = [
+    ("CHANNEL_ID", "123"),
+    ("ORDER_NUMBER", "12345678"),
+    ("CURRENCY", "EUR"),
+    ("RETURN_ADDRESS", "https://www.esimerkki.fi/ok"),
+    ("CANCEL_ADDRESS", "https://www.esimerkki.fi/cancel"),
+    ("NOTIFY_ADDRESS", "https://www.esimerkki.fi/notify"),
+    ("VERSION", "1"),
+    ("CULTURE", "fi_FI"),
+    ("CONTACT_TELNO", "+35812345678"),
+    ("CONTACT_EMAIL", "esimerkki@esimerkki.fi"),
+    ("CONTACT_FIRSTNAME", "Matti"),
+    ("CONTACT_LASTNAME", "Meikäläinen"),
+    ("CONTACT_COMPANY", "Testi Oy Ab"),
+    ("CONTACT_ADDR_STREET", "Testikatu 1"),
+    ("CONTACT_ADDR_ZIP", "43210"),
+    ("CONTACT_ADDR_CITY", "Jyväskylä"),
+    ("CONTACT_ADDR_COUNTRY", "FI"),
+    ("INCLUDE_VAT", "1"),
+    ("ITEMS", "2"),
+    ("ITEM_TITLE[0]", "Esimerkkituote 1"),
+    ("ITEM_NO[0]", "12345"),
+    ("ITEM_AMOUNT[0]", "1"),
+    ("ITEM_PRICE[0]", "10.00"),
+    ("ITEM_TAX[0]", "22.00"),
+    ("ITEM_MERCHANT_ID[0]", "13466"),
+    ("ITEM_CP[0]", "1"),
+    ("ITEM_DISCOUNT[0]", "0"),
+    ("ITEM_TYPE[0]", "1"),
+    ("ITEM_TITLE[1]", "Esimerkkituote 2"),
+    ("ITEM_NO[1]", "12346"),
+    ("ITEM_AMOUNT[1]", "2"),
+    ("ITEM_PRICE[1]", "5.00"),
+    ("ITEM_TAX[1]", "22.00"),
+    ("ITEM_MERCHANT_ID[1]", "13466"),
+    ("ITEM_CP[1]", "1"),
+    ("ITEM_DISCOUNT[1]", "20.00"),
+    ("ITEM_TYPE[1]", "1"),
+]
+
+# The AUTHCODE string of p. 15: METHOD_PRESELECT and CONTACT_CELLNO are not sent and
+# stand as empty strings ("fi_FI||+35812345678||esimerkki@…").
+EXAMPLE_STRING = "|".join(
+    [
+        SECRET,
+        "123|12345678|EUR|https://www.esimerkki.fi/ok|https://www.esimerkki.fi/cancel"
+        "|https://www.esimerkki.fi/notify|1|fi_FI||+35812345678||esimerkki@esimerkki.fi"
+        "|Matti|Meikäläinen|Testi Oy Ab|Testikatu 1|43210|Jyväskylä|FI|1|2"
+        "|Esimerkkituote 1|12345|1|10.00|22.00|13466|1|0|1"
+        "|Esimerkkituote 2|12346|2|5.00|22.00|13466|1|20.00|1",
+    ]
+)
+SEED_AUTHCODE_UTF8 = "29322DBEEBC3C86B1E1B1F31A007B4DC"  # p. 15
+SEED_AUTHCODE_ISO = "657BAE6236F0FB709388FABB6467BFDB"  # p. 15 (lower case in the p. 13 form)
+
+
+# --- the seed's example ---------------------------------------------------------------
+
+
+def test_example_form_fields_in_documented_order_authcode_last():
+    form = pc.build_form(example_payment(), channel_id=CHANNEL, secret=SECRET)
+    assert form[:-1] == EXAMPLE_FORM
+    assert form[-1] == ("AUTHCODE", SEED_AUTHCODE_UTF8)
+
+
+def test_example_authcode_utf8_reproduces_the_seed():
+    assert md5_upper(EXAMPLE_STRING, "utf-8") == SEED_AUTHCODE_UTF8
+    form = dict(pc.build_form(example_payment(), channel_id=CHANNEL, secret=SECRET))
+    assert pc.authcode_string(form, SECRET) == EXAMPLE_STRING
+    assert form["AUTHCODE"] == SEED_AUTHCODE_UTF8
+
+
+def test_example_authcode_iso_8859_1_reproduces_the_seed():
+    assert md5_upper(EXAMPLE_STRING, "iso-8859-1") == SEED_AUTHCODE_ISO
+    form = pc.build_form(example_payment(), channel_id=CHANNEL, secret=SECRET, charset="ISO-8859-1")
+    assert form[-1] == ("AUTHCODE", SEED_AUTHCODE_ISO)
+    assert form[:-1] == EXAMPLE_FORM  # same values; only their bytes differ
+
+
+def test_example_culture_lower_case_would_not_reproduce_the_seed():
+    lower = EXAMPLE_STRING.replace("|fi_FI|", "|fi_fi|")
+    assert md5_upper(lower, "utf-8") != SEED_AUTHCODE_UTF8
+
+
+@pytest.mark.parametrize("culture", ["fi_fi", "fi_FI", "FI_FI", " fi_fi "])
+def test_culture_any_case_is_sent_as_xx_YY(culture):
+    form = dict(pc.build_form(example_payment(culture=culture), channel_id=CHANNEL, secret=SECRET))
+    assert form["CULTURE"] == "fi_FI"
+    assert form["AUTHCODE"] == SEED_AUTHCODE_UTF8
+
+
+@pytest.mark.parametrize(("culture", "sent"), [("sv_se", "sv_SE"), ("en_US", "en_US")])
+def test_other_cultures(culture, sent):
+    form = dict(pc.build_form(example_payment(culture=culture), channel_id=CHANNEL, secret=SECRET))
+    assert form["CULTURE"] == sent
+
+
+def test_form_authcode_of_a_received_form_matches():
+    """A stand-in for the service can check a posted form with the same function."""
+    for charset in ("UTF-8", "ISO-8859-1"):
+        form = dict(
+            pc.build_form(example_payment(), channel_id=CHANNEL, secret=SECRET, charset=charset)
+        )
+        received = {k: v for k, v in form.items() if k != "AUTHCODE"}
+        assert pc.form_authcode(received, secret=SECRET, charset=charset) == form["AUTHCODE"]
+        assert pc.form_authcode(received, secret="other", charset=charset) != form["AUTHCODE"]
+
+
+# --- charsets -------------------------------------------------------------------------
+
+
+def minimal_payment(**changes: object) -> Payment:
+    payment = Payment(
+        order_number="A-1",
+        return_address="https://portal.example/ok",
+        cancel_address="https://portal.example/cancel",
+        notify_address="https://portal.example/notify",
+        contact_email="bjorn@example.fi",
+        contact_firstname="Björn",
+        contact_lastname="Mäkelä",
+        contact_addr_street="Kauppatie 2",
+        contact_addr_zip="00100",
+        contact_addr_city="Helsinki",
+        contact_addr_country="fi",
+        include_vat=False,
+        items=[Item(title="Kurssi", amount=1, price="100", tax="25.5", merchant_id=7, cp=2)],
+    )
+    return replace(payment, **changes)
+
+
+def test_names_with_umlauts_hash_differently_per_charset_each_by_hand():
+    by_hand = (
+        "s3cret|42|A-1|EUR|https://portal.example/ok|https://portal.example/cancel"
+        "|https://portal.example/notify|1|||||bjorn@example.fi|Björn|Mäkelä||Kauppatie 2"
+        "|00100|Helsinki|FI|0|1|Kurssi||1|100|25.5|7|2||"
+    )
+    utf8 = dict(pc.build_form(minimal_payment(), channel_id="42", secret="s3cret"))
+    iso = dict(
+        pc.build_form(minimal_payment(), channel_id="42", secret="s3cret", charset="iso-8859-1")
+    )
+    assert utf8["AUTHCODE"] == hashlib.md5(by_hand.encode("utf-8")).hexdigest().upper()
+    assert iso["AUTHCODE"] == hashlib.md5(by_hand.encode("latin-1")).hexdigest().upper()
+    assert utf8["AUTHCODE"] != iso["AUTHCODE"]
+    assert {k: v for k, v in utf8.items() if k != "AUTHCODE"} == {
+        k: v for k, v in iso.items() if k != "AUTHCODE"
+    }
+
+
+def test_optional_fields_not_sent_but_counted_empty():
+    form = pc.build_form(minimal_payment(), channel_id="42", secret="s3cret")
+    names = [name for name, _ in form]
+    for absent in (
+        "CULTURE",
+        "METHOD_PRESELECT",
+        "CONTACT_TELNO",
+        "CONTACT_CELLNO",
+        "CONTACT_COMPANY",
+        "ITEM_NO[0]",
+        "ITEM_DISCOUNT[0]",
+        "ITEM_TYPE[0]",
+    ):
+        assert absent not in names
+    assert names[-1] == "AUTHCODE"
+    assert names[:3] == ["CHANNEL_ID", "ORDER_NUMBER", "CURRENCY"]
+
+
+@pytest.mark.parametrize("charset", ["utf8", "UTF-8", "latin-1", "ISO-8859-1", "iso8859_1"])
+def test_charset_spellings(charset):
+    pc.build_form(minimal_payment(), channel_id="42", secret="s", charset=charset)
+
+
+@pytest.mark.parametrize("charset", ["cp1252", "utf-16", "ascii", "nonsense"])
+def test_other_charsets_refused(charset):
+    with pytest.raises(ValueError, match="charset"):
+        pc.build_form(minimal_payment(), channel_id="42", secret="s", charset=charset)
+
+
+def test_empty_secret_refused():
+    with pytest.raises(ValueError, match="secret"):
+        pc.build_form(minimal_payment(), channel_id="42", secret="")
+
+
+# --- field rules ----------------------------------------------------------------------
+
+
+def with_item(**changes: object) -> Payment:
+    base = minimal_payment()
+    return replace(base, items=[replace(base.items[0], **changes)])
+
+
+PIPE = "a|b"
+REFUSED = [
+    # "|" in any value (p. 5)
+    ("ORDER_NUMBER", dict(order_number=PIPE)),
+    ("CONTACT_FIRSTNAME", dict(contact_firstname=PIPE)),
+    ("CONTACT_COMPANY", dict(contact_company=PIPE)),
+    ("CONTACT_TELNO", dict(contact_telno="040|123")),
+    # maximum lengths (pp. 5-6)
+    ("ORDER_NUMBER", dict(order_number="x" * 65)),
+    ("RETURN_ADDRESS", dict(return_address="https://e.example/" + "x" * 238)),
+    ("CONTACT_EMAIL", dict(contact_email="x" * 251 + "@e.fi")),
+    ("CONTACT_FIRSTNAME", dict(contact_firstname="x" * 65)),
+    ("CONTACT_COMPANY", dict(contact_company="x" * 129)),
+    ("CONTACT_CELLNO", dict(contact_cellno="1" * 65)),
+    ("CONTACT_ADDR_STREET", dict(contact_addr_street="x" * 129)),
+    ("CONTACT_ADDR_ZIP", dict(contact_addr_zip="1" * 17)),
+    ("CONTACT_ADDR_CITY", dict(contact_addr_city="x" * 65)),
+    # formats and allowed values
+    ("CURRENCY", dict(currency="USD")),
+    ("CURRENCY", dict(currency="")),
+    ("CULTURE", dict(culture="de_DE")),
+    ("CULTURE", dict(culture="fi")),
+    ("INCLUDE_VAT", dict(include_vat=2)),
+    ("INCLUDE_VAT", dict(include_vat="1")),
+    ("CONTACT_ADDR_ZIP", dict(contact_addr_zip="00100 A")),
+    ("CONTACT_ADDR_ZIP", dict(contact_addr_zip="１２３")),
+    ("CONTACT_ADDR_COUNTRY", dict(contact_addr_country="FIN")),
+    ("CONTACT_ADDR_COUNTRY", dict(contact_addr_country="F1")),
+    # required values
+    ("ORDER_NUMBER", dict(order_number="")),
+    ("CONTACT_EMAIL", dict(contact_email="")),
+    ("CONTACT_LASTNAME", dict(contact_lastname="   ")),
+    ("CONTACT_ADDR_CITY", dict(contact_addr_city=None)),
+    ("CONTACT_ADDR_COUNTRY", dict(contact_addr_country="")),
+    ("NOTIFY_ADDRESS", dict(notify_address="")),
+    ("ITEMS", dict(items=[])),
+    # optional, but not blank
+    ("CONTACT_TELNO", dict(contact_telno="  ")),
+    # control characters would be rewritten by the browser and break the AUTHCODE
+    ("CONTACT_ADDR_STREET", dict(contact_addr_street="Kauppatie 2\nB 5")),
+    ("ORDER_NUMBER", dict(order_number="A\t1")),
+]
+REFUSED_ITEM = [
+    ("ITEM_TITLE[0]", dict(title=PIPE)),
+    ("ITEM_TITLE[0]", dict(title="")),
+    ("ITEM_TITLE[0]", dict(title="x" * 256)),
+    ("ITEM_NO[0]", dict(no="x" * 17)),
+    ("ITEM_NO[0]", dict(no="1|2")),
+    ("ITEM_PRICE[0]", dict(price="-0.01")),
+    ("ITEM_PRICE[0]", dict(price=Decimal("-5"))),
+    ("ITEM_PRICE[0]", dict(price="1.005")),
+    ("ITEM_PRICE[0]", dict(price="1,50")),
+    ("ITEM_PRICE[0]", dict(price=1.5)),
+    ("ITEM_PRICE[0]", dict(price="NaN")),
+    ("ITEM_PRICE[0]", dict(price="12345678.90")),  # 11 characters
+    ("ITEM_AMOUNT[0]", dict(amount=0)),
+    ("ITEM_AMOUNT[0]", dict(amount=-1)),
+    ("ITEM_AMOUNT[0]", dict(amount="0.333")),
+    ("ITEM_TAX[0]", dict(tax="25.555")),
+    ("ITEM_TAX[0]", dict(tax=101)),
+    ("ITEM_TAX[0]", dict(tax=-1)),
+    ("ITEM_DISCOUNT[0]", dict(discount=101)),
+    ("ITEM_DISCOUNT[0]", dict(discount="-1")),
+    ("ITEM_DISCOUNT[0]", dict(discount="10.125")),
+    ("ITEM_CP[0]", dict(cp="1.001")),
+    ("ITEM_CP[0]", dict(cp=None)),
+    ("ITEM_CP[0]", dict(cp=True)),
+    ("ITEM_TYPE[0]", dict(type=4)),
+    ("ITEM_TYPE[0]", dict(type=0)),
+    ("ITEM_TYPE[0]", dict(type="1")),
+    ("ITEM_MERCHANT_ID[0]", dict(merchant_id="123456789")),
+    ("ITEM_MERCHANT_ID[0]", dict(merchant_id="13-466")),
+    ("ITEM_MERCHANT_ID[0]", dict(merchant_id="")),
+    # the channel's commission may not exceed the items' sum (p. 4): 100 + 25.5 % VAT
+    ("ITEM_CP", dict(commission="125.51")),
+    ("ITEM_CP[0]", dict(commission="-1")),
+]
+
+
+@pytest.mark.parametrize(("field", "changes"), REFUSED)
+def test_payment_field_rules(field, changes):
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(minimal_payment(**changes), channel_id="42", secret="s")
+    assert caught.value.field == field
+    assert caught.value.message and caught.value.message.isascii()
+    assert str(caught.value).startswith(field + ": ")
+
+
+@pytest.mark.parametrize(("field", "changes"), REFUSED_ITEM)
+def test_item_field_rules(field, changes):
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(with_item(**changes), channel_id="42", secret="s")
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("channel_id", ["", "12a", "1" * 12, " 123"])
+def test_channel_id_is_up_to_eleven_digits(channel_id):
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(minimal_payment(), channel_id=channel_id, secret="s")
+    assert caught.value.field == "CHANNEL_ID"
+
+
+def test_second_item_errors_name_their_index():
+    base = minimal_payment()
+    bad = replace(base.items[0], price="-1")
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(replace(base, items=[base.items[0], bad]), channel_id="42", secret="s")
+    assert caught.value.field == "ITEM_PRICE[1]"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"),
+    [
+        (dict(price="10"), "ITEM_PRICE[0]", "10"),
+        (dict(price=Decimal("10.50")), "ITEM_PRICE[0]", "10.50"),
+        (dict(price="10.500"), "ITEM_PRICE[0]", "10.50"),  # trailing zero, still 2 decimals
+        (dict(price="0"), "ITEM_PRICE[0]", "0"),
+        (dict(price="-0"), "ITEM_PRICE[0]", "0"),
+        (dict(price="1E+2"), "ITEM_PRICE[0]", "100"),
+        (dict(price="1234567.89"), "ITEM_PRICE[0]", "1234567.89"),
+        (dict(amount="1.5"), "ITEM_AMOUNT[0]", "1.5"),
+        (dict(tax=24), "ITEM_TAX[0]", "24"),
+        (dict(cp="3"), "ITEM_CP[0]", "3"),
+        (dict(discount="100"), "ITEM_DISCOUNT[0]", "100"),
+        (dict(type=2), "ITEM_TYPE[0]", "2"),
+        (dict(type=3), "ITEM_TYPE[0]", "3"),
+        (dict(merchant_id="12345678"), "ITEM_MERCHANT_ID[0]", "12345678"),
+        (dict(no="ABC-1"), "ITEM_NO[0]", "ABC-1"),
+    ],
+)
+def test_accepted_item_values(changes, field, value):
+    form = dict(pc.build_form(with_item(**changes), channel_id="42", secret="s"))
+    assert form[field] == value
+
+
+def test_commission_up_to_the_items_sum_is_accepted():
+    # 100 + 25.5 % VAT = 125.50; prices exclude VAT (INCLUDE_VAT 0)
+    pc.build_form(with_item(commission="125.50"), channel_id="42", secret="s")
+    # less 20 % discount: 100.40
+    pc.build_form(with_item(commission="100.40", discount="20"), channel_id="42", secret="s")
+    with pytest.raises(PaymentFieldError):
+        pc.build_form(with_item(commission="100.41", discount="20"), channel_id="42", secret="s")
+
+
+def test_pipe_in_addresses_is_url_encoded():
+    payment = minimal_payment(
+        return_address="https://portal.example/ok?a=1|2", cancel_address="https://x.example/|"
+    )
+    form = dict(pc.build_form(payment, channel_id="42", secret="s"))
+    assert form["RETURN_ADDRESS"] == "https://portal.example/ok?a=1%7C2"
+    assert form["CANCEL_ADDRESS"] == "https://x.example/%7C"
+    assert "|" not in "".join(form.values())
+
+
+def test_address_length_counts_after_encoding():
+    address = "https://e.example/" + "x" * 236 + "|"  # 255 characters, 257 encoded
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(minimal_payment(notify_address=address), channel_id="42", secret="s")
+    assert caught.value.field == "NOTIFY_ADDRESS"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (dict(contact_lastname="Wałęsa"), "CONTACT_LASTNAME"),
+        (dict(contact_company="Euro € Oy"), "CONTACT_COMPANY"),
+        (dict(contact_addr_city="Tōkyō"), "CONTACT_ADDR_CITY"),
+    ],
+)
+def test_iso_8859_1_refuses_what_it_cannot_represent(changes, field):
+    payment = minimal_payment(**changes)
+    pc.build_form(payment, channel_id="42", secret="s")  # fine in UTF-8
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(payment, channel_id="42", secret="s", charset="ISO-8859-1")
+    assert caught.value.field == field
+
+
+def test_iso_8859_1_item_title():
+    payment = with_item(title="Kurssi – syksy")  # en dash: not in ISO-8859-1
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(payment, channel_id="42", secret="s", charset="ISO-8859-1")
+    assert caught.value.field == "ITEM_TITLE[0]"
+
+
+def test_too_many_items(monkeypatch):
+    monkeypatch.setattr(pc, "MAX_ITEMS", 2)
+    item = minimal_payment().items[0]
+    pc.build_form(minimal_payment(items=[item] * 2), channel_id="42", secret="s")
+    with pytest.raises(PaymentFieldError) as caught:
+        pc.build_form(minimal_payment(items=[item] * 3), channel_id="42", secret="s")
+    assert caught.value.field == "ITEMS"
+
+
+def test_max_items_follows_the_eight_digit_items_field():
+    assert len(str(pc.MAX_ITEMS)) == 8
+    assert len(str(pc.MAX_ITEMS + 1)) == 9
+
+
+def test_include_vat_flag():
+    assert (
+        dict(pc.build_form(minimal_payment(include_vat=True), channel_id="1", secret="s"))[
+            "INCLUDE_VAT"
+        ]
+        == "1"
+    )
+    assert (
+        dict(pc.build_form(minimal_payment(include_vat=0), channel_id="1", secret="s"))[
+            "INCLUDE_VAT"
+        ]
+        == "0"
+    )
+
+
+def test_eur_in_any_case_is_sent_as_eur():
+    form = dict(pc.build_form(minimal_payment(currency="eur"), channel_id="1", secret="s"))
+    assert form["CURRENCY"] == "EUR"
+
+
+# --- returns --------------------------------------------------------------------------
+
+RSECRET = "channel-secret"
+
+
+def success(method: str | None = "1") -> dict[str, str]:
+    params = {"ORDER_NUMBER": "A-1", "TIMESTAMP": "1176557554", "PAID": "F4SDGF23FS"}
+    if method is not None:
+        params["METHOD"] = method
+    params["RETURN_AUTHCODE"] = pc.return_authcode(
+        "A-1", "1176557554", "F4SDGF23FS", method, RSECRET
+    )
+    return params
+
+
+def cancel() -> dict[str, str]:
+    return {
+        "ORDER_NUMBER": "A-1",
+        "TIMESTAMP": "1176557554",
+        "RETURN_AUTHCODE": pc.return_authcode("A-1", "1176557554", None, None, RSECRET),
+    }
+
+
+def test_return_authcode_by_hand():
+    assert pc.return_authcode("A-1", "1176557554", "F4SDGF23FS", "1", RSECRET) == md5_upper(
+        f"A-1|1176557554|F4SDGF23FS|1|{RSECRET}", "ascii"
+    )
+    assert pc.return_authcode("A-1", "1176557554", "F4SDGF23FS", None, RSECRET) == md5_upper(
+        f"A-1|1176557554|F4SDGF23FS|{RSECRET}", "ascii"
+    )
+    assert pc.return_authcode("A-1", "1176557554", None, None, RSECRET) == md5_upper(
+        f"A-1|1176557554|{RSECRET}", "ascii"
+    )
+
+
+def test_return_authcode_matches_the_successor_documentation():
+    """Same formula, without METHOD, in the service's later public documentation."""
+    assert (
+        pc.return_authcode("123456", "1176557554", "F4SDGF23FS", None, SECRET)
+        == "7C597D787D71EFBBEC68275B5B9D13EF"
+    )
+
+
+def test_return_authcode_method_needs_paid():
+    with pytest.raises(ValueError):
+        pc.return_authcode("A-1", "1", None, "1", RSECRET)
+
+
+def test_success_with_method():
+    result = pc.verify_return(success("1"), RSECRET)
+    assert result.authentic and result.paid
+    assert (result.order_number, result.timestamp) == ("A-1", "1176557554")
+    assert (result.paid_code, result.method) == ("F4SDGF23FS", "1")
+    assert result.error is None
+
+
+def test_success_without_method():
+    result = pc.verify_return(success(None), RSECRET)
+    assert result.authentic and result.paid and result.method is None
+
+
+def test_cancel():
+    result = pc.verify_return(cancel(), RSECRET)
+    assert result.authentic and not result.paid
+    assert result.order_number == "A-1" and result.paid_code is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ORDER_NUMBER", "A-2"),
+        ("TIMESTAMP", "1176557555"),
+        ("PAID", "F4SDGF23FT"),
+        ("METHOD", "2"),
+    ],
+)
+def test_tampered_success(field, value):
+    params = success("1") | {field: value}
+    result = pc.verify_return(params, RSECRET)
+    assert not result.authentic and not result.paid
+    assert result.error == "RETURN_AUTHCODE does not match"
+    assert result.order_number is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("ORDER_NUMBER", "A-2"), ("TIMESTAMP", "1")])
+def test_tampered_cancel(field, value):
+    assert not pc.verify_return(cancel() | {field: value}, RSECRET).authentic
+
+
+def test_cancel_dressed_up_as_paid_is_refused():
+    forged = cancel() | {"PAID": "F4SDGF23FS"}
+    assert not pc.verify_return(forged, RSECRET).authentic
+
+
+def test_success_without_its_method_or_paid_is_refused():
+    params = success("1")
+    del params["METHOD"]
+    assert not pc.verify_return(params, RSECRET).authentic
+    params = success(None)
+    del params["PAID"]
+    assert not pc.verify_return(params, RSECRET).authentic
+
+
+def test_wrong_secret():
+    assert not pc.verify_return(success(), "other").authentic
+
+
+def test_hash_case_follows_the_seed_upper_case_only():
+    params = success()
+    assert params["RETURN_AUTHCODE"].isupper()
+    assert pc.verify_return(params, RSECRET).authentic
+    lower = params | {"RETURN_AUTHCODE": params["RETURN_AUTHCODE"].lower()}
+    assert not pc.verify_return(lower, RSECRET).authentic
+
+
+@pytest.mark.parametrize("missing", ["ORDER_NUMBER", "TIMESTAMP", "RETURN_AUTHCODE"])
+def test_missing_field(missing):
+    for params in (success(), cancel()):
+        del params[missing]
+        result = pc.verify_return(params, RSECRET)
+        assert not result.authentic
+        assert result.error == f"{missing} is missing"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"PAID": ""},
+        {"METHOD": ""},
+        {"TIMESTAMP": "2024-01-01"},
+        {"RETURN_AUTHCODE": "ä" * 32},
+        {"RETURN_AUTHCODE": "0" * 31},
+    ],
+)
+def test_malformed_returns(changes):
+    assert not pc.verify_return(success() | changes, RSECRET).authentic
+
+
+def test_method_without_paid_is_refused():
+    params = cancel() | {"METHOD": "1"}
+    result = pc.verify_return(params, RSECRET)
+    assert not result.authentic and "METHOD" in result.error
+
+
+def test_comparison_is_constant_time(monkeypatch):
+    calls = []
+    real = pc.hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(pc.hmac, "compare_digest", spy)
+    assert pc.verify_return(success(), RSECRET).authentic
+    assert len(calls) == 1
