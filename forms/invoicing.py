@@ -66,11 +66,19 @@ def vat_choices(day: date) -> list[SelectChoice]:
     ]
 
 
+# CLDR's territories that are no country a letter can be posted to.
+NOT_COUNTRIES = {"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"}
+
+
 def country_choices() -> list[SelectChoice]:
     """Countries by name in the user's language, Finland first."""
     names = Locale.parse(str(get_locale())).territories
     countries = sorted(
-        ((code, name) for code, name in names.items() if len(code) == 2 and code.isalpha()),
+        (
+            (code, name)
+            for code, name in names.items()
+            if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+        ),
         key=lambda item: item[1],
     )
     return [SelectChoice("FI", names["FI"])] + [
@@ -84,7 +92,8 @@ class LineForm(Form):
     class Meta(TrimmedMeta):
         pass
 
-    description = StringField(_l("Description"), validators=[Optional(), Length(max=200)])
+    # 100: what a Finvoice row's ArticleName holds.
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=100)])
     quantity = LocalDecimalField(
         _l("Quantity"),
         places=None,
@@ -178,7 +187,7 @@ class InvoiceForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.payer_country.choices = country_choices()
         day = self.invoice_date.data if isinstance(self.invoice_date.data, date) else None
-        choices = vat_choices(day or date.today())
+        choices = (day and vat_choices(day)) or vat_choices(date.today())
         for entry in self.lines:
             entry.form.vat_percent.choices = choices
             if entry.form.vat_percent.data in (None, "None", ""):
@@ -225,6 +234,22 @@ class InvoiceForm(FlaskForm):
                         _l("Choose a VAT rate in force on the invoice date.")
                     ]
                     raise ValidationError(_l("Check the VAT rates of the lines."))
+        try:
+            lines = [
+                vat.Line(
+                    line.quantity.data or 1, line.unit_price.data, Decimal(line.vat_percent.data)
+                )
+                for line in self.filled_lines()
+                if line.unit_price.data is not None and not line.errors
+            ]
+        except ArithmeticError:
+            raise ValidationError(_l("Check the VAT rates of the lines.")) from None
+        if lines:
+            gross = vat.totals(lines).gross
+            if gross < 0:
+                raise ValidationError(_l("The invoice's total cannot be negative."))
+            if gross >= Decimal("1000000000"):
+                raise ValidationError(_l("The invoice's total is too large."))
 
     # -- the method's demands, checked when the invoice is sent
 
@@ -252,9 +277,14 @@ class InvoiceForm(FlaskForm):
                 _l("A Finnish postcode has five digits.")
             ]
             complete = False
+        if method == DeliveryMethod.EINVOICE:  # the Finvoice schema's shortest values
+            for field in (self.payer_name, self.payer_street, self.payer_city):
+                if field.data and len(field.data) < 2:
+                    field.errors = list(field.errors) + [_l("Enter at least two characters.")]
+                    complete = False
         lines = [entry.form for entry in self.lines if not entry.form.is_empty()]
         if not lines:
-            self.lines.errors = list(self.lines.errors) + [_l("Add at least one line.")]
+            self.lines.errors = list(self.lines.errors) + [str(_l("Add at least one line."))]
             complete = False
         for line in lines:
             for field in (line.description, line.quantity, line.unit_price):
@@ -369,6 +399,7 @@ EVENT_LABELS = {
 STATUS_LABELS = {
     InvoiceStatus.DRAFT: _l("Draft"),
     InvoiceStatus.SUBMITTED: _l("Waiting to be forwarded"),
+    InvoiceStatus.FORWARDING: _l("Being forwarded"),
     InvoiceStatus.CORRECTION: _l("Needs correction"),
     InvoiceStatus.FORWARDED: _l("Forwarded"),
     InvoiceStatus.OPEN: _l("Open receivable"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
@@ -27,9 +29,14 @@ class Email:
             ) from exc
 
 
+# Characters no text a person types holds, and XML (a Finvoice, a cXML) cannot carry: the
+# C0 controls other than tab, newline and carriage return, lone surrogates, U+FFFE/FFFF.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def strip(value):
-    """A filter: text without the spaces around it."""
-    return value.strip() if isinstance(value, str) else value
+    """A filter: text without the spaces around it and without control characters."""
+    return _UNPRINTABLE.sub("", value).strip() if isinstance(value, str) else value
 
 
 class TrimmedMeta:
@@ -62,7 +69,7 @@ class FiniteAmount:
 
         if field.data is None:
             return
-        if not field.data.is_finite() or field.data > 99_999_999:
+        if not field.data.is_finite() or abs(field.data) > 99_999_999:
             raise StopValidation(_l("Enter an amount between 0 and 99 999 999."))
 
 

@@ -18,6 +18,12 @@ from extensions import db
 from models.types import UTCDateTime, utcnow, value_enum
 
 
+def searchable(length: int) -> sa.types.TypeEngine:
+    """A string searched by its beginning: in the "C" collation on PostgreSQL, so that its
+    index answers prefix ranges in code-point order (see services.invoicing.starts_with)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 class DeliveryMethod(enum.StrEnum):
     """Toimitustapa."""
 
@@ -29,6 +35,7 @@ class DeliveryMethod(enum.StrEnum):
 class InvoiceStatus(enum.StrEnum):
     DRAFT = "luonnos"  # the user's, not yet sent
     SUBMITTED = "lahettamaton"  # on the desk: Lähettämättömät laskut
+    FORWARDING = "valityksessa"  # at the print service or the operator right now
     CORRECTION = "korjattava"  # back with the user, with staff's question
     FORWARDED = "valitetty"  # forwarded, the process not yet finalised
     OPEN = "avoin"  # Avoimet saatavat
@@ -61,6 +68,7 @@ class SalesInvoice(db.Model):
         sa.Index("ix_sales_invoice_status_sent", "status", "sent_at"),
         sa.Index("ix_sales_invoice_status_due", "status", "due_date"),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at"),
+        sa.Index("ix_sales_invoice_invoice_date", "invoice_date", "id"),
         sa.CheckConstraint("gross >= 0", name="gross_not_negative"),
     )
 
@@ -69,8 +77,8 @@ class SalesInvoice(db.Model):
     # The user's invoicing number when the invoice was numbered (kept should it change).
     user_number: Mapped[str] = mapped_column(sa.String(6), index=True)
     # Set when first sent (Lähetä): user number + running number, and its reference.
-    number: Mapped[str | None] = mapped_column(sa.String(19), unique=True)
-    reference: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    number: Mapped[str | None] = mapped_column(searchable(19), unique=True)
+    reference: Mapped[str | None] = mapped_column(searchable(20), unique=True)
     status: Mapped[InvoiceStatus] = mapped_column(
         value_enum(InvoiceStatus), default=InvoiceStatus.DRAFT
     )
@@ -88,7 +96,7 @@ class SalesInvoice(db.Model):
     payer_einvoice_address: Mapped[str] = mapped_column(sa.String(35), default="")
     payer_operator: Mapped[str] = mapped_column(sa.String(35), default="")
     # Lower-cased payer name for the staff's search.
-    payer_search: Mapped[str] = mapped_column(sa.String(70), default="", index=True)
+    payer_search: Mapped[str] = mapped_column(searchable(70), default="", index=True)
 
     invoice_date: Mapped[date] = mapped_column(sa.Date)
     payment_days: Mapped[int] = mapped_column(default=14)

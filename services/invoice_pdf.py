@@ -130,6 +130,9 @@ def render(
     pdf.set_title(pdf_text(f"Lasku {invoice.number}"))
     pdf.set_author(pdf_text(invoice.seller.name))
     pdf.set_lang("fi")
+    # The same invoice gives the same bytes: a retried forwarding is the same print job.
+    if invoice.created_at is not None:
+        pdf.set_creation_date(invoice.created_at)
     pdf.set_margins(left=MARGIN, top=CONTINUATION_TOP, right=PAGE_WIDTH - TABLE_RIGHT)
     pdf.set_auto_page_break(True, margin=MARGIN)
     pdf.add_page()

@@ -19,6 +19,7 @@ from flask import current_app
 from extensions import db
 from models.auth import Role, User
 from models.invoicing import (
+    EDITABLE,
     DeliveryMethod,
     EventKind,
     InvoiceStatus,
@@ -34,7 +35,13 @@ from services.outbox import Attachment, queue_mail
 from services.urls import external_url
 
 FIRST_USER_NUMBER = 100001
+# The largest invoice the columns (and the Finvoice amounts) hold, with room to spare.
+MAX_TOTAL = Decimal("1000000000")
 RECORD_TYPE = "sales_invoice"
+
+
+# Not yet out of the door: the desk's queue.
+ON_THE_DESK = (InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING)
 
 
 class InvoiceStateError(Exception):
@@ -50,7 +57,8 @@ def today() -> date:
 
 
 def start_service(user: User) -> str:
-    """Give a customer user the next free 6-digit invoicing number (once)."""
+    """Give a customer user the next free 6-digit invoicing number (once: from two tabs
+    at once, the first number stays and the second is given back)."""
     if user.invoicing_number:
         return user.invoicing_number
     if user.role != Role.CUSTOMER:
@@ -64,6 +72,16 @@ def start_service(user: User) -> str:
         taken = db.session.scalar(sa.select(User.id).where(User.invoicing_number == number))
         if taken is None:
             break
+    given = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.invoicing_number.is_(None))
+        .values(invoicing_number=number)
+        .execution_options(synchronize_session=False)
+    )
+    if given.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(user)
+        return user.invoicing_number
     user.invoicing_number = number
     return number
 
@@ -187,7 +205,7 @@ def desk_counts(now: datetime | None = None) -> dict[str, int]:
     counts = {"today": 0, "late": 0, "later": 0}
     # Only the queue is read: it is short (what a day or two brings), the rule is in Python.
     rows = db.session.scalars(
-        sa.select(SalesInvoice.sent_at).where(SalesInvoice.status == InvoiceStatus.SUBMITTED)
+        sa.select(SalesInvoice.sent_at).where(SalesInvoice.status.in_(ON_THE_DESK))
     )
     for sent_at in rows:
         due = workdays.forwarding_day(sent_at)
@@ -195,18 +213,38 @@ def desk_counts(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def _claim(invoice: SalesInvoice, expected: InvoiceStatus, new: InvoiceStatus) -> None:
-    """Move the invoice on only if it is still where the caller saw it (one winner)."""
+def _claim(
+    invoice: SalesInvoice,
+    expected: InvoiceStatus | tuple[InvoiceStatus, ...],
+    new: InvoiceStatus,
+    *conditions: sa.ColumnElement[bool],
+) -> None:
+    """Move the invoice on only if it is still where the caller saw it (one winner).
+
+    The UPDATE waits for a concurrent one on the same row (row lock, or SQLite's write
+    lock) and then finds the status changed: the second of two clicks does nothing.
+    """
+    expected = expected if isinstance(expected, tuple) else (expected,)
     result = db.session.execute(
         sa.update(SalesInvoice)
-        .where(SalesInvoice.id == invoice.id, SalesInvoice.status == expected)
-        .values(status=new)
+        .where(SalesInvoice.id == invoice.id, SalesInvoice.status.in_(expected), *conditions)
+        .values(status=new, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
         raise InvoiceStateError(invoice.status)
     invoice.status = new
+
+
+def lock_editable(invoice: SalesInvoice) -> bool:
+    """Take the invoice for a change by its user, if it is still editable (a second tab
+    that sends the same draft at the same moment finds it sent and changes nothing)."""
+    try:
+        _claim(invoice, EDITABLE, invoice.status)
+    except InvoiceStateError:
+        return False
+    return True
 
 
 def request_correction(invoice: SalesInvoice, actor: User, question: str) -> None:
@@ -222,27 +260,62 @@ def idempotency_key(invoice: SalesInvoice) -> str:
     return f"{invoice.number}-{invoice.round}"
 
 
+def stale_forwarding_cutoff() -> datetime:
+    """A forwarding begun before this has certainly ended (its call timed out long ago):
+    its process died, and the invoice may be forwarded again (with the same key)."""
+    return utcnow() - timedelta(seconds=current_app.config["FORWARDING_TIMEOUT"] * 2 + 30)
+
+
+def can_forward(invoice: SalesInvoice) -> bool:
+    if invoice.status == InvoiceStatus.SUBMITTED:
+        return True
+    return (
+        invoice.status == InvoiceStatus.FORWARDING
+        and invoice.updated_at < stale_forwarding_cutoff()
+    )
+
+
 def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -> None:
     """Forward the invoice by its delivery method; with `finalise_too` also Viimeistele.
 
-    Raises ForwardingError after recording it when the print service or the operator
-    fails: the invoice stays on the desk, unsent, with the error shown.
+    By email, the payer's mail is queued in the transaction that records it. To the print
+    service or the operator, the invoice is first claimed (Välityksessä, committed), so
+    that nobody sends it back for correction or forwards it twice during the call; the
+    call carries the round's idempotency key and the PDF is the same bytes each time, so
+    a retry after a lost answer is the same job. A failure puts the invoice back on the
+    desk with the error and raises ForwardingError.
     """
-    if invoice.status != InvoiceStatus.SUBMITTED:
+    if not can_forward(invoice):
         raise InvoiceStateError(invoice.status)
     config = current_app.config
-    try:
+    if invoice.delivery_method == DeliveryMethod.EMAIL:
+        _claim(invoice, InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDED)
         receipt = _deliver(invoice, config)
-    except ForwardingError as error:
-        db.session.rollback()
-        invoice = db.session.get(SalesInvoice, invoice.id)
-        invoice.last_error = str(error)
-        _event(invoice, EventKind.FORWARD_FAILED, actor, str(error))
+    else:
+        _claim(
+            invoice,
+            (InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING),
+            InvoiceStatus.FORWARDING,
+            sa.or_(
+                SalesInvoice.status == InvoiceStatus.SUBMITTED,
+                SalesInvoice.updated_at < stale_forwarding_cutoff(),
+            ),
+        )
+        invoice_id = invoice.id
         db.session.commit()
-        raise
-    _claim(invoice, InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDED)
+        try:
+            receipt = _deliver(invoice, config)
+        except ForwardingError as error:
+            db.session.rollback()
+            invoice = db.session.get(SalesInvoice, invoice_id)
+            _claim(invoice, InvoiceStatus.FORWARDING, InvoiceStatus.SUBMITTED)
+            invoice.last_error = str(error)
+            _event(invoice, EventKind.FORWARD_FAILED, actor, str(error))
+            db.session.commit()
+            raise
+        _claim(invoice, InvoiceStatus.FORWARDING, InvoiceStatus.FORWARDED)
     invoice.forwarded_at = utcnow()
-    invoice.forward_receipt = receipt
+    invoice.forward_receipt = receipt[:100]
     invoice.last_error = ""
     _event(invoice, EventKind.FORWARDED, actor, receipt)
     if finalise_too:
@@ -350,7 +423,9 @@ def record_payment(
         .where(
             SalesInvoice.id == invoice.id,
             SalesInvoice.status == InvoiceStatus.OPEN,
-            SalesInvoice.gross - SalesInvoice.paid_amount >= amount,
+            # In whole cents: SQLite keeps the numbers as floats (125.49 - 100 < 25.49).
+            sa.func.round((SalesInvoice.gross - SalesInvoice.paid_amount) * 100)
+            >= int(amount * 100),
         )
         .values(paid_amount=SalesInvoice.paid_amount + amount)
         .execution_options(synchronize_session=False)
@@ -423,7 +498,10 @@ def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
         bic=config["INVOICE_BIC"],
         free_text=invoice.free_text,
         message_id=idempotency_key(invoice),
-        created_at=utcnow().astimezone(workdays.HELSINKI),
+        # Stable for the round: the same message (and PDF) however often it is made.
+        created_at=(invoice.sent_at or invoice.created_at or utcnow()).astimezone(
+            workdays.HELSINKI
+        ),
         seller_einvoice=(config["INVOICE_EINVOICE_ADDRESS"], config["INVOICE_EINVOICE_OPERATOR"]),
     )
 
@@ -449,19 +527,25 @@ def compact_code(code: str) -> str:
     return "".join(code.split()).upper()
 
 
-def by_code(code: str) -> SalesInvoice | None:
-    """The invoice an invoice number, a reference or an RF reference names."""
+def by_code(code: str) -> list[SalesInvoice]:
+    """The invoices an invoice number, a reference or an RF reference names.
+
+    A number can be another invoice's reference (invoice 13 of user 100102 is 10010213,
+    the reference of its invoice 1), so a code may name two invoices.
+    """
     compact = compact_code(code)
     if compact.startswith("RF"):
         try:
             compact = reference.finnish_of_rf(compact)
         except Exception:  # noqa: BLE001  (stdnum raises several kinds; none is a hit)
-            return None
+            return []
     if not compact.isdigit() or len(compact) > 20:
-        return None
-    return db.session.scalar(
-        sa.select(SalesInvoice).where(
-            sa.or_(SalesInvoice.number == compact, SalesInvoice.reference == compact)
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(SalesInvoice)
+            .where(sa.or_(SalesInvoice.number == compact, SalesInvoice.reference == compact))
+            .order_by(SalesInvoice.id)
         )
     )
 
@@ -471,15 +555,20 @@ def _escape_like(text: str) -> str:
 
 
 def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:
-    """`column` begins with `prefix`, as a range the column's index answers (on every
-    engine and collation), confirmed by an escaped LIKE; no character of the prefix is a
-    wildcard."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return sa.and_(
-        column >= prefix,
-        column < upper,
-        column.like(_escape_like(prefix) + "%", escape="\\"),
-    )
+    """`column` begins with `prefix`, as a range the column's index answers, confirmed by
+    an escaped LIKE; no character of the prefix is a wildcard.
+
+    The range holds in code-point order only: on PostgreSQL it is compared in the "C"
+    collation, which the searched columns have there (a language collation would sort
+    "å" before "ä", and the range of "ä" would miss "ää"). SQLite compares bytes.
+    """
+    like = column.like(_escape_like(prefix) + "%", escape="\\")
+    last = ord(prefix[-1])
+    if last >= 0xD7FF:  # no plain successor (surrogates, the last code point): LIKE only
+        return like
+    upper = prefix[:-1] + chr(last + 1)
+    ordered = column.collate("C") if db.engine.dialect.name == "postgresql" else column
+    return sa.and_(ordered >= prefix, ordered < upper, like)
 
 
 def reference_condition(text: str) -> sa.ColumnElement[bool] | None:
@@ -493,6 +582,11 @@ def reference_condition(text: str) -> sa.ColumnElement[bool] | None:
         if not prefix:
             return None  # "%" alone: no condition, every invoice
         return starts_with(SalesInvoice.reference, prefix)
+    if compact.upper().startswith("RF"):  # the RF form of a reference names it exactly
+        try:
+            compact = reference.finnish_of_rf(compact)
+        except Exception:  # noqa: BLE001  (not a valid RF reference: no invoice has it)
+            return sa.false()
     return SalesInvoice.reference == compact
 
 

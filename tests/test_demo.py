@@ -75,3 +75,57 @@ def test_the_migrations_match_the_models(app):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
+
+
+def test_the_demo_invoices_are_tiinas_series_and_it_goes_on(app, runner):
+    """Tiina's demo invoices (user 100102) are numbered as the desk numbers them, the
+    e-invoice passes Finance Finland's schema, and her next invoice takes the next number."""
+    from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
+    from services import finvoice, invoicing, reference
+
+    runner.invoke(args=["seed-demo"])
+    runner.invoke(args=["seed-demo"])
+    with app.test_request_context():
+        invoices = list(db.session.scalars(sa.select(SalesInvoice).order_by(SalesInvoice.id)))
+        assert [(i.number, i.status) for i in invoices] == [
+            ("1001021", InvoiceStatus.SUBMITTED),
+            ("1001022", InvoiceStatus.SUBMITTED),
+            ("1001023", InvoiceStatus.CORRECTION),
+            ("1001024", InvoiceStatus.OPEN),
+            ("1001025", InvoiceStatus.PAID),
+            (None, InvoiceStatus.DRAFT),
+        ]
+        for invoice in invoices[:5]:
+            assert invoice.reference == reference.finnish(invoice.number)
+            assert invoice.user_number == "100102" and invoice.round == 1
+        [einvoice] = [i for i in invoices if i.delivery_method == DeliveryMethod.EINVOICE]
+        assert finvoice.errors(invoicing.finvoice_message(einvoice)) == []
+        assert invoicing.is_overdue(invoices[3])
+        assert invoices[4].outstanding == 0
+
+    client = app.test_client()
+    client.post(
+        "/auth/login",
+        data={"email": "tiina.testinen@toiminimi.example.com", "password": "demo-lasku-2026"},
+    )
+    response = client.post(
+        f"/invoices/{invoices[5].id}/edit",
+        data={
+            "action": "send",
+            "delivery_method": "sahkoposti",
+            "payer_name": "Jokinen Tmi",
+            "payer_email": "jokinen@example.com",
+            "payer_country": "FI",
+            "invoice_date": invoices[5].invoice_date.isoformat(),
+            "payment_days": "14",
+            "lines-0-description": "Verkkosivujen päivitys",
+            "lines-0-quantity": "4",
+            "lines-0-unit": "h",
+            "lines-0-unit_price": "60,00",
+            "lines-0-vat_percent": "25.5",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        sent = db.session.get(SalesInvoice, invoices[5].id)
+        assert (sent.number, sent.status) == ("1001026", InvoiceStatus.SUBMITTED)

@@ -130,20 +130,25 @@ def _form_data(invoice: SalesInvoice) -> dict:
     data["lines"] = [
         {
             "description": line.description,
-            "quantity": Decimal(line.quantity).normalize(),
+            "quantity": _plain(line.quantity),
             "unit": line.unit,
             "unit_price": Decimal(line.unit_price),
-            "vat_percent": str(Decimal(line.vat_percent).normalize()),
+            "vat_percent": _plain(line.vat_percent),
         }
         for line in invoice.lines
     ] or [{}]
     return data
 
 
+def _plain(value) -> str:
+    """10.00 → "10", 2.500 → "2.5" (normalize() alone would give "1E+1")."""
+    return format(Decimal(value).normalize(), "f")
+
+
 def _apply(form: InvoiceForm, invoice: SalesInvoice) -> None:
     for name in TEXT_FIELDS:
         setattr(invoice, name, getattr(form, name).data or "")
-    invoice.payer_search = invoice.payer_name.lower()
+    invoice.payer_search = invoice.payer_name.lower()[:70]  # "İ" lower-cased is two
     invoice.delivery_method = form.delivery_method.data
     invoice.invoice_date = form.invoice_date.data
     if form.due_date.data:
@@ -197,8 +202,16 @@ def _edit(invoice: SalesInvoice | None):
             invoice = invoicing.new_invoice(current_user)
             invoice.form_key = form.form_key.data or None
             db.session.add(invoice)
+            try:
+                db.session.flush()  # the form's key is taken here, or the other click has it
+            except IntegrityError:
+                db.session.rollback()
+                earlier = _same_form(form.form_key.data)
+                if earlier is None:
+                    raise
+                return redirect(url_for("invoicing.invoice", invoice_id=earlier.id))
             invoicing.created(invoice, current_user)
-        elif invoice.status not in EDITABLE:
+        elif not invoicing.lock_editable(invoice):
             return _already_sent(invoice)
         _apply(form, invoice)
         if sending:
@@ -271,10 +284,11 @@ def _preview(form: InvoiceForm):
             return None
         try:
             percent = Decimal(line.vat_percent.data)
-        except (ArithmeticError, TypeError, ValueError):
+            lines.append(vat.Line(line.quantity.data, line.unit_price.data, percent))
+            result = vat.totals(lines)
+        except (ArithmeticError, TypeError, ValueError):  # e.g. 1e30 typed before validating
             return None
-        lines.append(vat.Line(line.quantity.data, line.unit_price.data, percent))
-    return vat.totals(lines) if lines else None
+    return result if lines and abs(result.gross) < invoicing.MAX_TOTAL else None
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -343,10 +357,12 @@ def delete(invoice_id: int):
 
 def _reference_matcher(text: str, organisation_id: int):
     """An invoice number or reference typed in the contact form: the organisation's own."""
-    found = invoicing.by_code(text)
-    if found is None or found.user.organisation_id != organisation_id:
+    found = [i for i in invoicing.by_code(text) if i.user.organisation_id == organisation_id]
+    if len(found) > 1:  # a number that is also another invoice's reference: the number
+        found = [i for i in found if i.number == invoicing.compact_code(text)]
+    if len(found) != 1:
         return None
-    return (invoicing.RECORD_TYPE, str(found.id))
+    return (invoicing.RECORD_TYPE, str(found[0].id))
 
 
 def setup_app(app: Flask) -> None:
@@ -366,6 +382,7 @@ def setup_app(app: Flask) -> None:
             "grouped_reference": reference.grouped,
             "rf_reference": reference.rf,
             "line_errors": line_errors,
+            "lines_messages": lines_messages,
             "units": UNITS,
             "einvoice_operators": EINVOICE_OPERATORS,
         }
@@ -379,11 +396,16 @@ def setup_app(app: Flask) -> None:
         return format_decimal(Decimal(value).normalize(), format="#,##0.###")
 
 
+def lines_messages(form: InvoiceForm) -> list[str]:
+    """The errors of the lines as a whole ("Add at least one line."), not of one line."""
+    return [str(message) for message in form.lines.errors if not isinstance(message, dict | list)]
+
+
 def line_errors(form: InvoiceForm) -> list[tuple[str, str, str]]:
     """The invoice lines' errors for the error summary: (field id, "Line 2: Quantity", error)."""
     found: list[tuple[str, str, str]] = []
-    for message in form.lines.errors:
-        if isinstance(message, str) and form.lines.entries:
+    for message in lines_messages(form):
+        if form.lines.entries:
             first = form.lines.entries[0].form.description
             found.append((first.id, str(_l("Invoice lines")), message))
     for number, entry in enumerate(form.lines.entries, start=1):

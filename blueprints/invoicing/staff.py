@@ -20,7 +20,13 @@ from blueprints.invoicing.public import pdf_response
 from extensions import db
 from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
 from forms.staff import ActionForm
-from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
+from models.invoicing import (
+    DeliveryMethod,
+    InvoiceStatus,
+    SalesInvoice,
+    SalesInvoiceEvent,
+    SalesInvoicePayment,
+)
 from models.types import utcnow
 from services import finvoice, invoicing, registry
 from services.forwarding_errors import ForwardingError
@@ -46,7 +52,11 @@ def _invoice_or_404(number: str) -> SalesInvoice:
         invoice = db.session.scalar(
             sa.select(SalesInvoice)
             .where(SalesInvoice.number == number)
-            .options(selectinload(SalesInvoice.lines), selectinload(SalesInvoice.events))
+            .options(
+                selectinload(SalesInvoice.lines),
+                selectinload(SalesInvoice.events).joinedload(SalesInvoiceEvent.actor),
+                selectinload(SalesInvoice.payments).joinedload(SalesInvoicePayment.recorded_by),
+            )
         )
     if invoice is None:
         abort(404)
@@ -60,15 +70,13 @@ def desk():
     now = utcnow()
     stmt = (
         sa.select(SalesInvoice)
-        .where(SalesInvoice.status == InvoiceStatus.SUBMITTED)
-        .options(selectinload(SalesInvoice.user))
+        .where(SalesInvoice.status.in_(invoicing.ON_THE_DESK))
         .order_by(SalesInvoice.sent_at, SalesInvoice.id)
     )
     page = paginate(stmt, per_page=50)
     forwarded = db.session.scalars(
         sa.select(SalesInvoice)
         .where(SalesInvoice.status == InvoiceStatus.FORWARDED)
-        .options(selectinload(SalesInvoice.user))
         .order_by(SalesInvoice.forwarded_at, SalesInvoice.id)
     ).all()
     corrections = db.session.scalar(
@@ -96,7 +104,7 @@ def search():
     form.status.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
     ]
-    stmt = sa.select(SalesInvoice).options(selectinload(SalesInvoice.user))
+    stmt = sa.select(SalesInvoice)
     searched = False
     if form.validate():
         condition = invoicing.reference_condition(form.reference.data or "")
@@ -145,7 +153,6 @@ def receivables():
     stmt = (
         sa.select(SalesInvoice)
         .where(SalesInvoice.status == InvoiceStatus.OPEN)
-        .options(selectinload(SalesInvoice.user))
         .order_by(SalesInvoice.due_date, SalesInvoice.id)
     )
     page = paginate(stmt, per_page=50)
@@ -177,6 +184,7 @@ def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=
         message_errors=message_errors,
         due_day=invoicing.forwarding_day(invoice),
         due_state=invoicing.forwarding_state(invoice, now),
+        can_forward=invoicing.can_forward(invoice),
         overdue=invoicing.is_overdue(invoice),
     ), status
 
@@ -191,6 +199,8 @@ def pdf(number: str):
 @staff_required
 def finvoice_xml(number: str):
     invoice = _invoice_or_404(number)
+    if invoice.delivery_method != DeliveryMethod.EINVOICE:
+        abort(404)  # only an e-invoice has a receiver for the message
     return Response(
         invoicing.finvoice_message(invoice),
         mimetype="application/xml",
@@ -292,9 +302,8 @@ def payment(number: str):
 
 
 def lookup(code: str) -> list[registry.LookupHit]:
-    invoice = invoicing.by_code(code)
-    if invoice is None or invoice.number is None:
-        return []
+    """Invoices by number, reference or RF reference (a number may be another's reference:
+    both are listed)."""
     return [
         registry.LookupHit(
             _(
@@ -305,6 +314,8 @@ def lookup(code: str) -> list[registry.LookupHit]:
             ),
             url_for("invoicing_staff.invoice", number=invoice.number),
         )
+        for invoice in invoicing.by_code(code)
+        if invoice.number is not None
     ]
 
 

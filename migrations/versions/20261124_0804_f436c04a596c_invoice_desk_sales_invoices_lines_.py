@@ -22,8 +22,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('user_number', sa.String(length=6), nullable=False),
-    sa.Column('number', sa.String(length=19), nullable=True),
-    sa.Column('reference', sa.String(length=20), nullable=True),
+    sa.Column('number', sa.String(length=19).with_variant(sa.String(length=19, collation='C'), 'postgresql'), nullable=True),
+    sa.Column('reference', sa.String(length=20).with_variant(sa.String(length=20, collation='C'), 'postgresql'), nullable=True),
     sa.Column('status', sa.Enum('luonnos', 'lahettamaton', 'korjattava', 'valitetty', 'avoin', 'maksettu', name='invoicestatus', native_enum=False, length=20), nullable=False),
     sa.Column('delivery_method', sa.Enum('posti', 'sahkoposti', 'verkkolasku', name='deliverymethod', native_enum=False, length=20), nullable=False),
     sa.Column('payer_name', sa.String(length=70), nullable=False),
@@ -35,7 +35,7 @@ def upgrade():
     sa.Column('payer_email', sa.String(length=254), nullable=False),
     sa.Column('payer_einvoice_address', sa.String(length=35), nullable=False),
     sa.Column('payer_operator', sa.String(length=35), nullable=False),
-    sa.Column('payer_search', sa.String(length=70), nullable=False),
+    sa.Column('payer_search', sa.String(length=70).with_variant(sa.String(length=70, collation='C'), 'postgresql'), nullable=False),
     sa.Column('invoice_date', sa.Date(), nullable=False),
     sa.Column('payment_days', sa.Integer(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=False),
@@ -64,6 +64,7 @@ def upgrade():
     )
     with op.batch_alter_table('sales_invoice', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sales_invoice_payer_search'), ['payer_search'], unique=False)
+        batch_op.create_index('ix_sales_invoice_invoice_date', ['invoice_date', 'id'], unique=False)
         batch_op.create_index('ix_sales_invoice_status_due', ['status', 'due_date'], unique=False)
         batch_op.create_index('ix_sales_invoice_status_sent', ['status', 'sent_at'], unique=False)
         batch_op.create_index('ix_sales_invoice_user_created', ['user_id', 'created_at'], unique=False)
@@ -137,6 +138,7 @@ def downgrade():
         batch_op.drop_index('ix_sales_invoice_user_created')
         batch_op.drop_index('ix_sales_invoice_status_sent')
         batch_op.drop_index('ix_sales_invoice_status_due')
+        batch_op.drop_index('ix_sales_invoice_invoice_date')
         batch_op.drop_index(batch_op.f('ix_sales_invoice_payer_search'))
 
     op.drop_table('sales_invoice')
