@@ -195,20 +195,16 @@ def _edit(invoice: SalesInvoice | None):
         sending = action == "send"
         if sending and not form.check_complete():
             return _render_form(form, invoice), 422
-        if invoice is None:
+        is_new = invoice is None
+        if is_new:
             earlier = _same_form(form.form_key.data)
             if earlier is not None:  # a double click: the first one saved it
                 return redirect(url_for("invoicing.invoice", invoice_id=earlier.id))
             invoice = invoicing.new_invoice(current_user)
             invoice.form_key = form.form_key.data or None
             db.session.add(invoice)
-            try:
-                db.session.flush()  # the form's key is taken here, or the other click has it
-            except IntegrityError:
-                db.session.rollback()
-                earlier = _same_form(form.form_key.data)
-                if earlier is None:
-                    raise
+            earlier = _write_or_find_first(form, db.session.flush)  # the key is taken here
+            if earlier is not None:
                 return redirect(url_for("invoicing.invoice", invoice_id=earlier.id))
             invoicing.created(invoice, current_user)
         elif not invoicing.lock_editable(invoice):
@@ -218,15 +214,10 @@ def _edit(invoice: SalesInvoice | None):
             if invoice.gross <= 0:
                 form.form_errors.append(_("The invoice's total must be above zero."))
                 db.session.rollback()
-                return _render_form(form, None if invoice.id is None else invoice), 422
+                return _render_form(form, None if is_new else invoice), 422
             invoicing.submit(invoice, current_user)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            earlier = _same_form(form.form_key.data)
-            if earlier is None:
-                raise
+        earlier = _write_or_find_first(form, db.session.commit)
+        if earlier is not None:
             return redirect(url_for("invoicing.invoice", invoice_id=earlier.id))
         if sending:
             flash(
@@ -243,6 +234,20 @@ def _edit(invoice: SalesInvoice | None):
         return redirect(url_for("invoicing.invoice", invoice_id=invoice.id))
     status = 422 if request.method == "POST" else 200
     return _render_form(form, invoice), status
+
+
+def _write_or_find_first(form: InvoiceForm, write) -> SalesInvoice | None:
+    """Flush or commit; if the form's key is taken meanwhile (the other click of a double
+    click saved it first), roll back and give the invoice that click saved."""
+    try:
+        write()
+    except IntegrityError:
+        db.session.rollback()
+        earlier = _same_form(form.form_key.data)
+        if earlier is None:
+            raise
+        return earlier
+    return None
 
 
 def _same_form(form_key: str | None) -> SalesInvoice | None:
