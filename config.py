@@ -140,7 +140,9 @@ def from_environment(instance_path: str) -> dict:
         "INVOICE_SELLER_STREET": os.environ.get("INVOICE_SELLER_STREET", "Mannerheimintie 1"),
         "INVOICE_SELLER_POSTCODE": os.environ.get("INVOICE_SELLER_POSTCODE", "00100"),
         "INVOICE_SELLER_CITY": os.environ.get("INVOICE_SELLER_CITY", "Helsinki"),
-        "INVOICE_SELLER_EMAIL": os.environ.get("INVOICE_SELLER_EMAIL", "asiakaspalvelu@example.com"),
+        "INVOICE_SELLER_EMAIL": os.environ.get(
+            "INVOICE_SELLER_EMAIL", "asiakaspalvelu@example.com"
+        ),
         "INVOICE_IBAN": os.environ.get("INVOICE_IBAN", "FI21 1234 5600 0007 85"),
         "INVOICE_BIC": os.environ.get("INVOICE_BIC", "NDEAFIHH"),
         "INVOICE_MAIL_SENDER": os.environ.get(
@@ -154,7 +156,9 @@ def from_environment(instance_path: str) -> dict:
         "PRINT_SERVICE_URL": os.environ.get("PRINT_SERVICE_URL", "").strip().rstrip("/"),
         "PRINT_SERVICE_TOKEN": os.environ.get("PRINT_SERVICE_TOKEN", "print-sandbox-token"),
         "EINVOICE_OPERATOR_URL": os.environ.get("EINVOICE_OPERATOR_URL", "").strip().rstrip("/"),
-        "EINVOICE_OPERATOR_TOKEN": os.environ.get("EINVOICE_OPERATOR_TOKEN", "operator-sandbox-token"),
+        "EINVOICE_OPERATOR_TOKEN": os.environ.get(
+            "EINVOICE_OPERATOR_TOKEN", "operator-sandbox-token"
+        ),
         "FORWARDING_TIMEOUT": _int("FORWARDING_TIMEOUT", 30),
         "INVOICE_SANDBOX": _bool(os.environ.get("INVOICE_SANDBOX"), not production),
         "INVOICE_SANDBOX_DIR": os.environ.get(

@@ -550,10 +550,6 @@ def by_code(code: str) -> list[SalesInvoice]:
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:
     """`column` begins with `prefix`, as a range the column's index answers, confirmed by
     an escaped LIKE; no character of the prefix is a wildcard.
@@ -562,7 +558,7 @@ def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]
     collation, which the searched columns have there (a language collation would sort
     "å" before "ä", and the range of "ä" would miss "ää"). SQLite compares bytes.
     """
-    like = column.like(_escape_like(prefix) + "%", escape="\\")
+    like = column.startswith(prefix, autoescape=True)
     last = ord(prefix[-1])
     if last >= 0xD7FF:  # no plain successor (surrogates, the last code point): LIKE only
         return like

@@ -238,9 +238,22 @@ def test_optional_fields_not_sent_but_counted_empty():
     assert names[:3] == ["CHANNEL_ID", "ORDER_NUMBER", "CURRENCY"]
 
 
-@pytest.mark.parametrize("charset", ["utf8", "UTF-8", "latin-1", "ISO-8859-1", "iso8859_1"])
-def test_charset_spellings(charset):
-    pc.build_form(minimal_payment(), channel_id="42", secret="s", charset=charset)
+@pytest.mark.parametrize(
+    ("charset", "canonical"),
+    [
+        ("utf8", "UTF-8"),
+        ("UTF-8", "UTF-8"),
+        ("latin-1", "ISO-8859-1"),
+        ("ISO-8859-1", "ISO-8859-1"),
+        ("iso8859_1", "ISO-8859-1"),
+    ],
+)
+def test_charset_spellings(charset, canonical):
+    """Every spelling of a charset gives the form (and AUTHCODE) of its canonical name."""
+    payment = minimal_payment()
+    form = pc.build_form(payment, channel_id="42", secret="s", charset=charset)
+    assert form == pc.build_form(payment, channel_id="42", secret="s", charset=canonical)
+    assert pc.normalise_charset(charset) == canonical
 
 
 @pytest.mark.parametrize("charset", ["cp1252", "utf-16", "ascii", "nonsense"])
