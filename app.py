@@ -149,6 +149,8 @@ def register_blueprints(app: Flask) -> None:
         invoice_sandboxes,
         invoicing,
         main,
+        payment_sandbox,
+        payments,
         portal,
         punchout,
         staff,
@@ -157,7 +159,17 @@ def register_blueprints(app: Flask) -> None:
     )
 
     app.url_map.converters["id"] = IdConverter
-    for module in (main, auth, staff, training, punchout, support, portal, invoicing):
+    for module in (
+        main,
+        auth,
+        staff,
+        training,
+        punchout,
+        support,
+        portal,
+        invoicing,
+        payments,
+    ):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
             app.register_blueprint(module.staff_bp)
@@ -165,6 +177,7 @@ def register_blueprints(app: Flask) -> None:
         if setup:
             setup(app)
     invoice_sandboxes.register(app)  # the print service and e-invoice operator, locally
+    payment_sandbox.register(app)  # the payment service, locally
 
 
 def register_commands(app: Flask) -> None:

@@ -20,6 +20,16 @@ def _int(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def _commission_classes(value: str) -> dict[str, str]:
+    """'1=2.5,2=1.9' -> {'1': '2.5', '2': '1.9'}: class ID -> the channel's commission %."""
+    classes = {}
+    for part in value.split(","):
+        if part.strip():
+            key, _, percent = part.partition("=")
+            classes[key.strip()] = percent.strip() or "0"
+    return classes
+
+
 def secret_key(instance_path: str, production: bool) -> str:
     """Return SECRET_KEY from the environment, or one generated once into the instance folder."""
     key = os.environ.get("SECRET_KEY", "").strip()
@@ -164,6 +174,36 @@ def from_environment(instance_path: str) -> dict:
         "INVOICE_SANDBOX_DIR": os.environ.get(
             "INVOICE_SANDBOX_DIR", str(Path(instance_path) / "sandbox")
         ),
+        # Online payment through the payment service's channel interface. Empty
+        # PAYMENT_SERVICE_URL means the local sandbox, mounted unless in production.
+        "PAYMENT_SERVICE_URL": os.environ.get("PAYMENT_SERVICE_URL", "").strip(),
+        "PAYMENT_CHANNEL_ID": os.environ.get("PAYMENT_CHANNEL_ID", "123").strip(),
+        "PAYMENT_CHANNEL_SECRET": os.environ.get(
+            "PAYMENT_CHANNEL_SECRET", "" if production else "sandbox-channel-secret"
+        ),
+        "PAYMENT_CHARSET": os.environ.get("PAYMENT_CHARSET", "UTF-8").strip(),
+        # The channel's commission classes (ITEM_CP), given by the payment service, each
+        # with the channel's own commission in percent: "1=2.5,2=1.9".
+        "PAYMENT_COMMISSION_CLASSES": _commission_classes(
+            os.environ.get("PAYMENT_COMMISSION_CLASSES", "1=2.5")
+        ),
+        "PAYMENT_INVOICE_COMMISSION_CLASS": os.environ.get(
+            "PAYMENT_INVOICE_COMMISSION_CLASS", "1"
+        ).strip(),
+        "PAYMENT_COURSE_COMMISSION_CLASS": os.environ.get(
+            "PAYMENT_COURSE_COMMISSION_CLASS", "1"
+        ).strip(),
+        # The merchant ID (kauppiastunnus) of the training institute, the seller of courses.
+        "PAYMENT_COURSE_MERCHANT_ID": os.environ.get("PAYMENT_COURSE_MERCHANT_ID", "13466").strip(),
+        # Course prices include VAT at this rate (the item's ITEM_TAX).
+        "PAYMENT_COURSE_VAT_PERCENT": os.environ.get("PAYMENT_COURSE_VAT_PERCENT", "25.5").strip(),
+        "PAYMENT_SANDBOX": _bool(os.environ.get("PAYMENT_SANDBOX"), not production),
+        "PAYMENT_SANDBOX_DIR": os.environ.get(
+            "PAYMENT_SANDBOX_DIR", str(Path(instance_path) / "sandbox" / "payment")
+        ),
+        # How long the sandbox waits before a delayed notify (the real service: up to one
+        # banking day).
+        "PAYMENT_SANDBOX_NOTIFY_DELAY": _int("PAYMENT_SANDBOX_NOTIFY_DELAY", 60),
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -11,7 +11,9 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     IntegerField,
+    RadioField,
     SearchField,
+    SelectChoice,
     SelectField,
     StringField,
     TelField,
@@ -103,6 +105,23 @@ class EnrolmentForm(FlaskForm):
         validators=[Optional(), Length(max=2000)],
         render_kw={"rows": 4},
     )
+
+    # Offered for a course with a fee when online payment is set up; removed otherwise.
+    payment_method = RadioField(
+        _l("Payment"),
+        choices=[
+            SelectChoice("invoice", _l("Invoice to the billing address above")),
+            SelectChoice(
+                "online", _l("Online payment with my bank: the enrolment is binding once paid")
+            ),
+        ],
+        default="invoice",
+        validators=[InputRequired(_l("Choose how you pay."))],
+    )
+
+    @property
+    def pays_online(self) -> bool:
+        return "payment_method" in self._fields and self.payment_method.data == "online"
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -9,6 +9,7 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
+from models.payments import OnlinePayment, OnlinePaymentLine, RejectedPaymentCall
 from models.portal import (
     Booking,
     BookingSlot,
@@ -52,6 +53,9 @@ __all__ = [
     "EnrolmentStatus",
     "Department",
     "MailStatus",
+    "OnlinePayment",
+    "OnlinePaymentLine",
+    "RejectedPaymentCall",
     "Organisation",
     "OutboxAttachment",
     "OutboxMessage",

@@ -99,6 +99,8 @@ class Enrolment(db.Model):
     einvoice_address: Mapped[str | None] = mapped_column(sa.String(35))
     einvoice_operator: Mapped[str | None] = mapped_column(sa.String(35))
     billing_reference: Mapped[str | None] = mapped_column(sa.String(100))  # laskutusviite
+    # The participant chose to pay the fee online: preliminary until paid, then binding.
+    pays_online: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     diet: Mapped[str | None] = mapped_column(sa.String(500))
     accessibility: Mapped[str | None] = mapped_column(sa.String(500))
     message: Mapped[str | None] = mapped_column(sa.Text)

@@ -393,6 +393,7 @@ def finalise(invoice: SalesInvoice, actor: User) -> None:
     invoice.finalised_at = utcnow()
     _event(invoice, EventKind.FINALISED, actor)
     _mail_user(invoice, "invoicing_forwarded")
+    _paid_in_full(invoice, actor)
 
 
 # ---------------------------------------------------------------- receivables
@@ -422,7 +423,13 @@ def record_payment(
         sa.update(SalesInvoice)
         .where(
             SalesInvoice.id == invoice.id,
-            SalesInvoice.status == InvoiceStatus.OPEN,
+            # Online, the payer may pay as soon as the invoice went out, before it is
+            # finalised; staff record payments of open receivables.
+            SalesInvoice.status.in_(
+                (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
+                if source == "online"
+                else (InvoiceStatus.OPEN,)
+            ),
             # In whole cents: SQLite keeps the numbers as floats (125.49 - 100 < 25.49).
             sa.func.round((SalesInvoice.gross - SalesInvoice.paid_amount) * 100)
             >= int(amount * 100),
@@ -431,16 +438,21 @@ def record_payment(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        db.session.rollback()
-        raise PaymentError("outstanding")
+        raise PaymentError("outstanding")  # nothing changed; the caller decides what to undo
     db.session.refresh(invoice)
     payment = SalesInvoicePayment(amount=amount, paid_on=paid_on, source=source, recorded_by=actor)
     invoice.payments.append(payment)
     _event(invoice, EventKind.PAYMENT, actor, f"{amount:.2f}")
-    if invoice.outstanding == 0:
+    _paid_in_full(invoice, actor)
+    return payment
+
+
+def _paid_in_full(invoice: SalesInvoice, actor: User | None) -> None:
+    """An open receivable with nothing outstanding is Maksettu; a forwarded invoice becomes
+    so when finalised (the user is told first that it went out)."""
+    if invoice.status == InvoiceStatus.OPEN and invoice.outstanding == 0:
         invoice.status = InvoiceStatus.PAID
         _event(invoice, EventKind.PAID, actor)
-    return payment
 
 
 def is_overdue(invoice: SalesInvoice, day: date | None = None) -> bool:
@@ -513,7 +525,17 @@ def pdf(invoice: SalesInvoice) -> bytes:
         finvoice_document(invoice, config),
         biller=[f"Laskuttaja: {user.name}, laskuttajanumero {invoice.user_number}"],
         seller_contact=[config["INVOICE_SELLER_EMAIL"]],
+        payment_url=payment_link(invoice),
     )
+
+
+def payment_link(invoice: SalesInvoice) -> str | None:
+    """The invoice's online payment link, once it has a number and payments are set up."""
+    from services import payments  # payments builds on the invoice desk
+
+    if not invoice.number or not payments.is_configured():
+        return None
+    return payments.invoice_payment_url(invoice)
 
 
 def finvoice_message(invoice: SalesInvoice) -> bytes:

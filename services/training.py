@@ -25,6 +25,7 @@ from services.outbox import queue_mail
 from services.urls import external_url
 
 PARTICIPANT = "participant"  # the actor of what a participant does with the service code
+PAYMENT_SERVICE = "payment service"  # the actor of a course fee paid online
 SYSTEM = "system"  # the actor of what the portal does by itself (offers expiring)
 WELCOME_DAYS_BEFORE = 14
 
@@ -214,12 +215,14 @@ def enrol(
     language: str,
     source: str = "web",
     waiting_list: bool = False,
+    pays_online: bool = False,
     now: datetime | None = None,
 ) -> Enrolment:
     """Enrol one participant, or put them on the waiting list; the caller commits.
 
     A direct enrolment is binding at once; one through PunchOut is preliminary until its
-    order is approved (`approve_preliminary`). With `waiting_list`, a full course takes
+    order is approved (`approve_preliminary`), and so is one whose participant pays the fee
+    online, until it is paid (`mark_paid`). With `waiting_list`, a full course takes
     the participant in its queue; without it, a full course raises CourseFull.
     """
     now = now or utcnow()
@@ -247,7 +250,8 @@ def enrol(
             field="email",
         )
     if _take_seat(course.id):
-        status = EnrolmentStatus.PRELIMINARY if source == "punchout" else EnrolmentStatus.BINDING
+        preliminary = source == "punchout" or pays_online
+        status = EnrolmentStatus.PRELIMINARY if preliminary else EnrolmentStatus.BINDING
     elif waiting_list:
         status = EnrolmentStatus.WAITING
     else:
@@ -261,6 +265,7 @@ def enrol(
         status=status,
         source=source,
         language=language,
+        pays_online=pays_online and status != EnrolmentStatus.WAITING,
         created_at=now,
         **values,
     )
@@ -290,6 +295,15 @@ def approve_preliminary(enrolment: Enrolment, order_number: str, actor: str) -> 
         raise EnrolmentError(_("Only a preliminary enrolment can be approved."))
     enrolment.billing_reference = order_number
     _set_status(enrolment, EnrolmentStatus.BINDING, actor, note=order_number)
+
+
+def mark_paid(enrolment: Enrolment, order_number: str) -> None:
+    """The participant paid the course fee online: the enrolment is binding. The payment's
+    order number is its billing reference."""
+    if enrolment.status != EnrolmentStatus.PRELIMINARY:
+        raise EnrolmentError(_("Only a preliminary enrolment can be paid."))
+    enrolment.billing_reference = enrolment.billing_reference or order_number
+    _set_status(enrolment, EnrolmentStatus.BINDING, PAYMENT_SERVICE, note=order_number)
 
 
 def reject_preliminary(enrolment: Enrolment, actor: str, reason: str) -> None:

@@ -92,6 +92,8 @@ def app_config(database_url: str, tmp_path: Path) -> dict:
         "MAIL_TIMEOUT": 5,
         "SUPPORT_UPLOAD_DIR": str(tmp_path / "uploads"),
         "INVOICE_SANDBOX_DIR": str(tmp_path / "sandbox"),
+        "PAYMENT_SANDBOX_DIR": str(tmp_path / "sandbox" / "payment"),
+        "PAYMENT_SANDBOX": True,
     }
 
 

@@ -282,6 +282,7 @@ def payment(number: str):
     try:
         invoicing.record_payment(invoice, form.amount.data, form.paid_on.data, current_user)
     except invoicing.PaymentError:
+        db.session.rollback()
         invoice = _invoice_or_404(number)
         form.amount.errors = list(form.amount.errors) + [
             _(

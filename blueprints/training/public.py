@@ -35,7 +35,7 @@ from forms.training import (
 )
 from models.training import Course
 from models.types import utcnow
-from services import registry, training
+from services import payments, registry, training
 from services.timezones import day_start_utc
 
 bp = Blueprint("training", __name__, url_prefix="/training")
@@ -155,6 +155,8 @@ def enrol(course_id: int):
         return redirect(url_for("punchout.cart"), 303)
     waiting = course.is_full and ps is None
     form = EnrolmentForm()
+    if not (course.price > 0 and ps is None and not waiting and payments.is_configured()):
+        del form.payment_method  # online payment is for a seat of a course with a fee
     if request.method == "GET" and current_user.is_authenticated:
         form.email.data = current_user.email
         if current_user.organisation:
@@ -174,6 +176,7 @@ def enrol(course_id: int):
                 language=str(get_locale()),
                 source="punchout" if ps is not None else "web",
                 waiting_list=waiting,
+                pays_online=form.pays_online,
             )
         except training.CourseFull as exc:
             db.session.rollback()
@@ -202,6 +205,9 @@ def enrol(course_id: int):
                 db.session.commit()
                 return punchout_views.transfer_response(ps)
             db.session.commit()
+            if payments.course_fee_payable(enrolment):  # straight on to pay the fee
+                token = payments.enrolment_token(enrolment)
+                return redirect(url_for("payments.course_fee", token=token), 303)
             session["enrolled"] = enrolment.service_code
             return redirect(url_for("training.enrolled"), 303)
     return render_template(

@@ -1,0 +1,291 @@
+"""Online payment (Verkkomaksu): paying invoices and course fees through the payment service.
+
+The payer opens the payment link of an invoice (in its email and PDF) or of an enrolment
+(after enrolling, in the confirmation email and on the enrolment's page), confirms their
+details, and their browser posts the channel form to the payment service. The service
+answers at /payments/return, /payments/cancel and /payments/notify (services.payments
+verifies and applies every answer). Invoicing users see the payments of their own
+invoices line by line (the merchant panel); staff see every payment and the answers that
+were refused.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from access import staff_required
+from extensions import db
+from forms.payments import STATE_LABELS, PayerForm, PaymentSearchForm
+from models.payments import (
+    OnlinePayment,
+    OnlinePaymentLine,
+    PaymentPurpose,
+    PaymentState,
+    RejectedPaymentCall,
+)
+from services import invoicing, payment_channel, payments, registry
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
+staff_bp = Blueprint("payments_staff", __name__, url_prefix="/staff/payments")
+
+PER_PAGE = 50
+PURPOSE_LABELS = {
+    PaymentPurpose.INVOICE: _l("Invoice"),
+    PaymentPurpose.COURSE_FEE: _l("Course fee"),
+}
+CALL_LABELS = {"return": _l("Return"), "cancel": _l("Cancel"), "notify": _l("Notify")}
+
+
+# ---------------------------------------------------------------- payers
+
+
+@bp.get("/")
+def index():
+    """What can be paid here; for an invoicing user, the payments of their invoices."""
+    if not current_user.is_authenticated or current_user.is_staff:
+        return render_template("payments/index.html", page=None)
+    page = db.paginate(
+        sa.select(OnlinePaymentLine)
+        .join(OnlinePaymentLine.payment)
+        .where(
+            OnlinePaymentLine.merchant_user_id == current_user.id,
+            OnlinePayment.state == PaymentState.PAID,
+        )
+        .order_by(OnlinePayment.paid_at.desc(), OnlinePaymentLine.position),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    return render_template("payments/index.html", page=page)
+
+
+@bp.route("/invoice/<token>", methods=["GET", "POST"])
+def invoice(token: str):
+    """Pay an invoice of the invoice desk (the link in its email and PDF)."""
+    sales_invoice = payments.invoice_for_token(token)
+    if sales_invoice is None:
+        abort(404)
+    return _pay(
+        payable=payments.invoice_payable(sales_invoice),
+        contact=lambda: payments.invoice_contact(sales_invoice),
+        start=lambda contact: payments.start_invoice_payment(sales_invoice, contact, _language()),
+        amount=sales_invoice.outstanding,
+        paid=lambda: payments.paid_payment(invoice=sales_invoice),
+        invoice=sales_invoice,
+        enrolment=None,
+    )
+
+
+@bp.route("/course/<token>", methods=["GET", "POST"])
+def course_fee(token: str):
+    """Pay the fee of an enrolment whose participant chose to pay online."""
+    enrolment = payments.enrolment_for_token(token)
+    if enrolment is None:
+        abort(404)
+    return _pay(
+        payable=payments.course_fee_payable(enrolment),
+        contact=lambda: payments.enrolment_contact(enrolment),
+        start=lambda contact: payments.start_course_fee_payment(enrolment, contact, _language()),
+        amount=enrolment.course.price,
+        paid=lambda: payments.paid_payment(enrolment=enrolment),
+        invoice=None,
+        enrolment=enrolment,
+    )
+
+
+def _pay(*, payable: bool, contact, start, amount, paid, **what):
+    """The payer's details, then the page that posts the channel form to the service."""
+    form = PayerForm(data=contact() if request.method == "GET" else None)
+    if payable and form.validate_on_submit():
+        try:
+            payment = start(payments.Contact(**form.contact_values()))
+        except (payments.NotPayable, payment_channel.PaymentFieldError) as exc:
+            return _not_started(exc)
+        db.session.commit()
+        return _to_service(payment)
+    page = render_template(
+        "payments/pay.html", form=form, payable=payable, amount=amount, paid=paid(), **what
+    )
+    return page, (422 if form.errors else 200)
+
+
+def _language() -> str:
+    return str(get_locale())
+
+
+def _not_started(exc: Exception):
+    """The attempt could not be made (paid a moment ago, or data the service would refuse)."""
+    db.session.rollback()
+    if isinstance(exc, payment_channel.PaymentFieldError):
+        current_app.logger.error("payment not started: %s", exc)
+    return render_template("payments/not_started.html"), 409
+
+
+def _to_service(payment: OnlinePayment):
+    """The page whose form the payer's browser posts to the payment service."""
+    action = payments.service_url()
+    response = make_response(
+        render_template(
+            "payments/to_service.html",
+            payment=payment,
+            action=action,
+            fields=payments.channel_form(payment),
+        )
+    )
+    # The form leaves for the payment service's address: allow that one form target.
+    from app import CSP
+
+    target = urlsplit(action)
+    origin = f"{target.scheme}://{target.netloc}"
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {origin}"
+    )
+    return response
+
+
+@bp.get("/return")
+def returned():
+    """The payer back from the payment service: paid, or (without PAID) failed."""
+    return _result("return")
+
+
+@bp.get("/cancel")
+def cancelled():
+    """The payer back from the payment service after cancelling, or a failure."""
+    return _result("cancel")
+
+
+def _result(kind: str):
+    answer = payments.receive(kind, request.args)
+    return render_template("payments/result.html", answer=answer, payment=answer.payment), (
+        200 if answer.accepted else 400
+    )
+
+
+@bp.get("/notify")
+def notify():
+    """The payment service's own call when it records the payment as paid (server to server)."""
+    answer = payments.receive("notify", request.args)
+    text, status = ("OK", 200) if answer.accepted else ("REJECTED", 400)
+    return current_app.response_class(text, status=status, mimetype="text/plain")
+
+
+# ---------------------------------------------------------------- staff
+
+
+@staff_bp.get("/")
+@staff_required
+def payments_list():
+    form = PaymentSearchForm(request.args)
+    form.validate()
+    code = (form.q.data or "").strip()
+    if code and not form.q.errors:
+        found = payments.by_code(code)
+        if found is not None:
+            return redirect(url_for("payments_staff.payment", order_number=found.order_number))
+    stmt = sa.select(OnlinePayment).order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
+    if form.state.data and not form.state.errors:
+        stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
+    if code:
+        stmt = stmt.where(sa.false())
+    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    problems = db.session.scalar(
+        sa.select(sa.func.count()).where(OnlinePayment.problem.is_not(None))
+    )
+    rejected = db.session.scalar(sa.select(sa.func.count()).select_from(RejectedPaymentCall))
+    return render_template(
+        "payments/staff_list.html",
+        form=form,
+        page=page,
+        code=code,
+        problems=problems,
+        rejected=rejected,
+        filters={k: v for k, v in (("q", code), ("state", form.state.data)) if v},
+    )
+
+
+@staff_bp.get("/<order_number>")
+@staff_required
+def payment(order_number: str):
+    found = db.session.scalar(
+        sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
+    )
+    if found is None:
+        abort(404)
+    refused = db.session.scalars(
+        sa.select(RejectedPaymentCall)
+        .where(RejectedPaymentCall.order_number == order_number)
+        .order_by(RejectedPaymentCall.at.desc())
+        .limit(PER_PAGE)
+    ).all()
+    return render_template("payments/staff_payment.html", payment=found, refused=refused)
+
+
+@staff_bp.get("/refused")
+@staff_required
+def refused():
+    """Return, cancel and notify calls that did not pass: forged, altered or unknown."""
+    page = db.paginate(
+        sa.select(RejectedPaymentCall).order_by(
+            RejectedPaymentCall.at.desc(), RejectedPaymentCall.id.desc()
+        ),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    return render_template("payments/staff_refused.html", page=page)
+
+
+def lookup(code: str) -> list[registry.LookupHit]:
+    found = payments.by_code(code)
+    if found is None:
+        return []
+    return [_hit(found)]
+
+
+def _hit(payment: OnlinePayment) -> registry.LookupHit:
+    from flask_babel import gettext as _
+
+    return registry.LookupHit(
+        _("Online payment %(number)s", number=payment.order_number),
+        url_for("payments_staff.payment", order_number=payment.order_number),
+    )
+
+
+def record_link(record_id: str) -> registry.LookupHit | None:
+    found = db.session.get(OnlinePayment, int(record_id)) if record_id.isdigit() else None
+    return _hit(found) if found else None
+
+
+def setup_app(app: Flask) -> None:
+    registry.register_staff_section(app, _l("Online payments"), "payments_staff.payments_list")
+    registry.register_lookup(app, lookup)
+    registry.register_record_link(app, payments.RECORD_TYPE, record_link)
+    app.jinja_env.globals.update(
+        {
+            "payment_state_labels": STATE_LABELS,
+            "payment_purpose_labels": PURPOSE_LABELS,
+            "payment_call_labels": CALL_LABELS,
+            "invoice_payment_url": payments.invoice_payment_url,
+            "invoice_payment_link": invoicing.payment_link,
+            "course_fee_payment_url": payments.enrolment_payment_url,
+            "course_fee_payable": payments.course_fee_payable,
+            "course_fee_token": payments.enrolment_token,
+            "course_fee_paid": lambda enrolment: payments.paid_payment(enrolment=enrolment),
+            "invoice_payable": payments.invoice_payable,
+        }
+    )

@@ -1,0 +1,110 @@
+"""Forms of online payment: the payer's details for the payment service, the staff's search."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SearchField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from forms.invoicing import FINNISH_POSTCODE, country_choices
+from forms.portal import SearchMeta
+from forms.validators import Email, TrimmedMeta
+from models.payments import PaymentState
+
+STATE_LABELS = {
+    PaymentState.CREATED: _l("Waiting for payment"),
+    PaymentState.PAID: _l("Paid"),
+    PaymentState.CANCELLED: _l("Cancelled"),
+    PaymentState.FAILED: _l("Failed"),
+}
+
+
+class NoBar:
+    """The payment service takes no "|" in any value (its checksum's separator)."""
+
+    def __call__(self, form, field) -> None:
+        if field.data and "|" in field.data:
+            raise ValidationError(_l('Remove the character "|".'))
+
+
+class PayerForm(FlaskForm):
+    """Maksajan tiedot: the CONTACT_* fields the payment service asks of every payer."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    first_name = StringField(
+        _l("First name"),
+        validators=[DataRequired(_l("Enter your first name.")), Length(max=64), NoBar()],
+        render_kw={"autocomplete": "given-name"},
+    )
+    last_name = StringField(
+        _l("Last name"),
+        validators=[DataRequired(_l("Enter your last name.")), Length(max=64), NoBar()],
+        render_kw={"autocomplete": "family-name"},
+    )
+    company = StringField(
+        _l("Company"),
+        validators=[Optional(), Length(max=128), NoBar()],
+        render_kw={"autocomplete": "organization"},
+    )
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=254), Email()],
+        description=_l("The receipt is sent to this address."),
+        render_kw={"autocomplete": "email"},
+    )
+    street = StringField(
+        _l("Street address"),
+        validators=[DataRequired(_l("Enter your street address.")), Length(max=128), NoBar()],
+        render_kw={"autocomplete": "street-address"},
+    )
+    postcode = StringField(
+        _l("Postcode"),
+        validators=[
+            DataRequired(_l("Enter your postcode.")),
+            Length(max=16),
+            Regexp(r"^[0-9]+$", message=_l("The payment service takes a postcode of digits.")),
+        ],
+        render_kw={"autocomplete": "postal-code", "inputmode": "numeric"},
+    )
+    city = StringField(
+        _l("City"),
+        validators=[DataRequired(_l("Enter your city.")), Length(max=64), NoBar()],
+        render_kw={"autocomplete": "address-level2"},
+    )
+    country = SelectField(_l("Country"), choices=[], default="FI")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.country.choices = country_choices()
+
+    def validate_postcode(self, field) -> None:
+        if self.country.data == "FI" and field.data and not FINNISH_POSTCODE.fullmatch(field.data):
+            raise ValidationError(_l("A Finnish postcode has five digits."))
+
+    def contact_values(self) -> dict:
+        return {name: getattr(self, name).data or "" for name in CONTACT_FIELDS}
+
+
+CONTACT_FIELDS = ("first_name", "last_name", "company", "email", "street", "postcode", "city")
+CONTACT_FIELDS += ("country",)
+
+
+class PaymentSearchForm(FlaskForm):
+    class Meta(SearchMeta):
+        pass
+
+    q = SearchField(
+        _l("Order number or payment ID"),
+        validators=[Optional(), Length(max=64)],
+        description=_l("E.g. VM100001, or the payment service's PAID id."),
+    )
+    state = SelectField(_l("State"), choices=[], default="")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.state.choices = [SelectChoice("", _l("All"))] + [
+            SelectChoice(state.value, label) for state, label in STATE_LABELS.items()
+        ]

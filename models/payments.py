@@ -1,0 +1,127 @@
+"""Online payments through the payment service's channel interface (Kanavamalli).
+
+One `OnlinePayment` per attempt: its order number (ORDER_NUMBER) is unique and names the
+attempt at the payment service. Its amount and item lines are frozen from the database
+when the attempt starts (never taken from the request), and the payment service's answers
+move it from created to paid, cancelled or failed. Each line names its merchant and the
+channel's commission class, as sent; a line of an invoice also names the invoicing user,
+who sees it in the merchants' view.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow, value_enum
+
+
+class PaymentState(enum.StrEnum):
+    CREATED = "luotu"  # sent to the payment service, no answer yet
+    PAID = "maksettu"
+    CANCELLED = "peruttu"  # the payer cancelled at the payment service
+    FAILED = "epaonnistui"  # the payment service reported a failure
+
+
+class PaymentPurpose(enum.StrEnum):
+    INVOICE = "lasku"  # an invoice of the invoice desk
+    COURSE_FEE = "kurssimaksu"  # the fee of an enrolment on a course
+
+
+class OnlinePayment(db.Model):
+    __tablename__ = "online_payment"
+    __table_args__ = (sa.Index("ix_online_payment_state_created", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_number: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    purpose: Mapped[PaymentPurpose] = mapped_column(value_enum(PaymentPurpose))
+    state: Mapped[PaymentState] = mapped_column(value_enum(PaymentState))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
+    sales_invoice_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="RESTRICT"), index=True
+    )
+    enrolment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("enrolment.id", ondelete="RESTRICT"), index=True
+    )
+    # The payer, as confirmed on the payment page (CONTACT_* fields).
+    first_name: Mapped[str] = mapped_column(sa.String(64))
+    last_name: Mapped[str] = mapped_column(sa.String(64))
+    company: Mapped[str] = mapped_column(sa.String(128), default="")
+    email: Mapped[str] = mapped_column(sa.String(254))
+    street: Mapped[str] = mapped_column(sa.String(128))
+    postcode: Mapped[str] = mapped_column(sa.String(16))
+    city: Mapped[str] = mapped_column(sa.String(64))
+    country: Mapped[str] = mapped_column(sa.String(2), default="FI")
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    charset: Mapped[str] = mapped_column(sa.String(10), default="UTF-8")
+    # The payment service's answer: PAID (its payment id), METHOD and TIMESTAMP.
+    paid_code: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    method: Mapped[str | None] = mapped_column(sa.String(8))
+    service_timestamp: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # What could not be done with a confirmed payment (staff must act: refund or allocate).
+    problem: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # cancelled or failed
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the payer came back
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first notify call
+
+    lines: Mapped[list[OnlinePaymentLine]] = relationship(
+        back_populates="payment", order_by="OnlinePaymentLine.position", cascade="all"
+    )
+    sales_invoice = relationship("SalesInvoice")
+    enrolment = relationship("Enrolment")
+
+    @property
+    def payer_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def __repr__(self) -> str:
+        return f"<OnlinePayment {self.order_number} {self.state}>"
+
+
+class OnlinePaymentLine(db.Model):
+    """One ITEM_*[X] group as sent, with what the line comes to."""
+
+    __tablename__ = "online_payment_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("online_payment.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column()
+    title: Mapped[str] = mapped_column(sa.String(255))
+    item_no: Mapped[str] = mapped_column(sa.String(16), default="")
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    vat_percent: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2))
+    merchant_id: Mapped[str] = mapped_column(sa.String(8))
+    commission_class: Mapped[str] = mapped_column(sa.String(10))
+    commission: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # the channel's, in euros
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # what the payer pays for it
+    # The invoicing user whose invoice the line pays (the merchants' view), if any.
+    merchant_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+
+    payment: Mapped[OnlinePayment] = relationship(back_populates="lines")
+
+
+class RejectedPaymentCall(db.Model):
+    """A return, cancel or notify call that did not pass: forged, altered or unknown."""
+
+    __tablename__ = "rejected_payment_call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # return | cancel | notify
+    order_number: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
+    remote_addr: Mapped[str] = mapped_column(sa.String(64), default="")
+    query: Mapped[str] = mapped_column(sa.String(2000), default="")
+    reason: Mapped[str] = mapped_column(sa.String(200))

@@ -1,0 +1,555 @@
+"""Online payments: attempts, the payment service's answers, and what they pay.
+
+The portal is a sales channel of the payment service (services.payment_channel builds and
+checks its messages). An attempt (`OnlinePayment`) freezes its amount and item lines from
+the database; the payer's browser posts the channel form to the payment service; the
+service answers at three addresses of ours:
+
+- return: the payer comes back after paying (or, without PAID, after a failure);
+- cancel: the payer comes back after cancelling or a failure;
+- notify: the service calls us itself when it records the payment as paid, usually just
+  before the return, possibly a banking day later, possibly more than once.
+
+Every answer is verified by its RETURN_AUTHCODE before anything is read from it. A paid
+answer moves the attempt to paid once (a conditional UPDATE, so a notify and a return at
+the same moment cannot both win) and applies the payment once to what it pays: an
+invoice gets an online payment (a receivable paid in full is Maksettu), an enrolment
+paying online turns binding. Answers that change nothing (a second notify, a return after
+the notify) are accepted and change nothing; forged or altered ones are recorded as
+`RejectedPaymentCall`, logged, and shown to staff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from extensions import db
+from models.auth import User
+from models.invoicing import InvoiceStatus, SalesInvoice
+from models.payments import (
+    OnlinePayment,
+    OnlinePaymentLine,
+    PaymentPurpose,
+    PaymentState,
+    RejectedPaymentCall,
+)
+from models.training import Enrolment, EnrolmentStatus
+from models.types import utcnow
+from services import counters, invoicing, payment_channel, training
+from services.outbox import queue_mail
+from services.urls import external_url
+
+log = logging.getLogger(__name__)
+
+RECORD_TYPE = "online_payment"
+ORDER_PREFIX = "VM"
+ORDER_COUNTER = "online_payment"
+SANDBOX_PATH = "/sandbox/payment/channel-payment"
+CULTURES = {"fi": "fi_FI", "sv": "sv_SE"}  # others see the service in English
+_CENT = Decimal("0.01")
+
+
+class NotPayable(Exception):
+    """The object cannot be paid online now (paid already, cancelled, nothing to pay)."""
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The payer's details for the payment service (CONTACT_* fields)."""
+
+    first_name: str
+    last_name: str
+    email: str
+    street: str
+    postcode: str
+    city: str
+    country: str = "FI"
+    company: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an answer of the payment service came to, for the page or the notify reply."""
+
+    payment: OnlinePayment | None
+    accepted: bool
+    changed: bool = False
+
+
+def money(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def service_url() -> str:
+    """Where the payer's browser posts the form: the configured service or the sandbox."""
+    config = current_app.config
+    if config["PAYMENT_SERVICE_URL"]:
+        return config["PAYMENT_SERVICE_URL"]
+    if not config["PAYMENT_SANDBOX"]:
+        raise RuntimeError("PAYMENT_SERVICE_URL is not configured")
+    return config["BASE_URL"] + SANDBOX_PATH
+
+
+def is_configured() -> bool:
+    config = current_app.config
+    return bool(
+        config["PAYMENT_CHANNEL_ID"]
+        and config["PAYMENT_CHANNEL_SECRET"]
+        and (config["PAYMENT_SERVICE_URL"] or config["PAYMENT_SANDBOX"])
+    )
+
+
+def commission_percent(commission_class: str) -> Decimal:
+    classes = current_app.config["PAYMENT_COMMISSION_CLASSES"]
+    if commission_class not in classes:
+        raise RuntimeError(f"commission class {commission_class!r} is not configured")
+    return Decimal(classes[commission_class])
+
+
+# ---------------------------------------------------------------- links
+
+
+def _serializer(salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def invoice_token(invoice: SalesInvoice) -> str:
+    """The same token for the invoice every time: its PDF is the same bytes on a retry."""
+    return _serializer("invoice-payment").dumps(invoice.id)
+
+
+def enrolment_token(enrolment: Enrolment) -> str:
+    return _serializer("course-fee-payment").dumps(enrolment.id)
+
+
+def _load(salt: str, token: str) -> int | None:
+    try:
+        value = _serializer(salt).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def invoice_for_token(token: str) -> SalesInvoice | None:
+    ident = _load("invoice-payment", token)
+    return db.session.get(SalesInvoice, ident) if ident is not None else None
+
+
+def enrolment_for_token(token: str) -> Enrolment | None:
+    ident = _load("course-fee-payment", token)
+    return db.session.get(Enrolment, ident) if ident is not None else None
+
+
+def invoice_payment_url(invoice: SalesInvoice) -> str:
+    return external_url("payments.invoice", token=invoice_token(invoice))
+
+
+def enrolment_payment_url(enrolment: Enrolment) -> str:
+    return external_url("payments.course_fee", token=enrolment_token(enrolment))
+
+
+# ---------------------------------------------------------------- what can be paid
+
+
+def invoice_payable(invoice: SalesInvoice) -> bool:
+    """Sent to the payer (forwarded or an open receivable) with something outstanding."""
+    return (
+        invoice.status in (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN) and invoice.outstanding > 0
+    )
+
+
+def course_fee_payable(enrolment: Enrolment) -> bool:
+    """A participant who chose to pay online, not yet paid, with a seat held."""
+    return (
+        enrolment.pays_online
+        and enrolment.status == EnrolmentStatus.PRELIMINARY
+        and enrolment.course.price > 0
+    )
+
+
+def paid_payment(*, invoice: SalesInvoice | None = None, enrolment: Enrolment | None = None):
+    """The latest paid attempt of an invoice or an enrolment, if any."""
+    stmt = sa.select(OnlinePayment).where(OnlinePayment.state == PaymentState.PAID)
+    if invoice is not None:
+        stmt = stmt.where(OnlinePayment.sales_invoice_id == invoice.id)
+    else:
+        stmt = stmt.where(OnlinePayment.enrolment_id == enrolment.id)
+    return db.session.scalars(stmt.order_by(OnlinePayment.id.desc()).limit(1)).first()
+
+
+def invoice_contact(invoice: SalesInvoice) -> dict:
+    """The payer's details from the invoice, to prefill the payment page."""
+    return {
+        "company": invoice.payer_name,
+        "email": invoice.payer_email,
+        "street": invoice.payer_street,
+        "postcode": invoice.payer_postcode,
+        "city": invoice.payer_city,
+        "country": invoice.payer_country or "FI",
+    }
+
+
+def enrolment_contact(enrolment: Enrolment) -> dict:
+    return {
+        "first_name": enrolment.first_name,
+        "last_name": enrolment.last_name,
+        "email": enrolment.email,
+        "company": enrolment.organisation,
+    }
+
+
+def _line(
+    position: int,
+    title: str,
+    item_no: str,
+    total: Decimal,
+    vat_percent: Decimal,
+    merchant_id: str,
+    commission_class: str,
+    merchant_user: User | None = None,
+) -> OnlinePaymentLine:
+    """One line of quantity 1 at a VAT-inclusive price: what the payer pays is exact."""
+    total = money(total)
+    return OnlinePaymentLine(
+        position=position,
+        title=title[:255],
+        item_no=item_no[:16],
+        quantity=Decimal(1),
+        price=total,
+        vat_percent=Decimal(vat_percent),
+        merchant_id=merchant_id,
+        commission_class=commission_class,
+        commission=money(total * commission_percent(commission_class) / 100),
+        total=total,
+        merchant_user_id=merchant_user.id if merchant_user else None,
+    )
+
+
+def _invoice_lines(invoice: SalesInvoice) -> list[OnlinePaymentLine]:
+    """One line per VAT rate of an unpaid invoice (its totals to the cent); the balance of
+    a part-paid one in one line. The invoicing user is the merchant."""
+    config = current_app.config
+    cp = config["PAYMENT_INVOICE_COMMISSION_CLASS"]
+    rows = invoicing.totals(invoice).rows
+    title = _("Invoice %(number)s", number=invoice.number)
+    common = {"item_no": invoice.number, "merchant_id": invoice.user_number}
+    whole = [(row.percent, row.base + row.vat) for row in rows if row.base + row.vat != 0]
+    if invoice.paid_amount == 0 and whole and all(total > 0 for _rate, total in whole):
+        many = len(whole) > 1
+        return [
+            _line(
+                position,
+                _("%(title)s, VAT %(rate)s", title=title, rate=_percent(rate)) if many else title,
+                total=total,
+                vat_percent=rate,
+                commission_class=cp,
+                merchant_user=invoice.user,
+                **common,
+            )
+            for position, (rate, total) in enumerate(whole)
+        ]
+    rate = rows[0].percent if len(rows) == 1 else Decimal(0)
+    return [
+        _line(
+            0,
+            _("%(title)s, the balance", title=title),
+            total=invoice.outstanding,
+            vat_percent=rate,
+            commission_class=cp,
+            merchant_user=invoice.user,
+            **common,
+        )
+    ]
+
+
+def _percent(rate: Decimal) -> str:
+    return format_decimal(Decimal(rate).normalize(), format="#,##0.##") + " %"
+
+
+def _course_lines(enrolment: Enrolment) -> list[OnlinePaymentLine]:
+    config = current_app.config
+    course = enrolment.course
+    return [
+        _line(
+            0,
+            _("Course fee: %(title)s", title=course.title),
+            item_no=enrolment.service_code,
+            total=course.price,
+            vat_percent=Decimal(config["PAYMENT_COURSE_VAT_PERCENT"]),
+            merchant_id=config["PAYMENT_COURSE_MERCHANT_ID"],
+            commission_class=config["PAYMENT_COURSE_COMMISSION_CLASS"],
+        )
+    ]
+
+
+# ---------------------------------------------------------------- starting
+
+
+def _next_order_number() -> str:
+    return f"{ORDER_PREFIX}{counters.next_value(ORDER_COUNTER, start=100001)}"
+
+
+def start_invoice_payment(invoice: SalesInvoice, contact: Contact, language: str):
+    """A new attempt to pay what is outstanding on the invoice; the caller commits."""
+    if not invoice_payable(invoice):
+        raise NotPayable
+    return _start(
+        PaymentPurpose.INVOICE, _invoice_lines(invoice), contact, language, sales_invoice=invoice
+    )
+
+
+def start_course_fee_payment(enrolment: Enrolment, contact: Contact, language: str):
+    """A new attempt to pay the course fee of an enrolment; the caller commits."""
+    if not course_fee_payable(enrolment):
+        raise NotPayable
+    return _start(
+        PaymentPurpose.COURSE_FEE, _course_lines(enrolment), contact, language, enrolment=enrolment
+    )
+
+
+def _start(purpose, lines, contact: Contact, language: str, **target) -> OnlinePayment:
+    payment = OnlinePayment(
+        order_number=_next_order_number(),
+        purpose=purpose,
+        state=PaymentState.CREATED,
+        amount=sum((line.total for line in lines), Decimal("0.00")),
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        company=contact.company,
+        email=contact.email,
+        street=contact.street,
+        postcode=contact.postcode,
+        city=contact.city,
+        country=contact.country,
+        language=language,
+        charset=payment_channel.normalise_charset(current_app.config["PAYMENT_CHARSET"]),
+        lines=lines,
+        created_at=utcnow(),
+        **target,
+    )
+    db.session.add(payment)
+    channel_form(payment)  # anything the service would refuse fails now, not at the service
+    db.session.flush()
+    return payment
+
+
+def channel_form(payment: OnlinePayment) -> list[tuple[str, str]]:
+    """The fields the payer's browser posts to the payment service, AUTHCODE last."""
+    config = current_app.config
+    order = payment_channel.Payment(
+        order_number=payment.order_number,
+        return_address=external_url("payments.returned"),
+        cancel_address=external_url("payments.cancelled"),
+        notify_address=external_url("payments.notify"),
+        contact_email=payment.email,
+        contact_firstname=payment.first_name,
+        contact_lastname=payment.last_name,
+        contact_company=payment.company,
+        contact_addr_street=payment.street,
+        contact_addr_zip=payment.postcode,
+        contact_addr_city=payment.city,
+        contact_addr_country=payment.country,
+        culture=CULTURES.get(payment.language, "en_US"),
+        include_vat=True,
+        items=[
+            payment_channel.Item(
+                title=line.title,
+                no=line.item_no,
+                amount=Decimal(line.quantity).normalize(),
+                price=money(line.price),
+                tax=Decimal(line.vat_percent).normalize(),
+                merchant_id=line.merchant_id,
+                cp=line.commission_class,
+                commission=money(line.commission),
+            )
+            for line in payment.lines
+        ],
+    )
+    return payment_channel.build_form(
+        order,
+        channel_id=config["PAYMENT_CHANNEL_ID"],
+        secret=config["PAYMENT_CHANNEL_SECRET"],
+        charset=payment.charset,
+    )
+
+
+# ---------------------------------------------------------------- answers
+
+
+def _reject(kind: str, params: Mapping[str, str], reason: str) -> Answer:
+    remote = (request.remote_addr or "") if has_request_context() else ""
+    query = request.query_string.decode("latin-1") if has_request_context() else ""
+    order_number = str(params.get("ORDER_NUMBER", ""))[:64]
+    log.warning(
+        "rejected payment %s call for order %r from %s: %s", kind, order_number, remote, reason
+    )
+    db.session.rollback()
+    db.session.add(
+        RejectedPaymentCall(
+            kind=kind,
+            order_number=order_number,
+            remote_addr=remote[:64],
+            query=query[:2000],
+            reason=reason[:200],
+            at=utcnow(),
+        )
+    )
+    db.session.commit()
+    return Answer(None, accepted=False)
+
+
+def receive(kind: str, params: Mapping[str, str]) -> Answer:
+    """Handle a return, cancel or notify call (`kind`); commits what it changes."""
+    params = {key: value for key, value in params.items() if key in payment_channel.RETURN_FIELDS}
+    config = current_app.config
+    try:
+        result = payment_channel.verify_return(
+            params, config["PAYMENT_CHANNEL_SECRET"], charset=config["PAYMENT_CHARSET"]
+        )
+    except ValueError as exc:  # e.g. text the channel's charset cannot represent
+        return _reject(kind, params, str(exc))
+    if not result.authentic:
+        return _reject(kind, params, result.error or "not authentic")
+    payment = db.session.scalar(
+        sa.select(OnlinePayment).where(OnlinePayment.order_number == result.order_number)
+    )
+    if payment is None:
+        return _reject(kind, params, "unknown order number")
+    if kind == "notify" and not result.paid:
+        return _reject(kind, params, "a notify without PAID")
+    now = utcnow()
+    if result.paid:
+        changed = _paid(payment, result, now)
+    else:
+        state = PaymentState.CANCELLED if kind == "cancel" else PaymentState.FAILED
+        changed = _closed(payment, state, result, now)
+        if not changed and payment.state == PaymentState.PAID:
+            log.info("payment %s: a late %s after it was paid", payment.order_number, kind)
+    # When the payer came back and when the service first told us: set once.
+    stamp = "notified_at" if kind == "notify" else "returned_at"
+    first = db.session.execute(
+        sa.update(OnlinePayment)
+        .where(OnlinePayment.id == payment.id, getattr(OnlinePayment, stamp).is_(None))
+        .values({stamp: now})
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(payment)
+    if not changed and not first.rowcount:
+        log.info("payment %s: a repeated %s changed nothing", payment.order_number, kind)
+    return Answer(payment, accepted=True, changed=changed)
+
+
+def _closed(payment: OnlinePayment, state: PaymentState, result, now: datetime) -> bool:
+    """Created -> cancelled or failed, once; a paid attempt stays paid."""
+    done = db.session.execute(
+        sa.update(OnlinePayment)
+        .where(OnlinePayment.id == payment.id, OnlinePayment.state == PaymentState.CREATED)
+        .values(state=state, closed_at=now, service_timestamp=int(result.timestamp))
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1
+
+
+def _paid(payment: OnlinePayment, result, now: datetime) -> bool:
+    """Paid once: the first authentic PAID wins; the payment is applied in the same
+    transaction. A later PAID with a different payment id is a second charge: flagged."""
+    done = db.session.execute(
+        sa.update(OnlinePayment)
+        .where(OnlinePayment.id == payment.id, OnlinePayment.state != PaymentState.PAID)
+        .values(
+            state=PaymentState.PAID,
+            paid_code=result.paid_code,
+            method=result.method,
+            service_timestamp=int(result.timestamp),
+            paid_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(payment)
+    if done.rowcount != 1:
+        if payment.paid_code != result.paid_code:
+            _problem(
+                payment,
+                f"a second payment id {result.paid_code} for an order already paid "
+                f"({payment.paid_code}): refund one",
+            )
+        return False
+    _apply(payment)
+    _receipt(payment)
+    return True
+
+
+def _problem(payment: OnlinePayment, text: str) -> None:
+    log.error("payment %s: %s", payment.order_number, text)
+    payment.problem = "; ".join(filter(None, [payment.problem, text]))[:500]
+
+
+def _apply(payment: OnlinePayment) -> None:
+    """Give the paid object its payment, once (the caller won the paid transition)."""
+    if payment.purpose == PaymentPurpose.INVOICE:
+        invoice = payment.sales_invoice
+        try:
+            with db.session.begin_nested():
+                invoicing.record_payment(
+                    invoice, payment.amount, invoicing.today(), None, source="online"
+                )
+        except invoicing.PaymentError:
+            db.session.refresh(invoice)
+            _problem(
+                payment,
+                f"invoice {invoice.number} could not take {payment.amount:.2f} "
+                f"(status {invoice.status.value}, outstanding {invoice.outstanding:.2f}): "
+                "refund or allocate by hand",
+            )
+        return
+    enrolment = payment.enrolment
+    try:
+        with db.session.begin_nested():
+            training.mark_paid(enrolment, payment.order_number)
+    except training.EnrolmentError:
+        db.session.refresh(enrolment)
+        _problem(
+            payment,
+            f"enrolment {enrolment.service_code} is {enrolment.status.value}, not preliminary: "
+            "refund or restore the enrolment by hand",
+        )
+
+
+def _receipt(payment: OnlinePayment) -> None:
+    queue_mail(
+        "payments_receipt",
+        [payment.email],
+        language=payment.language,
+        context={"payment": payment},
+        record=(RECORD_TYPE, str(payment.id)),
+    )
+
+
+# ---------------------------------------------------------------- finding
+
+
+def by_code(text: str) -> OnlinePayment | None:
+    """The attempt with this order number or PAID id (any letter case, spaces ignored)."""
+    code = "".join(text.split())
+    if not code or len(code) > 64:
+        return None
+    codes = {code, code.upper()}
+    return db.session.scalar(
+        sa.select(OnlinePayment).where(
+            sa.or_(OnlinePayment.order_number.in_(codes), OnlinePayment.paid_code.in_(codes))
+        )
+    )
