@@ -49,6 +49,17 @@ PURPOSE_LABELS = {
     PaymentPurpose.INVOICE: _l("Invoice"),
     PaymentPurpose.COURSE_FEE: _l("Course fee"),
 }
+# The payment service's fields the payer typed, and the form's fields they came from.
+CONTACT_FIELDS = {
+    "CONTACT_FIRSTNAME": "first_name",
+    "CONTACT_LASTNAME": "last_name",
+    "CONTACT_COMPANY": "company",
+    "CONTACT_EMAIL": "email",
+    "CONTACT_ADDR_STREET": "street",
+    "CONTACT_ADDR_ZIP": "postcode",
+    "CONTACT_ADDR_CITY": "city",
+    "CONTACT_ADDR_COUNTRY": "country",
+}
 CALL_LABELS = {"return": _l("Return"), "cancel": _l("Cancel"), "notify": _l("Notify")}
 
 
@@ -114,10 +125,19 @@ def _pay(*, payable: bool, contact, start, amount, paid, **what):
     if payable and form.validate_on_submit():
         try:
             payment = start(payments.Contact(**form.contact_values()))
-        except (payments.NotPayable, payment_channel.PaymentFieldError) as exc:
+        except payment_channel.PaymentFieldError as exc:
+            field = CONTACT_FIELDS.get(exc.field)
+            if field is None:
+                return _not_started(exc)
+            db.session.rollback()
+            getattr(form, field).errors.append(
+                _l("The payment service cannot take this text. Write it in another way.")
+            )
+        except payments.NotPayable as exc:
             return _not_started(exc)
-        db.session.commit()
-        return _to_service(payment)
+        else:
+            db.session.commit()
+            return _to_service(payment)
     page = render_template(
         "payments/pay.html", form=form, payable=payable, amount=amount, paid=paid(), **what
     )

@@ -44,6 +44,9 @@ def serve(host: str, port: int) -> None:
         app.config["BASE_URL"] = f"http://{host}:{port}"  # links in mail point here
     print_accounts()
     click.echo(f"The portal: http://{host}:{port}/   (staff area: /staff, mail: /staff/mail)")
+    link = demo.open_invoice_payment_link()
+    if link:
+        click.echo(f"Pay an open demo invoice online (the sandbox bank): {link}")
     env = {**os.environ, "BASE_URL": app.config["BASE_URL"]}
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "mail", "worker"], env=env
