@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -41,6 +40,8 @@ from lxml import etree
 from access import staff_required
 from extensions import csrf
 from services import einvoice_operator, finvoice
+from services.files import claim as _claim
+from services.files import write_atomically as _write
 
 print_bp = Blueprint("print_sandbox", __name__, url_prefix="/sandbox/print")
 operator_bp = Blueprint("operator_sandbox", __name__, url_prefix="/sandbox/einvoice")
@@ -92,29 +93,6 @@ def _refusal(token_key: str) -> Response | None:
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write a whole file at once: a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
-def _claim(path: Path, value: str) -> str:
-    """Record `value` under `path` unless something already is; return what is recorded.
-
-    Two requests with the same key at the same moment: one wins, both answer its value.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(value)
-    return value
 
 
 def _records(kind: str) -> list[dict]:

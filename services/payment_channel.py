@@ -4,7 +4,9 @@ Pure logic, no Flask. The portal acts as a sales channel: one payment holds item
 several merchants, each line naming its merchant and the channel's commission class. The
 payer's browser POSTs the form built here to ``PAYMENT_URL``; the payment service comes
 back to the return, cancel and notify addresses with parameters checked by
-``verify_return``.
+``verify_return``. The receiving side, for a stand-in of the service (the sandbox):
+``check_received`` checks a posted form by the same rules, ``received_items`` reads its
+lines and ``items_total`` says what the payer pays (also for lines built here).
 
 Where each rule comes from (pages of the seed document "Maksujärjestelmän
 rajapintakuvaus, Kanavamalli"):
@@ -51,6 +53,12 @@ Decisions where the seed is unclear (see also the tests):
   Control characters are refused too: browsers rewrite line breaks when posting, which
   would break the AUTHCODE.
 - Lengths count characters. A zero price is accepted; a negative one is not.
+- What the payer pays: each line's amount × price less its discount, plus VAT when
+  INCLUDE_VAT is 0, added up unrounded and then rounded to cents, half up (the seed gives
+  no rounding rule).
+- Received F values are plain decimals ("10", "10.00", "-1" is "negative" rather than
+  malformed); a value with trailing zeros past two decimals ("10.500") is accepted, as
+  ``build_form`` accepts it.
 - The commission check (p. 4) needs the channel's own commission per line (``Item.
   commission``, never sent): the sum of commissions may not exceed the sum of the lines.
 """
@@ -60,10 +68,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
+import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 PAYMENT_URL = "https://payment.verkkomaksut.fi/channel-payment"
@@ -112,11 +121,27 @@ ITEM_FIELDS: tuple[tuple[str, int, str, bool], ...] = (
     ("ITEM_TYPE", 2, N, False),
 )
 MAX_ITEMS = 10**8 - 1  # ITEMS is N, at most 8 digits
+# AUTHCODE (p. 6): in the table after METHOD_PRESELECT, but outside its own string.
+AUTHCODE_FIELD = ("AUTHCODE", 32, AN, True)
 ADDRESS_FIELDS = ("RETURN_ADDRESS", "CANCEL_ADDRESS", "NOTIFY_ADDRESS")
 RETURN_FIELDS = ("ORDER_NUMBER", "TIMESTAMP", "PAID", "METHOD", "RETURN_AUTHCODE")
 
 _HUNDRED = Decimal(100)
 _CENT = Decimal("0.01")
+
+# What the item lines' numbers may be (pp. 8-9), and what is said when they are not.
+_ITEM_RANGES: dict[str, tuple[Callable[[Decimal], bool], str]] = {
+    "ITEM_AMOUNT": (lambda n: n > 0, "must be greater than zero"),
+    "ITEM_PRICE": (lambda n: n >= 0, "must not be negative"),
+    "ITEM_TAX": (lambda n: 0 <= n <= _HUNDRED, "must be a percentage from 0 to 100"),
+    "ITEM_CP": (lambda n: n >= 0, "must not be negative"),
+    "ITEM_DISCOUNT": (lambda n: 0 <= n <= _HUNDRED, "must be a percentage from 0 to 100"),
+}
+_ITEM_NAMES = frozenset(name for name, *_ in ITEM_FIELDS)
+_ITEM_KEY = re.compile(r"(ITEM_[A-Z_]+)\[(0|[1-9][0-9]{0,7})\]")
+_F_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # sign allowed here to say "negative"
+INCLUDE_VAT_RULE = "must be 1 (prices include VAT) or 0"
+ITEMS_RULE = "must have at least one item line"
 
 Number = Decimal | int | str
 
@@ -259,6 +284,37 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _ranged(field: str, number: Decimal) -> Decimal:
+    """An item line's number, if it is in its range (pp. 8-9)."""
+    allowed, message = _ITEM_RANGES[field.partition("[")[0]]
+    if not allowed(number):
+        raise PaymentFieldError(field, message)
+    return number
+
+
+def _currency(value: object) -> str:
+    currency = value.strip().upper() if isinstance(value, str) else ""
+    if currency != CURRENCY:
+        raise PaymentFieldError("CURRENCY", "must be EUR, the only currency accepted")
+    return currency
+
+
+def _culture(value: object) -> str:
+    culture = CULTURES.get(str(value).strip().lower(), "")
+    if not culture:
+        raise PaymentFieldError("CULTURE", "must be fi_FI, sv_SE or en_US")
+    return culture
+
+
+def _country(value: str) -> str:
+    country = value.strip().upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise PaymentFieldError(
+            "CONTACT_ADDR_COUNTRY", "must be a two-letter ISO 3166 country code"
+        )
+    return country
+
+
 def _integer(field: str, value: object, allowed: Iterable[int] | None = None) -> str:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PaymentFieldError(field, "must be a whole number")
@@ -274,18 +330,13 @@ def _item_values(x: int, item: Item, include_vat: bool) -> tuple[dict[str, Any],
     def name(base: str) -> str:
         return f"{base}[{x}]"
 
-    amount = _decimal(name("ITEM_AMOUNT"), item.amount)
-    if amount <= 0:
-        raise PaymentFieldError(name("ITEM_AMOUNT"), "must be greater than zero")
-    price = _decimal(name("ITEM_PRICE"), item.price)
-    if price < 0:
-        raise PaymentFieldError(name("ITEM_PRICE"), "must not be negative")
-    tax = _decimal(name("ITEM_TAX"), item.tax)
-    if not 0 <= tax <= _HUNDRED:
-        raise PaymentFieldError(name("ITEM_TAX"), "must be a percentage from 0 to 100")
-    cp = _decimal(name("ITEM_CP"), item.cp)
-    if cp < 0:
-        raise PaymentFieldError(name("ITEM_CP"), "must not be negative")
+    def number(base: str, value: object) -> Decimal:
+        return _ranged(name(base), _decimal(name(base), value))
+
+    amount = number("ITEM_AMOUNT", item.amount)
+    price = number("ITEM_PRICE", item.price)
+    tax = number("ITEM_TAX", item.tax)
+    cp = number("ITEM_CP", item.cp)
     values = {
         name("ITEM_TITLE"): item.title,
         name("ITEM_NO"): _text(item.no),
@@ -299,16 +350,31 @@ def _item_values(x: int, item: Item, include_vat: bool) -> tuple[dict[str, Any],
     }
     discount = Decimal(0)
     if item.discount is not None:
-        discount = _decimal(name("ITEM_DISCOUNT"), item.discount)
-        if not 0 <= discount <= _HUNDRED:
-            raise PaymentFieldError(name("ITEM_DISCOUNT"), "must be a percentage from 0 to 100")
+        discount = number("ITEM_DISCOUNT", item.discount)
         values[name("ITEM_DISCOUNT")] = _format_f(name("ITEM_DISCOUNT"), discount)
     if item.type is not None:
         values[name("ITEM_TYPE")] = _integer(name("ITEM_TYPE"), item.type, ITEM_TYPES)
+    return values, line_sum(amount, price, tax, discount, include_vat=include_vat)
+
+
+def line_sum(
+    amount: Decimal, price: Decimal, tax: Decimal, discount: Decimal, *, include_vat: bool
+) -> Decimal:
+    """An item line's sum (p. 8), unrounded: amount × price less the discount %, plus the VAT %
+    when the prices exclude VAT (INCLUDE_VAT 0)."""
     line = amount * price * (1 - discount / _HUNDRED)
     if not include_vat:
         line *= 1 + tax / _HUNDRED
-    return values, line
+    return line
+
+
+def items_total(items: Iterable[Item], *, include_vat: bool) -> Decimal:
+    """What the payer pays for the item lines: their sums added, rounded to cents (half up).
+
+    Raises PaymentFieldError for a line the service would refuse.
+    """
+    lines = (_item_values(x, item, include_vat)[1] for x, item in enumerate(items))
+    return sum(lines, Decimal(0)).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def _check(name: str, max_length: int, kind: str, required: bool, value: Any, charset: str) -> None:
@@ -355,28 +421,20 @@ def build_form(
     except UnicodeEncodeError:
         raise ValueError(f"the channel secret cannot be represented in {charset}") from None
 
-    currency = payment.currency.strip().upper() if isinstance(payment.currency, str) else ""
-    if currency != CURRENCY:
-        raise PaymentFieldError("CURRENCY", "must be EUR, the only currency accepted")
+    currency = _currency(payment.currency)
     culture = ""
     if payment.culture is not None and payment.culture != "":
-        culture = CULTURES.get(str(payment.culture).strip().lower(), "")
-        if not culture:
-            raise PaymentFieldError("CULTURE", "must be fi_FI, sv_SE or en_US")
+        culture = _culture(payment.culture)
     if isinstance(payment.include_vat, bool) or payment.include_vat in (0, 1):
         include_vat = str(int(payment.include_vat))
     else:
-        raise PaymentFieldError("INCLUDE_VAT", "must be 1 (prices include VAT) or 0")
+        raise PaymentFieldError("INCLUDE_VAT", INCLUDE_VAT_RULE)
     country = payment.contact_addr_country
     if isinstance(country, str) and country.strip():
-        country = country.strip().upper()
-        if not (len(country) == 2 and country.isascii() and country.isalpha()):
-            raise PaymentFieldError(
-                "CONTACT_ADDR_COUNTRY", "must be a two-letter ISO 3166 country code"
-            )
+        country = _country(country)
     items = payment.items
     if not items:
-        raise PaymentFieldError("ITEMS", "must have at least one item line")
+        raise PaymentFieldError("ITEMS", ITEMS_RULE)
     if len(items) > MAX_ITEMS:
         raise PaymentFieldError("ITEMS", f"must have at most {MAX_ITEMS} item lines")
 
@@ -431,6 +489,139 @@ def build_form(
     form = [(name, value) for name, value in fields.items() if value != ""]
     form.append(("AUTHCODE", form_authcode(fields, secret=secret, charset=charset)))
     return form
+
+
+# --- The receiving side: what the payment service checks in a posted form ------------
+
+
+def _collect(errors: list[PaymentFieldError], check: Callable[..., object], *args: Any) -> bool:
+    """Run one check, keeping its refusal in ``errors``; True when it passed."""
+    try:
+        check(*args)
+    except PaymentFieldError as exc:
+        errors.append(exc)
+        return False
+    return True
+
+
+def _received_version(value: str) -> None:
+    if value != VERSION:
+        raise PaymentFieldError("VERSION", f"must be {VERSION}, the channel interface's version")
+
+
+def _received_include_vat(value: str) -> None:
+    if value not in ("0", "1"):
+        raise PaymentFieldError("INCLUDE_VAT", INCLUDE_VAT_RULE)
+
+
+def _received_items(value: str) -> None:
+    if int(value) < 1:
+        raise PaymentFieldError("ITEMS", ITEMS_RULE)
+
+
+# Value rules of head fields beyond length and format (pp. 7-8), once the value is there.
+_RECEIVED_HEAD_RULES: dict[str, Callable[[str], object]] = {
+    "CURRENCY": _currency,
+    "VERSION": _received_version,
+    "CULTURE": _culture,
+    "CONTACT_ADDR_COUNTRY": _country,
+    "INCLUDE_VAT": _received_include_vat,
+    "ITEMS": _received_items,
+}
+
+
+def _received_number(field: str, value: str) -> Decimal:
+    """A received F value (p. 5): digits with a dot, in its range, at most two decimals."""
+    if not _F_TEXT.fullmatch(value):
+        raise PaymentFieldError(field, "must be a number with a dot as decimal separator")
+    number = _ranged(field, Decimal(value))
+    _format_f(field, number)
+    return number
+
+
+def _item_indexes(fields: Mapping[str, str]) -> set[int]:
+    """The X of every item line of which at least one ITEM_*[X] field was sent."""
+    indexes = set()
+    for key in fields:
+        match = _ITEM_KEY.fullmatch(key)
+        if match and match[1] in _ITEM_NAMES:
+            indexes.add(int(match[2]))
+    return indexes
+
+
+def check_received(fields: Mapping[str, str], *, charset: str = "UTF-8") -> list[PaymentFieldError]:
+    """Every problem the payment service finds in a received form (pp. 5-9), in field order.
+
+    ``fields`` are the posted fields by their upper-case names, decoded in ``charset``, the
+    charset the form came in. The rules are the ones ``build_form`` keeps: required fields,
+    maximum lengths, formats N, F (a dot, at most two decimals) and AN, no "|" or control
+    characters, EUR in any case, VERSION 1, the cultures in any case, a two-letter country,
+    INCLUDE_VAT 0 or 1, ITEMS matching the item lines sent (numbered from 0), ITEM_TYPE 1-3,
+    a price of at least 0, an amount above 0, VAT and discount from 0 to 100.
+
+    Left to the caller, who knows the channel: that CHANNEL_ID is its own, the AUTHCODE
+    (``form_authcode`` with the channel's secret), the commission classes of ITEM_CP and
+    that the order is not paid already.
+    """
+    charset = normalise_charset(charset)
+    errors: list[PaymentFieldError] = []
+    items_ok = True
+    for spec in (*HEAD_FIELDS, AUTHCODE_FIELD):
+        name = spec[0]
+        value = fields.get(name, "")
+        passed = _collect(errors, _check, *spec, value, charset)
+        if passed and value and name in _RECEIVED_HEAD_RULES:
+            passed = _collect(errors, _RECEIVED_HEAD_RULES[name], value)
+        if name == "ITEMS":
+            items_ok = passed
+
+    indexes = _item_indexes(fields)
+    if items_ok:
+        count = int(fields["ITEMS"])
+        # Distinct numbers, as many as ITEMS, the highest ITEMS - 1: exactly 0 to ITEMS - 1.
+        if len(indexes) != count or max(indexes, default=-1) != count - 1:
+            sent = ", ".join(str(x) for x in sorted(indexes)[:10]) or "none"
+            if len(indexes) > 10:
+                sent += ", …"
+            message = f"must be the number of item lines sent, numbered from 0 (sent: {sent})"
+            errors.append(PaymentFieldError("ITEMS", message))
+    for x in sorted(indexes):
+        for base, max_length, kind, required in ITEM_FIELDS:
+            field = f"{base}[{x}]"
+            value = fields.get(field, "")
+            if not _collect(errors, _check, field, max_length, kind, required, value, charset):
+                continue
+            if value and kind == F:
+                _collect(errors, _received_number, field, value)
+            elif value and base == "ITEM_TYPE":
+                _collect(errors, _integer, field, int(value), ITEM_TYPES)
+    return errors
+
+
+def received_items(fields: Mapping[str, str]) -> list[Item]:
+    """The item lines of a received form that ``check_received`` passed.
+
+    With ``items_total(..., include_vat=fields["INCLUDE_VAT"] == "1")`` they give what the
+    payer pays.
+    """
+
+    def value(base: str, x: int) -> str:
+        return fields.get(f"{base}[{x}]", "")
+
+    return [
+        Item(
+            title=value("ITEM_TITLE", x),
+            no=value("ITEM_NO", x),
+            amount=value("ITEM_AMOUNT", x),
+            price=value("ITEM_PRICE", x),
+            tax=value("ITEM_TAX", x),
+            merchant_id=value("ITEM_MERCHANT_ID", x),
+            cp=value("ITEM_CP", x),
+            discount=value("ITEM_DISCOUNT", x) or None,
+            type=int(value("ITEM_TYPE", x)) if value("ITEM_TYPE", x) else None,
+        )
+        for x in range(int(fields["ITEMS"]))
+    ]
 
 
 def return_authcode(
