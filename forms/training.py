@@ -115,8 +115,7 @@ class EnrolmentForm(FlaskForm):
                 "online", _l("Online payment with my bank: the enrolment is binding once paid")
             ),
         ],
-        default="invoice",
-        validators=[InputRequired(_l("Choose how you pay."))],
+        default="invoice",  # also when the form is posted without it
     )
 
     @property
