@@ -547,9 +547,12 @@ def by_code(text: str) -> OnlinePayment | None:
     code = "".join(text.split())
     if not code or len(code) > 64:
         return None
-    codes = {code, code.upper()}
+    code = code.upper()
     return db.session.scalar(
         sa.select(OnlinePayment).where(
-            sa.or_(OnlinePayment.order_number.in_(codes), OnlinePayment.paid_code.in_(codes))
+            sa.or_(
+                OnlinePayment.order_number == code,
+                sa.func.upper(OnlinePayment.paid_code) == code,
+            )
         )
     )
