@@ -226,6 +226,50 @@ def normalise_charset(charset: str) -> str:
     return CHARSETS[name]
 
 
+# Typographic characters ISO-8859-1 lacks, and "|" (p. 5: remove or replace it), as the
+# plain characters a reader takes for the same.
+_PLAIN = str.maketrans(
+    {
+        "|": "/",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2026": "...",
+        "\u20ac": "EUR",
+        "\u2122": "(TM)",
+    }
+)
+
+
+def clean_text(value: str, charset: str = "UTF-8") -> str:
+    """A text of ours (an item's title) made fit to send (p. 5): "|" replaced, control
+    characters dropped, and what the charset cannot represent replaced by its plain form
+    ("–" -> "-", "€" -> "EUR"; "ő" -> "o" by its base letter) or "?". Not for what the
+    payer typed: they are told instead."""
+    charset = normalise_charset(charset)
+    text = "".join(c for c in value.translate(_PLAIN) if unicodedata.category(c) != "Cc")
+    out = []
+    for char in text:
+        try:
+            char.encode(charset)
+        except UnicodeEncodeError:
+            base = unicodedata.normalize("NFKD", char)
+            base = "".join(c for c in base if not unicodedata.combining(c))
+            try:
+                base.encode(charset)
+            except UnicodeEncodeError:
+                base = "?"
+            char = base or "?"
+        out.append(char)
+    return "".join(out)
+
+
 def _md5_upper(text: str, charset: str) -> str:
     return hashlib.md5(text.encode(charset), usedforsecurity=False).hexdigest().upper()
 

@@ -223,10 +223,11 @@ def _line(
 ) -> OnlinePaymentLine:
     """One line of quantity 1 at a VAT-inclusive price: what the payer pays is exact."""
     total = money(total)
+    charset = current_app.config["PAYMENT_CHARSET"]
     return OnlinePaymentLine(
         position=position,
-        title=title[:255],
-        item_no=item_no[:16],
+        title=payment_channel.clean_text(title, charset)[:255],
+        item_no=payment_channel.clean_text(item_no, charset)[:16],
         quantity=Decimal(1),
         price=total,
         vat_percent=Decimal(vat_percent),

@@ -871,3 +871,22 @@ def test_items_total_refuses_what_the_service_would():
             include_vat=True,
         )
     assert caught.value.field == "ITEM_AMOUNT[1]"
+
+
+@pytest.mark.parametrize(
+    ("text", "charset", "expected"),
+    [
+        ("Hankinnat – perusteet", "ISO-8859-1", "Hankinnat - perusteet"),
+        ("Hankinnat – perusteet", "UTF-8", "Hankinnat - perusteet"),
+        ("Kurssi 100 €", "ISO-8859-1", "Kurssi 100 EUR"),
+        ("A | B", "UTF-8", "A / B"),
+        ("Őrség Kft", "ISO-8859-1", "Orség Kft"),
+        ("Åbo Akademi", "ISO-8859-1", "Åbo Akademi"),
+        ("日本", "ISO-8859-1", "??"),
+        ("rivi\tkaksi", "UTF-8", "rivikaksi"),
+    ],
+)
+def test_clean_text_makes_our_own_texts_fit_to_send(text, charset, expected):
+    cleaned = pc.clean_text(text, charset)
+    assert cleaned == expected
+    cleaned.encode(charset)

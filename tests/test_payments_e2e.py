@@ -721,14 +721,6 @@ def test_a_delayed_notify_comes_by_the_sandboxs_own_timer(app, live_server, tiin
     assert_invoice_paid_once(app, invoice.number, order)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a course whose title has a character the channel cannot take (an en dash or "
-    "a euro sign on an ISO-8859-1 channel, a '|' on any) cannot be paid online: "
-    "services.payments._course_lines puts the title into ITEM_TITLE as it is, "
-    "payment_channel.build_form refuses it, and the payer gets the 409 'could not be "
-    "started' page while the enrolment waits for a payment it can never get",
-)
 @pytest.mark.parametrize(
     ("charset", "title"),
     [
