@@ -101,7 +101,7 @@ class PaymentSearchForm(FlaskForm):
         validators=[Optional(), Length(max=64)],
         description=_l("E.g. VM100001, or the payment service's PAID id."),
     )
-    state = SelectField(_l("State"), choices=[], default="")
+    state = SelectField(_l("Status"), choices=[], default="")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -689,6 +689,11 @@ def return_authcode(
     return _md5_upper("|".join(values), normalise_charset(charset))
 
 
+# What the portal keeps of a return: longer values are no payment of ours.
+RETURN_PAID_MAX = 64
+RETURN_METHOD_MAX = 8
+
+
 def verify_return(
     params: Mapping[str, str], secret: str, *, charset: str = "UTF-8"
 ) -> ReturnResult:
@@ -714,8 +719,15 @@ def verify_return(
         return refuse("PAID is empty")
     if method == "" or (method is not None and paid is None):
         return refuse("METHOD is only carried with PAID")
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return refuse("TIMESTAMP is not a UNIX timestamp")
+    for name, value, limit in (
+        ("ORDER_NUMBER", order_number, 64),
+        ("PAID", paid, RETURN_PAID_MAX),
+        ("METHOD", method, RETURN_METHOD_MAX),
+    ):
+        if value is not None and len(value) > limit:
+            return refuse(f"{name} is longer than {limit} characters")
     expected = return_authcode(order_number, timestamp, paid, method, secret, charset=charset)
     if not hmac.compare_digest(expected.encode(), received.encode("utf-8", "replace")):
         return refuse("RETURN_AUTHCODE does not match")

@@ -632,6 +632,29 @@ def test_malformed_returns(changes):
     assert not pc.verify_return(success() | changes, RSECRET).authentic
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("TIMESTAMP", "9" * 13),
+        ("ORDER_NUMBER", "A" * 65),
+        ("PAID", "P" * 65),
+        ("METHOD", "1" * 9),
+    ],
+)
+def test_signed_but_oversized_values_are_refused(field, value):
+    """Even correctly signed, a value the portal cannot store is no return of ours."""
+    values = {"ORDER_NUMBER": "A-1", "TIMESTAMP": "1176557554", "PAID": "F", "METHOD": "1"}
+    values[field] = value
+    params = values | {
+        "RETURN_AUTHCODE": pc.return_authcode(
+            values["ORDER_NUMBER"], values["TIMESTAMP"], values["PAID"], values["METHOD"], RSECRET
+        )
+    }
+    result = pc.verify_return(params, RSECRET)
+    assert not result.authentic
+    assert field in result.error
+
+
 def test_method_without_paid_is_refused():
     params = cancel() | {"METHOD": "1"}
     result = pc.verify_return(params, RSECRET)
