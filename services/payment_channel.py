@@ -728,6 +728,10 @@ def verify_return(
     ):
         if value is not None and len(value) > limit:
             return refuse(f"{name} is longer than {limit} characters")
+        # The checksum joins the values with '|': one carrying it could pass for two
+        # (PAID=P%7C1 without METHOD signs as PAID=P&METHOD=1). No field may hold it.
+        if value is not None and "|" in value:
+            return refuse(f"{name} contains '|'")
     expected = return_authcode(order_number, timestamp, paid, method, secret, charset=charset)
     if not hmac.compare_digest(expected.encode(), received.encode("utf-8", "replace")):
         return refuse("RETURN_AUTHCODE does not match")

@@ -655,6 +655,23 @@ def test_signed_but_oversized_values_are_refused(field, value):
     assert field in result.error
 
 
+def test_a_pipe_cannot_shift_a_value_between_fields():
+    """A genuine PAID=P&METHOD=1 resent as PAID='P|1' hashes the same: refused."""
+    genuine = success(method="1")
+    shifted = {
+        "ORDER_NUMBER": genuine["ORDER_NUMBER"],
+        "TIMESTAMP": genuine["TIMESTAMP"],
+        "PAID": genuine["PAID"] + "|" + genuine["METHOD"],
+        "RETURN_AUTHCODE": genuine["RETURN_AUTHCODE"],
+    }
+    result = pc.verify_return(shifted, RSECRET)
+    assert not result.authentic
+    assert result.error == "PAID contains '|'"
+    order_shift = cancel() | {"ORDER_NUMBER": "A|1"}
+    order_shift["RETURN_AUTHCODE"] = pc.return_authcode("A", "1", "1176557554", None, RSECRET)
+    assert not pc.verify_return(order_shift, RSECRET).authentic
+
+
 def test_method_without_paid_is_refused():
     params = cancel() | {"METHOD": "1"}
     result = pc.verify_return(params, RSECRET)
