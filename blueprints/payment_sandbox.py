@@ -903,7 +903,12 @@ def notify(token: str):
 
 
 def register(app: Flask) -> None:
-    """Mount the sandbox payment service when PAYMENT_SANDBOX is on."""
+    """Mount the sandbox payment service when PAYMENT_SANDBOX is on and no real service is
+    configured: it signs with the channel's secret, so beside a real service it would
+    hand out payments nobody made."""
     if not app.config.get("PAYMENT_SANDBOX"):
+        return
+    if app.config.get("PAYMENT_SERVICE_URL"):
+        log.warning("PAYMENT_SANDBOX is ignored: PAYMENT_SERVICE_URL names the real service")
         return
     app.register_blueprint(bp)

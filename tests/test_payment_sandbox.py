@@ -650,6 +650,20 @@ def test_the_sandbox_is_not_mounted_when_off(app_config):
     assert client.get(f"/sandbox/payment/pay/{'a' * 32}").status_code == 404
 
 
+def test_the_sandbox_is_not_mounted_beside_a_real_service(app_config, caplog):
+    """It signs with the channel's secret: beside the real service it would hand out
+    payments nobody made."""
+    from app import create_app
+
+    app_config["PAYMENT_SANDBOX"] = True
+    app_config["PAYMENT_SERVICE_URL"] = "https://payment.example.fi/channel-payment"
+    with caplog.at_level("WARNING", logger="blueprints.payment_sandbox"):
+        client = create_app(app_config).test_client()
+    assert client.post(URL, data=body(example_fields())).status_code == 404
+    assert client.get("/sandbox/payment/").status_code == 404
+    assert "PAYMENT_SANDBOX is ignored" in caplog.text
+
+
 def test_with_csrf_on_the_form_comes_in_and_the_bank_page_needs_its_token(app, app_config, shop):
     from app import create_app
 
