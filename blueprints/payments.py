@@ -30,7 +30,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from access import staff_required
-from extensions import db
+from blueprints import paginate
+from extensions import db, limiter
 from forms.payments import STATE_LABELS, PayerForm, PaymentSearchForm
 from models.payments import (
     OnlinePayment,
@@ -71,7 +72,7 @@ def index():
     """What can be paid here; for an invoicing user, the payments of their invoices."""
     if not current_user.is_authenticated or current_user.is_staff:
         return render_template("payments/index.html", page=None)
-    page = db.paginate(
+    page = paginate(
         sa.select(OnlinePaymentLine)
         .join(OnlinePaymentLine.payment)
         .where(
@@ -80,7 +81,6 @@ def index():
         )
         .order_by(OnlinePayment.paid_at.desc(), OnlinePaymentLine.position),
         per_page=PER_PAGE,
-        error_out=False,
     )
     return render_template("payments/index.html", page=page)
 
@@ -122,6 +122,9 @@ def course_fee(token: str):
 def _pay(*, payable: bool, contact, start, amount, paid, **what):
     """The payer's details, then the page that posts the channel form to the service."""
     form = PayerForm(data=contact() if request.method == "GET" else None)
+    # A link mailed while online payment was in use may be opened after it was switched off.
+    unavailable = not payments.is_configured()
+    payable = payable and not unavailable
     if payable and form.validate_on_submit():
         try:
             payment = start(payments.Contact(**form.contact_values()))
@@ -139,9 +142,15 @@ def _pay(*, payable: bool, contact, start, amount, paid, **what):
             db.session.commit()
             return _to_service(payment)
     page = render_template(
-        "payments/pay.html", form=form, payable=payable, amount=amount, paid=paid(), **what
+        "payments/pay.html",
+        form=form,
+        payable=payable,
+        unavailable=unavailable,
+        amount=amount,
+        paid=paid(),
+        **what,
     )
-    return page, (422 if form.errors else 200)
+    return page, (503 if unavailable else 422 if form.errors else 200)
 
 
 def _language() -> str:
@@ -178,13 +187,29 @@ def _to_service(payment: OnlinePayment):
     return response
 
 
+def _refused_throttle() -> str:
+    return current_app.config["PAYMENT_REFUSED_THROTTLE"]
+
+
+# Only refused answers count: the service's genuine calls are never slowed, while a
+# forger's guesses are, and the staff's list of refused answers stays readable.
+_refused_limit = limiter.shared_limit(
+    _refused_throttle,
+    scope="payment-answer",
+    key_func=lambda: request.remote_addr or "",
+    deduct_when=lambda response: response.status_code == 400,
+)
+
+
 @bp.get("/return")
+@_refused_limit
 def returned():
     """The payer back from the payment service: paid, or (without PAID) failed."""
     return _result("return")
 
 
 @bp.get("/cancel")
+@_refused_limit
 def cancelled():
     """The payer back from the payment service after cancelling, or a failure."""
     return _result("cancel")
@@ -198,6 +223,7 @@ def _result(kind: str):
 
 
 @bp.get("/notify")
+@_refused_limit
 def notify():
     """The payment service's own call when it records the payment as paid (server to server)."""
     answer = payments.receive("notify", request.args)
@@ -223,7 +249,7 @@ def payments_list():
         stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
     if code:
         stmt = stmt.where(sa.false())
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    page = paginate(stmt, per_page=PER_PAGE)
     problems = db.session.scalar(
         sa.select(sa.func.count()).where(OnlinePayment.problem.is_not(None))
     )
@@ -260,12 +286,11 @@ def payment(order_number: str):
 @staff_required
 def refused():
     """Return, cancel and notify calls that did not pass: forged, altered or unknown."""
-    page = db.paginate(
+    page = paginate(
         sa.select(RejectedPaymentCall).order_by(
             RejectedPaymentCall.at.desc(), RejectedPaymentCall.id.desc()
         ),
         per_page=PER_PAGE,
-        error_out=False,
     )
     return render_template("payments/staff_refused.html", page=page)
 

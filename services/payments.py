@@ -240,40 +240,46 @@ def _line(
 
 
 def _invoice_lines(invoice: SalesInvoice) -> list[OnlinePaymentLine]:
-    """One line per VAT rate of an unpaid invoice (its totals to the cent); the balance of
-    a part-paid one in one line. The invoicing user is the merchant."""
+    """One line per VAT rate (its totals to the cent; of a part-paid invoice, its share of
+    the balance pro rata). The invoicing user is the merchant."""
     config = current_app.config
     cp = config["PAYMENT_INVOICE_COMMISSION_CLASS"]
     rows = invoicing.totals(invoice).rows
     title = _("Invoice %(number)s", number=invoice.number)
-    common = {"item_no": invoice.number, "merchant_id": invoice.user_number}
     whole = [(row.percent, row.base + row.vat) for row in rows if row.base + row.vat != 0]
-    if invoice.paid_amount == 0 and whole and all(total > 0 for _rate, total in whole):
-        many = len(whole) > 1
-        return [
-            _line(
-                position,
-                _("%(title)s, VAT %(rate)s", title=title, rate=_percent(rate)) if many else title,
-                total=total,
-                vat_percent=rate,
-                commission_class=cp,
-                merchant_user=invoice.user,
-                **common,
-            )
-            for position, (rate, total) in enumerate(whole)
-        ]
-    rate = rows[0].percent if len(rows) == 1 else Decimal(0)
+    if whole and all(total > 0 for _rate, total in whole):
+        parts = whole if invoice.paid_amount == 0 else _pro_rata(invoice.outstanding, whole)
+    else:  # credit lines among them: the balance as it is
+        parts = [(rows[0].percent if len(rows) == 1 else Decimal(0), invoice.outstanding)]
+    if invoice.paid_amount:
+        title = _("%(title)s, the balance", title=title)
+    many = len(parts) > 1
     return [
         _line(
-            0,
-            _("%(title)s, the balance", title=title),
-            total=invoice.outstanding,
+            position,
+            _("%(title)s, VAT %(rate)s", title=title, rate=_percent(rate)) if many else title,
+            total=total,
             vat_percent=rate,
             commission_class=cp,
             merchant_user=invoice.user,
-            **common,
+            item_no=invoice.number,
+            merchant_id=invoice.user_number,
         )
+        for position, (rate, total) in enumerate(parts)
     ]
+
+
+def _pro_rata(amount: Decimal, shares: list[tuple[Decimal, Decimal]]):
+    """`amount` split in cents in proportion to the shares' totals, adding up exactly
+    (the largest remainders get the odd cents); shares that get nothing are left out."""
+    whole = sum(total for _rate, total in shares)
+    cents = int(amount / _CENT)
+    exact = [Decimal(cents) * total / whole for _rate, total in shares]
+    split = [int(value) for value in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: exact[i] - split[i], reverse=True)
+    for i in by_remainder[: cents - sum(split)]:
+        split[i] += 1
+    return [(rate, split[i] * _CENT) for i, (rate, _t) in enumerate(shares) if split[i]]
 
 
 def _percent(rate: Decimal) -> str:

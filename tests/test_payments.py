@@ -396,6 +396,24 @@ def test_a_draft_cannot_be_paid(app, tiina, payer):
     assert count(app, OnlinePayment) == 0
 
 
+def test_a_link_opened_after_online_payment_was_switched_off(app, tiina, payer, make_course):
+    """A link mailed while online payment was in use: a clear page, nothing started."""
+    number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
+    course_url = _enrol_online(payer, make_course().id)
+    app.config["PAYMENT_CHANNEL_SECRET"] = ""
+    invoice_url = _pay_url(app, number)
+    for url, message in (
+        (invoice_url, "Pay the invoice by bank transfer with its reference number"),
+        (course_url, "Contact the training organiser about paying the course fee"),
+    ):
+        for response in (payer.get(url), payer.post(url, data=CONTACT)):
+            assert response.status_code == 503
+            text = page(response)
+            assert "Online payment is not in use at the moment" in text and message in text
+            assert '<form method="post"' not in text and "accept-charset" not in response.text
+    assert count(app, OnlinePayment) == 0
+
+
 def test_a_bad_token_is_not_found(app, tiina, payer, make_course):
     number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
     token = _token(app, number)
@@ -574,6 +592,38 @@ def test_an_invoice_with_two_vat_rates_pays_a_line_per_rate_to_the_cent(app, tii
         (Decimal("125.49"), Decimal("25.50")),
         (Decimal("22.69"), Decimal("13.50")),
     ]
+
+
+def test_a_part_paid_invoice_with_two_vat_rates_pays_the_balance_pro_rata(app, tiina, staff, payer):
+    """48,18 € of 148,18 € left: 25,5 % carries 125,49/148,18 of it, 13,5 % the rest;
+    the odd cent goes to the larger remainder (4080,25 and 737,75 cents)."""
+    number = _two_rate_invoice(app, tiina, staff)
+    assert inv.pay(staff, number, "100,00").status_code == 302
+    fields = dict(_channel_form(app, payer, number))
+    assert fields["ITEMS"] == "2"
+    got = [(fields[f"ITEM_TAX[{x}]"], fields[f"ITEM_PRICE[{x}]"]) for x in range(2)]
+    assert got == [("25.5", "40.80"), ("13.5", "7.38")]
+    assert all("balance" in fields[f"ITEM_TITLE[{x}]"] for x in range(2))
+    assert _payment(app).amount == Decimal("48.18")
+
+
+@pytest.mark.parametrize(
+    ("amount", "shares", "expected"),
+    [
+        ("0.01", ["1", "1", "1"], ["0.01"]),
+        ("0.02", ["1", "1", "1"], ["0.01", "0.01"]),
+        ("1.00", ["1", "1", "1"], ["0.34", "0.33", "0.33"]),
+        ("10.00", ["3", "1"], ["7.50", "2.50"]),
+        ("0.05", ["999", "1"], ["0.05"]),
+    ],
+)
+def test_the_balance_is_split_in_cents_adding_up_exactly(amount, shares, expected):
+    from services.payments import _pro_rata
+
+    rates = [Decimal(n) for n in range(len(shares))]
+    split = _pro_rata(Decimal(amount), list(zip(rates, map(Decimal, shares), strict=True)))
+    assert [str(part) for _rate, part in split] == expected
+    assert sum(part for _rate, part in split) == Decimal(amount)
 
 
 def test_amounts_posted_by_the_payer_are_ignored(app, tiina, payer):
@@ -849,6 +899,12 @@ def _tampered(order: str) -> dict[str, dict[str, str]]:
         "paid removed": {k: v for k, v in good.items() if k not in ("PAID", "METHOD")},
         "not a timestamp": _answer(order, ts="17e8"),
         "unknown order": _answer("VM999999"),
+        # Signs exactly as the genuine PAID + METHOD: the checksum joins values with '|'.
+        "method shifted into paid": {
+            **without_method,
+            "PAID": f"{PAID_ID}|1",
+            "RETURN_AUTHCODE": good["RETURN_AUTHCODE"],
+        },
     }
 
 
@@ -857,6 +913,7 @@ REASONS = {
     "empty authcode": "RETURN_AUTHCODE is missing",
     "not a timestamp": "TIMESTAMP is not a UNIX timestamp",
     "unknown order": "unknown order number",
+    "method shifted into paid": "PAID contains '|'",
 }
 
 
@@ -885,6 +942,37 @@ def test_a_tampered_answer_is_refused_recorded_and_shown_to_staff(
     assert "Refused answers of the payment service" in page(staff.get("/staff/payments/"))
     on_payment = page(staff.get(f"/staff/payments/{started.order}"))
     assert (reason in on_payment) == (params["ORDER_NUMBER"] == started.order)
+
+
+def test_a_shifted_copy_of_the_genuine_answer_after_it_flags_nothing(app, payer, started):
+    """A payer resending their genuine answer with METHOD moved into PAID ('P|1' signs as
+    P and 1) must not make staff refund a payment that was made once."""
+    good = _answer(started.order)
+    assert _call(payer, "return", good).status_code == 200
+    shifted = {k: v for k, v in good.items() if k != "METHOD"} | {"PAID": f"{PAID_ID}|1"}
+    assert _call(payer, "notify", shifted).text == "REJECTED"
+    _assert_paid_once(app, started, flagged=False)
+
+
+def test_refused_answers_are_throttled_per_address_genuine_ones_never(app, payer, started):
+    app.config["PAYMENT_REFUSED_THROTTLE"] = "3 per hour"
+    forged = {**_answer(started.order), "PAID": "FFFFFFFFFFFFFFFF"}
+    genuine = _answer(started.order)
+    for _ in range(5):  # accepted answers do not count
+        assert _call(payer, "return", genuine).status_code == 200
+    statuses = [_call(payer, kind, forged).status_code for kind in ("return", "cancel", "notify")]
+    assert statuses == [400, 400, 400]
+    assert _call(payer, "notify", forged).status_code == 429
+    assert _call(payer, "return", genuine).status_code == 429  # this address is slowed down
+    assert len(_rejected(app)) == 3
+    elsewhere = _call_from(payer, "notify", genuine, "203.0.113.9")
+    assert (elsewhere.status_code, elsewhere.text) == (200, "OK")
+
+
+def _call_from(client: FlaskClient, kind: str, params: dict[str, str], address: str):
+    return client.get(
+        f"/payments/{kind}?" + urlencode(params), environ_base={"REMOTE_ADDR": address}
+    )
 
 
 def test_a_refused_call_keeps_its_parameters_and_address_for_staff(app, payer, started, staff):

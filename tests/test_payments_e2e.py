@@ -658,7 +658,7 @@ def test_a_forged_return_is_refused_and_pays_nothing(app, live_server, tiina, br
     back = pay(browser, to_bank(browser, page, live_server), notify="delayed")
     location = back.headers["Location"]
     paid = dict(parse_qsl(urlsplit(location).query))["PAID"]
-    other = ("0" if paid[-1] != "0" else "1") + paid[1:]
+    other = ("0" if paid[0] != "0" else "1") + paid[1:]
     before = world(app)
 
     forged = browser.get(_with(location, PAID=other))

@@ -13,7 +13,7 @@ ODD_STRINGS = ["x", "%00", "ä" * 300, "../../etc/passwd"]
 ODD_QUERIES = [
     "",
     "?page=0",
-    "?page=99999999999999",
+    "?page=99999999999999999999",  # beyond a 64-bit integer
     "?page=abc",
     "?status=nope",
     "?code=" + "x" * 500,
