@@ -197,6 +197,8 @@ def from_environment(instance_path: str) -> dict:
         "PAYMENT_COURSE_MERCHANT_ID": os.environ.get("PAYMENT_COURSE_MERCHANT_ID", "13466").strip(),
         # Course prices include VAT at this rate (the item's ITEM_TAX).
         "PAYMENT_COURSE_VAT_PERCENT": os.environ.get("PAYMENT_COURSE_VAT_PERCENT", "25.5").strip(),
+        # How long a seat waits for a course fee paid online (then offered to others).
+        "PAYMENT_COURSE_HOLD_HOURS": _int("PAYMENT_COURSE_HOLD_HOURS", 72),
         # Refused return, cancel and notify calls allowed per address.
         "PAYMENT_REFUSED_THROTTLE": os.environ.get("PAYMENT_REFUSED_THROTTLE", "30 per hour"),
         "PAYMENT_SANDBOX": _bool(os.environ.get("PAYMENT_SANDBOX"), not production),

@@ -40,7 +40,7 @@ from models.payments import (
     PaymentState,
     RejectedPaymentCall,
 )
-from services import invoicing, payment_channel, payments, registry
+from services import invoicing, payment_channel, payments, registry, training
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 staff_bp = Blueprint("payments_staff", __name__, url_prefix="/staff/payments")
@@ -329,6 +329,7 @@ def setup_app(app: Flask) -> None:
             "invoice_payment_link": invoicing.payment_link,
             "course_fee_payment_url": payments.enrolment_payment_url,
             "course_fee_payable": payments.course_fee_payable,
+            "course_fee_deadline": training.payment_deadline,
             "course_fee_token": payments.enrolment_token,
             "course_fee_paid": lambda enrolment: payments.paid_payment(enrolment=enrolment),
             "invoice_payable": payments.invoice_payable,

@@ -25,9 +25,10 @@ def send_welcome() -> None:
 @training.command("expire-offers")
 @with_appcontext
 def expire_offers() -> None:
-    """Withdraw seat offers nobody took in time and offer the seats to the next in line;
+    """Withdraw seat offers nobody took in time and seats whose course fee was not paid
+    online in time, and offer the seats to the next in line;
     tell those still in line for a course that has started that no seat came free."""
     expired = training_service.expire_offers()
     closed = training_service.close_waiting_lists()
     db.session.commit()
-    click.echo(f"{expired} offers expired, {closed} waiting-list places closed.")
+    click.echo(f"{expired} offers or unpaid seats expired, {closed} waiting-list places closed.")

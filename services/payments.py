@@ -172,11 +172,13 @@ def invoice_payable(invoice: SalesInvoice) -> bool:
 
 
 def course_fee_payable(enrolment: Enrolment) -> bool:
-    """A participant who chose to pay online, not yet paid, with a seat held."""
+    """A participant who chose to pay online, not yet paid, with a seat held: until the
+    deadline, after which the seat goes to others."""
     return (
         enrolment.pays_online
         and enrolment.status == EnrolmentStatus.PRELIMINARY
         and enrolment.course.price > 0
+        and utcnow() < training.payment_deadline(enrolment)
     )
 
 

@@ -365,9 +365,72 @@ def offer_free_seats(course: Course, now: datetime | None = None) -> int:
     return offered
 
 
-def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
-    """Withdraw offers nobody took in time and pass their seats on; returns how many."""
+# The payment service confirms a payment whose payer never came back one banking day
+# later (the seed); four calendar days cover a weekend and a holiday besides.
+PAYMENT_CONFIRMATION_GRACE = timedelta(days=4)
+
+
+def payment_deadline(enrolment: Enrolment) -> datetime:
+    """When an enrolment waiting for its course fee online must be paid: the seat is held
+    PAYMENT_COURSE_HOLD_HOURS, never past the start of the course."""
+    hours = current_app.config["PAYMENT_COURSE_HOLD_HOURS"]
+    return min(enrolment.created_at + timedelta(hours=hours), enrolment.course.starts_at)
+
+
+def release_unpaid(course_id: int | None = None, now: datetime | None = None) -> int:
+    """Cancel enrolments whose course fee was not paid online by their deadline, and pass
+    their seats on; returns how many. One with a payment started within the grace in which
+    the service may still confirm it waits until then."""
+    from models.payments import OnlinePayment, PaymentState  # payments build on enrolments
+
     now = now or utcnow()
+    hours = current_app.config["PAYMENT_COURSE_HOLD_HOURS"]
+    recent_attempt = (
+        sa.select(OnlinePayment.id)
+        .where(
+            OnlinePayment.enrolment_id == Enrolment.id,
+            sa.or_(
+                OnlinePayment.state == PaymentState.PAID,
+                OnlinePayment.created_at > now - PAYMENT_CONFIRMATION_GRACE,
+            ),
+        )
+        .exists()
+    )
+    stmt = (
+        sa.select(Enrolment)
+        .join(Enrolment.course)
+        .where(
+            Enrolment.status == EnrolmentStatus.PRELIMINARY,
+            Enrolment.pays_online,
+            sa.or_(
+                Enrolment.created_at < now - timedelta(hours=hours),
+                Course.starts_at <= now,
+            ),
+            ~recent_attempt,
+        )
+    )
+    if course_id is not None:
+        stmt = stmt.where(Enrolment.course_id == course_id)
+    released = 0
+    for enrolment in list(db.session.scalars(stmt.order_by(Enrolment.created_at))):
+        try:
+            cancel(
+                enrolment,
+                SYSTEM,
+                reason=_("The course fee was not paid online by the deadline."),
+                now=now,
+            )
+        except StatusChanged:
+            continue  # paid or cancelled by another request just now
+        released += 1
+    return released
+
+
+def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
+    """Withdraw offers nobody took in time and seats held for course fees not paid online
+    in time, and pass the seats on; returns how many."""
+    now = now or utcnow()
+    released = release_unpaid(course_id, now)
     stmt = sa.select(Enrolment).where(
         Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
     )
@@ -384,7 +447,7 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
         db.session.flush()
         _pass_seat_on(enrolment.course, now)
         done += 1
-    return done
+    return released + done
 
 
 def close_waiting_lists(now: datetime | None = None) -> int:

@@ -1256,6 +1256,127 @@ def test_a_paid_course_fee_makes_the_enrolment_binding(app, payer, make_course, 
     assert '<form method="post"' not in paid_page
 
 
+# --- the seat waits for its fee until a deadline ------------------------------------------
+
+
+def _age(app: Flask, hours: float, *, payments_too: bool = True) -> None:
+    """Move the enrolment (and its payment attempts) `hours` into the past."""
+    from datetime import timedelta
+
+    with app.app_context():
+        enrolment = db.session.get(Enrolment, _enrolment(app).id)
+        enrolment.created_at -= timedelta(hours=hours)
+        if payments_too:
+            for payment in db.session.scalars(
+                sa.select(OnlinePayment).where(OnlinePayment.enrolment_id == enrolment.id)
+            ):
+                payment.created_at -= timedelta(hours=hours)
+        db.session.commit()
+
+
+def _seats(app: Flask, course_id: int) -> int:
+    with app.app_context():
+        return db.session.get(Course, course_id).seats_taken
+
+
+def test_the_email_and_the_pay_page_state_the_deadline(app, payer, make_course):
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 72
+    url = _enrol_online(payer, make_course().id)
+    enrolment = _enrolment(app)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        from flask_babel import format_datetime
+
+        deadline = format_datetime(training.payment_deadline(enrolment), "short")
+    assert "Pay by " in page(payer.get(url)) and deadline in page(payer.get(url))
+    [confirmation] = mails(app, "training_confirmation")
+    assert "is cancelled and its seat offered to others" in confirmation.body
+    assert deadline in confirmation.body
+
+
+def test_an_unpaid_seat_goes_to_the_next_in_line_after_the_deadline(app, payer, make_course, staff):
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 72
+    course = make_course(capacity=1)
+    url = _enrol_online(payer, course.id)
+    assert _enrol(payer, course.id, email="jono@example.com").status_code == 303
+    assert _enrolment(app, "jono@example.com").status == EnrolmentStatus.WAITING
+    _age(app, 71)
+    payer.get(f"/training/courses/{course.id}")  # looked at before the deadline: kept
+    assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
+    _age(app, 2)
+    assert payer.get(f"/training/courses/{course.id}").status_code == 200
+    enrolment = _enrolment(app)
+    assert enrolment.status == EnrolmentStatus.CANCELLED
+    assert enrolment.cancel_reason == "The course fee was not paid online by the deadline."
+    assert enrolment.events[-1].actor == training.SYSTEM
+    [cancelled] = mails(app, "training_cancelled")
+    assert cancelled.recipients == ["maija.meikalainen@virasto.example.com"]
+    assert "not paid online by the deadline" in cancelled.body
+    assert _enrolment(app, "jono@example.com").status == EnrolmentStatus.OFFERED
+    assert _seats(app, course.id) == 1  # held for the offer
+    text = page(payer.get(url))
+    assert "cannot be paid online now" in text and '<form method="post"' not in text
+
+
+def test_after_the_deadline_no_new_attempt_starts(app, payer, make_course):
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 72
+    course = make_course()
+    url = _enrol_online(payer, course.id)
+    _pay_course(payer, url)  # an attempt three days ago
+    _age(app, 73)
+    response = payer.post(url, data={**CONTACT, **COURSE_CONTACT})
+    assert "cannot be paid online now" in page(response)
+    assert count(app, OnlinePayment) == 1
+
+
+def test_a_recent_attempt_keeps_the_seat_while_the_service_may_confirm_it(
+    app, payer, make_course, runner
+):
+    """The payer went to the bank just before the deadline: the service may confirm the
+    payment a banking day later, so the seat waits four days from the attempt."""
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 72
+    course = make_course()
+    fields = _pay_course(payer, _enrol_online(payer, course.id))
+    _age(app, 73, payments_too=False)
+    result = runner.invoke(args=["training", "expire-offers"])
+    assert "0 offers or unpaid seats expired" in result.output
+    assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
+    # Confirmed late: paid and binding.
+    assert _call(app.test_client(), "notify", _answer(fields["ORDER_NUMBER"])).text == "OK"
+    assert _enrolment(app).status == EnrolmentStatus.BINDING
+    _age(app, 24 * 10)
+    result = runner.invoke(args=["training", "expire-offers"])
+    assert "0 offers or unpaid seats expired" in result.output  # a paid seat stays
+    assert _enrolment(app).status == EnrolmentStatus.BINDING
+
+
+def test_an_attempt_unconfirmed_for_four_days_lets_the_seat_go(app, payer, make_course, runner):
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 72
+    course = make_course()
+    fields = _pay_course(payer, _enrol_online(payer, course.id))
+    _age(app, 4 * 24 + 1)
+    result = runner.invoke(args=["training", "expire-offers"])
+    assert "1 offers or unpaid seats expired" in result.output
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+    assert _seats(app, course.id) == 0
+    # Should the payment come after all, staff are told to refund it.
+    assert _call(app.test_client(), "notify", _answer(fields["ORDER_NUMBER"])).text == "OK"
+    assert "refund" in _payment(app).problem
+
+
+def test_the_deadline_never_passes_the_start_of_the_course(app, payer, make_course):
+    from datetime import timedelta
+
+    from models.types import utcnow
+
+    app.config["PAYMENT_COURSE_HOLD_HOURS"] = 24 * 30
+    starts = utcnow() + timedelta(days=5)
+    course = make_course(starts_at=starts, enrolment_deadline=starts, cancellation_deadline=starts)
+    _enrol_online(payer, course.id)
+    enrolment = _enrolment(app)
+    with app.app_context():
+        assert training.payment_deadline(enrolment) == db.session.get(Course, course.id).starts_at
+
+
 def _enrol_online_url(app: Flask) -> str:
     from services import payments
 

@@ -375,7 +375,7 @@ def test_an_expired_offer_link_is_gone(app, client, make_course):
 
 def test_expire_offers_command(app, runner):
     result = runner.invoke(args=["training", "expire-offers"])
-    assert result.exit_code == 0 and "0 offers expired" in result.output
+    assert result.exit_code == 0 and "0 offers or unpaid seats expired" in result.output
 
 
 # --- Service codes -----------------------------------------------------------------
