@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -46,3 +47,16 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or target.startswith("//"):
         return None
     return target
+
+
+def csp_with_form_targets(*addresses: str) -> str:
+    """The portal's Content-Security-Policy, letting the page's forms also post to the
+    origins of these web addresses (a payment service, a shop's return address)."""
+    from app import CSP
+
+    origins = set()
+    for address in addresses:
+        parts = urlsplit(address)
+        if parts.scheme in ("http", "https") and re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", parts.netloc):
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *sorted(origins)]))

@@ -101,6 +101,7 @@ from wtforms import RadioField, SelectChoice
 from wtforms.validators import InputRequired
 
 from access import staff_required
+from blueprints import csp_with_form_targets
 from extensions import csrf
 from services import payment_channel
 from services.files import claim, write_atomically
@@ -728,18 +729,6 @@ def _number(value: object, language: str) -> str:
     return format_decimal(Decimal(str(value)), locale=LOCALES[language])
 
 
-def _csp_for(*addresses: str) -> str:
-    """The portal's CSP, letting this page's forms lead on to the shop's addresses."""
-    from app import CSP
-
-    origins = set()
-    for address in addresses:
-        parts = urlsplit(address)
-        if parts.scheme in ("http", "https") and re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", parts.netloc):
-            origins.add(f"{parts.scheme}://{parts.netloc}")
-    return CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *sorted(origins)]))
-
-
 def _delay_text(service: _Service) -> str:
     delay = service.notify_delay
     return str(int(delay)) if delay == int(delay) else str(delay)
@@ -792,7 +781,7 @@ def _bank_page(service: _Service, transaction: dict, form: PayForm, error: str |
         error=error,
     )
     response = current_app.make_response((html, 400 if error else 200))
-    response.headers["Content-Security-Policy"] = _csp_for(
+    response.headers["Content-Security-Policy"] = csp_with_form_targets(
         transaction["return_address"], transaction["cancel_address"]
     )
     return response

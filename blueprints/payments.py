@@ -11,8 +11,6 @@ were refused.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -28,9 +26,10 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import contains_eager, selectinload
 
 from access import staff_required
-from blueprints import paginate
+from blueprints import csp_with_form_targets, paginate
 from extensions import db, limiter
 from forms.payments import STATE_LABELS, PayerForm, PaymentSearchForm
 from models.payments import (
@@ -79,6 +78,7 @@ def index():
             OnlinePaymentLine.merchant_user_id == current_user.id,
             OnlinePayment.state == PaymentState.PAID,
         )
+        .options(contains_eager(OnlinePaymentLine.payment))
         .order_by(OnlinePayment.paid_at.desc(), OnlinePaymentLine.position),
         per_page=PER_PAGE,
     )
@@ -177,13 +177,7 @@ def _to_service(payment: OnlinePayment):
         )
     )
     # The form leaves for the payment service's address: allow that one form target.
-    from app import CSP
-
-    target = urlsplit(action)
-    origin = f"{target.scheme}://{target.netloc}"
-    response.headers["Content-Security-Policy"] = CSP.replace(
-        "form-action 'self'", f"form-action 'self' {origin}"
-    )
+    response.headers["Content-Security-Policy"] = csp_with_form_targets(action)
     return response
 
 
@@ -244,7 +238,11 @@ def payments_list():
         found = payments.by_code(code)
         if found is not None:
             return redirect(url_for("payments_staff.payment", order_number=found.order_number))
-    stmt = sa.select(OnlinePayment).order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
+    stmt = (
+        sa.select(OnlinePayment)
+        .options(selectinload(OnlinePayment.sales_invoice), selectinload(OnlinePayment.enrolment))
+        .order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
+    )
     if form.state.data and not form.state.errors:
         stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
     if code:

@@ -639,13 +639,11 @@ def seed_invoicing() -> None:
 def open_invoice_payment_link() -> str | None:
     """The payment link of the first open demo invoice, to try online payment at once."""
     from models.invoicing import InvoiceStatus, SalesInvoice
-    from services import payments
+    from services import invoicing
 
     invoice = db.session.scalars(
         sa.select(SalesInvoice)
         .where(SalesInvoice.status == InvoiceStatus.OPEN, SalesInvoice.paid_amount == 0)
         .order_by(SalesInvoice.id)
     ).first()
-    if invoice is None or not payments.is_configured():
-        return None
-    return payments.invoice_payment_url(invoice)
+    return invoicing.payment_link(invoice) if invoice is not None else None

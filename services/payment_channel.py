@@ -72,8 +72,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from services.vat import CENT, money
 
 PAYMENT_URL = "https://payment.verkkomaksut.fi/channel-payment"
 VERSION = "1"
@@ -127,7 +129,6 @@ ADDRESS_FIELDS = ("RETURN_ADDRESS", "CANCEL_ADDRESS", "NOTIFY_ADDRESS")
 RETURN_FIELDS = ("ORDER_NUMBER", "TIMESTAMP", "PAID", "METHOD", "RETURN_AUTHCODE")
 
 _HUNDRED = Decimal(100)
-_CENT = Decimal("0.01")
 
 # What the item lines' numbers may be (pp. 8-9), and what is said when they are not.
 _ITEM_RANGES: dict[str, tuple[Callable[[Decimal], bool], str]] = {
@@ -311,9 +312,9 @@ def _format_f(field: str, number: Decimal) -> str:
     """Format F (p. 5): dot separator, at most two decimals, kept as given ("1", "10.00")."""
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
-        if number != number.quantize(_CENT):
+        if number != number.quantize(CENT):
             raise PaymentFieldError(field, "must have at most two decimals")
-        number = number.quantize(_CENT)
+        number = number.quantize(CENT)
     if number == 0:
         number = abs(number)
     return format(number, "f")
@@ -418,7 +419,7 @@ def items_total(items: Iterable[Item], *, include_vat: bool) -> Decimal:
     Raises PaymentFieldError for a line the service would refuse.
     """
     lines = (_item_values(x, item, include_vat)[1] for x, item in enumerate(items))
-    return sum(lines, Decimal(0)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return money(sum(lines, Decimal(0)))
 
 
 def _check(name: str, max_length: int, kind: str, required: bool, value: Any, charset: str) -> None:

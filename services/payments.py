@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
@@ -48,6 +48,7 @@ from models.types import utcnow
 from services import counters, invoicing, payment_channel, training
 from services.outbox import queue_mail
 from services.urls import external_url
+from services.vat import CENT, money
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ ORDER_PREFIX = "VM"
 ORDER_COUNTER = "online_payment"
 SANDBOX_PATH = "/sandbox/payment/channel-payment"
 CULTURES = {"fi": "fi_FI", "sv": "sv_SE"}  # others see the service in English
-_CENT = Decimal("0.01")
 
 
 class NotPayable(Exception):
@@ -84,10 +84,6 @@ class Answer:
     payment: OnlinePayment | None
     accepted: bool
     changed: bool = False
-
-
-def money(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 # ---------------------------------------------------------------- configuration
@@ -275,13 +271,13 @@ def _pro_rata(amount: Decimal, shares: list[tuple[Decimal, Decimal]]):
     """`amount` split in cents in proportion to the shares' totals, adding up exactly
     (the largest remainders get the odd cents); shares that get nothing are left out."""
     whole = sum(total for _rate, total in shares)
-    cents = int(amount / _CENT)
+    cents = int(amount / CENT)
     exact = [Decimal(cents) * total / whole for _rate, total in shares]
     split = [int(value) for value in exact]
     by_remainder = sorted(range(len(shares)), key=lambda i: exact[i] - split[i], reverse=True)
     for i in by_remainder[: cents - sum(split)]:
         split[i] += 1
-    return [(rate, split[i] * _CENT) for i, (rate, _t) in enumerate(shares) if split[i]]
+    return [(rate, split[i] * CENT) for i, (rate, _t) in enumerate(shares) if split[i]]
 
 
 def _percent(rate: Decimal) -> str:
