@@ -321,7 +321,16 @@ def test_a_field_sent_twice_is_refused(client, app):
 
 
 def test_unknown_fields_are_ignored(client, app):
-    opened(client, [*signed(example_fields()).items(), ("SUBMIT", "Maksa")])
+    """A submit button's name travels with the form: it is outside the AUTHCODE, and the
+    payment is the one the same form makes without it."""
+    fields = signed(example_fields())
+    with_button = opened(client, [*fields.items(), ("SUBMIT", "Maksa")])
+    without = opened(client, list(fields.items()))
+    assert client.get(with_button).status_code == 200
+    first, second = stored(app)
+    same = ("order_number", "lines", "total", "include_vat", "return_address")
+    assert [first[key] for key in same] == [second[key] for key in same]
+    assert with_button != without
 
 
 @pytest.mark.parametrize(

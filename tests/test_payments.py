@@ -97,22 +97,25 @@ ITEM_ORDER = [
 ]
 
 
+# The channel as the payment tests know it, whatever the environment says.
+CHANNEL_CONFIG = {
+    "INVOICE_SANDBOX": True,
+    "PAYMENT_SANDBOX": True,
+    "PAYMENT_SERVICE_URL": "",
+    "PAYMENT_CHANNEL_ID": CHANNEL_ID,
+    "PAYMENT_CHANNEL_SECRET": SECRET,
+    "PAYMENT_CHARSET": "UTF-8",
+    "PAYMENT_COMMISSION_CLASSES": {"1": "2.5", "7": "1.9"},
+    "PAYMENT_INVOICE_COMMISSION_CLASS": "1",
+    "PAYMENT_COURSE_COMMISSION_CLASS": "1",
+    "PAYMENT_COURSE_MERCHANT_ID": "13466",
+    "PAYMENT_COURSE_VAT_PERCENT": "25.5",
+}
+
+
 @pytest.fixture
 def app_config(app_config: dict) -> dict:
-    """The channel as the tests know it, whatever the environment says."""
-    app_config.update(
-        INVOICE_SANDBOX=True,
-        PAYMENT_SANDBOX=True,
-        PAYMENT_SERVICE_URL="",
-        PAYMENT_CHANNEL_ID=CHANNEL_ID,
-        PAYMENT_CHANNEL_SECRET=SECRET,
-        PAYMENT_CHARSET="UTF-8",
-        PAYMENT_COMMISSION_CLASSES={"1": "2.5", "7": "1.9"},
-        PAYMENT_INVOICE_COMMISSION_CLASS="1",
-        PAYMENT_COURSE_COMMISSION_CLASS="1",
-        PAYMENT_COURSE_MERCHANT_ID="13466",
-        PAYMENT_COURSE_VAT_PERCENT="25.5",
-    )
+    app_config.update(CHANNEL_CONFIG)
     return app_config
 
 
@@ -278,28 +281,20 @@ def _rejected(app: Flask) -> list[tuple[str, str, str]]:
         return [(r.kind, r.order_number, r.reason) for r in rows]
 
 
-def _world(app: Flask) -> dict:
-    """Everything an answer of the payment service could change."""
+def _world(app: Flask, *, stamps: bool = True, refused: bool = False) -> dict:
+    """Everything an answer of the payment service could change; without `stamps`, not
+    when the calls came; with `refused`, the refused calls too."""
     with app.app_context():
 
         def rows(model, *columns):
             stmt = sa.select(*(getattr(model, c) for c in columns)).order_by(model.id)
             return [tuple(row) for row in db.session.execute(stmt)]
 
-        return {
-            "payments": rows(
-                OnlinePayment,
-                "order_number",
-                "state",
-                "paid_code",
-                "method",
-                "service_timestamp",
-                "problem",
-                "paid_at",
-                "closed_at",
-                "returned_at",
-                "notified_at",
-            ),
+        payment = ["order_number", "state", "paid_code", "method", "problem", "paid_at"]
+        if stamps:
+            payment += ["service_timestamp", "closed_at", "returned_at", "notified_at"]
+        world = {
+            "payments": rows(OnlinePayment, *payment),
             "invoices": rows(SalesInvoice, "number", "status", "paid_amount"),
             "invoice_payments": rows(SalesInvoicePayment, "amount", "source"),
             "invoice_events": rows(SalesInvoiceEvent, "kind", "text"),
@@ -308,6 +303,9 @@ def _world(app: Flask) -> dict:
             "mails": rows(OutboxMessage, "template", "subject"),
             "courses": rows(Course, "seats_taken"),
         }
+        if refused:
+            world["refused"] = rows(RejectedPaymentCall, "kind", "reason")
+        return world
 
 
 def _result_text(response) -> str:
@@ -1483,6 +1481,32 @@ def test_the_merchants_view_shows_only_the_users_own_lines(app, tiina, olli, pay
     assert unpaid_order not in text
     text = page(olli.get("/payments/"))
     assert theirs.order in text and mine.order not in text
+
+
+def _queries(app: Flask, client: FlaskClient, url: str) -> int:
+    """How many SQL statements a page takes."""
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_the_payment_lists_take_no_query_per_row(app, tiina, payer, staff):
+    _paid_invoice(app, payer, TIINA, "AAAA000000000001")
+    few = _queries(app, tiina, "/payments/"), _queries(app, staff, "/staff/payments/")
+    for n in range(2, 5):
+        _paid_invoice(app, payer, TIINA, f"AAAA00000000000{n}")
+    many = _queries(app, tiina, "/payments/"), _queries(app, staff, "/staff/payments/")
+    assert many == few
 
 
 def test_anonymous_visitors_and_staff_see_the_explanation(app, tiina, payer, staff):

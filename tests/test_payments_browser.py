@@ -27,26 +27,14 @@ from services import accounts, invoicing
 from tests.conftest import deliver_mail
 from tests.test_invoicing import KAISA, PAYER_EMAIL, TIINA, give_number, helsinki_today, make_sent
 from tests.test_invoicing_browser import _log_in, _log_out
+from tests.test_payments import CHANNEL_CONFIG
 
 pytestmark = pytest.mark.browser
-
-SECRET = "sandbox-channel-secret"
 
 
 @pytest.fixture
 def app_config(app_config: dict) -> dict:
-    app_config.update(
-        WTF_CSRF_ENABLED=True,
-        INVOICE_SANDBOX=True,
-        PAYMENT_SANDBOX=True,
-        PAYMENT_SERVICE_URL="",
-        PAYMENT_CHANNEL_ID="123",
-        PAYMENT_CHANNEL_SECRET=SECRET,
-        PAYMENT_CHARSET="UTF-8",
-        PAYMENT_COMMISSION_CLASSES={"1": "2.5"},
-        PAYMENT_INVOICE_COMMISSION_CLASS="1",
-        PAYMENT_SANDBOX_NOTIFY_DELAY=3600,
-    )
+    app_config.update(CHANNEL_CONFIG, WTF_CSRF_ENABLED=True, PAYMENT_SANDBOX_NOTIFY_DELAY=3600)
     return app_config
 
 

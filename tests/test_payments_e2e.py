@@ -23,17 +23,17 @@ from flask import Flask
 
 from blueprints import payment_sandbox
 from extensions import db
-from models.invoicing import InvoiceStatus, SalesInvoice, SalesInvoiceEvent, SalesInvoicePayment
-from models.mail import OutboxMessage
-from models.payments import OnlinePayment, PaymentState, RejectedPaymentCall
+from models.invoicing import InvoiceStatus, SalesInvoice
+from models.payments import OnlinePayment, PaymentState
 from models.training import Enrolment, EnrolmentStatus
 from services import invoicing
 from services import payment_channel as pc
 from tests import test_invoicing as inv
 from tests.test_invoicing import TIINA, mails, make_sent
+from tests.test_payments import CHANNEL_CONFIG, SECRET, _world
+from tests.test_payments import _rejected as rejected
 from tests.test_training import PERSON
 
-SECRET = "sandbox-channel-secret"
 NOTIFY_DELAY = 3600  # never by the timer while a test runs: the tests deliver it
 TIMEOUT = 15
 quick_password_hashing = inv.quick_password_hashing
@@ -53,18 +53,7 @@ PAYER = {
 @pytest.fixture
 def app_config(app_config: dict) -> dict:
     app_config.update(
-        WTF_CSRF_ENABLED=True,
-        PAYMENT_SANDBOX=True,
-        PAYMENT_SERVICE_URL="",
-        PAYMENT_CHANNEL_ID="123",
-        PAYMENT_CHANNEL_SECRET=SECRET,
-        PAYMENT_CHARSET="UTF-8",
-        PAYMENT_COMMISSION_CLASSES={"1": "2.5"},
-        PAYMENT_INVOICE_COMMISSION_CLASS="1",
-        PAYMENT_COURSE_COMMISSION_CLASS="1",
-        PAYMENT_COURSE_MERCHANT_ID="13466",
-        PAYMENT_COURSE_VAT_PERCENT="25.5",
-        PAYMENT_SANDBOX_NOTIFY_DELAY=NOTIFY_DELAY,
+        CHANNEL_CONFIG, WTF_CSRF_ENABLED=True, PAYMENT_SANDBOX_NOTIFY_DELAY=NOTIFY_DELAY
     )
     return app_config
 
@@ -191,31 +180,9 @@ def attempts(app: Flask) -> list[SimpleNamespace]:
         return [SimpleNamespace(**{c: getattr(row, c) for c in columns}) for row in rows]
 
 
-def rejected(app: Flask) -> list[tuple[str, str, str]]:
-    with app.app_context():
-        rows = db.session.scalars(sa.select(RejectedPaymentCall).order_by(RejectedPaymentCall.id))
-        return [(r.kind, r.order_number, r.reason) for r in rows]
-
-
 def world(app: Flask) -> dict:
     """Everything an answer of the payment service could change, but the call stamps."""
-    with app.app_context():
-
-        def rows(model, *columns):
-            stmt = sa.select(*(getattr(model, c) for c in columns)).order_by(model.id)
-            return [tuple(row) for row in db.session.execute(stmt)]
-
-        return {
-            "payments": rows(
-                OnlinePayment, "order_number", "state", "paid_code", "method", "paid_at", "problem"
-            ),
-            "invoices": rows(SalesInvoice, "number", "status", "paid_amount"),
-            "invoice_payments": rows(SalesInvoicePayment, "amount", "source"),
-            "invoice_events": rows(SalesInvoiceEvent, "kind", "text"),
-            "enrolments": rows(Enrolment, "status", "billing_reference"),
-            "mails": rows(OutboxMessage, "template", "subject"),
-            "rejected": rows(RejectedPaymentCall, "kind", "reason"),
-        }
+    return _world(app, stamps=False, refused=True)
 
 
 # ---------------------------------------------------------------- the journey's steps
@@ -675,7 +642,7 @@ def test_a_forged_return_is_refused_and_pays_nothing(app, live_server, tiina, br
         ("return", order),
     ]
     after = world(app)
-    assert len(after.pop("rejected")) == 2 and before.pop("rejected") == []
+    assert len(after.pop("refused")) == 2 and before.pop("refused") == []
     assert after == before
 
     # The genuine return still pays.
