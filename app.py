@@ -291,6 +291,12 @@ def register_template_helpers(app: Flask) -> None:
 
         return format_currency(amount, currency)
 
+    @app.template_filter("number")
+    def number(value: int) -> str:
+        from flask_babel import format_decimal
+
+        return format_decimal(value)
+
     @app.template_filter("time_range")
     def time_range(start, end) -> str:
         """'7.1.2027 9.00–16.00', or both dates when it spans days, in the user's zone."""

@@ -5,14 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from flask import abort, request
-from flask_sqlalchemy.pagination import Pagination
 from werkzeug.routing import IntegerConverter
 
-from extensions import db
-
-MAX_PAGE = 100_000
+from paging import paginate  # noqa: F401  (the parts' one way to list)
 
 
 class IdConverter(IntegerConverter):
@@ -23,14 +18,6 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, map, *args, **kwargs) -> None:
         super().__init__(map, min=1, max=2**31 - 1)
-
-
-def paginate(stmt: sa.Select, per_page: int = 25) -> Pagination:
-    """Paginate a select by the `page` query argument; a nonsensical page is a 404."""
-    page = request.args.get("page", 1, type=int)
-    if not 1 <= page <= MAX_PAGE:
-        abort(404)
-    return db.paginate(stmt, page=page, per_page=per_page, max_per_page=per_page)
 
 
 def safe_next(target: str | None) -> str | None:

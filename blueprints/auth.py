@@ -225,7 +225,7 @@ def organisations():
         if current_user.organisation_id is None:
             return redirect(url_for("main.index"))
         return redirect(url_for("auth.organisation", org_id=current_user.organisation_id))
-    page = paginate(scoped(Organisation).order_by(Organisation.name), per_page=25)
+    page = paginate(scoped(Organisation), (Organisation.name, Organisation.id), per_page=25)
     user_counts = dict(
         db.session.execute(
             sa.select(User.organisation_id, sa.func.count())
@@ -269,7 +269,7 @@ def _staff_choices() -> list[SelectChoice]:
 def users():
     """List and search the accounts."""
     form = UserSearchForm(formdata=request.args)
-    stmt = sa.select(User).options(selectinload(User.organisation)).order_by(User.name)
+    stmt = sa.select(User).options(selectinload(User.organisation))
     if form.validate() and form.q.data:
         pattern = f"%{form.q.data.strip().lower()}%"
         stmt = stmt.outerjoin(User.organisation).where(
@@ -279,7 +279,7 @@ def users():
                 sa.func.lower(Organisation.name).like(pattern),
             )
         )
-    page = paginate(stmt, per_page=50)
+    page = paginate(stmt, (User.name, User.id), per_page=50)
     return render_template("auth/users.html", page=page, form=form)
 
 

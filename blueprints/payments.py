@@ -39,6 +39,7 @@ from models.payments import (
     PaymentState,
     RejectedPaymentCall,
 )
+from paging import capped_count
 from services import invoicing, payment_channel, payments, registry, training
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -78,8 +79,13 @@ def index():
             OnlinePaymentLine.merchant_user_id == current_user.id,
             OnlinePayment.state == PaymentState.PAID,
         )
-        .options(contains_eager(OnlinePaymentLine.payment))
-        .order_by(OnlinePayment.paid_at.desc(), OnlinePaymentLine.position),
+        .options(contains_eager(OnlinePaymentLine.payment)),
+        (
+            OnlinePayment.paid_at.desc(),
+            OnlinePayment.id.desc(),
+            OnlinePaymentLine.position,
+            OnlinePaymentLine.id,
+        ),
         per_page=PER_PAGE,
     )
     return render_template("payments/index.html", page=page)
@@ -238,20 +244,18 @@ def payments_list():
         found = payments.by_code(code)
         if found is not None:
             return redirect(url_for("payments_staff.payment", order_number=found.order_number))
-    stmt = (
-        sa.select(OnlinePayment)
-        .options(selectinload(OnlinePayment.sales_invoice), selectinload(OnlinePayment.enrolment))
-        .order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
+    stmt = sa.select(OnlinePayment).options(
+        selectinload(OnlinePayment.sales_invoice), selectinload(OnlinePayment.enrolment)
     )
     if form.state.data and not form.state.errors:
         stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
     if code:
         stmt = stmt.where(sa.false())
-    page = paginate(stmt, per_page=PER_PAGE)
-    problems = db.session.scalar(
-        sa.select(sa.func.count()).where(OnlinePayment.problem.is_not(None))
+    page = paginate(stmt, (OnlinePayment.created_at.desc(), OnlinePayment.id.desc()), PER_PAGE)
+    problems, _more = capped_count(
+        sa.select(OnlinePayment).where(OnlinePayment.problem.is_not(None))
     )
-    rejected = db.session.scalar(sa.select(sa.func.count()).select_from(RejectedPaymentCall))
+    rejected = capped_count(sa.select(RejectedPaymentCall))
     return render_template(
         "payments/staff_list.html",
         form=form,
@@ -285,9 +289,8 @@ def payment(order_number: str):
 def refused():
     """Return, cancel and notify calls that did not pass: forged, altered or unknown."""
     page = paginate(
-        sa.select(RejectedPaymentCall).order_by(
-            RejectedPaymentCall.at.desc(), RejectedPaymentCall.id.desc()
-        ),
+        sa.select(RejectedPaymentCall),
+        (RejectedPaymentCall.at.desc(), RejectedPaymentCall.id.desc()),
         per_page=PER_PAGE,
     )
     return render_template("payments/staff_refused.html", page=page)

@@ -60,12 +60,12 @@ def lookup():
 def mail():
     """List the outbox, newest first, optionally by status."""
     status = request.args.get("status", "")
-    stmt = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    stmt = sa.select(OutboxMessage)
     if status in {s.value for s in MailStatus}:
         stmt = stmt.where(OutboxMessage.status == MailStatus(status))
     else:
         status = ""
-    page = paginate(stmt, per_page=50)
+    page = paginate(stmt, (OutboxMessage.id.desc(),), per_page=50)
     return render_template(
         "staff/mail.html", page=page, status=status, statuses=list(MailStatus), form=ActionForm()
     )

@@ -115,6 +115,7 @@ class User(UserMixin, db.Model):
     """A person who logs in: a customer of an organisation, or staff."""
 
     __tablename__ = "user"
+    __table_args__ = (sa.Index("ix_user_name", "name", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)

@@ -26,6 +26,7 @@ class OutboxMessage(db.Model):
     __tablename__ = "outbox_message"
     __table_args__ = (
         sa.Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_message_status_id", "status", "id"),
         sa.Index("ix_outbox_message_record", "record_type", "record_id"),
     )
 

@@ -35,7 +35,19 @@ class PaymentPurpose(enum.StrEnum):
 
 class OnlinePayment(db.Model):
     __tablename__ = "online_payment"
-    __table_args__ = (sa.Index("ix_online_payment_state_created", "state", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_online_payment_state_created", "state", "created_at", "id"),
+        sa.Index("ix_online_payment_created", "created_at", "id"),
+        # The staff look-up finds a PAID id in any letter case.
+        sa.Index("ix_online_payment_paid_code_upper", sa.text("upper(paid_code)")),
+        # What needs action: few rows, counted on every staff list.
+        sa.Index(
+            "ix_online_payment_problem",
+            "id",
+            postgresql_where=sa.text("problem IS NOT NULL"),
+            sqlite_where=sa.text("problem IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_number: Mapped[str] = mapped_column(sa.String(64), unique=True)

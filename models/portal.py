@@ -37,7 +37,11 @@ class PortalOrder(db.Model):
     """Bestilling: an order a company sends through the portal."""
 
     __tablename__ = "portal_order"
-    __table_args__ = (sa.Index("ix_portal_order_organisation", "organisation_id", "ordered_at"),)
+    __table_args__ = (
+        sa.Index("ix_portal_order_organisation", "organisation_id", "ordered_at", "id"),
+        sa.Index("ix_portal_order_organisation_number", "organisation_id", "number"),
+        sa.Index("ix_portal_order_ordered", "ordered_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)  # Bestillingsnummer, e.g. 307390
@@ -100,7 +104,9 @@ class Employee(db.Model):
 
     __tablename__ = "employee"
     __table_args__ = (
-        sa.Index("ix_employee_organisation", "organisation_id", "last_name", "first_name"),
+        sa.Index(
+            "ix_employee_organisation", "organisation_id", "last_name", "first_name", "id"
+        ),
         # One person once per company: found by a keyed digest, never by the number itself.
         sa.UniqueConstraint("organisation_id", "national_id_digest"),
     )
@@ -169,7 +175,14 @@ class CustomerInvoice(db.Model):
 
     __tablename__ = "customer_invoice"
     __table_args__ = (
-        sa.Index("ix_customer_invoice_organisation", "organisation_id", "invoice_date"),
+        sa.Index("ix_customer_invoice_organisation", "organisation_id", "invoice_date", "id"),
+        sa.Index("ix_customer_invoice_due", "due_date", "id"),
+        sa.Index(
+            "ix_customer_invoice_unpaid",
+            "organisation_id",
+            postgresql_where=sa.text("outstanding > 0"),
+            sqlite_where=sa.text("outstanding > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -202,6 +215,7 @@ class Booking(db.Model):
     """Timeavtale: e.g. a Helsekontroll for a company, with time slots to fill."""
 
     __tablename__ = "booking"
+    __table_args__ = (sa.Index("ix_booking_deadline", "deadline", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(

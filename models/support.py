@@ -104,8 +104,9 @@ class Ticket(db.Model):
 
     __tablename__ = "ticket"
     __table_args__ = (
-        sa.Index("ix_ticket_queue", "status", "urgency", "created_at"),
-        sa.Index("ix_ticket_organisation", "organisation_id", "created_at"),
+        sa.Index("ix_ticket_queue", "status", "urgency", "created_at", "id"),
+        sa.Index("ix_ticket_urgency", "urgency", "created_at", "id"),
+        sa.Index("ix_ticket_organisation", "organisation_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,13 +31,16 @@ class Course(db.Model):
     """A course of the training calendar."""
 
     __tablename__ = "course"
-    __table_args__ = (sa.CheckConstraint("seats_taken >= 0", name="seats_not_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("seats_taken >= 0", name="seats_not_negative"),
+        sa.Index("ix_course_starts_at", "starts_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     topic: Mapped[str] = mapped_column(sa.String(100), index=True)
-    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     place: Mapped[str] = mapped_column(sa.String(200), default="")
     remote: Mapped[bool] = mapped_column(default=False)

@@ -51,6 +51,21 @@ def forwarding_state(sent_at: datetime, now: datetime) -> str:
     return "today" if due == today else "later"
 
 
+def desk_cutoffs(now: datetime) -> tuple[datetime, datetime]:
+    """(late_until, today_until): an invoice sent by `late_until` is late at `now`, one sent
+    after it and by `today_until` is due today, anything sent later is for a later day.
+
+    The forwarding day is the first working day whose 15:00 is not before the sending, so
+    it grows with the sending time and each state is a range of sending times.
+    """
+    today = now.astimezone(HELSINKI).date()
+    previous = today - timedelta(days=1)
+    while not is_working_day(previous):
+        previous -= timedelta(days=1)
+    late_until = day_end(previous)
+    return late_until, day_end(today) if is_working_day(today) else late_until
+
+
 def day_end(day: date) -> datetime:
     """The moment the day's promise ends (15:00 in Helsinki)."""
     return datetime.combine(day, CUTOFF, tzinfo=HELSINKI)

@@ -271,6 +271,15 @@ def sample_url(rule, number: object = 1, text: str = "x") -> str:
 # --- SMTP ---------------------------------------------------------------------------
 
 
+def page_link(html: str, rel: str = "next") -> str | None:
+    """The address of a list's next (or prev) page link in a rendered page, if any."""
+    import re
+    from html import unescape
+
+    found = re.search(rf'<a href="([^"]*)" rel="{rel}"', html)
+    return unescape(found.group(1)) if found else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

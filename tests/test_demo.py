@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -71,6 +72,8 @@ def test_every_demo_account_can_log_in(app, runner):
         assert response.status_code == 303, account.email
 
 
+# Neither dialect reflects expression indexes (upper(paid_code)): they are not compared.
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_the_migrations_match_the_models(app):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

@@ -22,7 +22,7 @@ from models.support import (
     TicketType,
 )
 from services import support
-from tests.conftest import PASSWORD, deliver_mail, run_together
+from tests.conftest import PASSWORD, deliver_mail, page_link, run_together
 
 SEED_TYPES_FI = [
     "Kehitysidea",
@@ -783,8 +783,9 @@ def test_the_queue_keeps_its_filters_on_the_next_page(
             support.set_status(ticket, user, TicketStatus.RESOLVED)
         db.session.commit()
     first = staff_client.get("/staff/support/?status=").get_data(as_text=True)
-    assert "status=&amp;page=2" in first or "page=2&amp;status=" in first
-    second = staff_client.get("/staff/support/?status=&page=2").get_data(as_text=True)
+    next_link = page_link(first)
+    assert "status=&" in next_link or next_link.endswith("status=")
+    second = staff_client.get(next_link).get_data(as_text=True)
     assert second.count("/staff/support/tickets/T-") == 1
 
 

@@ -13,7 +13,7 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
 from services import codes, training
-from tests.conftest import deliver_mail, run_together
+from tests.conftest import deliver_mail, page_link, run_together
 
 EN = {"Accept-Language": "en"}
 
@@ -107,9 +107,14 @@ def test_calendar_is_paginated(client, make_course):
     for n in range(12):
         make_course(title=f"Koulutus {n:02d}", starts_at=utcnow() + timedelta(days=10 + n))
     first = client.get("/training/").get_data(as_text=True)
-    second = client.get("/training/?page=2").get_data(as_text=True)
+    second = client.get(page_link(first)).get_data(as_text=True)
     assert "Koulutus 00" in first and "Koulutus 10" not in first
-    assert "Koulutus 10" in second and "Koulutus 11" in second
+    assert "Koulutus 10" in second and "Koulutus 11" in second and "Koulutus 09" not in second
+    assert page_link(second) is None
+    back = client.get(page_link(second, "prev")).get_data(as_text=True)
+    assert "Koulutus 00" in back and "Koulutus 09" in back and "Koulutus 10" not in back
+    last = client.get("/training/?last=1").get_data(as_text=True)
+    assert "Koulutus 02" in last and "Koulutus 11" in last and "Koulutus 01" not in last
 
 
 def test_course_page_shows_seats_and_the_enrol_button(client, make_course):

@@ -75,14 +75,10 @@ def index():
     filters.status.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
     ]
-    stmt = (
-        sa.select(SalesInvoice)
-        .where(SalesInvoice.user_id == current_user.id)
-        .order_by(SalesInvoice.created_at.desc(), SalesInvoice.id.desc())
-    )
+    stmt = sa.select(SalesInvoice).where(SalesInvoice.user_id == current_user.id)
     if filters.status.data in {s.value for s in InvoiceStatus}:
         stmt = stmt.where(SalesInvoice.status == filters.status.data)
-    page = paginate(stmt)
+    page = paginate(stmt, (SalesInvoice.created_at.desc(), SalesInvoice.id.desc()))
     return render_template(
         "invoicing/index.html", page=page, filters=filters, today=invoicing.today()
     )

@@ -28,11 +28,13 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.types import utcnow
+from paging import capped_count
 from services import finvoice, invoicing, registry
 from services.forwarding_errors import ForwardingError
 
 staff_bp = Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 
+FORWARDED_SHOWN = 50
 SEARCH_FILTERS = (
     "reference",
     "number",
@@ -68,21 +70,15 @@ def _invoice_or_404(number: str) -> SalesInvoice:
 def desk():
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
-    stmt = (
-        sa.select(SalesInvoice)
-        .where(SalesInvoice.status.in_(invoicing.ON_THE_DESK))
-        .order_by(SalesInvoice.sent_at, SalesInvoice.id)
+    stmt = sa.select(SalesInvoice).where(SalesInvoice.status.in_(invoicing.ON_THE_DESK))
+    page = paginate(stmt, (SalesInvoice.sent_at, SalesInvoice.id), per_page=50)
+    # The oldest forwarded ones waiting for Viimeistele; the rest through the search.
+    awaiting = sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.FORWARDED)
+    forwarded = paginate(
+        awaiting, (SalesInvoice.forwarded_at, SalesInvoice.id), FORWARDED_SHOWN, args={}
     )
-    page = paginate(stmt, per_page=50)
-    forwarded = db.session.scalars(
-        sa.select(SalesInvoice)
-        .where(SalesInvoice.status == InvoiceStatus.FORWARDED)
-        .order_by(SalesInvoice.forwarded_at, SalesInvoice.id)
-    ).all()
-    corrections = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(SalesInvoice)
-        .where(SalesInvoice.status == InvoiceStatus.CORRECTION)
+    corrections, more_corrections = capped_count(
+        sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.CORRECTION)
     )
     return render_template(
         "invoicing/staff_desk.html",
@@ -90,6 +86,7 @@ def desk():
         forwarded=forwarded,
         counts=invoicing.desk_counts(now),
         corrections=corrections,
+        more_corrections=more_corrections,
         now=now,
         forwarding_day=invoicing.forwarding_day,
         forwarding_state=lambda invoice: invoicing.forwarding_state(invoice, now),
@@ -105,11 +102,15 @@ def search():
         SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
     ]
     stmt = sa.select(SalesInvoice)
+    # The newest first; a prefix search walks its column's index in order instead.
+    order: tuple = (SalesInvoice.id.desc(),)
     searched = False
-    if form.validate():
+    # An empty search lists nothing: "%" asks for every invoice, newest first.
+    if any(request.args.get(name) for name in SEARCH_FILTERS) and form.validate():
         condition = invoicing.reference_condition(form.reference.data or "")
         if condition is not None:
             stmt = stmt.where(condition)
+            order = (SalesInvoice.reference, SalesInvoice.id)
         if form.number.data:
             stmt = stmt.where(SalesInvoice.number == "".join(form.number.data.split()))
         if form.user_number.data:
@@ -118,6 +119,8 @@ def search():
             stmt = stmt.where(
                 invoicing.starts_with(SalesInvoice.payer_search, form.payer.data.lower())
             )
+            if condition is None:
+                order = (SalesInvoice.payer_search, SalesInvoice.id)
         if form.status.data in {s.value for s in InvoiceStatus}:
             stmt = stmt.where(SalesInvoice.status == form.status.data)
         if form.date_from.data:
@@ -129,12 +132,14 @@ def search():
                 SalesInvoice.status == InvoiceStatus.OPEN,
                 SalesInvoice.due_date < invoicing.today(),
             )
+            if len(order) == 1:
+                order = (SalesInvoice.due_date, SalesInvoice.id)
         searched = True
     else:
         stmt = stmt.where(sa.false())
     # Drafts are the users' own business until sent.
-    stmt = stmt.where(SalesInvoice.number.is_not(None)).order_by(SalesInvoice.id.desc())
-    page = paginate(stmt, per_page=50)
+    stmt = stmt.where(SalesInvoice.number.is_not(None))
+    page = paginate(stmt, order, per_page=50, count=True)
     filters = {name: request.args.get(name, "") for name in SEARCH_FILTERS}
     return render_template(
         "invoicing/staff_search.html",
@@ -150,12 +155,8 @@ def search():
 @staff_required
 def receivables():
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
-    stmt = (
-        sa.select(SalesInvoice)
-        .where(SalesInvoice.status == InvoiceStatus.OPEN)
-        .order_by(SalesInvoice.due_date, SalesInvoice.id)
-    )
-    page = paginate(stmt, per_page=50)
+    stmt = sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.OPEN)
+    page = paginate(stmt, (SalesInvoice.due_date, SalesInvoice.id), per_page=50)
     return render_template("invoicing/staff_receivables.html", page=page, today=invoicing.today())
 
 

@@ -54,6 +54,7 @@ from models.portal import (
     ProductGroup,
 )
 from models.types import utcnow
+from paging import capped_count
 from services import identity, portal, portal_pdf
 from services.spreadsheet import csv_response
 from services.timezones import shown_in_zone
@@ -152,22 +153,11 @@ def index():
         for b in portal.active_bookings(current_user)
         if b.order is None or _visible_order(b.order)
     ]
+    # Capped: "10 000+" tells as much as an exact count of a hundred thousand.
     counts = {
-        "orders": db.session.scalar(
-            own_scoped(PortalOrder).with_only_columns(sa.func.count()).order_by(None)
-        ),
-        "employees": db.session.scalar(
-            own_scoped(Employee)
-            .where(portal.in_service())
-            .with_only_columns(sa.func.count())
-            .order_by(None)
-        ),
-        "unpaid": db.session.scalar(
-            own_scoped(CustomerInvoice)
-            .where(CustomerInvoice.outstanding > 0)
-            .with_only_columns(sa.func.count())
-            .order_by(None)
-        ),
+        "orders": capped_count(own_scoped(PortalOrder)),
+        "employees": capped_count(own_scoped(Employee).where(portal.in_service())),
+        "unpaid": capped_count(own_scoped(CustomerInvoice).where(CustomerInvoice.outstanding > 0)),
     }
     return render_template("portal/index.html", bookings=bookings, counts=counts, now=utcnow())
 
@@ -223,8 +213,8 @@ def orders():
     sort = request.args.get("sort", "date")
     column = SORTS.get(sort, PortalOrder.ordered_at)
     descending = request.args.get("dir", "desc") != "asc"
-    stmt = stmt.order_by(column.desc() if descending else column.asc(), PortalOrder.id.desc())
-    page = paginate(stmt, per_page=25)
+    order = (column.desc(), PortalOrder.id.desc()) if descending else (column, PortalOrder.id)
+    page = paginate(stmt, order, per_page=25)
     filters = _filters("number", "date_from", "date_to", "status", "department", "product_group")
     return render_template(
         "portal/orders.html",
@@ -322,7 +312,7 @@ def employees():
             )
         )
     stmt = _department_filter(stmt, Employee, form.department.data or "")
-    page = paginate(stmt.order_by(Employee.last_name, Employee.first_name, Employee.id), 50)
+    page = paginate(stmt, (Employee.last_name, Employee.first_name, Employee.id), 50)
     return render_template(
         "portal/employees.html",
         form=form,
@@ -494,7 +484,7 @@ def invoices():
     condition = portal.invoice_status_filter(form.status.data or "")
     if condition is not None:
         stmt = stmt.where(condition)
-    page = paginate(stmt.order_by(CustomerInvoice.invoice_date, CustomerInvoice.id), 50)
+    page = paginate(stmt, (CustomerInvoice.invoice_date, CustomerInvoice.id), 50)
     filters = _filters("number", "date_from", "date_to")
     filters["status"] = form.status.data or ""
     return render_template(

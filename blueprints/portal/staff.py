@@ -76,7 +76,7 @@ def orders():
     status = request.args.get("status", "")
     if status in set(OrderStatus):
         stmt = stmt.where(PortalOrder.status == OrderStatus(status))
-    page = paginate(stmt.order_by(PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 50)
+    page = paginate(stmt, (PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 50)
     with shown_in_zone("Europe/Oslo"):  # the Norwegian customers' own time
         return render_template(
             "portal/staff_orders.html",
@@ -145,9 +145,8 @@ def order_status(number: int):
 @staff_required
 def bookings():
     page = paginate(
-        sa.select(Booking)
-        .options(selectinload(Booking.organisation), selectinload(Booking.slots))
-        .order_by(Booking.deadline.desc(), Booking.id.desc()),
+        sa.select(Booking).options(selectinload(Booking.organisation), selectinload(Booking.slots)),
+        (Booking.deadline.desc(), Booking.id.desc()),
         50,
     )
     with shown_in_zone("Europe/Oslo"):  # the bookings' own time, as staff typed it
@@ -279,7 +278,7 @@ def invoices():
     condition = portal.invoice_status_filter(request.args.get("status", ""))
     if condition is not None:
         stmt = stmt.where(condition)
-    page = paginate(stmt.order_by(CustomerInvoice.due_date, CustomerInvoice.id), 50)
+    page = paginate(stmt, (CustomerInvoice.due_date, CustomerInvoice.id), 50)
     return render_template(
         "portal/staff_invoices.html",
         page=page,

@@ -259,7 +259,7 @@ def index():
                 ),
             )
         )
-    page = paginate(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()), per_page=25)
+    page = paginate(stmt, (Ticket.created_at.desc(), Ticket.id.desc()), per_page=25)
     return render_template(
         "support/index.html", page=page, form=form, language=_language(), query=query
     )

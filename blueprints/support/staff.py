@@ -35,7 +35,6 @@ from models.support import (
     Ticket,
     TicketStatus,
     TicketType,
-    Urgency,
 )
 from services import registry, support
 
@@ -115,9 +114,9 @@ def queue():
         stmt = stmt.where(Ticket.assignee_id == current_user.id)
     elif form.handler.data == "none":
         stmt = stmt.where(Ticket.assignee_id.is_(None))
-    faster_first = sa.case((Ticket.urgency == Urgency.FASTER, 0), else_=1)
-    stmt = stmt.order_by(faster_first, Ticket.created_at, Ticket.id)
-    page = paginate(stmt, per_page=50)
+    # "nopeampi" sorts before "normaali": the faster ones first, as the queue's index holds
+    # them (a test keeps the two in this order).
+    page = paginate(stmt, (Ticket.urgency, Ticket.created_at, Ticket.id), per_page=50)
     filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
     filters["status"] = form.status.data or ""  # "all" is empty, and must stay so on page 2
     return render_template(

@@ -35,6 +35,7 @@ from forms.training import (
 )
 from models.training import Course
 from models.types import utcnow
+from paging import CURSOR_ARGS
 from services import payments, registry, training
 from services.timezones import day_start_utc
 
@@ -110,8 +111,8 @@ def index():
             stmt = stmt.where(
                 Course.starts_at < day_start_utc(form.date_to.data + timedelta(days=1))
             )
-    page = paginate(stmt.order_by(Course.starts_at, Course.id), per_page=10)
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    page = paginate(stmt, (Course.starts_at, Course.id), per_page=10, count=True)
+    filters = {k: v for k, v in request.args.items() if k not in CURSOR_ARGS and v}
     return render_template(
         "training/index.html",
         form=form,

@@ -14,6 +14,7 @@ from extensions import db
 from forms.staff import ActionForm
 from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
 from models.training import Course, Enrolment, EnrolmentStatus
+from paging import CURSOR_ARGS
 from services import codes, registry, training
 from services.spreadsheet import csv_response
 from services.timezones import local_to_utc, utc_to_local
@@ -37,7 +38,7 @@ def status_labels() -> dict[str, str]:
 @staff_required
 def courses():
     """List every course, the newest start first, with its seats."""
-    page = paginate(sa.select(Course).order_by(Course.starts_at.desc(), Course.id), per_page=25)
+    page = paginate(sa.select(Course), (Course.starts_at.desc(), Course.id.desc()), per_page=25)
     return render_template("training/staff_courses.html", page=page, form=ActionForm())
 
 
@@ -133,7 +134,7 @@ def _participants(course: Course, form: ParticipantFilterForm) -> sa.Select:
                     Enrolment.service_code == form.q.data.strip().upper(),
                 )
             )
-    return stmt.order_by(Enrolment.created_at, Enrolment.id)
+    return stmt
 
 
 def _filter_form() -> ParticipantFilterForm:
@@ -148,8 +149,8 @@ def participants(course_id: int):
     """Show a course's participants, filtered by status and text."""
     course = db.get_or_404(Course, course_id)
     form = _filter_form()
-    page = paginate(_participants(course, form), per_page=100)
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    page = paginate(_participants(course, form), (Enrolment.created_at, Enrolment.id), per_page=100)
+    filters = {k: v for k, v in request.args.items() if k not in CURSOR_ARGS and v}
     return render_template(
         "training/staff_participants.html",
         course=course,
