@@ -291,11 +291,9 @@ def register_template_helpers(app: Flask) -> None:
 
         return format_currency(amount, currency)
 
-    @app.template_filter("number")
-    def number(value: int) -> str:
-        from flask_babel import format_decimal
+    from paging import count_text
 
-        return format_decimal(value)
+    app.add_template_filter(count_text, "count")
 
     @app.template_filter("time_range")
     def time_range(start, end) -> str:

@@ -121,16 +121,25 @@ def _cursor(args: Mapping[str, str], name: str) -> int | None:
     return int(text)
 
 
-def capped_count(stmt: sa.Select, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows `stmt` gives, reading at most `cap` + 1: (count, more than that)."""
+def capped_count(stmt: sa.Select) -> int:
+    """How many rows `stmt` gives, reading at most COUNT_CAP + 1 of them: a result above
+    COUNT_CAP means "more than COUNT_CAP" (the `count` template filter says so)."""
     limited = (
         stmt.with_only_columns(sa.literal_column("1"), maintain_column_froms=True)
         .order_by(None)
-        .limit(cap + 1)
+        .limit(COUNT_CAP + 1)
         .subquery()
     )
-    found = db.session.scalar(sa.select(sa.func.count()).select_from(limited)) or 0
-    return min(found, cap), found > cap
+    return db.session.scalar(sa.select(sa.func.count()).select_from(limited)) or 0
+
+
+def count_text(count: int) -> str:
+    """A capped count as people read it: "1 234", or "10 000+" past the cap."""
+    from flask_babel import format_decimal
+
+    if count > COUNT_CAP:
+        return f"{format_decimal(COUNT_CAP)}+"
+    return format_decimal(count)
 
 
 def paginate(
@@ -180,7 +189,8 @@ def paginate(
         page.prev_args = {"before": str(_identity_of(rows[0], identity))}
         page.next_args = {"after": str(_identity_of(rows[-1], identity))}
     if count:
-        page.total, page.more = capped_count(stmt)
+        found = capped_count(stmt)
+        page.total, page.more = min(found, COUNT_CAP), found > COUNT_CAP
     return page
 
 

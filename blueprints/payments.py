@@ -252,9 +252,7 @@ def payments_list():
     if code:
         stmt = stmt.where(sa.false())
     page = paginate(stmt, (OnlinePayment.created_at.desc(), OnlinePayment.id.desc()), PER_PAGE)
-    problems, _more = capped_count(
-        sa.select(OnlinePayment).where(OnlinePayment.problem.is_not(None))
-    )
+    problems = capped_count(sa.select(OnlinePayment).where(OnlinePayment.problem.is_not(None)))
     rejected = capped_count(sa.select(RejectedPaymentCall))
     return render_template(
         "payments/staff_list.html",

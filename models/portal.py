@@ -104,9 +104,7 @@ class Employee(db.Model):
 
     __tablename__ = "employee"
     __table_args__ = (
-        sa.Index(
-            "ix_employee_organisation", "organisation_id", "last_name", "first_name", "id"
-        ),
+        sa.Index("ix_employee_organisation", "organisation_id", "last_name", "first_name", "id"),
         # One person once per company: found by a keyed digest, never by the number itself.
         sa.UniqueConstraint("organisation_id", "national_id_digest"),
     )

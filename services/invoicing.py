@@ -29,6 +29,7 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.types import utcnow
+from paging import capped_count
 from services import counters, finvoice, invoice_pdf, reference, vat, workdays
 from services.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
@@ -202,14 +203,13 @@ def desk_counts(now: datetime | None = None) -> dict[str, int]:
     """
     late_until, today_until = workdays.desk_cutoffs(now or utcnow())
     sent = SalesInvoice.sent_at
-    late, today, later = db.session.execute(
-        sa.select(
-            sa.func.count().filter(sent <= late_until),
-            sa.func.count().filter(sent > late_until, sent <= today_until),
-            sa.func.count().filter(sent > today_until),
-        ).where(SalesInvoice.status.in_(ON_THE_DESK))
-    ).one()
-    return {"today": today, "late": late, "later": later}
+    queue = sa.select(SalesInvoice).where(SalesInvoice.status.in_(ON_THE_DESK))
+    # Each a range of the queue's index, counted up to the cap (see paging.capped_count).
+    return {
+        "today": capped_count(queue.where(sent > late_until, sent <= today_until)),
+        "late": capped_count(queue.where(sent <= late_until)),
+        "later": capped_count(queue.where(sent > today_until)),
+    }
 
 
 def _claim(

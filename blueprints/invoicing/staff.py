@@ -77,7 +77,7 @@ def desk():
     forwarded = paginate(
         awaiting, (SalesInvoice.forwarded_at, SalesInvoice.id), FORWARDED_SHOWN, args={}
     )
-    corrections, more_corrections = capped_count(
+    corrections = capped_count(
         sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.CORRECTION)
     )
     return render_template(
@@ -86,7 +86,6 @@ def desk():
         forwarded=forwarded,
         counts=invoicing.desk_counts(now),
         corrections=corrections,
-        more_corrections=more_corrections,
         now=now,
         forwarding_day=invoicing.forwarding_day,
         forwarding_state=lambda invoice: invoicing.forwarding_state(invoice, now),
