@@ -133,6 +133,28 @@ def capped_count(stmt: sa.Select) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(limited)) or 0
 
 
+def capped_counts(stmts: Mapping[Any, sa.Select]) -> dict[Any, int]:
+    """capped_count of each select, in one statement: a key's count, or above the cap."""
+    if not stmts:
+        return {}
+    parts = []
+    for key, stmt in stmts.items():
+        limited = (
+            stmt.with_only_columns(sa.literal_column("1"), maintain_column_froms=True)
+            .order_by(None)
+            .limit(COUNT_CAP + 1)
+            .subquery()
+        )
+        parts.append(
+            sa.select(sa.literal(str(key)).label("key"), sa.func.count().label("n")).select_from(
+                limited
+            )
+        )
+    by_text = {str(key): key for key in stmts}
+    rows = db.session.execute(sa.union_all(*parts) if len(parts) > 1 else parts[0])
+    return {by_text[row.key]: row.n for row in rows}
+
+
 def count_text(count: int) -> str:
     """A capped count as people read it: "1 234", or "10 000+" past the cap."""
     from flask_babel import format_decimal

@@ -37,6 +37,7 @@ from forms.auth import (
 )
 from forms.staff import ActionForm
 from models.auth import Department, Organisation, Role, User
+from paging import capped_counts
 from services import accounts
 from services.outbox import queue_mail
 from services.registry import (
@@ -226,12 +227,8 @@ def organisations():
             return redirect(url_for("main.index"))
         return redirect(url_for("auth.organisation", org_id=current_user.organisation_id))
     page = paginate(scoped(Organisation), (Organisation.name, Organisation.id), per_page=25)
-    user_counts = dict(
-        db.session.execute(
-            sa.select(User.organisation_id, sa.func.count())
-            .where(User.organisation_id.in_([org.id for org in page.items]))
-            .group_by(User.organisation_id)
-        ).all()
+    user_counts = capped_counts(
+        {org.id: sa.select(User).where(User.organisation_id == org.id) for org in page.items}
     )
     return render_template("auth/organisations.html", page=page, user_counts=user_counts)
 

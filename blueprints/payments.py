@@ -80,9 +80,9 @@ def index():
             OnlinePayment.state == PaymentState.PAID,
         )
         .options(contains_eager(OnlinePaymentLine.payment)),
+        # The newest payment first (its merchant's index holds them so), its lines in order.
         (
-            OnlinePayment.paid_at.desc(),
-            OnlinePayment.id.desc(),
+            OnlinePaymentLine.payment_id.desc(),
             OnlinePaymentLine.position,
             OnlinePaymentLine.id,
         ),

@@ -23,6 +23,7 @@ from blueprints import paginate
 from extensions import db
 from forms.staff import ActionForm, LookupForm
 from models.mail import MailStatus, OutboxMessage
+from paging import capped_counts
 from services import outbox, registry
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -32,10 +33,11 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @staff_required
 def index():
     """Show the staff area's front page with the look-up box."""
-    counts = dict(
-        db.session.execute(
-            sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
-        ).all()
+    counts = capped_counts(
+        {
+            status.value: sa.select(OutboxMessage).where(OutboxMessage.status == status)
+            for status in (MailStatus.QUEUED, MailStatus.FAILED, MailStatus.CAPTURED)
+        }
     )
     return render_template("staff/index.html", form=LookupForm(), mail_counts=counts)
 

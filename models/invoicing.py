@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow, value_enum
+from models.types import UTCDateTime, sql_list, utcnow, value_enum
 
 
 def searchable(length: int) -> sa.types.TypeEngine:
@@ -42,6 +42,9 @@ class InvoiceStatus(enum.StrEnum):
     PAID = "maksettu"
 
 
+# On the desk: Lähettämättömät laskut (at the print service or the operator right now too).
+ON_THE_DESK = (InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING)
+AWAITING_FINALISING = (InvoiceStatus.FORWARDED,)
 # What the user may still change.
 EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
 # What is on its way to the payer or with them: open receivables once finalised.
@@ -71,16 +74,16 @@ class SalesInvoice(db.Model):
             "ix_sales_invoice_desk",
             "sent_at",
             "id",
-            postgresql_where=sa.text("status IN ('lahettamaton', 'valityksessa')"),
-            sqlite_where=sa.text("status IN ('lahettamaton', 'valityksessa')"),
+            postgresql_where=sa.text(sql_list("status", ON_THE_DESK)),
+            sqlite_where=sa.text(sql_list("status", ON_THE_DESK)),
         ),
         # Forwarded, waiting for Viimeistele.
         sa.Index(
             "ix_sales_invoice_forwarded",
             "forwarded_at",
             "id",
-            postgresql_where=sa.text("status = 'valitetty'"),
-            sqlite_where=sa.text("status = 'valitetty'"),
+            postgresql_where=sa.text(sql_list("status", AWAITING_FINALISING)),
+            sqlite_where=sa.text(sql_list("status", AWAITING_FINALISING)),
         ),
         sa.Index("ix_sales_invoice_status_id", "status", "id"),
         sa.Index("ix_sales_invoice_status_due", "status", "due_date", "id"),

@@ -125,6 +125,16 @@ class OnlinePaymentLine(db.Model):
     payment: Mapped[OnlinePayment] = relationship(back_populates="lines")
 
 
+# The merchants' view: the newest payment first, each one's lines in order.
+sa.Index(
+    "ix_online_payment_line_merchant",
+    OnlinePaymentLine.merchant_user_id,
+    OnlinePaymentLine.payment_id.desc(),
+    OnlinePaymentLine.position,
+    OnlinePaymentLine.id,
+)
+
+
 class RejectedPaymentCall(db.Model):
     """A return, cancel or notify call that did not pass: forged, altered or unknown."""
 

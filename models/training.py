@@ -85,6 +85,7 @@ class Enrolment(db.Model):
             postgresql_where=sa.text("status IN ('alustava', 'sitova', 'tarjottu', 'jonossa')"),
         ),
         sa.Index("ix_enrolment_course_status", "course_id", "status", "created_at"),
+        sa.Index("ix_enrolment_course_created", "course_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

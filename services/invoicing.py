@@ -20,6 +20,7 @@ from extensions import db
 from models.auth import Role, User
 from models.invoicing import (
     EDITABLE,
+    ON_THE_DESK,
     DeliveryMethod,
     EventKind,
     InvoiceStatus,
@@ -28,7 +29,7 @@ from models.invoicing import (
     SalesInvoiceLine,
     SalesInvoicePayment,
 )
-from models.types import utcnow
+from models.types import one_of, utcnow
 from paging import capped_count
 from services import counters, finvoice, invoice_pdf, reference, vat, workdays
 from services.forwarding_errors import ForwardingError
@@ -42,7 +43,6 @@ RECORD_TYPE = "sales_invoice"
 
 
 # Not yet out of the door: the desk's queue.
-ON_THE_DESK = (InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING)
 
 
 class InvoiceStateError(Exception):
@@ -203,7 +203,7 @@ def desk_counts(now: datetime | None = None) -> dict[str, int]:
     """
     late_until, today_until = workdays.desk_cutoffs(now or utcnow())
     sent = SalesInvoice.sent_at
-    queue = sa.select(SalesInvoice).where(SalesInvoice.status.in_(ON_THE_DESK))
+    queue = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
     # Each a range of the queue's index, counted up to the cap (see paging.capped_count).
     return {
         "today": capped_count(queue.where(sent > late_until, sent <= today_until)),
@@ -562,13 +562,13 @@ def by_code(code: str) -> list[SalesInvoice]:
             return []
     if not compact.isdigit() or len(compact) > 20:
         return []
-    return list(
-        db.session.scalars(
-            sa.select(SalesInvoice)
-            .where(sa.or_(SalesInvoice.number == compact, SalesInvoice.reference == compact))
-            .order_by(SalesInvoice.id)
-        )
-    )
+    # Two look-ups, each answered by its unique index (an OR of both would not be).
+    found = {
+        invoice.id: invoice
+        for column in (SalesInvoice.number, SalesInvoice.reference)
+        for invoice in db.session.scalars(sa.select(SalesInvoice).where(column == compact))
+    }
+    return [found[key] for key in sorted(found)]
 
 
 def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:

@@ -19,6 +19,7 @@ from access import visible_departments
 from extensions import db
 from models.auth import Department, User
 from models.portal import (
+    UNPAID_MINIMUM,
     Booking,
     BookingSlot,
     CustomerInvoice,
@@ -36,6 +37,9 @@ from services.urls import external_url
 
 OSLO = ZoneInfo("Europe/Oslo")
 FIRST_ORDER_NUMBER = 300_001
+# The Info tab: open bookings until a month past their deadline, a screenful of them.
+BOOKINGS_SHOWN_AFTER_DEADLINE = timedelta(days=30)
+BOOKINGS_SHOWN = 50
 
 ORDER_STATUS_LABELS = {
     OrderStatus.RECEIVED: _l("Received"),
@@ -368,9 +372,10 @@ def invoice_status(invoice: CustomerInvoice, on: date | None = None) -> str:
 def invoice_status_filter(status: str, on: date | None = None) -> sa.ColumnElement | None:
     """The SQL condition of a status filter: Ubetalt means anything unpaid (overdue too)."""
     day = on or today()
+    unpaid = CustomerInvoice.outstanding > sa.literal_column(UNPAID_MINIMUM)
     conditions = {
-        "ubetalt": CustomerInvoice.outstanding > 0,
-        "forfalt": sa.and_(CustomerInvoice.outstanding > 0, CustomerInvoice.due_date < day),
+        "ubetalt": unpaid,
+        "forfalt": sa.and_(unpaid, CustomerInvoice.due_date < day),
         "betalt": CustomerInvoice.outstanding <= 0,
     }
     return conditions.get(status)
@@ -611,14 +616,21 @@ def reports(user: User, start: date, end: date) -> list[DepartmentReport]:
     return sorted(rows.values(), key=lambda r: r.name)
 
 
-def active_bookings(user: User) -> list[Booking]:
-    """The company's open bookings, with their orders and times (the Info tab shows both)."""
+def active_bookings(user: User, now: datetime | None = None) -> list[Booking]:
+    """The company's open bookings, with their orders and times (the Info tab shows both):
+    those whose deadline is ahead or recently passed, the soonest first, one screenful."""
+    since = (now or utcnow()) - BOOKINGS_SHOWN_AFTER_DEADLINE
     return list(
         db.session.scalars(
             sa.select(Booking)
             .options(selectinload(Booking.order), selectinload(Booking.slots))
-            .where(Booking.organisation_id == user.organisation_id, Booking.active)
-            .order_by(Booking.deadline)
+            .where(
+                Booking.organisation_id == user.organisation_id,
+                Booking.deadline >= since,
+                Booking.active,
+            )
+            .order_by(Booking.deadline, Booking.id)
+            .limit(BOOKINGS_SHOWN)
         )
     )
 

@@ -21,13 +21,15 @@ from extensions import db
 from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
 from forms.staff import ActionForm
 from models.invoicing import (
+    AWAITING_FINALISING,
+    ON_THE_DESK,
     DeliveryMethod,
     InvoiceStatus,
     SalesInvoice,
     SalesInvoiceEvent,
     SalesInvoicePayment,
 )
-from models.types import utcnow
+from models.types import one_of, utcnow
 from paging import capped_count
 from services import finvoice, invoicing, registry
 from services.forwarding_errors import ForwardingError
@@ -70,10 +72,10 @@ def _invoice_or_404(number: str) -> SalesInvoice:
 def desk():
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
-    stmt = sa.select(SalesInvoice).where(SalesInvoice.status.in_(invoicing.ON_THE_DESK))
+    stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
     page = paginate(stmt, (SalesInvoice.sent_at, SalesInvoice.id), per_page=50)
     # The oldest forwarded ones waiting for Viimeistele; the rest through the search.
-    awaiting = sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.FORWARDED)
+    awaiting = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, AWAITING_FINALISING))
     forwarded = paginate(
         awaiting, (SalesInvoice.forwarded_at, SalesInvoice.id), FORWARDED_SHOWN, args={}
     )

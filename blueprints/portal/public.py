@@ -157,7 +157,9 @@ def index():
     counts = {
         "orders": capped_count(own_scoped(PortalOrder)),
         "employees": capped_count(own_scoped(Employee).where(portal.in_service())),
-        "unpaid": capped_count(own_scoped(CustomerInvoice).where(CustomerInvoice.outstanding > 0)),
+        "unpaid": capped_count(
+            own_scoped(CustomerInvoice).where(portal.invoice_status_filter("ubetalt"))
+        ),
     }
     return render_template("portal/index.html", bookings=bookings, counts=counts, now=utcnow())
 

@@ -39,6 +39,7 @@ from models.support import (
     TicketType,
     Urgency,
 )
+from models.types import one_of
 from services import support
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -240,7 +241,7 @@ def index():
     stmt = _own_tickets().options(selectinload(Ticket.application))
     status = form.status.data or ""
     if status == "open":
-        stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+        stmt = stmt.where(one_of(Ticket.status, OPEN_STATUSES))
     elif status in {s.value for s in TicketStatus}:
         stmt = stmt.where(Ticket.status == TicketStatus(status))
     query = (form.q.data or "").strip() if form.validate() else ""

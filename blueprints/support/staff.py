@@ -36,6 +36,7 @@ from models.support import (
     TicketStatus,
     TicketType,
 )
+from models.types import one_of
 from services import registry, support
 
 staff_bp = Blueprint("support_staff", __name__, url_prefix="/staff/support")
@@ -101,7 +102,7 @@ def queue():
     )
     status = form.status.data
     if status == "open":
-        stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+        stmt = stmt.where(one_of(Ticket.status, OPEN_STATUSES))
     elif status in set(TicketStatus):
         stmt = stmt.where(Ticket.status == TicketStatus(status))
     if form.type.data in set(TicketType):

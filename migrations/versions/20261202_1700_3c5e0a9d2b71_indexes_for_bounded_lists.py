@@ -19,6 +19,8 @@ branch_labels = None
 depends_on = None
 
 DESK = "status IN ('lahettamaton', 'valityksessa')"
+FORWARDED = "status IN ('valitetty')"
+OPEN_TICKETS = "status IN ('uusi', 'kasittelyssa', 'odottaa')"
 
 # (index, table, columns before this revision or None, columns after, partial condition)
 CHANGES: list[tuple[str, str, list[str] | None, list[str], str | None]] = [
@@ -29,7 +31,7 @@ CHANGES: list[tuple[str, str, list[str] | None, list[str], str | None]] = [
         "sales_invoice",
         None,
         ["forwarded_at", "id"],
-        "status = 'valitetty'",
+        FORWARDED,
     ),
     ("ix_sales_invoice_status_id", "sales_invoice", None, ["status", "id"], None),
     (
@@ -73,6 +75,7 @@ CHANGES: list[tuple[str, str, list[str] | None, list[str], str | None]] = [
         None,
     ),
     ("ix_ticket_urgency", "ticket", None, ["urgency", "created_at", "id"], None),
+    ("ix_ticket_open", "ticket", None, ["urgency", "created_at", "id"], OPEN_TICKETS),
     (
         "ix_ticket_organisation",
         "ticket",
@@ -114,11 +117,19 @@ CHANGES: list[tuple[str, str, list[str] | None, list[str], str | None]] = [
         "ix_customer_invoice_unpaid",
         "customer_invoice",
         None,
-        ["organisation_id"],
+        ["organisation_id", "invoice_date", "id"],
         "outstanding > 0",
     ),
     ("ix_booking_deadline", "booking", None, ["deadline", "id"], None),
+    (
+        "ix_booking_organisation_deadline",
+        "booking",
+        None,
+        ["organisation_id", "deadline", "id"],
+        None,
+    ),
     ("ix_user_name", "user", None, ["name", "id"], None),
+    ("ix_enrolment_course_created", "enrolment", None, ["course_id", "created_at", "id"], None),
 ]
 
 
@@ -138,9 +149,15 @@ def upgrade() -> None:
     op.create_index(
         "ix_online_payment_paid_code_upper", "online_payment", [sa.text("upper(paid_code)")]
     )
+    op.create_index(
+        "ix_online_payment_line_merchant",
+        "online_payment_line",
+        ["merchant_user_id", sa.text("payment_id DESC"), "position", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_online_payment_line_merchant", table_name="online_payment_line")
     op.drop_index("ix_online_payment_paid_code_upper", table_name="online_payment")
     for name, table, before, after, _where in reversed(CHANGES):
         if after:
