@@ -83,7 +83,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import requests
 from babel.numbers import format_currency, format_decimal
 from flask import (
     Blueprint,
@@ -620,6 +619,8 @@ def _send_notify(service: _Service, token: str, kind: str) -> dict | None:
         "status": None,
         "error": None,
     }
+    import requests  # slow to import, and only the sandbox's notifies need it
+
     try:
         response = requests.get(url, timeout=NOTIFY_TIMEOUT, allow_redirects=False)
     except (requests.RequestException, ValueError) as exc:  # ValueError: e.g. a bad IDN

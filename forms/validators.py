@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, Field, Form
 from wtforms.validators import ValidationError
@@ -21,6 +19,8 @@ class Email:
     def __call__(self, form: Form, field: Field) -> None:
         if not field.data:
             return
+        from email_validator import EmailNotValidError, validate_email
+
         try:
             field.data = validate_email(field.data.strip(), check_deliverability=False).normalized
         except EmailNotValidError as exc:
@@ -76,11 +76,6 @@ class FiniteAmount:
 class Phone:
     """A phone number, normalised to international form (+358 40 123 4567)."""
 
-    MOBILE_TYPES = (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
-
     def __init__(self, region: str = "FI", message=None, mobile: bool = False) -> None:
         self.region = region
         self.message = message or _l("Enter a phone number, for example 040 123 4567.")
@@ -89,13 +84,19 @@ class Phone:
     def __call__(self, form, field) -> None:
         if not field.data:
             return
+        import phonenumbers
+
         try:
             number = phonenumbers.parse(field.data, self.region)
         except phonenumbers.NumberParseException as exc:
             raise ValidationError(self.message) from exc
         if not phonenumbers.is_valid_number(number) or number.extension:
             raise ValidationError(self.message)
-        if self.mobile and phonenumbers.number_type(number) not in self.MOBILE_TYPES:
+        mobile_types = (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        )
+        if self.mobile and phonenumbers.number_type(number) not in mobile_types:
             raise ValidationError(self.message)
         formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
         if len(formatted) > 30:  # the columns' width

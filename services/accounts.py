@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -19,9 +19,15 @@ from models.types import utcnow
 MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
+
+
 # A real hash of a random password: verifying against it when the email is unknown
 # costs the same time as a real check, so response times do not reveal accounts.
-_DUMMY_HASH = _hasher.hash("not-a-password-of-anyone")
+# Made on first use, not at import: a hash costs 64 MiB and a tenth of a second.
+@cache
+def _dummy_hash() -> str:
+    """The hash an unknown email address is checked against."""
+    return _hasher.hash("not-a-password-of-anyone")
 
 
 class AccountError(ValueError):
@@ -30,6 +36,8 @@ class AccountError(ValueError):
 
 def normalise_email(email: str) -> str:
     """Return the address in its canonical form, or raise AccountError."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -54,7 +62,7 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the active user whose password matches, upgrading an outdated hash."""
     user = user_by_email(email)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:

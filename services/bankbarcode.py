@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from barcode import Code128
 from virtuaaliviivakoodi import deconstruct_virtuaaliviivakoodi, virtuaaliviivakoodi
 
 # The largest sum the code can carry (six euro digits); a larger invoice gets zeros.
@@ -34,5 +33,7 @@ def read_barcode(code: str):
 
 def code128_bars(code: str) -> str:
     """The modules of the barcode as "1" (bar) and "0" (space), quiet zones not included."""
+    from barcode import Code128  # python-barcode is slow to import: only a PDF needs it
+
     symbol = Code128(code)
     return symbol.build()[0]

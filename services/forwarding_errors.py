@@ -9,9 +9,10 @@ share, so that they answer failures in the same words. Pure: no Flask.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 # An error text a counterpart gives is shown to staff: one line, not a whole page.
 MAX_TEXT = 300
@@ -68,6 +69,8 @@ def exchange(
     service "print service", action "refused the job" gives "The print service refused
     the job (HTTP 422): the postcode must be five digits".
     """
+    import requests  # slow to import: only a forwarding needs it
+
     name = f"The {service}"
     try:
         with requests.request(method, url, timeout=timeout, **kwargs) as response:

@@ -9,9 +9,6 @@ import hashlib
 import hmac
 from datetime import date
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 from stdnum.no import fodselsnummer
 
@@ -54,6 +51,11 @@ def mask(number: str) -> str:
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
+    # cryptography is imported where it is used: it is heavy, and most processes never
+    # see a national identity number.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         secret.encode()
     )
@@ -64,6 +66,8 @@ class Vault:
     the new key first and keep the old one after it until everything is re-encrypted)."""
 
     def __init__(self, keys: list[str], digest_secret: str) -> None:
+        from cryptography.fernet import Fernet, MultiFernet
+
         if not keys:
             raise ValueError("at least one key is needed")
         self.keys = list(keys)
@@ -80,6 +84,8 @@ class Vault:
         return self._fernet.encrypt(number.encode()).decode()
 
     def decrypt(self, token: str) -> str | None:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:

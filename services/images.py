@@ -9,8 +9,10 @@ import io
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Pillow format -> (content type, file extension).
 FORMATS = {
@@ -49,6 +51,8 @@ def sanitise(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
     """
     if len(data) > max_bytes:
         raise ImageRejected("too_large")
+    from PIL import Image, UnidentifiedImageError  # imported on the first upload
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -74,6 +78,8 @@ def sanitise(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
 
 def _reencode(image: Image.Image, fmt: str) -> CleanImage:
     """The first picture of the image, saved anew in its own format without metadata."""
+    from PIL import ImageOps
+
     content_type, extension = FORMATS[fmt]
     icc = image.info.get("icc_profile")  # colour, not personal: keep the colours right
     transparency = image.info.get("transparency")

@@ -19,12 +19,14 @@ import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-
-from fpdf import FPDF
-from fpdf.enums import MethodReturnValue
+from functools import cache
+from typing import TYPE_CHECKING
 
 from services import bankbarcode, finvoice, reference, vat
 from services.pdftext import fi_amount, fi_decimal, pdf_text
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 PAGE_WIDTH = 210.0  # A4, mm
 PAGE_HEIGHT = 297.0
@@ -88,26 +90,33 @@ TRANSFER_TERMS = (
 )
 
 
-class _Document(FPDF):
-    """An A4 page with the invoice's header: "LASKU" and the page number on every page,
-    the invoice number too on the pages after the first."""
+@cache
+def _document_class() -> type[FPDF]:
+    """The invoice's document class, made on first use: fpdf2 is slow to import."""
+    from fpdf import FPDF
 
-    def __init__(self, number: str) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.invoice_number = number
+    class _Document(FPDF):
+        """An A4 page with the invoice's header: "LASKU" and the page number on every page,
+        the invoice number too on the pages after the first."""
 
-    def header(self) -> None:
-        self.set_text_color(0)
-        self.set_font("Helvetica", "B", 16)
-        self.set_xy(110, 10)
-        self.cell(60, 8, "LASKU")
-        self.set_font("Helvetica", size=9)
-        self.set_xy(170, 11)
-        self.cell(TABLE_RIGHT - 170, 6, f"{self.page_no()} ({{nb}})", align="R")
-        if self.page_no() > 1:
-            self.set_xy(110, 18)
-            self.cell(90, 5, pdf_text(f"Laskun numero {self.invoice_number}"))
-        self.set_xy(self.l_margin, self.t_margin)
+        def __init__(self, number: str) -> None:
+            super().__init__(orientation="P", unit="mm", format="A4")
+            self.invoice_number = number
+
+        def header(self) -> None:
+            self.set_text_color(0)
+            self.set_font("Helvetica", "B", 16)
+            self.set_xy(110, 10)
+            self.cell(60, 8, "LASKU")
+            self.set_font("Helvetica", size=9)
+            self.set_xy(170, 11)
+            self.cell(TABLE_RIGHT - 170, 6, f"{self.page_no()} ({{nb}})", align="R")
+            if self.page_no() > 1:
+                self.set_xy(110, 18)
+                self.cell(90, 5, pdf_text(f"Laskun numero {self.invoice_number}"))
+            self.set_xy(self.l_margin, self.t_margin)
+
+    return _Document
 
 
 def render(
@@ -126,7 +135,7 @@ def render(
     totals = vat.totals(
         vat.Line(row.quantity, row.unit_price, row.vat_percent) for row in invoice.rows
     )
-    pdf = _Document(invoice.number)
+    pdf = _document_class()(invoice.number)
     pdf.set_title(pdf_text(f"Lasku {invoice.number}"))
     pdf.set_author(pdf_text(invoice.seller.name))
     pdf.set_lang("fi")
@@ -282,6 +291,8 @@ def _rows(pdf: FPDF, rows: Sequence[finvoice.Row]) -> None:
     """The lines table. A long description wraps; a row that does not fit on the page
     moves to the next one (with the header row again), and a description longer than a
     whole page continues there instead of being cut."""
+    from fpdf.enums import MethodReturnValue
+
     _table_header(pdf)
     widths = [width for _, width, _ in TABLE_COLUMNS]
     limit = pdf.h - MARGIN

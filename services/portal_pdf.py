@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from babel.numbers import format_decimal
 from flask_babel import force_locale
-from fpdf import FPDF
 
 from models.portal import CustomerInvoice
 from services.pdftext import pdf_text
@@ -24,6 +23,8 @@ def _date(value) -> str:
 
 def render(invoice: CustomerInvoice) -> bytes:
     """The invoice: seller and payer, number and dates, lines, total and what is owed."""
+    from fpdf import FPDF  # slow to import: on first use
+
     from services.portal import INVOICE_STATUS_LABELS, invoice_status
 
     pdf = FPDF(format="A4")

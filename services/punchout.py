@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -31,9 +32,14 @@ from models.types import utcnow
 from services import cxml, training
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("no-buyer-has-this-secret")
 OCI_DOMAIN = "oci"
 SESSION_HOURS = 2  # how long a started punchout may take before its cart is sent
+
+
+@cache
+def _dummy_hash() -> str:
+    """A real hash for unknown buyers (a check costs the same), made on first use."""
+    return _hasher.hash("no-buyer-has-this-secret")
 
 
 class PunchoutError(ValueError):
@@ -81,7 +87,7 @@ def authenticate(domain: str, identity: str, secret: str | None) -> PunchoutBuye
         )
     )
     try:
-        _hasher.verify(buyer.secret_hash if buyer else _DUMMY, secret or "")
+        _hasher.verify(buyer.secret_hash if buyer else _dummy_hash(), secret or "")
     except (VerificationError, InvalidHashError):
         buyer = None
     if buyer is None or not buyer.active:

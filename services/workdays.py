@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 CUTOFF = time(15, 0)
@@ -19,6 +21,8 @@ CUTOFF = time(15, 0)
 
 @lru_cache(maxsize=16)
 def _holidays(year: int) -> holidays.HolidayBase:
+    import holidays  # its calendars take a tenth of a second to import: on first use
+
     return holidays.Finland(years=year)
 
 

@@ -22,7 +22,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from models.auth import Role
-from services import einvoice_operator, finvoice, forwarding_errors, print_service
+from services import einvoice_operator, finvoice, print_service
 from services.forwarding_errors import ForwardingError
 from services.print_service import Recipient
 from tests.conftest import free_port
@@ -363,9 +363,9 @@ def test_the_frame_is_the_finvoice_transmission_frame():
 
 def test_an_invalid_finvoice_is_refused_before_sending(operator_url, sandbox_dir, monkeypatch):
     calls = []
-    real_request = forwarding_errors.requests.request
+    real_request = requests.request
     monkeypatch.setattr(
-        forwarding_errors.requests,
+        requests,
         "request",
         lambda *a, **k: calls.append(a) or real_request(*a, **k),
     )
