@@ -121,6 +121,14 @@ class EmployeeSearchForm(FlaskForm):
     inactive = BooleanField(_l("Show deactivated employees too"))
 
 
+class PlaceSearchForm(FlaskForm):
+    """Find the employee to place on a booking, in a company too large for one list."""
+
+    Meta = SearchMeta
+
+    q = SearchField(_l("Find the employee"), validators=[Optional(), Length(max=100)])
+
+
 class HiddenValueInput(TextInput):
     """A text input that never writes its value back into the page: an identity number
     typed once is not sent to the browser again, not even with an error."""

@@ -1672,6 +1672,23 @@ def test_an_employee_is_placed_once_per_booking(app, customer, open_booking):
     assert [s.taken for s in slots_of(app, booking_id)] == [0, 1]
 
 
+def test_a_large_company_searches_the_employee_to_place(
+    app, customer, open_booking, monkeypatch
+):
+    from blueprints.portal import public
+
+    monkeypatch.setattr(public, "PLACE_CHOICES", 2)
+    booking_id, [_small, big], [first, second, third] = open_booking
+    page = text(customer.get(f"/portal/bookings/{booking_id}"))
+    offered = [key for key in select_options(page, "employee") if key]
+    assert offered == [str(first), str(second)] and 'name="q"' in page
+    found = text(customer.get(f"/portal/bookings/{booking_id}?q=ansatt2"))
+    assert [key for key in select_options(found, "employee") if key] == [str(third)]
+    # One not offered on the first list can still be placed: the form takes the posted one.
+    assert place(customer, booking_id, third, big).status_code == 302
+    assert [p.employee_id for p in placements_of(app, booking_id)] == [third]
+
+
 def test_the_place_form_needs_an_employee_and_a_time(app, customer, open_booking):
     booking_id, [small, _big], [first, *_] = open_booking
     response = customer.post(f"/portal/bookings/{booking_id}/place", data={})

@@ -37,6 +37,7 @@ from forms.portal import (
     OrderForm,
     OrderSearchForm,
     PlaceForm,
+    PlaceSearchForm,
     ReportForm,
     declaration_form,
 )
@@ -78,6 +79,7 @@ SORTS = {
     ),
 }
 GENDER_LABELS = {Gender.MALE: _l("Male"), Gender.FEMALE: _l("Female"), Gender.OTHER: _l("Other")}
+PLACE_CHOICES = 200  # employees offered on a booking's place form at once
 _ID = re.compile(r"[0-9]{1,9}")
 
 
@@ -303,16 +305,7 @@ def employees():
     stmt = own_scoped(Employee).options(selectinload(Employee.department))
     if not form.inactive.data:
         stmt = stmt.where(portal.in_service())
-    text = (form.q.data or "").strip().lower() if form.validate() else ""
-    for word in text.split()[:5]:
-        pattern = f"%{word}%"
-        stmt = stmt.where(
-            sa.or_(
-                sa.func.lower(Employee.first_name).like(pattern),
-                sa.func.lower(Employee.last_name).like(pattern),
-                sa.func.lower(Employee.email).like(pattern),
-            )
-        )
+    stmt = _matching(stmt, form.q.data if form.validate() else "")
     stmt = _department_filter(stmt, Employee, form.department.data or "")
     page = paginate(stmt, (Employee.last_name, Employee.first_name, Employee.id), 50)
     return render_template(
@@ -520,14 +513,40 @@ def _own_booking(booking_id: int) -> Booking:
     return booking
 
 
-def _place_form(booking: Booking, formdata=None) -> PlaceForm:
+def _matching(stmt: sa.Select, text: str | None) -> sa.Select:
+    """Employees whose first name, last name or email holds every word of the text."""
+    for word in (text or "").strip().lower().split()[:5]:
+        pattern = f"%{word}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Employee.first_name).like(pattern),
+                sa.func.lower(Employee.last_name).like(pattern),
+                sa.func.lower(Employee.email).like(pattern),
+            )
+        )
+    return stmt
+
+
+def _place_form(booking: Booking, formdata=None, search: str = "") -> PlaceForm:
+    """The place form, offering at most PLACE_CHOICES employees: those the search finds
+    (a large company's whole staff is no list to choose from), and the one posted."""
     form = PlaceForm(formdata=formdata) if formdata is not None else PlaceForm(formdata=None)
     placed = {p.employee_id for slot in booking.slots for p in slot.placements if not p.removed_at}
-    employees = db.session.scalars(
-        own_scoped(Employee)
-        .where(portal.in_service(), Employee.id.not_in(placed) if placed else sa.true())
-        .order_by(Employee.last_name, Employee.first_name)
+    candidates = own_scoped(Employee).where(
+        portal.in_service(), Employee.id.not_in(placed) if placed else sa.true()
     )
+    employees = list(
+        db.session.scalars(
+            _matching(candidates, search)
+            .order_by(Employee.last_name, Employee.first_name, Employee.id)
+            .limit(PLACE_CHOICES + 1)
+        )
+    )
+    form.more_employees = len(employees) > PLACE_CHOICES
+    employees = employees[:PLACE_CHOICES]
+    posted = (formdata or {}).get("employee", "")
+    if _ID.fullmatch(posted) and int(posted) not in {e.id for e in employees}:
+        employees += db.session.scalars(candidates.where(Employee.id == int(posted)))
     form.employee.choices = [SelectChoice("", _("Choose the employee"))] + [
         SelectChoice(str(e.id), f"{e.name} ({e.email})") for e in employees
     ]
@@ -550,7 +569,12 @@ def _slot_label(slot: BookingSlot) -> str:
 
 
 def _visible_placements(booking: Booking) -> list[Placement]:
-    visible = {e for e in db.session.scalars(own_scoped(Employee).with_only_columns(Employee.id))}
+    shown = {p.employee_id for slot in booking.slots for p in slot.placements}
+    visible = set(
+        db.session.scalars(
+            own_scoped(Employee).where(Employee.id.in_(shown)).with_only_columns(Employee.id)
+        )
+    )
     return [
         p
         for slot in booking.slots
@@ -564,11 +588,14 @@ def _visible_placements(booking: Booking) -> list[Placement]:
 def booking(booking_id: int):
     """A booking: its times, who is placed, and the form to place more."""
     booking = _own_booking(booking_id)
+    search_form = PlaceSearchForm(formdata=request.args)
     return render_template(
         "portal/booking.html",
         booking=booking,
         placements=_visible_placements(booking),
-        form=_place_form(booking),
+        form=_place_form(booking, search=search_form.q.data if search_form.validate() else ""),
+        search_form=search_form,
+        place_choices=PLACE_CHOICES,
         action_form=ActionForm(),
         open_=utcnow() <= booking.deadline,
     )
@@ -610,6 +637,8 @@ def place(booking_id: int):
         booking=booking,
         placements=_visible_placements(booking),
         form=form,
+        search_form=PlaceSearchForm(formdata=None),
+        place_choices=PLACE_CHOICES,
         action_form=ActionForm(),
         open_=utcnow() <= booking.deadline,
     ), 400
