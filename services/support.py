@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -103,6 +104,7 @@ DEFAULT_APPLICATIONS = (
 _NUMBER = re.compile(r"T?[\s-]*(\d{4})[\s-]*(\d{1,6})", re.IGNORECASE | re.ASCII)
 _UPLOAD_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
 PENDING_UPLOAD_HOURS = 24
+PURGE_BATCH = 500  # stored names checked against the database at a time
 MAX_IMAGES = 3
 
 
@@ -320,15 +322,22 @@ def purge_uploads(now=None) -> int:
     db.session.commit()
     for attachment in stale:
         attachment_path(attachment).unlink(missing_ok=True)
-    known = set(db.session.scalars(sa.select(TicketAttachment.stored_name)))
-    orphans = [
-        path
-        for path in _upload_dir().iterdir()
-        if path.name not in known and path.stat().st_mtime < cutoff.timestamp()
-    ]
-    for path in orphans:
-        path.unlink(missing_ok=True)
-    return len(stale) + len(orphans)
+    orphans = 0
+    old = (p for p in _upload_dir().iterdir() if p.stat().st_mtime < cutoff.timestamp())
+    # Asked of the database a batch of names at a time, never the whole table at once.
+    while batch := list(itertools.islice(old, PURGE_BATCH)):
+        known = set(
+            db.session.scalars(
+                sa.select(TicketAttachment.stored_name).where(
+                    TicketAttachment.stored_name.in_([path.name for path in batch])
+                )
+            )
+        )
+        for path in batch:
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+                orphans += 1
+    return len(stale) + orphans
 
 
 def _attach(entry: TicketEntry, attachments: list[TicketAttachment]) -> None:

@@ -1672,9 +1672,7 @@ def test_an_employee_is_placed_once_per_booking(app, customer, open_booking):
     assert [s.taken for s in slots_of(app, booking_id)] == [0, 1]
 
 
-def test_a_large_company_searches_the_employee_to_place(
-    app, customer, open_booking, monkeypatch
-):
+def test_a_large_company_searches_the_employee_to_place(app, customer, open_booking, monkeypatch):
     from blueprints.portal import public
 
     monkeypatch.setattr(public, "PLACE_CHOICES", 2)
