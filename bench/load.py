@@ -144,9 +144,8 @@ def _client(target: Target, deadline: float, limit: int, timeout: float, queue) 
 class PythonLoad(Generator):
     """One process per connection, each with a bounded count of requests and time."""
 
-    name = "Python (multiprocess; wrk is not on PATH)"
-
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, why: str, limit: int = 100_000) -> None:
+        self.name = f"a Python load generator, one process per connection ({why})"
         self.limit = limit
 
     def run(self, target: Target, *, seconds: float, connections: int, timeout: float) -> Load:
@@ -183,7 +182,13 @@ def probe(target: Target) -> int:
         conn.close()
 
 
-def generator() -> Generator:
-    """wrk when installed, else the Python load generator."""
+def generator(choice: str = "auto") -> Generator:
+    """wrk when installed ("auto"), or the one chosen: "wrk" or "python"."""
     path = shutil.which("wrk")
-    return Wrk(path) if path else PythonLoad()
+    if choice == "python":
+        return PythonLoad("chosen")
+    if path:
+        return Wrk(path)
+    if choice == "wrk":
+        raise SystemExit("wrk is not on PATH")
+    return PythonLoad("wrk is not on PATH")
