@@ -73,7 +73,7 @@ def _suffix(unit: str) -> str:
 
 
 def _number(value: float) -> str:
-    magnitude = abs(value)
+    magnitude = abs(round(value, 2))
     if magnitude >= 100:
         return f"{value:,.0f}".replace(",", " ")
     if magnitude >= 10:
