@@ -7,13 +7,18 @@ FLASK  := $(BIN)/flask --app app
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test setup translations migrate seed lint format extract-messages update-messages clean
+.PHONY: run test bench setup translations migrate seed lint format extract-messages update-messages clean
 
 run: setup migrate seed
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmark of issue 15: SQLite, and PostgreSQL when BENCH_POSTGRES_URL is set.
+# make bench BENCH_ARGS="--quick --only desk" (see bench/run.py --help)
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 setup: $(STAMP) translations
 
