@@ -31,21 +31,20 @@ class Response:
 
 
 class _Inputs(HTMLParser):
-    """The values of a page's <input name=…> elements and the page numbers its links name."""
+    """The values of a page's <input name=…> elements and whether it links its last page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inputs: dict[str, str] = {}
-        self.pages: set[int] = set()
+        self.links_last = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
         if tag == "input" and values.get("name"):
             self.inputs.setdefault(values["name"], values.get("value") or "")
         if tag == "a" and values.get("href"):
-            for page in parse_qs(urlsplit(values["href"]).query).get("page", []):
-                if page.isdigit():
-                    self.pages.add(int(page))
+            if parse_qs(urlsplit(values["href"]).query).get("last") == ["1"]:
+                self.links_last = True
 
 
 def parse(html: str) -> _Inputs:
@@ -132,6 +131,9 @@ class Client:
             raise RuntimeError(f"logging in as {email} failed: HTTP {response.status}")
 
 
-def last_page(html: str) -> int:
-    """The highest page number the page's links name (1 when there is no other page)."""
-    return max(parse(html).pages, default=1)
+def last_page(path: str, html: str) -> str:
+    """The address of the list's last page (its "Last" link, `last=1`), or the list itself
+    when it has one page."""
+    if not parse(html).links_last:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}last=1"

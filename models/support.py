@@ -104,7 +104,6 @@ class Ticket(db.Model):
 
     __tablename__ = "ticket"
     __table_args__ = (
-        sa.Index("ix_ticket_queue", "status", "urgency", "created_at", "id"),
         sa.Index("ix_ticket_urgency", "urgency", "created_at", "id"),
         # The queue's default: the open tickets, few among years of resolved ones.
         sa.Index(

@@ -22,7 +22,10 @@ from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, Pa
 from forms.staff import ActionForm
 from models.invoicing import (
     AWAITING_FINALISING,
+    IN_CORRECTION,
     ON_THE_DESK,
+    RECEIVABLE_OPEN,
+    STATUS_LISTS,
     DeliveryMethod,
     InvoiceStatus,
     SalesInvoice,
@@ -37,6 +40,13 @@ from services.forwarding_errors import ForwardingError
 staff_bp = Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 
 FORWARDED_SHOWN = 50
+# The order of each status list, the order of its partial index (models.invoicing).
+LIST_ORDERS = {
+    ON_THE_DESK: (SalesInvoice.sent_at, SalesInvoice.id),  # the oldest promise first
+    AWAITING_FINALISING: (SalesInvoice.forwarded_at, SalesInvoice.id),
+    RECEIVABLE_OPEN: (SalesInvoice.due_date, SalesInvoice.id),
+    IN_CORRECTION: (SalesInvoice.id.desc(),),
+}
 SEARCH_FILTERS = (
     "reference",
     "number",
@@ -73,14 +83,12 @@ def desk():
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
     stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
-    page = paginate(stmt, (SalesInvoice.sent_at, SalesInvoice.id), per_page=50)
+    page = paginate(stmt, LIST_ORDERS[ON_THE_DESK], per_page=50)
     # The oldest forwarded ones waiting for Viimeistele; the rest through the search.
     awaiting = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, AWAITING_FINALISING))
-    forwarded = paginate(
-        awaiting, (SalesInvoice.forwarded_at, SalesInvoice.id), FORWARDED_SHOWN, args={}
-    )
+    forwarded = paginate(awaiting, LIST_ORDERS[AWAITING_FINALISING], FORWARDED_SHOWN, args={})
     corrections = capped_count(
-        sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.CORRECTION)
+        sa.select(SalesInvoice).where(one_of(SalesInvoice.status, IN_CORRECTION))
     )
     return render_template(
         "invoicing/staff_desk.html",
@@ -123,18 +131,23 @@ def search():
             if condition is None:
                 order = (SalesInvoice.payer_search, SalesInvoice.id)
         if form.status.data in {s.value for s in InvoiceStatus}:
-            stmt = stmt.where(SalesInvoice.status == form.status.data)
+            status = InvoiceStatus(form.status.data)
+            stmt = stmt.where(SalesInvoice.status == status)
+            if status in STATUS_LISTS:  # stated as its partial index states it
+                stmt = stmt.where(one_of(SalesInvoice.status, STATUS_LISTS[status]))
+                if len(order) == 1:
+                    order = LIST_ORDERS[STATUS_LISTS[status]]
         if form.date_from.data:
             stmt = stmt.where(SalesInvoice.invoice_date >= form.date_from.data)
         if form.date_to.data:
             stmt = stmt.where(SalesInvoice.invoice_date <= form.date_to.data)
         if form.overdue.data == "1":
             stmt = stmt.where(
-                SalesInvoice.status == InvoiceStatus.OPEN,
+                one_of(SalesInvoice.status, RECEIVABLE_OPEN),
                 SalesInvoice.due_date < invoicing.today(),
             )
             if len(order) == 1:
-                order = (SalesInvoice.due_date, SalesInvoice.id)
+                order = LIST_ORDERS[RECEIVABLE_OPEN]
         searched = True
     else:
         stmt = stmt.where(sa.false())
@@ -156,8 +169,8 @@ def search():
 @staff_required
 def receivables():
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
-    stmt = sa.select(SalesInvoice).where(SalesInvoice.status == InvoiceStatus.OPEN)
-    page = paginate(stmt, (SalesInvoice.due_date, SalesInvoice.id), per_page=50)
+    stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
+    page = paginate(stmt, LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
     return render_template("invoicing/staff_receivables.html", page=page, today=invoicing.today())
 
 

@@ -105,6 +105,8 @@ def queue():
         stmt = stmt.where(one_of(Ticket.status, OPEN_STATUSES))
     elif status in set(TicketStatus):
         stmt = stmt.where(Ticket.status == TicketStatus(status))
+        if status in OPEN_STATUSES:  # as the open tickets' partial index states it
+            stmt = stmt.where(one_of(Ticket.status, OPEN_STATUSES))
     if form.type.data in set(TicketType):
         stmt = stmt.where(Ticket.type == TicketType(form.type.data))
     if _DB_ID.fullmatch(form.application.data or ""):
