@@ -1,7 +1,7 @@
 """The benchmark's data sets, made once and kept between runs.
 
-A data set is named by its shape and a version: a hash of the migrations' alembic head,
-the generator's version and the shape. SQLite data sets are files under bench/.data/
+A data set is named by its shape and a version: a hash of the migrations (every file's
+text, so an edited migration counts too), the generator's version and the shape. SQLite data sets are files under bench/.data/
 (ignored by git); PostgreSQL data sets are databases named after the database of
 BENCH_POSTGRES_URL: `<database>_<shape>_<version>`. A data set is made under a temporary
 name and renamed when complete, so an interrupted run never leaves a half-made one;
@@ -45,11 +45,13 @@ QUICK_LARGE = Shape(
 
 
 def version(shape: Shape) -> str:
-    """The data set's version: changes with the schema's head, the generator and the shape."""
-    from alembic.script import ScriptDirectory
-
-    heads = sorted(ScriptDirectory(str(ROOT / "migrations")).get_heads())
-    key = json.dumps({"heads": heads, "generator": GENERATOR_VERSION, "shape": asdict(shape)})
+    """The data set's version: changes with the migrations, the generator and the shape."""
+    schema = hashlib.sha256()
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        schema.update(path.name.encode() + b"\0" + path.read_bytes())
+    key = json.dumps(
+        {"schema": schema.hexdigest(), "generator": GENERATOR_VERSION, "shape": asdict(shape)}
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
