@@ -5,7 +5,8 @@ text, so an edited migration counts too), the generator's version and the shape.
 data sets are files under bench/.data/ (ignored by git); PostgreSQL data sets are
 databases named after the database of BENCH_POSTGRES_URL: `<database>_<shape>_<version>`.
 A data set is made under a temporary name and renamed when complete, so an interrupted
-run never leaves a half-made one; older versions of the same shape are dropped when a new one is made.
+run never leaves a half-made one; older versions of the same shape are dropped when a new
+one is made.
 
 The schema is made by `flask db upgrade`, the rows by bench.generate.
 """
