@@ -108,12 +108,20 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(cookie_id: str):
+        from sqlalchemy.orm import defer, joinedload
+
         from models.auth import User
 
         user_id, _, token = cookie_id.partition(":")
         if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
             return None
-        user = db.session.get(User, int(user_id))
+        # The organisation is on every page (the header, the time zone): one query, and
+        # the password hash is loaded only where a password is checked.
+        user = db.session.get(
+            User,
+            int(user_id),
+            options=[joinedload(User.organisation), defer(User.password_hash)],
+        )
         if user is None or not hmac.compare_digest(user.session_token, token):
             return None  # logged out everywhere, or the password changed
         return user
@@ -262,9 +270,20 @@ def register_request_hooks(app: Flask) -> None:
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if app.config["SESSION_COOKIE_SECURE"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if current_user and current_user.is_authenticated:
+        # A logged-in user's page is never kept by caches (static files are nobody's).
+        if request.endpoint != "static" and _carries_login(app):
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def _carries_login(app: Flask) -> bool:
+    """Whether the request comes with a login (in the session or a remember cookie),
+    known without loading the user from the database."""
+    from flask_login.config import COOKIE_NAME
+
+    if session.get("_user_id"):
+        return True
+    return bool(request.cookies.get(app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)))
 
 
 def register_template_helpers(app: Flask) -> None:
