@@ -110,24 +110,47 @@ def _select(widget: Any, field: Field, kwargs: dict) -> Markup | None:
     return Markup("".join(html))
 
 
+def _date_time(widget: Any, field: Field, kwargs: dict) -> Markup:
+    date_format = getattr(field, "format", None)
+    if date_format is not None:
+        date_format = date_format[0] if isinstance(date_format, list) else date_format
+        for attr in ("min", "max"):
+            value = kwargs.get(attr, getattr(field.flags, attr, None))
+            if callable(value):
+                value = value()
+            if hasattr(value, "strftime"):
+                kwargs[attr] = value.strftime(date_format)
+    return _input(widget, field, kwargs)
+
+
+def _number(widget: Any, field: Field, kwargs: dict) -> Markup:
+    for attr in ("step", "min", "max"):
+        value = getattr(widget, attr)
+        if value is not None:
+            kwargs.setdefault(attr, value)
+    return _input(widget, field, kwargs)
+
+
 Renderer = Callable[[Any, Field, dict], Markup | None]
 
-# By the widget's exact class: a subclass may render differently and is left to WTForms.
-_RENDERERS: dict[type, Renderer] = {
-    widgets.PasswordInput: _password,
-    widgets.CheckboxInput: _checkbox,
-    widgets.RadioInput: _radio,
-    widgets.FileInput: _file,
-    widgets.TextArea: _textarea,
-    widgets.Select: _select,
+# What each of WTForms' widget methods writes; a widget class whose own `__call__` is
+# none of these (a subclass that renders differently) is left to WTForms.
+_BY_METHOD: dict[Callable, Renderer] = {
+    widgets.Input.__call__: _input,
+    widgets.PasswordInput.__call__: _password,
+    widgets.CheckboxInput.__call__: _checkbox,
+    widgets.RadioInput.__call__: _radio,
+    widgets.FileInput.__call__: _file,
+    widgets.DateInput.__call__: _date_time,
+    widgets.NumberInput.__call__: _number,
+    widgets.TextArea.__call__: _textarea,
+    widgets.Select.__call__: _select,
 }
-_RENDERERS.update(
-    (cls, _input)
+_RENDERERS: dict[type, Renderer] = {
+    cls: _BY_METHOD[cls.__call__]
     for cls in vars(widgets.core).values()
-    if isinstance(cls, type)
-    and issubclass(cls, widgets.Input)
-    and cls.__call__ is widgets.Input.__call__
-)
+    if isinstance(cls, type) and cls.__call__ in _BY_METHOD
+}
 
 
 def render_widget(field: Field, render_kw: dict) -> Markup | None:
@@ -140,7 +163,6 @@ def render_widget(field: Field, render_kw: dict) -> Markup | None:
     if field.render_kw is not None:
         kwargs = dict({clean_key(k): v for k, v in field.render_kw.items()}, **kwargs)
     return render(field.widget, field, kwargs)
-
 
 
 # --- The field macro -----------------------------------------------------------------
