@@ -7,8 +7,11 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale
 from flask import Flask, has_request_context, render_template, request, session
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
@@ -97,6 +100,7 @@ def register_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=os.path.join(app.root_path, "translations"),
     )
+    _install_template_gettext(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -128,6 +132,32 @@ def register_extensions(app: Flask) -> None:
 
     if is_sqlite:
         _sqlite_pragmas(app)
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Give templates' _() and ngettext() the catalog of the current locale in one look-up.
+
+    Flask-Babel's own callables find the domain, the locale and the catalog through
+    five context look-ups per string; a page translates some fifty strings.
+    """
+    from flask_babel import get_locale, get_translations
+
+    catalogs: dict = {}
+
+    def catalog():
+        locale = get_locale()  # follows force_locale(), as mail in another language needs
+        found = catalogs.get(locale)
+        if found is None:
+            found = catalogs[locale] = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: catalog().ugettext(s),
+        ngettext=lambda s, p, n: catalog().ungettext(s, p, n),
+        pgettext=lambda c, s: catalog().upgettext(c, s),
+        npgettext=lambda c, s, p, n: catalog().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
 
 
 def _sqlite_pragmas(app: Flask) -> None:
@@ -315,20 +345,9 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("time_range")
     def time_range(start, end) -> str:
         """'7.1.2027 9.00–16.00', or both dates when it spans days, in the user's zone."""
-        from flask_babel import format_date, format_time, to_user_timezone
+        from flask_babel import get_timezone
 
-        first, last = to_user_timezone(start), to_user_timezone(end)
-        if first.date() == last.date():
-            day, begin, end = (
-                format_date(first, "medium"),
-                format_time(first, "short"),
-                format_time(last, "short"),
-            )
-            return f"{day} {begin}–{end}"
-        return (
-            f"{format_date(first, 'medium')} {format_time(first, 'short')} – "
-            f"{format_date(last, 'medium')} {format_time(last, 'short')}"
-        )
+        return _time_range(start, end, get_locale(), get_timezone())
 
     @app.template_filter("country_name")
     def country_name(code: str) -> str:
@@ -339,6 +358,27 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("role_label")
     def role_label(role) -> str:
         return role_labels[getattr(role, "value", role)]
+
+
+@lru_cache(maxsize=4096)
+def _time_range(start: datetime, end: datetime, locale: Locale, zone: tzinfo) -> str:
+    """A course's time as `time_range` shows it; a calendar shows the same ones all day."""
+    from babel.dates import format_date, format_time
+
+    def local(moment: datetime) -> datetime:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return zone.normalize(moment.astimezone(zone))
+
+    def day(moment: datetime) -> str:
+        return format_date(moment, "medium", locale=locale)
+
+    def clock(moment: datetime) -> str:
+        return format_time(moment, "short", tzinfo=zone, locale=locale)
+
+    first, last = local(start), local(end)
+    if first.date() == last.date():
+        return f"{day(first)} {clock(first)}–{clock(last)}"
+    return f"{day(first)} {clock(first)} – {day(last)} {clock(last)}"
 
 
 def configure_logging(app: Flask) -> None:
