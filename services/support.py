@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import Signer
+from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from extensions import db
@@ -117,9 +118,11 @@ def ensure_default_applications() -> None:
 
 
 def active_applications() -> list[Application]:
+    """The applications the contact form offers, with their sub-applications loaded."""
     return list(
         db.session.scalars(
             sa.select(Application)
+            .options(selectinload(Application.sub_applications))
             .where(Application.active)
             .order_by(Application.position, Application.id)
         )
