@@ -62,21 +62,22 @@ _code_limit = limiter.shared_limit(
 
 
 def _calendar_choices(form: CalendarFilterForm, now) -> None:
+    """The topics and places of upcoming courses, in one query."""
     upcoming = sa.select(Course).where(Course.is_open, Course.starts_at > now)
-    topics = db.session.scalars(
-        upcoming.with_only_columns(Course.topic).distinct().order_by(Course.topic)
+    topics = upcoming.with_only_columns(
+        sa.literal_column("'topic'").label("kind"), Course.topic.label("value")
     )
-    places = db.session.scalars(
-        upcoming.where(~Course.remote)
-        .with_only_columns(Course.place)
-        .distinct()
-        .order_by(Course.place)
+    places = upcoming.where(~Course.remote).with_only_columns(
+        sa.literal_column("'place'").label("kind"), Course.place.label("value")
     )
+    found: dict[str, list[str]] = {"topic": [], "place": []}
+    for row in db.session.execute(sa.union(topics, places).order_by("kind", "value")):
+        found[row.kind].append(row.value)
     everything = SelectChoice("", _("All"))
-    form.topic.choices = [everything] + [SelectChoice(t, t) for t in topics]
+    form.topic.choices = [everything] + [SelectChoice(t, t) for t in found["topic"]]
     form.place.choices = (
         [everything]
-        + [SelectChoice(p, p) for p in places if p]
+        + [SelectChoice(p, p) for p in found["place"] if p]
         + [SelectChoice(REMOTE, _("Remote"))]
     )
 
