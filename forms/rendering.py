@@ -22,16 +22,25 @@ from wtforms.widgets.core import clean_key
 REQUIRED_MARK = Markup(' <span class="required" aria-hidden="true">*</span>')
 
 
+_NAMES: dict[str, str] = {}  # "aria_describedby" -> "aria-describedby", escaped
+
+
+def _name(key: str) -> str:
+    name = _NAMES.get(key)
+    if name is None:
+        name = _NAMES[key] = str(escape(clean_key(key)))
+    return name
+
+
 def attributes(**kwargs: Any) -> str:
     """HTML attributes exactly as WTForms' `html_params` writes them, only faster."""
     parts = []
     for key, value in sorted(kwargs.items()):
-        key = clean_key(key)
         if value is True:
-            parts.append(key)
+            parts.append(_name(key))
         elif value is not False:
             value = str(escape(value)).replace('"', "&quot;")
-            parts.append(f'{escape(key)}="{value}"')
+            parts.append(f'{_name(key)}="{value}"')
     return " ".join(parts)
 
 
@@ -168,9 +177,8 @@ def render_widget(field: Field, render_kw: dict) -> Markup | None:
 # --- The field macro -----------------------------------------------------------------
 
 
-def _hint_and_errors(field: Field, hint: object) -> str:
-    text = hint or field.description
-    html = f'<p class="hint" id="{escape(field.id)}-hint">{escape(text)}</p>' if text else ""
+def _hint_and_errors(field: Field, hint: Markup) -> str:
+    html = f'<p class="hint" id="{escape(field.id)}-hint">{hint}</p>' if hint else ""
     html += "\n"
     if field.errors:
         marker = f'<span class="visually-hidden">{Markup(gettext("Error:"))} </span>'
@@ -183,8 +191,10 @@ def render_field(field: Field, hint: object = None, class_: str = "", **kwargs: 
     """One form field with its label, hint and errors, tied together for screen readers:
     `{{ field(form.email) }}`; keyword arguments go to the control."""
     required = field.flags.required
+    hint = hint or field.description
+    hint = Markup("") if hint is None else escape(hint)  # a lazy text translated once
     ids = []
-    if hint or field.description:
+    if hint:
         ids.append(field.id + "-hint")
     if field.errors:
         ids.append(field.id + "-error")
