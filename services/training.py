@@ -516,20 +516,58 @@ def calendar_url() -> str:
     return external_url("training.index")
 
 
+# What a participant's mail shows, and so all it is written from (by the mail worker).
+_MAILED_ENROLMENT = (
+    "first_name",
+    "name",
+    "organisation",
+    "email",
+    "phone",
+    "billing_address",
+    "einvoice_address",
+    "einvoice_operator",
+    "billing_reference",
+    "status",
+    "pays_online",
+    "service_code",
+    "cancel_reason",
+    "offer_expires_at",
+)
+_MAILED_COURSE = (
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "remote",
+    "place",
+    "price",
+    "cancellation_deadline",
+)
+
+
 def _mail(enrolment: Enrolment, template: str, **context) -> None:
+    """Queue a mail to the participant; the worker writes it from the enrolment's facts."""
+    from services import payments  # payments build on enrolments
+
+    course = enrolment.course
+    facts = {name: getattr(enrolment, name) for name in _MAILED_ENROLMENT}
+    if enrolment.pays_online and enrolment.status == EnrolmentStatus.PRELIMINARY:
+        context["payment_url"] = payments.enrolment_payment_url(enrolment)
+        context["payment_deadline"] = payment_deadline(enrolment)
     queue_mail(
         template,
         enrolment.email,
         language=enrolment.language,
         context={
-            "enrolment": enrolment,
-            "course": enrolment.course,
+            "enrolment": facts,
+            "course": {name: getattr(course, name) for name in _MAILED_COURSE},
             "calendar_url": calendar_url(),
             "contact_email": current_app.config["TRAINING_CONTACT_EMAIL"],
             **context,
         },
         record=("enrolment", enrolment.id),
         timezone="Europe/Helsinki",  # the courses' own time, whoever triggers the mail
+        render_in_worker=True,
     )
 
 
