@@ -377,13 +377,12 @@ def payment_deadline(enrolment: Enrolment) -> datetime:
     return min(enrolment.created_at + timedelta(hours=hours), enrolment.course.starts_at)
 
 
-def release_unpaid(course_id: int | None = None, now: datetime | None = None) -> int:
-    """Cancel enrolments whose course fee was not paid online by their deadline, and pass
-    their seats on; returns how many. One with a payment started within the grace in which
-    the service may still confirm it waits until then."""
+def _lapsed_seats(course_id: int | None, now: datetime) -> sa.Select:
+    """Enrolments holding a seat they may hold no longer: an offer nobody took in time,
+    and a seat waiting for a course fee not paid online by its deadline, unless a payment
+    was started within the grace in which the service may still confirm it."""
     from models.payments import OnlinePayment, PaymentState  # payments build on enrolments
 
-    now = now or utcnow()
     hours = current_app.config["PAYMENT_COURSE_HOLD_HOURS"]
     recent_attempt = (
         sa.select(OnlinePayment.id)
@@ -396,23 +395,30 @@ def release_unpaid(course_id: int | None = None, now: datetime | None = None) ->
         )
         .exists()
     )
-    stmt = (
-        sa.select(Enrolment)
-        .join(Enrolment.course)
-        .where(
-            Enrolment.status == EnrolmentStatus.PRELIMINARY,
-            Enrolment.pays_online,
-            sa.or_(
-                Enrolment.created_at < now - timedelta(hours=hours),
-                Course.starts_at <= now,
-            ),
-            ~recent_attempt,
-        )
+    unpaid = sa.and_(
+        Enrolment.status == EnrolmentStatus.PRELIMINARY,
+        Enrolment.pays_online,
+        sa.or_(Enrolment.created_at < now - timedelta(hours=hours), Course.starts_at <= now),
+        ~recent_attempt,
     )
+    unanswered = sa.and_(
+        Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
+    )
+    stmt = sa.select(Enrolment).join(Enrolment.course).where(sa.or_(unpaid, unanswered))
     if course_id is not None:
         stmt = stmt.where(Enrolment.course_id == course_id)
-    released = 0
-    for enrolment in list(db.session.scalars(stmt.order_by(Enrolment.created_at))):
+    return stmt
+
+
+def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
+    """Withdraw offers nobody took in time and seats held for course fees not paid online
+    in time, and pass the seats on; returns how many. One query finds both."""
+    now = now or utcnow()
+    lapsed = list(db.session.scalars(_lapsed_seats(course_id, now)))
+    unpaid = [e for e in lapsed if e.status == EnrolmentStatus.PRELIMINARY]
+    offered = [e for e in lapsed if e.status == EnrolmentStatus.OFFERED]
+    done = 0
+    for enrolment in sorted(unpaid, key=lambda e: e.created_at):
         try:
             cancel(
                 enrolment,
@@ -422,23 +428,8 @@ def release_unpaid(course_id: int | None = None, now: datetime | None = None) ->
             )
         except StatusChanged:
             continue  # paid or cancelled by another request just now
-        released += 1
-    return released
-
-
-def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
-    """Withdraw offers nobody took in time and seats held for course fees not paid online
-    in time, and pass the seats on; returns how many."""
-    now = now or utcnow()
-    released = release_unpaid(course_id, now)
-    stmt = sa.select(Enrolment).where(
-        Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
-    )
-    if course_id is not None:
-        stmt = stmt.where(Enrolment.course_id == course_id)
-    expired = list(db.session.scalars(stmt.order_by(Enrolment.offer_expires_at)))
-    done = 0
-    for enrolment in expired:
+        done += 1
+    for enrolment in sorted(offered, key=lambda e: e.offer_expires_at):
         try:
             _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
         except StatusChanged:
@@ -447,7 +438,7 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
         db.session.flush()
         _pass_seat_on(enrolment.course, now)
         done += 1
-    return released + done
+    return done
 
 
 def close_waiting_lists(now: datetime | None = None) -> int:
