@@ -205,11 +205,13 @@ def enrol(course_id: int):
                 ps.enrolment = enrolment
                 db.session.commit()
                 return punchout_views.transfer_response(ps)
+            code = enrolment.service_code  # read before the commit expires it
             db.session.commit()
-            if payments.course_fee_payable(enrolment):  # straight on to pay the fee
+            # Straight on to pay the fee (only one who chose to pay online can).
+            if form.pays_online and payments.course_fee_payable(enrolment):
                 token = payments.enrolment_token(enrolment)
                 return redirect(url_for("payments.course_fee", token=token), 303)
-            session["enrolled"] = enrolment.service_code
+            session["enrolled"] = code
             return redirect(url_for("training.enrolled"), 303)
     return render_template(
         "training/enrol.html", course=course, form=form, waiting=waiting, punchout=ps
