@@ -229,7 +229,10 @@ def enrol(
     course = db.session.get(Course, course_id)
     if course is None:
         raise EnrolmentError(_("The course was not found."))
-    expire_offers(course.id, now)
+    if course.is_full:
+        # A lapsed offer or unpaid seat may free the seat this participant needs; on a
+        # course with seats left they change nothing here (the cron job passes them on).
+        expire_offers(course.id, now)
     reason = closed_reason(course, now)
     if reason:
         raise EnrolmentError(reason)
