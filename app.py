@@ -110,29 +110,40 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.login_message = _l("Please log in to see this page.")
 
-    @login_manager.user_loader
-    def load_user(cookie_id: str):
-        from sqlalchemy.orm import defer, joinedload
-
-        from models.auth import User
-
-        user_id, _, token = cookie_id.partition(":")
-        if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
-            return None
-        # The organisation is on every page (the header, the time zone): one query, and
-        # the password hash is loaded only where a password is checked.
-        user = db.session.get(
-            User,
-            int(user_id),
-            options=[joinedload(User.organisation), defer(User.password_hash)],
-        )
-        if user is None or not hmac.compare_digest(user.session_token, token):
-            return None  # logged out everywhere, or the password changed
-        return user
+    login_manager.user_loader(_user_loader())
 
     _ping_idle_connections(app)
     if is_sqlite:
         _sqlite_pragmas(app)
+
+
+def _user_loader():
+    """Flask-Login's loader: the user of a login cookie, if its session token still holds.
+
+    One prepared query per request: the organisation is on every page (the header, the
+    time zone), and the password hash is loaded only where a password is checked.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.orm import defer, joinedload
+
+    from models.auth import User
+
+    by_id = (
+        sa.select(User)
+        .options(joinedload(User.organisation), defer(User.password_hash))
+        .where(User.id == sa.bindparam("user_id"))
+    )
+
+    def load_user(cookie_id: str):
+        user_id, _, token = cookie_id.partition(":")
+        if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
+            return None
+        user = db.session.scalars(by_id, {"user_id": int(user_id)}).first()
+        if user is None or not hmac.compare_digest(user.session_token, token):
+            return None  # logged out everywhere, or the password changed
+        return user
+
+    return load_user
 
 
 def _install_template_gettext(app: Flask) -> None:
