@@ -33,7 +33,7 @@ from forms.training import (
     ParticipantCancelForm,
     ServiceCodeForm,
 )
-from models.training import Course
+from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from services import payments, registry, training
 from services.timezones import day_start_utc
@@ -41,6 +41,15 @@ from services.timezones import day_start_utc
 bp = Blueprint("training", __name__, url_prefix="/training")
 
 REMOTE = "__remote__"
+
+# An enrolment's status as pages and mail name it (one translation per badge, not five).
+STATUS_LABELS = {
+    EnrolmentStatus.PRELIMINARY: _l("preliminary"),
+    EnrolmentStatus.BINDING: _l("binding"),
+    EnrolmentStatus.CANCELLED: _l("cancelled"),
+    EnrolmentStatus.WAITING: _l("on the waiting list"),
+    EnrolmentStatus.OFFERED: _l("offered a seat"),
+}
 
 
 def _service_code_throttle() -> str:
@@ -335,3 +344,4 @@ def setup_app(app: Flask) -> None:
 
     staff.setup_app(app)
     registry.register_staff_section(app, _l("Training"), "training_staff.courses")
+    app.jinja_env.globals["enrolment_status_labels"] = STATUS_LABELS
