@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 from wtforms import SelectChoice
 
 from blueprints import paginate
@@ -97,7 +98,24 @@ def index():
     now = utcnow()
     form = CalendarFilterForm(formdata=request.args)
     _calendar_choices(form, now)
-    stmt = sa.select(Course).where(Course.is_open, Course.starts_at > now)
+    # Only what a card shows (not the description, which may be long).
+    stmt = (
+        sa.select(Course)
+        .options(
+            load_only(
+                Course.title,
+                Course.topic,
+                Course.place,
+                Course.remote,
+                Course.starts_at,
+                Course.ends_at,
+                Course.capacity,
+                Course.seats_taken,
+                Course.enrolment_deadline,
+            )
+        )
+        .where(Course.is_open, Course.starts_at > now)
+    )
     if form.validate():
         if form.q.data:
             pattern = f"%{form.q.data.strip().lower()}%"
