@@ -7,8 +7,11 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale
 from flask import Flask, has_request_context, render_template, request, session
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
@@ -97,6 +100,7 @@ def register_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=os.path.join(app.root_path, "translations"),
     )
+    _install_template_gettext(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -106,20 +110,114 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.login_message = _l("Please log in to see this page.")
 
-    @login_manager.user_loader
-    def load_user(cookie_id: str):
-        from models.auth import User
+    login_manager.user_loader(_user_loader())
 
+    _ping_idle_connections(app)
+    if is_sqlite:
+        _sqlite_pragmas(app)
+
+
+def _user_loader():
+    """Flask-Login's loader: the user of a login cookie, if its session token still holds.
+
+    One prepared query per request: the organisation is on every page (the header, the
+    time zone), and the password hash is loaded only where a password is checked.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.orm import defer, joinedload
+
+    from models.auth import User
+
+    by_id = (
+        sa.select(User)
+        .options(joinedload(User.organisation), defer(User.password_hash))
+        .where(User.id == sa.bindparam("user_id"))
+    )
+
+    def load_user(cookie_id: str):
         user_id, _, token = cookie_id.partition(":")
         if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
             return None
-        user = db.session.get(User, int(user_id))
+        user = db.session.scalars(by_id, {"user_id": int(user_id)}).first()
         if user is None or not hmac.compare_digest(user.session_token, token):
             return None  # logged out everywhere, or the password changed
         return user
 
-    if is_sqlite:
-        _sqlite_pragmas(app)
+    return load_user
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Give templates' _() and ngettext() the catalog of the current locale in one look-up.
+
+    Flask-Babel's own callables find the domain, the locale and the catalog through
+    five context look-ups per string, and Jinja wraps them twice more; a page translates
+    some fifty strings. These do what Jinja's "newstyle" gettext does, directly.
+    """
+    from flask_babel import get_locale, get_translations
+    from jinja2 import pass_context
+    from markupsafe import Markup
+
+    catalogs: dict = {}
+
+    def catalog():
+        locale = get_locale()  # follows force_locale(), as mail in another language needs
+        found = catalogs.get(locale)
+        if found is None:
+            found = catalogs[locale] = get_translations()
+        return found
+
+    @pass_context
+    def gettext(context, string: str, **variables):
+        text = catalog().ugettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables  # always a format string, as in Jinja ("%%" is "%")
+
+    @pass_context
+    def ngettext(context, singular: str, plural: str, num: int, **variables):
+        variables.setdefault("num", num)
+        text = catalog().ungettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: catalog().ugettext(s),
+        ngettext=lambda s, p, n: catalog().ungettext(s, p, n),
+        pgettext=lambda c, s: catalog().upgettext(c, s),
+        npgettext=lambda c, s, p, n: catalog().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+    app.jinja_env.globals.update(gettext=gettext, ngettext=ngettext, _=gettext)
+
+
+# A pooled connection unused this long is checked before use (the server, a proxy or a
+# firewall may have dropped it); one in steady use is not: a round trip per request saved.
+IDLE_BEFORE_PING = 30.0
+
+
+def _ping_idle_connections(app: Flask) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for idle connections only."""
+    import time
+
+    import sqlalchemy as sa
+
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "connect")
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool replaces the connection and tries again
+            raise sa.exc.DisconnectionError() from exc
 
 
 def _sqlite_pragmas(app: Flask) -> None:
@@ -262,17 +360,30 @@ def register_request_hooks(app: Flask) -> None:
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if app.config["SESSION_COOKIE_SECURE"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if current_user and current_user.is_authenticated:
+        # A logged-in user's page is never kept by caches (static files are nobody's).
+        if request.endpoint != "static" and _carries_login(app):
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def _carries_login(app: Flask) -> bool:
+    """Whether the request comes with a login (in the session or a remember cookie),
+    known without loading the user from the database."""
+    from flask_login.config import COOKIE_NAME
+
+    if session.get("_user_id"):
+        return True
+    return bool(request.cookies.get(app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)))
 
 
 def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
     from flask_babel import lazy_gettext as _l
 
+    from forms.rendering import render_field
     from services import outbox, registry
 
+    app.jinja_env.globals["render_field"] = render_field  # the field macro of _form.html
     role_labels = {"customer": _l("Customer"), "staff": _l("Staff"), "admin": _l("Administrator")}
 
     @app.context_processor
@@ -298,20 +409,9 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("time_range")
     def time_range(start, end) -> str:
         """'7.1.2027 9.00–16.00', or both dates when it spans days, in the user's zone."""
-        from flask_babel import format_date, format_time, to_user_timezone
+        from flask_babel import get_timezone
 
-        first, last = to_user_timezone(start), to_user_timezone(end)
-        if first.date() == last.date():
-            day, begin, end = (
-                format_date(first, "medium"),
-                format_time(first, "short"),
-                format_time(last, "short"),
-            )
-            return f"{day} {begin}–{end}"
-        return (
-            f"{format_date(first, 'medium')} {format_time(first, 'short')} – "
-            f"{format_date(last, 'medium')} {format_time(last, 'short')}"
-        )
+        return _time_range(start, end, get_locale(), get_timezone())
 
     @app.template_filter("country_name")
     def country_name(code: str) -> str:
@@ -322,6 +422,27 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("role_label")
     def role_label(role) -> str:
         return role_labels[getattr(role, "value", role)]
+
+
+@lru_cache(maxsize=4096)
+def _time_range(start: datetime, end: datetime, locale: Locale, zone: tzinfo) -> str:
+    """A course's time as `time_range` shows it; a calendar shows the same ones all day."""
+    from babel.dates import format_date, format_time
+
+    def local(moment: datetime) -> datetime:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return zone.normalize(moment.astimezone(zone))
+
+    def day(moment: datetime) -> str:
+        return format_date(moment, "medium", locale=locale)
+
+    def clock(moment: datetime) -> str:
+        return format_time(moment, "short", tzinfo=zone, locale=locale)
+
+    first, last = local(start), local(end)
+    if first.date() == last.date():
+        return f"{day(first)} {clock(first)}–{clock(last)}"
+    return f"{day(first)} {clock(first)} – {day(last)} {clock(last)}"
 
 
 def configure_logging(app: Flask) -> None:

@@ -81,6 +81,14 @@ def _body_visible(message: OutboxMessage) -> bool:
     return current_user.is_admin and not current_app.config.get("MAIL_SERVER")
 
 
+def _bodies(message: OutboxMessage) -> tuple[str, str | None]:
+    # A message the worker could not write shows its error in the details instead.
+    try:
+        return outbox.bodies(message)
+    except Exception:
+        return "", None
+
+
 @bp.get("/mail/<id:message_id>")
 @staff_required
 def mail_detail(message_id: int):
@@ -91,11 +99,15 @@ def mail_detail(message_id: int):
         if message.record_type
         else None
     )
+    visible = _body_visible(message)
+    body_text, body_html = _bodies(message) if visible else (None, None)
     return render_template(
         "staff/mail_detail.html",
         message=message,
         record=record,
-        body_visible=_body_visible(message),
+        body_visible=visible,
+        body_text=body_text,
+        body_html=body_html,
         form=ActionForm(),
     )
 
@@ -107,7 +119,7 @@ def mail_html(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     if not _body_visible(message):
         abort(404)
-    response = current_app.make_response(message.body_html or "")
+    response = current_app.make_response(_bodies(message)[1] or "")
     response.mimetype = "text/html"
     # The mail's own styles are inline; nothing in it may run or load.
     response.headers["Content-Security-Policy"] = (

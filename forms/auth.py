@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from stdnum.exceptions import ValidationError as InvalidNumber
 from stdnum.fi import ytunnus
 from stdnum.no import orgnr
@@ -21,6 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from config import LANGUAGES
+from forms import PortalForm
 from forms.validators import Email
 from models.auth import Role
 from services.accounts import MIN_PASSWORD_LENGTH
@@ -33,7 +33,7 @@ def language_choices() -> list[SelectChoice]:
     ]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     email = EmailField(
         _l("Email address"),
         validators=[DataRequired(_l("Enter your email address.")), Length(max=254)],
@@ -48,7 +48,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class PasswordResetRequestForm(FlaskForm):
+class PasswordResetRequestForm(PortalForm):
     email = EmailField(
         _l("Email address"),
         validators=[DataRequired(_l("Enter your email address.")), Email(), Length(max=254)],
@@ -57,7 +57,7 @@ class PasswordResetRequestForm(FlaskForm):
     )
 
 
-class PasswordResetForm(FlaskForm):
+class PasswordResetForm(PortalForm):
     password = PasswordField(
         _l("New password"),
         validators=[
@@ -83,7 +83,7 @@ class PasswordResetForm(FlaskForm):
     )
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(PortalForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter your name.")), Length(max=200)],
@@ -98,7 +98,7 @@ class ProfileForm(FlaskForm):
     language = SelectField(_l("Language"), choices=language_choices())
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(PortalForm):
     """The language switcher in the header: one button per language."""
 
     language = SelectField(choices=language_choices())
@@ -112,7 +112,7 @@ def _optional_id(value: object) -> int | None:
     return int(value)
 
 
-class UserForm(FlaskForm):
+class UserForm(PortalForm):
     """An account as an admin creates or edits it."""
 
     email = EmailField(
@@ -168,7 +168,7 @@ class UserForm(FlaskForm):
 BUSINESS_ID_FORMATS = {"FI": ytunnus, "NO": orgnr}
 
 
-class OrganisationForm(FlaskForm):
+class OrganisationForm(PortalForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter the name of the organisation.")), Length(max=200)],
@@ -204,7 +204,7 @@ class OrganisationForm(FlaskForm):
         field.data = module.format(field.data)
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(PortalForm):
     name = StringField(
         _l("Department"),
         validators=[DataRequired(_l("Enter the name of the department.")), Length(max=200)],
@@ -217,7 +217,7 @@ class DepartmentForm(FlaskForm):
     )
 
 
-class UserSearchForm(FlaskForm):
+class UserSearchForm(PortalForm):
     """The search of the account list: a GET form, so no CSRF token."""
 
     class Meta:

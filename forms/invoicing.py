@@ -9,7 +9,6 @@ from decimal import Decimal
 from babel import Locale
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from stdnum import iban
 from stdnum.fi import ytunnus
 from wtforms import (
@@ -29,6 +28,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from forms import PortalForm, RenderingMeta
 from forms.portal import SearchMeta
 from forms.validators import Email, FiniteAmount, LocalDecimalField, SensibleYear, TrimmedMeta
 from models.invoicing import DeliveryMethod, EventKind, InvoiceStatus
@@ -89,7 +89,7 @@ def country_choices() -> list[SelectChoice]:
 class LineForm(Form):
     """One invoice line; a line left wholly empty is dropped."""
 
-    class Meta(TrimmedMeta):
+    class Meta(TrimmedMeta, RenderingMeta):
         pass
 
     # 100: what a Finvoice row's ArticleName holds.
@@ -121,7 +121,7 @@ class LineForm(Form):
             raise ValidationError(_l("Enter the quantity with at most three decimals."))
 
 
-class InvoiceForm(FlaskForm):
+class InvoiceForm(PortalForm):
     """Uusi lasku: the payer, dates and terms, lines, free text and the delivery method.
 
     Saving a draft checks only what is typed; sending (Lähetä) also demands what the
@@ -297,7 +297,7 @@ class InvoiceForm(FlaskForm):
         return [entry.form for entry in self.lines if not entry.form.is_empty()]
 
 
-class InvoiceFilterForm(FlaskForm):
+class InvoiceFilterForm(PortalForm):
     """The user's own invoices by status."""
 
     Meta = SearchMeta
@@ -305,7 +305,7 @@ class InvoiceFilterForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[], validate_choice=False)
 
 
-class InvoiceSearchForm(FlaskForm):
+class InvoiceSearchForm(PortalForm):
     """Myyntilaskut: the staff's search."""
 
     Meta = SearchMeta
@@ -332,7 +332,7 @@ class InvoiceSearchForm(FlaskForm):
     )
 
 
-class CorrectionForm(FlaskForm):
+class CorrectionForm(PortalForm):
     class Meta(TrimmedMeta):
         pass
 
@@ -343,7 +343,7 @@ class CorrectionForm(FlaskForm):
     )
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(PortalForm):
     class Meta(TrimmedMeta):
         pass
 

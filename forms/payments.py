@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SearchField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from forms import PortalForm
 from forms.invoicing import FINNISH_POSTCODE, country_choices
 from forms.portal import SearchMeta
 from forms.validators import Email, TrimmedMeta
@@ -28,7 +28,7 @@ class NoBar:
             raise ValidationError(_l('Remove the character "|".'))
 
 
-class PayerForm(FlaskForm):
+class PayerForm(PortalForm):
     """Maksajan tiedot: the CONTACT_* fields the payment service asks of every payer."""
 
     class Meta(TrimmedMeta):
@@ -92,7 +92,7 @@ CONTACT_FIELDS = ("first_name", "last_name", "company", "email", "street", "post
 CONTACT_FIELDS += ("country",)
 
 
-class PaymentSearchForm(FlaskForm):
+class PaymentSearchForm(PortalForm):
     class Meta(SearchMeta):
         pass
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -30,6 +29,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import HiddenInput, TextInput
 
+from forms import PortalForm
 from forms.validators import (
     Email,
     FiniteAmount,
@@ -48,7 +48,7 @@ class SearchMeta:
     csrf = False
 
 
-class OrderSearchForm(FlaskForm):
+class OrderSearchForm(PortalForm):
     """Finn bestillinger."""
 
     Meta = SearchMeta
@@ -61,7 +61,7 @@ class OrderSearchForm(FlaskForm):
     product_group = SelectField(_l("Product group"), choices=[], validate_choice=False)
 
 
-class OrderForm(FlaskForm):
+class OrderForm(PortalForm):
     """Ny bestilling, with the seed's fields and hints."""
 
     class Meta(TrimmedMeta):
@@ -111,7 +111,7 @@ class OrderForm(FlaskForm):
     )
 
 
-class EmployeeSearchForm(FlaskForm):
+class EmployeeSearchForm(PortalForm):
     """Finn ansatte."""
 
     Meta = SearchMeta
@@ -121,7 +121,7 @@ class EmployeeSearchForm(FlaskForm):
     inactive = BooleanField(_l("Show deactivated employees too"))
 
 
-class PlaceSearchForm(FlaskForm):
+class PlaceSearchForm(PortalForm):
     """Find the employee to place on a booking, in a company too large for one list."""
 
     Meta = SearchMeta
@@ -146,7 +146,7 @@ class PastDate:
             raise ValidationError(_l("Enter a date between 1900 and today."))
 
 
-class EmployeeForm(FlaskForm):
+class EmployeeForm(PortalForm):
     """Ny ansatt and Rediger ansatt."""
 
     class Meta(TrimmedMeta):
@@ -186,11 +186,11 @@ class EmployeeForm(FlaskForm):
     remove_national_id = BooleanField(_l("Remove the saved national identity number"))
 
 
-class DeactivateForm(FlaskForm):
+class DeactivateForm(PortalForm):
     on = DateField(_l("Deactivated from"), validators=[InputRequired(REQUIRED), SensibleYear()])
 
 
-class InvoiceSearchForm(FlaskForm):
+class InvoiceSearchForm(PortalForm):
     """Søk etter faktura."""
 
     Meta = SearchMeta
@@ -201,7 +201,7 @@ class InvoiceSearchForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[], validate_choice=False, default="ubetalt")
 
 
-class PlaceForm(FlaskForm):
+class PlaceForm(PortalForm):
     """Put an employee into a slot of a booking."""
 
     employee = SelectField(_l("Employee"), choices=[], validators=[DataRequired(REQUIRED)])
@@ -212,7 +212,7 @@ def yes_no() -> list[SelectChoice]:
     return [SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))]
 
 
-class DeclarationForm(FlaskForm):
+class DeclarationForm(PortalForm):
     """Egenerklæring: the questions are added by the view (services.portal)."""
 
     class Meta(TrimmedMeta):
@@ -244,7 +244,7 @@ def declaration_form(questions, formdata=None) -> DeclarationForm:
     return Form(formdata=formdata) if formdata is not None else Form()
 
 
-class ReportForm(FlaskForm):
+class ReportForm(PortalForm):
     Meta = SearchMeta
 
     date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
@@ -254,12 +254,12 @@ class ReportForm(FlaskForm):
 # ---------------------------------------------------------------- staff
 
 
-class OrderStatusForm(FlaskForm):
+class OrderStatusForm(PortalForm):
     status = SelectField(_l("Order status"), choices=[])
     product_group = SelectField(_l("Product group"), choices=[], validate_choice=False)
 
 
-class BookingForm(FlaskForm):
+class BookingForm(PortalForm):
     class Meta(TrimmedMeta):
         pass
 
@@ -284,7 +284,7 @@ class BookingForm(FlaskForm):
     )
 
 
-class SlotForm(FlaskForm):
+class SlotForm(PortalForm):
     starts_at = DateTimeLocalField(
         _l("Starts"), validators=[InputRequired(REQUIRED), SensibleYear()]
     )
@@ -298,7 +298,7 @@ class SlotForm(FlaskForm):
             raise ValidationError(_l("The end must be after the start."))
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(PortalForm):
     # What was outstanding when the form was shown: a payment applies only to that.
     seen = LocalDecimalField(widget=HiddenInput(), validators=[InputRequired(REQUIRED)])
     amount = LocalDecimalField(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from forms import PortalForm
 
-class BuyerForm(FlaskForm):
+
+class BuyerForm(PortalForm):
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the name of the buyer.")), Length(max=200)]
     )
@@ -33,7 +34,7 @@ class BuyerForm(FlaskForm):
     )
 
 
-class OrderNumberForm(FlaskForm):
+class OrderNumberForm(PortalForm):
     order_number = StringField(
         _l("Order number of the procurement system"),
         validators=[DataRequired(_l("Enter the order number.")), Length(max=100)],

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SearchField
 from wtforms.validators import DataRequired, Length
 
+from forms import PortalForm
 
-class LookupForm(FlaskForm):
+
+class LookupForm(PortalForm):
     """The look-up box: a GET form (it changes nothing), so no CSRF token."""
 
     class Meta:
@@ -23,5 +24,5 @@ class LookupForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A form with nothing but its CSRF token, for buttons that change state."""

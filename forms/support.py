@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import (
     BooleanField,
@@ -17,6 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from forms import PortalForm
 from forms.validators import Email, TrimmedMeta
 from models.support import TicketStatus, TicketType, Urgency
 
@@ -31,7 +31,7 @@ def _screenshots(label=None) -> MultipleFileField:
     )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(PortalForm):
     """Yhteydenotto. The organisation is not a field: it is the one the user is logged in to."""
 
     class Meta(TrimmedMeta):
@@ -92,7 +92,7 @@ class ContactForm(FlaskForm):
         return valid
 
 
-class TicketMessageForm(FlaskForm):
+class TicketMessageForm(PortalForm):
     """The contact adds a message and images to an open ticket."""
 
     class Meta(TrimmedMeta):
@@ -112,7 +112,7 @@ def status_choices() -> list[SelectChoice]:
     return [SelectChoice(status.value, STATUS_LABELS[status]) for status in TicketStatus]
 
 
-class StaffReplyForm(FlaskForm):
+class StaffReplyForm(PortalForm):
     """Staff's reply, mailed to the contact, and the status the ticket goes to."""
 
     class Meta(TrimmedMeta):
@@ -129,7 +129,7 @@ class StaffReplyForm(FlaskForm):
     screenshots = _screenshots(_l("Images"))
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     """An internal note, seen by staff only."""
 
     class Meta(TrimmedMeta):
@@ -143,7 +143,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class ContactLinkForm(FlaskForm):
+class ContactLinkForm(PortalForm):
     """Correct the contact's address and send them a new status link."""
 
     class Meta(TrimmedMeta):
@@ -158,11 +158,11 @@ class ContactLinkForm(FlaskForm):
     )
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PortalForm):
     status = SelectField(_l("Status"), choices=[])
 
 
-class QueueFilterForm(FlaskForm):
+class QueueFilterForm(PortalForm):
     """The staff queue's filters: a GET form."""
 
     class Meta:
@@ -175,7 +175,7 @@ class QueueFilterForm(FlaskForm):
     handler = SelectField(_l("Handler"), choices=[], validate_choice=False)
 
 
-class TicketListFilterForm(FlaskForm):
+class TicketListFilterForm(PortalForm):
     """The organisation's own ticket list: a GET form."""
 
     class Meta:
@@ -185,7 +185,7 @@ class TicketListFilterForm(FlaskForm):
     q = SearchField(_l("Ticket number or text"), validators=[Optional(), Length(max=100)])
 
 
-class ApplicationForm(FlaskForm):
+class ApplicationForm(PortalForm):
     """An application or sub-application: its name in each language, order and use."""
 
     class Meta(TrimmedMeta):

@@ -4,7 +4,6 @@ calendar's filters and service-code field, cancelling, and the staff's course fo
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -28,6 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from forms import PortalForm
 from forms.validators import (
     Email,
     FiniteAmount,
@@ -40,7 +40,7 @@ from forms.validators import (
 REQUIRED = _l("This field is required.")
 
 
-class EnrolmentForm(FlaskForm):
+class EnrolmentForm(PortalForm):
     """Ilmoittautumislomake: one participant. Only the starred fields are required."""
 
     class Meta(TrimmedMeta):
@@ -138,7 +138,7 @@ class EnrolmentForm(FlaskForm):
         return {name: (getattr(self, name).data or None) for name in Participant.field_names()}
 
 
-class CalendarFilterForm(FlaskForm):
+class CalendarFilterForm(PortalForm):
     """The calendar's filters: a GET form (it changes nothing), so no CSRF token."""
 
     class Meta:
@@ -155,7 +155,7 @@ class CalendarFilterForm(FlaskForm):
             raise ValidationError(_l("The end date is before the start date."))
 
 
-class ServiceCodeForm(FlaskForm):
+class ServiceCodeForm(PortalForm):
     """Palvelutunnus: see your enrolment by the code in your confirmation email."""
 
     code = StringField(
@@ -166,7 +166,7 @@ class ServiceCodeForm(FlaskForm):
     )
 
 
-class ParticipantCancelForm(FlaskForm):
+class ParticipantCancelForm(PortalForm):
     """Cancelling with the code: the email of the enrolment is the second factor."""
 
     code = StringField(validators=[DataRequired()])
@@ -178,7 +178,7 @@ class ParticipantCancelForm(FlaskForm):
     )
 
 
-class StaffCancelForm(FlaskForm):
+class StaffCancelForm(PortalForm):
     reason = StringField(
         _l("Reason"),
         validators=[DataRequired(_l("Enter the reason for cancelling.")), Length(max=500)],
@@ -186,7 +186,7 @@ class StaffCancelForm(FlaskForm):
     )
 
 
-class CourseForm(FlaskForm):
+class CourseForm(PortalForm):
     """A course as staff create and edit it; times are local (Europe/Helsinki)."""
 
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=200)])
@@ -245,7 +245,7 @@ class CourseForm(FlaskForm):
             raise ValidationError(_l("Enter the place, or mark the course as remote."))
 
 
-class ParticipantFilterForm(FlaskForm):
+class ParticipantFilterForm(PortalForm):
     class Meta:
         csrf = False
 

@@ -35,9 +35,15 @@ class OutboxMessage(db.Model):
     recipients: Mapped[list[str]] = mapped_column(sa.JSON)
     reply_to: Mapped[str | None] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(500))
-    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_text: Mapped[str] = mapped_column(sa.Text)  # "" until the worker writes it
     body_html: Mapped[str | None] = mapped_column(sa.Text)
     template: Mapped[str] = mapped_column(sa.String(100))
+    # A message whose bodies the mail worker writes: what they are written from (plain
+    # data, only what the mail shows), in the recipient's language and time zone. The
+    # context is removed once the bodies are written.
+    context: Mapped[dict | None] = mapped_column(sa.JSON)
+    language: Mapped[str | None] = mapped_column(sa.String(5))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
     # Carries a personal secret (a password-reset link): staff may not read its body
     # once a real mail server is in use.
     sensitive: Mapped[bool] = mapped_column(default=False)

@@ -8,12 +8,16 @@ import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel.speaklater import LazyString
 from flask_mail import Message
+from markupsafe import Markup
 
 from extensions import db, mail
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
@@ -46,16 +50,23 @@ def queue_mail(
     reply_to: str | None = None,
     sensitive: bool = False,
     timezone: str | None = None,
+    render_in_worker: bool = False,
 ) -> OutboxMessage:
     """Render mail/<template>.{subject.txt,txt,html} in the language and add it to the session.
 
     The caller commits: the message is saved in the same transaction as what it confirms.
+    With `render_in_worker`, only the subject is rendered now (the outbox and the record's
+    page show it); the mail worker writes the bodies from the context, which must then be
+    plain data (`dump_context`) holding nothing the mail does not show.
     """
     context = {"base_url": current_app.config["BASE_URL"], **(context or {})}
+    stored = None
     with force_locale(language), shown_in_zone(timezone):
+        if render_in_worker:
+            stored = dump_context(context)  # lazy texts translated here, in the language
+            context = load_context(stored)  # what the worker will have
         subject = render_template(f"mail/{template}.subject.txt", **context)
-        body_text = render_template(f"mail/{template}.txt", **context)
-        body_html = render_template(f"mail/{template}.html", **context)
+        body_text, body_html = ("", None) if stored else _bodies(template, context)
     if isinstance(recipients, str):
         recipients = [recipients]
     message = OutboxMessage(
@@ -66,6 +77,9 @@ def queue_mail(
         body_text=body_text,
         body_html=body_html,
         template=template,
+        context=stored,
+        language=language,
+        timezone=timezone,
         sensitive=sensitive,
         record_type=record[0] if record else None,
         record_id=str(record[1]) if record else None,
@@ -79,6 +93,66 @@ def queue_mail(
     )
     db.session.add(message)
     return message
+
+
+def _bodies(template: str, context: dict) -> tuple[str, str]:
+    return (
+        render_template(f"mail/{template}.txt", **context),
+        render_template(f"mail/{template}.html", **context),
+    )
+
+
+def bodies(message: OutboxMessage) -> tuple[str, str | None]:
+    """The message's text and HTML: as stored, or written now from its stored context
+    (in its language and time zone) when the worker has not written them yet."""
+    if message.context is None:
+        return message.body_text, message.body_html
+    with force_locale(message.language), shown_in_zone(message.timezone):
+        return _bodies(message.template, load_context(message.context))
+
+
+# --- Plain data for the worker -------------------------------------------------------
+
+_TAGS = {
+    "$datetime": (datetime, datetime.fromisoformat),
+    "$date": (date, date.fromisoformat),
+    "$decimal": (Decimal, Decimal),
+}
+
+
+def dump_context(value: Any) -> Any:
+    """A mail's context as JSON: text, numbers, truth values, lists and dicts, with
+    datetimes, dates and Decimals tagged; a lazily translated text is translated now.
+    Anything else (a database record) is refused: the worker gets values, not rows."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Markup):
+        raise TypeError("mail context: markup would be escaped when rendered again")
+    if isinstance(value, str):
+        return str(value)  # an enum of text by its value
+    if isinstance(value, LazyString):
+        return str(value)
+    for tag, (kind, _) in _TAGS.items():
+        if isinstance(value, kind):  # datetime before date: a datetime is a date
+            return {tag: value.isoformat() if kind is not Decimal else str(value)}
+    if isinstance(value, (list, tuple)):
+        return [dump_context(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: dump_context(item) for key, item in value.items()}
+    raise TypeError(f"mail context: a {type(value).__name__} is not plain data")
+
+
+def load_context(value: Any) -> Any:
+    """The context `dump_context` stored, with its datetimes, dates and Decimals."""
+    if isinstance(value, list):
+        return [load_context(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            [(key, item)] = value.items()
+            if key in _TAGS:
+                return _TAGS[key][1](item)
+        return {key: load_context(item) for key, item in value.items()}
+    return value
 
 
 def failed_mail_for(record_type: str, *record_ids: object) -> list[OutboxMessage]:
@@ -231,16 +305,22 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
                 lease = _claim(message_id, now, count_attempt=not capture)
                 if lease is None:
                     continue
-                if capture:
-                    _finish(message_id, lease, MailStatus.CAPTURED)
-                    report.captured += 1
-                    continue
                 message = db.session.get(OutboxMessage, message_id)
                 if message.attempts > config["MAIL_MAX_ATTEMPTS"]:
                     # Claimed again and again by workers that died while sending it.
                     error = "a worker stopped while sending this message, too many times"
                     _finish(message_id, lease, MailStatus.FAILED, last_error=error)
                     report.failed += 1
+                    continue
+                if message.context is not None:
+                    outcome = _write_bodies(message, lease, now, config, count_attempt=capture)
+                    if outcome is not None:
+                        report.failed += outcome == MailStatus.FAILED
+                        report.retrying += outcome == MailStatus.QUEUED
+                        continue
+                if capture:
+                    _finish(message_id, lease, MailStatus.CAPTURED)
+                    report.captured += 1
                     continue
                 try:
                     if connection is None:
@@ -259,6 +339,48 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
         finally:
             _close(connection)
     return report
+
+
+class MailNotWritten(Exception):
+    """The bodies of a message could not be written from its context."""
+
+
+def _write_bodies(
+    message: OutboxMessage, lease: datetime, now: datetime, config, count_attempt: bool
+) -> MailStatus | None:
+    """Write the bodies of a message queued with its context, and forget the context;
+    None when done, else what became of the message.
+
+    A message that cannot be written (a template error) fails as a delivery does: tried
+    again later, then marked failed, where staff see it with the error.
+    """
+    table = OutboxMessage.__table__
+    try:
+        body_text, body_html = bodies(message)
+    except Exception as exc:
+        log.exception("mail %s: its bodies could not be written", message.id)
+        db.session.rollback()
+        if count_attempt:  # captured mail counts no attempts of sending
+            db.session.execute(
+                sa.update(table)
+                .where(table.c.id == message.id)
+                .values(attempts=table.c.attempts + 1)
+            )
+            db.session.commit()
+        db.session.refresh(message)
+        failure = MailNotWritten(f"{type(exc).__name__}: {exc}")
+        return _record_failure(message, lease, failure, now, config)
+    written = db.session.execute(
+        sa.update(table)
+        .where(table.c.id == message.id, table.c.locked_until == lease)
+        .values(body_text=body_text, body_html=body_html, context=None)
+    )
+    db.session.commit()
+    if written.rowcount != 1:
+        log.warning("mail %s: the lease ran out while writing it", message.id)
+        return MailStatus.SENDING  # another worker has it now
+    db.session.refresh(message)
+    return None
 
 
 def _close(connection) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import Signer
+from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from extensions import db
@@ -119,9 +120,11 @@ def ensure_default_applications() -> None:
 
 
 def active_applications() -> list[Application]:
+    """The applications the contact form offers, with their sub-applications loaded."""
     return list(
         db.session.scalars(
             sa.select(Application)
+            .options(selectinload(Application.sub_applications))
             .where(Application.active)
             .order_by(Application.position, Application.id)
         )
@@ -405,7 +408,11 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
     if match:
         ticket.target_type, ticket.target_id = match
     entry = TicketEntry(
-        kind=EntryKind.CUSTOMER, author_id=user.id, author_name=user.name, body=contact.message
+        kind=EntryKind.CUSTOMER,
+        author_id=user.id,
+        author_name=user.name,
+        body=contact.message,
+        attachments=[],  # known to be none until _attach gives it some: no query for them
     )
     ticket.entries.append(entry)
     db.session.add(ticket)
@@ -535,21 +542,39 @@ def summary(ticket: Ticket, language: str) -> dict:
     }
 
 
+def _mailed(ticket: Ticket, entry: TicketEntry | None, language: str) -> dict:
+    """What a ticket's mail shows, and so all the mail worker writes it from."""
+    return {
+        "ticket": {
+            "number": ticket.number,
+            "status": ticket.status,
+            "target_reference": ticket.target_reference,
+        },
+        "entry": None
+        if entry is None
+        else {
+            "author_name": entry.author_name,
+            "body": entry.body,
+            "attachments": [{"filename": a.filename} for a in entry.attachments],
+        },
+        "facts": summary(ticket, language),
+        "organisation": ticket.organisation.name,
+    }
+
+
 def _mail_contact(ticket: Ticket, template: str, entry: TicketEntry | None) -> None:
     outbox.queue_mail(
         template,
         ticket.email,
         language=ticket.language,
         context={
-            "ticket": ticket,
-            "entry": entry,
-            "facts": summary(ticket, ticket.language),
+            **_mailed(ticket, entry, ticket.language),
             "status_url": status_link(ticket),
             "ticket_url": external_url("support.ticket", number=ticket.number),
-            "organisation": ticket.organisation.name,
         },
         record=("ticket", ticket.id),
         timezone="Europe/Oslo" if ticket.organisation.country == "NO" else None,
+        render_in_worker=True,
     )
 
 
@@ -567,12 +592,10 @@ def _notify_staff(ticket: Ticket, entry: TicketEntry, new: bool) -> None:
         recipient,
         language=language,
         context={
-            "ticket": ticket,
-            "entry": entry,
+            **_mailed(ticket, entry, language),
             "new": new,
-            "facts": summary(ticket, language),
-            "organisation": ticket.organisation.name,
             "staff_url": external_url("support_staff.ticket", number=ticket.number),
         },
         record=("ticket", ticket.id),
+        render_in_worker=True,
     )

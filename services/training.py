@@ -229,7 +229,10 @@ def enrol(
     course = db.session.get(Course, course_id)
     if course is None:
         raise EnrolmentError(_("The course was not found."))
-    expire_offers(course.id, now)
+    if course.is_full:
+        # A lapsed offer or unpaid seat may free the seat this participant needs; on a
+        # course with seats left they change nothing here (the cron job passes them on).
+        expire_offers(course.id, now)
     reason = closed_reason(course, now)
     if reason:
         raise EnrolmentError(reason)
@@ -377,13 +380,12 @@ def payment_deadline(enrolment: Enrolment) -> datetime:
     return min(enrolment.created_at + timedelta(hours=hours), enrolment.course.starts_at)
 
 
-def release_unpaid(course_id: int | None = None, now: datetime | None = None) -> int:
-    """Cancel enrolments whose course fee was not paid online by their deadline, and pass
-    their seats on; returns how many. One with a payment started within the grace in which
-    the service may still confirm it waits until then."""
+def _lapsed_seats(course_id: int | None, now: datetime) -> sa.Select:
+    """Enrolments holding a seat they may hold no longer: an offer nobody took in time,
+    and a seat waiting for a course fee not paid online by its deadline, unless a payment
+    was started within the grace in which the service may still confirm it."""
     from models.payments import OnlinePayment, PaymentState  # payments build on enrolments
 
-    now = now or utcnow()
     hours = current_app.config["PAYMENT_COURSE_HOLD_HOURS"]
     recent_attempt = (
         sa.select(OnlinePayment.id)
@@ -396,23 +398,30 @@ def release_unpaid(course_id: int | None = None, now: datetime | None = None) ->
         )
         .exists()
     )
-    stmt = (
-        sa.select(Enrolment)
-        .join(Enrolment.course)
-        .where(
-            Enrolment.status == EnrolmentStatus.PRELIMINARY,
-            Enrolment.pays_online,
-            sa.or_(
-                Enrolment.created_at < now - timedelta(hours=hours),
-                Course.starts_at <= now,
-            ),
-            ~recent_attempt,
-        )
+    unpaid = sa.and_(
+        Enrolment.status == EnrolmentStatus.PRELIMINARY,
+        Enrolment.pays_online,
+        sa.or_(Enrolment.created_at < now - timedelta(hours=hours), Course.starts_at <= now),
+        ~recent_attempt,
     )
+    unanswered = sa.and_(
+        Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
+    )
+    stmt = sa.select(Enrolment).join(Enrolment.course).where(sa.or_(unpaid, unanswered))
     if course_id is not None:
         stmt = stmt.where(Enrolment.course_id == course_id)
-    released = 0
-    for enrolment in list(db.session.scalars(stmt.order_by(Enrolment.created_at))):
+    return stmt
+
+
+def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
+    """Withdraw offers nobody took in time and seats held for course fees not paid online
+    in time, and pass the seats on; returns how many. One query finds both."""
+    now = now or utcnow()
+    lapsed = list(db.session.scalars(_lapsed_seats(course_id, now)))
+    unpaid = [e for e in lapsed if e.status == EnrolmentStatus.PRELIMINARY]
+    offered = [e for e in lapsed if e.status == EnrolmentStatus.OFFERED]
+    done = 0
+    for enrolment in sorted(unpaid, key=lambda e: e.created_at):
         try:
             cancel(
                 enrolment,
@@ -422,23 +431,8 @@ def release_unpaid(course_id: int | None = None, now: datetime | None = None) ->
             )
         except StatusChanged:
             continue  # paid or cancelled by another request just now
-        released += 1
-    return released
-
-
-def expire_offers(course_id: int | None = None, now: datetime | None = None) -> int:
-    """Withdraw offers nobody took in time and seats held for course fees not paid online
-    in time, and pass the seats on; returns how many."""
-    now = now or utcnow()
-    released = release_unpaid(course_id, now)
-    stmt = sa.select(Enrolment).where(
-        Enrolment.status == EnrolmentStatus.OFFERED, Enrolment.offer_expires_at < now
-    )
-    if course_id is not None:
-        stmt = stmt.where(Enrolment.course_id == course_id)
-    expired = list(db.session.scalars(stmt.order_by(Enrolment.offer_expires_at)))
-    done = 0
-    for enrolment in expired:
+        done += 1
+    for enrolment in sorted(offered, key=lambda e: e.offer_expires_at):
         try:
             _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
         except StatusChanged:
@@ -447,7 +441,7 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
         db.session.flush()
         _pass_seat_on(enrolment.course, now)
         done += 1
-    return released + done
+    return done
 
 
 def close_waiting_lists(now: datetime | None = None) -> int:
@@ -516,20 +510,58 @@ def calendar_url() -> str:
     return external_url("training.index")
 
 
+# What a participant's mail shows, and so all it is written from (by the mail worker).
+_MAILED_ENROLMENT = (
+    "first_name",
+    "name",
+    "organisation",
+    "email",
+    "phone",
+    "billing_address",
+    "einvoice_address",
+    "einvoice_operator",
+    "billing_reference",
+    "status",
+    "pays_online",
+    "service_code",
+    "cancel_reason",
+    "offer_expires_at",
+)
+_MAILED_COURSE = (
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "remote",
+    "place",
+    "price",
+    "cancellation_deadline",
+)
+
+
 def _mail(enrolment: Enrolment, template: str, **context) -> None:
+    """Queue a mail to the participant; the worker writes it from the enrolment's facts."""
+    from services import payments  # payments build on enrolments
+
+    course = enrolment.course
+    facts = {name: getattr(enrolment, name) for name in _MAILED_ENROLMENT}
+    if enrolment.pays_online and enrolment.status == EnrolmentStatus.PRELIMINARY:
+        context["payment_url"] = payments.enrolment_payment_url(enrolment)
+        context["payment_deadline"] = payment_deadline(enrolment)
     queue_mail(
         template,
         enrolment.email,
         language=enrolment.language,
         context={
-            "enrolment": enrolment,
-            "course": enrolment.course,
+            "enrolment": facts,
+            "course": {name: getattr(course, name) for name in _MAILED_COURSE},
             "calendar_url": calendar_url(),
             "contact_email": current_app.config["TRAINING_CONTACT_EMAIL"],
             **context,
         },
         record=("enrolment", enrolment.id),
         timezone="Europe/Helsinki",  # the courses' own time, whoever triggers the mail
+        render_in_worker=True,
     )
 
 

@@ -37,7 +37,7 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.mail import OutboxMessage
-from services import accounts, finvoice, invoicing, reference, registry
+from services import accounts, finvoice, invoicing, outbox, reference, registry
 from services.forwarding_errors import ForwardingError
 from services.workdays import HELSINKI
 from tests.conftest import PASSWORD, deliver_mail, free_port, run_together, sample_url
@@ -210,7 +210,7 @@ def mails(app: Flask, template: str | None = None) -> list[SimpleNamespace]:
                 recipients=list(m.recipients),
                 sender=m.sender,
                 subject=m.subject,
-                body=m.body_text,
+                body=outbox.bodies(m)[0],  # as the mail worker writes it
                 record=(m.record_type, m.record_id),
                 attachments=[(a.filename, a.content_type) for a in m.attachments],
             )

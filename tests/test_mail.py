@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import Markup
 
 from extensions import db
 from models.auth import Role, User
 from models.mail import MailStatus, OutboxMessage
+from models.training import Enrolment
 from models.types import utcnow
 from services.outbox import Attachment, backoff, failed_mail_for, queue_mail
-from tests.conftest import deliver_mail
+from tests.conftest import PASSWORD, deliver_mail
 
 
 def _queue(app, n: int = 1, **kwargs) -> list[int]:
@@ -391,3 +394,124 @@ def test_captured_password_links_are_for_admins_only(app, client, auth, make_use
     text = client.get(f"/staff/mail/{message_id}").get_data(as_text=True)
     assert ("/auth/reset/" in text) is visible
     assert (client.get(f"/staff/mail/{message_id}/html").status_code == 200) is visible
+
+
+# --- Messages the worker writes -------------------------------------------------------
+
+
+def _enrol_in(client, make_course, language: str, **extra) -> int:
+    """An enrolment sent in the language; returns its course's id."""
+    course = make_course(title="Julkiset hankinnat", price=0)
+    response = client.post(
+        f"/training/courses/{course.id}/enrol",
+        data={
+            "first_name": "Maija",
+            "last_name": "Meikäläinen",
+            "email": "maija@example.com",
+            "organisation": "Testivirasto",
+            "phone": "040 1234567",
+            **extra,
+        },
+        headers={"Accept-Language": language},
+    )
+    assert response.status_code == 303
+    return course.id
+
+
+def test_the_worker_writes_a_queued_mail_in_its_language_zone_and_address(
+    app, client, make_course, smtp_server
+):
+    app.config["BASE_URL"] = "https://portal.example.org"
+    _enrol_in(client, make_course, "sv")
+    [queued] = _all(app)
+    assert queued.subject.startswith("Bekräftelse") and queued.body_text == ""
+    assert (queued.language, queued.timezone) == ("sv", "Europe/Helsinki")
+    assert deliver_mail(app).sent == 1
+    [sent] = _all(app)
+    assert sent.context is None  # forgotten once written
+    text = smtp_server.text_of(smtp_server.messages[0])
+    assert "Hej Maija," in text and "Meikäläinen" in text
+    assert "https://portal.example.org/training/" in text  # links to the public address
+    with app.test_request_context(headers={"Accept-Language": "sv"}):
+        from flask_babel import format_time
+
+        from services.timezones import shown_in_zone
+
+        course = db.session.scalars(sa.select(Enrolment)).one().course
+        with shown_in_zone("Europe/Helsinki"):
+            start = format_time(course.starts_at, "short")
+    assert start in text  # the course's own time, whoever enrolled
+    assert sent.body_html.startswith("<!doctype html>") and 'lang="sv"' in sent.body_html
+
+
+def test_a_queued_mail_keeps_only_what_it_shows(app, client, make_course):
+    _enrol_in(client, make_course, "fi", diet="Gluteeniton", message="Tulen myöhässä")
+    [queued] = _all(app)
+    enrolment = queued.context["enrolment"]
+    assert enrolment["phone"] == "+358 40 1234567" and enrolment["status"] == "sitova"
+    for private in ("diet", "accessibility", "message", "job_title", "language"):
+        assert private not in enrolment
+    assert "Gluteeniton" not in str(queued.context) and "myöhässä" not in str(queued.context)
+
+
+def test_a_mail_that_cannot_be_written_fails_like_a_delivery(app, client, make_course):
+    from services.outbox import failed_mail_for
+
+    _enrol_in(client, make_course, "fi")
+    with app.app_context():
+        message = db.session.scalar(sa.select(OutboxMessage))
+        message.template = "no_such_mail"  # say, a template removed by an upgrade
+        db.session.commit()
+        message_id, enrolment_id = message.id, message.record_id
+    now = utcnow()
+    report = deliver_mail(app, now=now)
+    assert (report.captured, report.retrying) == (0, 1)
+    retrying = _message(app, message_id)
+    assert retrying.status == MailStatus.QUEUED and retrying.attempts == 1
+    assert "MailNotWritten: TemplateNotFound" in retrying.last_error
+    for _attempt in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        now += timedelta(days=1)
+        deliver_mail(app, now=now)
+    assert _message(app, message_id).status == MailStatus.FAILED
+    with app.app_context():
+        assert [m.id for m in failed_mail_for("enrolment", enrolment_id)] == [message_id]
+
+
+def test_staff_read_a_mail_the_worker_has_not_written_yet(app, client, make_course, make_user):
+    _enrol_in(client, make_course, "fi")
+    [queued] = _all(app)
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
+    client.post("/auth/login", data={"email": "staff@example.com", "password": PASSWORD})
+    detail = client.get(f"/staff/mail/{queued.id}").get_data(as_text=True)
+    assert "Hei Maija," in detail and "Julkiset hankinnat" in detail
+    assert b"Hei Maija," in client.get(f"/staff/mail/{queued.id}/html").data
+    assert _message(app, queued.id).body_text == ""  # read, not written
+
+
+@pytest.mark.parametrize("value", [User(name="A"), Markup("<b>x</b>"), {1: "a"}, object()])
+def test_a_context_for_the_worker_is_plain_data(app, value):
+    with app.test_request_context(), pytest.raises(TypeError):
+        queue_mail(
+            "training_waiting",
+            "a@example.com",
+            language="fi",
+            context={"enrolment": value},
+            render_in_worker=True,
+        )
+
+
+def test_plain_data_comes_back_as_it_went(app):
+    from decimal import Decimal
+
+    from services.outbox import dump_context, load_context
+
+    value = {
+        "when": utcnow(),
+        "day": utcnow().date(),
+        "price": Decimal("290.50"),
+        "list": [1, 2.5, True, None, "text"],
+        "status": MailStatus.SENT,
+    }
+    stored = dump_context(value)
+    assert json.loads(json.dumps(stored)) == stored
+    assert load_context(stored) == {**value, "status": "sent"}

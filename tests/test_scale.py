@@ -133,11 +133,15 @@ def fill(app: Flask) -> dict[str, object]:
             ],
         )
         # Mostly paid, as years of invoices are; a few hundred on the desk.
-        statuses = [InvoiceStatus.SUBMITTED] * 2 + [
-            InvoiceStatus.FORWARDED,
-            InvoiceStatus.OPEN,
-            InvoiceStatus.CORRECTION,
-        ] + [InvoiceStatus.PAID] * 5
+        statuses = (
+            [InvoiceStatus.SUBMITTED] * 2
+            + [
+                InvoiceStatus.FORWARDED,
+                InvoiceStatus.OPEN,
+                InvoiceStatus.CORRECTION,
+            ]
+            + [InvoiceStatus.PAID] * 5
+        )
         invoices = []
         for n in range(1, 2 * ROWS + 1):
             number, ref = _numbered(n)

@@ -12,7 +12,7 @@ from extensions import db
 from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
-from services import codes, training
+from services import codes, outbox, training
 from tests.conftest import deliver_mail, page_link, run_together
 
 EN = {"Accept-Language": "en"}
@@ -305,11 +305,12 @@ def _fill_with_queue(app, client, course) -> tuple[Enrolment, Enrolment, Enrolme
 
 def _offer_link(app) -> str:
     with app.app_context():
-        body = db.session.scalars(
-            sa.select(OutboxMessage.body_text)
+        offer = db.session.scalars(
+            sa.select(OutboxMessage)
             .where(OutboxMessage.template == "training_offer")
             .order_by(OutboxMessage.id.desc())
         ).first()
+        body = outbox.bodies(offer)[0]  # as the mail worker writes it
     return re.search(r"http://portal\.test(/training/offers/\S+)", body).group(1)
 
 

@@ -126,7 +126,9 @@ def _owner() -> str:
 # ---------------------------------------------------------------- the form
 
 
-def _application_choices(form: ContactForm, language: str) -> dict:
+def _application_choices(form: ContactForm, language: str) -> dict[str, Application]:
+    """Offer the active applications and the chosen one's sub-applications; returns the
+    applications by id (kept, so that the chosen one is not loaded again)."""
     applications = support.active_applications()
     form.application.choices = [SelectChoice("", _("Choose the application"))] + [
         SelectChoice(str(a.id), a.name(language)) for a in applications
@@ -137,11 +139,17 @@ def _application_choices(form: ContactForm, language: str) -> dict:
     form.sub_application.choices = [SelectChoice("", _("None"))] + [
         SelectChoice(str(s.id), s.name(language)) for s in subs
     ]
-    # For the script that changes the sub-application list without a round trip.
-    return {
-        str(a.id): [[str(s.id), s.name(language)] for s in a.sub_applications if s.active]
-        for a in applications
-    }
+    return by_id
+
+
+def _sub_application_lists(applications: dict[str, Application], language: str) -> str:
+    """For the script that changes the sub-application list without a round trip."""
+    return json.dumps(
+        {
+            key: [[str(s.id), s.name(language)] for s in a.sub_applications if s.active]
+            for key, a in applications.items()
+        }
+    )
 
 
 def _prefill(form: ContactForm) -> None:
@@ -173,7 +181,7 @@ def new():
     form.urgency.choices = [SelectChoice(u.value, support.URGENCY_LABELS[u]) for u in Urgency]
     if request.method == "GET":
         _prefill(form)
-    sub_applications = _application_choices(form, language)
+    applications = _application_choices(form, language)
     kept: list[TicketAttachment] = []
     if organisation is None:
         return render_template("support/new.html", form=form, organisation=None), 200
@@ -182,7 +190,7 @@ def new():
         valid = not refreshing and form.validate()
         kept = collect_images(form.screenshots, _owner())
         if valid and not form.screenshots.errors:
-            application = db.session.get(Application, int(form.application.data))
+            application = applications[form.application.data]
             chosen = form.sub_application.data
             sub = next((s for s in application.sub_applications if str(s.id) == chosen), None)
             contact = support.Contact(
@@ -198,8 +206,9 @@ def new():
                 ticket = support.create_ticket(current_user, contact, kept, language)
             except support.AlreadySent:
                 return already_sent(url_for("support.index"))
+            number = ticket.number  # read before the commit expires it
             db.session.commit()
-            return redirect(url_for("support.sent", number=ticket.number))
+            return redirect(url_for("support.sent", number=number))
         db.session.commit()  # the accepted images wait for the next try
     chosen_type = form.type.data if form.type.data in set(TicketType) else None
     guidance = support.TYPE_GUIDANCE[TicketType(chosen_type)] if chosen_type else None
@@ -209,7 +218,7 @@ def new():
         organisation=organisation,
         kept=kept,
         guidance=guidance,
-        sub_applications=json.dumps(sub_applications),
+        sub_applications=_sub_application_lists(applications, language),
     )
 
 

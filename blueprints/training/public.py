@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 from wtforms import SelectChoice
 
 from blueprints import paginate
@@ -33,7 +34,7 @@ from forms.training import (
     ParticipantCancelForm,
     ServiceCodeForm,
 )
-from models.training import Course
+from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS
 from services import payments, registry, training
@@ -42,6 +43,15 @@ from services.timezones import day_start_utc
 bp = Blueprint("training", __name__, url_prefix="/training")
 
 REMOTE = "__remote__"
+
+# An enrolment's status as pages and mail name it (one translation per badge, not five).
+STATUS_LABELS = {
+    EnrolmentStatus.PRELIMINARY: _l("preliminary"),
+    EnrolmentStatus.BINDING: _l("binding"),
+    EnrolmentStatus.CANCELLED: _l("cancelled"),
+    EnrolmentStatus.WAITING: _l("on the waiting list"),
+    EnrolmentStatus.OFFERED: _l("offered a seat"),
+}
 
 
 def _service_code_throttle() -> str:
@@ -63,21 +73,22 @@ _code_limit = limiter.shared_limit(
 
 
 def _calendar_choices(form: CalendarFilterForm, now) -> None:
+    """The topics and places of upcoming courses, in one query."""
     upcoming = sa.select(Course).where(Course.is_open, Course.starts_at > now)
-    topics = db.session.scalars(
-        upcoming.with_only_columns(Course.topic).distinct().order_by(Course.topic)
+    topics = upcoming.with_only_columns(
+        sa.literal_column("'topic'").label("kind"), Course.topic.label("value")
     )
-    places = db.session.scalars(
-        upcoming.where(~Course.remote)
-        .with_only_columns(Course.place)
-        .distinct()
-        .order_by(Course.place)
+    places = upcoming.where(~Course.remote).with_only_columns(
+        sa.literal_column("'place'").label("kind"), Course.place.label("value")
     )
+    found: dict[str, list[str]] = {"topic": [], "place": []}
+    for row in db.session.execute(sa.union(topics, places).order_by("kind", "value")):
+        found[row.kind].append(row.value)
     everything = SelectChoice("", _("All"))
-    form.topic.choices = [everything] + [SelectChoice(t, t) for t in topics]
+    form.topic.choices = [everything] + [SelectChoice(t, t) for t in found["topic"]]
     form.place.choices = (
         [everything]
-        + [SelectChoice(p, p) for p in places if p]
+        + [SelectChoice(p, p) for p in found["place"] if p]
         + [SelectChoice(REMOTE, _("Remote"))]
     )
 
@@ -88,7 +99,24 @@ def index():
     now = utcnow()
     form = CalendarFilterForm(formdata=request.args)
     _calendar_choices(form, now)
-    stmt = sa.select(Course).where(Course.is_open, Course.starts_at > now)
+    # Only what a card shows (not the description, which may be long).
+    stmt = (
+        sa.select(Course)
+        .options(
+            load_only(
+                Course.title,
+                Course.topic,
+                Course.place,
+                Course.remote,
+                Course.starts_at,
+                Course.ends_at,
+                Course.capacity,
+                Course.seats_taken,
+                Course.enrolment_deadline,
+            )
+        )
+        .where(Course.is_open, Course.starts_at > now)
+    )
     if form.validate():
         if form.q.data:
             pattern = f"%{form.q.data.strip().lower()}%"
@@ -205,11 +233,13 @@ def enrol(course_id: int):
                 ps.enrolment = enrolment
                 db.session.commit()
                 return punchout_views.transfer_response(ps)
+            code = enrolment.service_code  # read before the commit expires it
             db.session.commit()
-            if payments.course_fee_payable(enrolment):  # straight on to pay the fee
+            # Straight on to pay the fee (only one who chose to pay online can).
+            if form.pays_online and payments.course_fee_payable(enrolment):
                 token = payments.enrolment_token(enrolment)
                 return redirect(url_for("payments.course_fee", token=token), 303)
-            session["enrolled"] = enrolment.service_code
+            session["enrolled"] = code
             return redirect(url_for("training.enrolled"), 303)
     return render_template(
         "training/enrol.html", course=course, form=form, waiting=waiting, punchout=ps
@@ -333,3 +363,4 @@ def setup_app(app: Flask) -> None:
 
     staff.setup_app(app)
     registry.register_staff_section(app, _l("Training"), "training_staff.courses")
+    app.jinja_env.globals["enrolment_status_labels"] = STATUS_LABELS

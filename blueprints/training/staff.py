@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import load_only
 
 from access import staff_required
 from blueprints import paginate
@@ -38,8 +39,18 @@ def status_labels() -> dict[str, str]:
 @staff_required
 def courses():
     """List every course, the newest start first, with its seats."""
-    page = paginate(sa.select(Course), (Course.starts_at.desc(), Course.id.desc()), per_page=25)
-    return render_template("training/staff_courses.html", page=page, form=ActionForm())
+    listed = load_only(
+        Course.title,
+        Course.topic,
+        Course.starts_at,
+        Course.ends_at,
+        Course.capacity,
+        Course.seats_taken,
+        Course.is_open,
+    )
+    stmt = sa.select(Course).options(listed)
+    page = paginate(stmt, (Course.starts_at.desc(), Course.id.desc()), per_page=25)
+    return render_template("training/staff_courses.html", page=page)
 
 
 def _save_course(form: CourseForm, course: Course) -> None:

@@ -3,7 +3,7 @@ ending in the id; the desk's queue, the forwarded invoices, the unpaid customer 
 and the payments needing action as partial indexes; PAID ids in any letter case.
 
 Revision ID: 3c5e0a9d2b71
-Revises: 847c8bc39beb
+Revises: f5c749adc872
 Create Date: 2026-12-02 17:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "3c5e0a9d2b71"
-down_revision = "847c8bc39beb"
+down_revision = "f5c749adc872"
 branch_labels = None
 depends_on = None
 
