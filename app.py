@@ -174,9 +174,10 @@ def _install_template_gettext(app: Flask) -> None:
         return text % variables  # always a format string, as in Jinja ("%%" is "%")
 
     @pass_context
-    def ngettext(context, singular: str, plural: str, num: int, **variables):
-        variables.setdefault("num", num)
-        text = catalog().ungettext(singular, plural, num)
+    def ngettext(context, singular: str, plural: str, count: int, /, **variables):
+        # Positional-only, as Jinja's: a template may pass num= formatted itself.
+        variables.setdefault("num", count)
+        text = catalog().ungettext(singular, plural, count)
         if context.eval_ctx.autoescape:
             text = Markup(text)
         return text % variables
