@@ -51,7 +51,7 @@ from services import reference
 from tests.conftest import PASSWORD
 
 ROWS = 1_500  # per large table: far more than any page, few enough for a quick test
-COURSES = 300
+COURSES = 150
 READ_BOUND = 400  # rows one query of a page may read, every scan added up
 LARGE_TABLES = {
     "sales_invoice",
@@ -175,8 +175,9 @@ def fill(app: Flask) -> dict[str, object]:
                 "enrolment_deadline": T0 + timedelta(days=390 + n),
                 "cancellation_deadline": T0 + timedelta(days=390 + n),
             }
-            # A calendar holds hundreds of coming courses (its filter lists their topics
-            # and places), not thousands: the enrolments are the many.
+            # A calendar holds a few hundred coming courses at most (its filter lists
+            # their topics and places, reading them once for each), not thousands: the
+            # enrolments are the many.
             for n in range(COURSES)
         ]
         insert(Course, course_rows)
