@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, sql_list, utcnow, value_enum
+from models.types import UTCDateTime, partial_index, sql_list, utcnow, value_enum
 
 
 def searchable(length: int) -> sa.types.TypeEngine:
@@ -80,37 +80,23 @@ class SalesInvoice(db.Model):
         # Every list walks one of these in its own order and stops after a page (see
         # paging.py); the id last makes the order total, as keyset pages need.
         # The desk's queue in order of arrival, and its counters (the 15:00 promise).
-        sa.Index(
-            "ix_sales_invoice_desk",
-            "sent_at",
-            "id",
-            postgresql_where=sa.text(sql_list("status", ON_THE_DESK)),
-            sqlite_where=sa.text(sql_list("status", ON_THE_DESK)),
+        partial_index(
+            "ix_sales_invoice_desk", "sent_at", "id", where=sql_list("status", ON_THE_DESK)
         ),
         # Forwarded, waiting for Viimeistele.
-        sa.Index(
+        partial_index(
             "ix_sales_invoice_forwarded",
             "forwarded_at",
             "id",
-            postgresql_where=sa.text(sql_list("status", AWAITING_FINALISING)),
-            sqlite_where=sa.text(sql_list("status", AWAITING_FINALISING)),
+            where=sql_list("status", AWAITING_FINALISING),
         ),
         # Open receivables by due date; the corrections the desk counts. No index leads
         # with the status: SQLite, without statistics, would take it for any status
         # condition and sort every match.
-        sa.Index(
-            "ix_sales_invoice_open",
-            "due_date",
-            "id",
-            postgresql_where=sa.text(sql_list("status", RECEIVABLE_OPEN)),
-            sqlite_where=sa.text(sql_list("status", RECEIVABLE_OPEN)),
+        partial_index(
+            "ix_sales_invoice_open", "due_date", "id", where=sql_list("status", RECEIVABLE_OPEN)
         ),
-        sa.Index(
-            "ix_sales_invoice_correction",
-            "id",
-            postgresql_where=sa.text(sql_list("status", IN_CORRECTION)),
-            sqlite_where=sa.text(sql_list("status", IN_CORRECTION)),
-        ),
+        partial_index("ix_sales_invoice_correction", "id", where=sql_list("status", IN_CORRECTION)),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),

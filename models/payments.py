@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow, value_enum
+from models.types import UTCDateTime, partial_index, utcnow, value_enum
 
 
 class PaymentState(enum.StrEnum):
@@ -41,12 +41,7 @@ class OnlinePayment(db.Model):
         # The staff look-up finds a PAID id in any letter case.
         sa.Index("ix_online_payment_paid_code_upper", sa.text("upper(paid_code)")),
         # What needs action: few rows, counted on every staff list.
-        sa.Index(
-            "ix_online_payment_problem",
-            "id",
-            postgresql_where=sa.text("problem IS NOT NULL"),
-            sqlite_where=sa.text("problem IS NOT NULL"),
-        ),
+        partial_index("ix_online_payment_problem", "id", where="problem IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, utcnow, value_enum
+from models.types import UTCDateTime, partial_index, utcnow, value_enum
 
 # Unpaid: outstanding above this, written into the SQL as the partial index states it.
 UNPAID_MINIMUM = "0"
@@ -179,13 +179,12 @@ class CustomerInvoice(db.Model):
         sa.Index("ix_customer_invoice_organisation", "organisation_id", "invoice_date", "id"),
         sa.Index("ix_customer_invoice_due", "due_date", "id"),
         # Ubetalt, the list's default, in its own order; and counted on the Info tab.
-        sa.Index(
+        partial_index(
             "ix_customer_invoice_unpaid",
             "organisation_id",
             "invoice_date",
             "id",
-            postgresql_where=sa.text(f"outstanding > {UNPAID_MINIMUM}"),
-            sqlite_where=sa.text(f"outstanding > {UNPAID_MINIMUM}"),
+            where=f"outstanding > {UNPAID_MINIMUM}",
         ),
     )
 

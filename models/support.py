@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, sql_list, utcnow, value_enum
+from models.types import UTCDateTime, partial_index, sql_list, utcnow, value_enum
 
 
 class TicketType(enum.StrEnum):
@@ -106,13 +106,8 @@ class Ticket(db.Model):
     __table_args__ = (
         sa.Index("ix_ticket_urgency", "urgency", "created_at", "id"),
         # The queue's default: the open tickets, few among years of resolved ones.
-        sa.Index(
-            "ix_ticket_open",
-            "urgency",
-            "created_at",
-            "id",
-            postgresql_where=sa.text(sql_list("status", OPEN_STATUSES)),
-            sqlite_where=sa.text(sql_list("status", OPEN_STATUSES)),
+        partial_index(
+            "ix_ticket_open", "urgency", "created_at", "id", where=sql_list("status", OPEN_STATUSES)
         ),
         sa.Index("ix_ticket_organisation", "organisation_id", "created_at", "id"),
     )

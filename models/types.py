@@ -34,6 +34,12 @@ def sql_list(column: str, values: tuple[enum.StrEnum, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
+def partial_index(name: str, *columns: str, where: str) -> sa.Index:
+    """An index of the rows `where` holds (SQL), on PostgreSQL and SQLite alike."""
+    condition = sa.text(where)
+    return sa.Index(name, *columns, postgresql_where=condition, sqlite_where=condition)
+
+
 def one_of(column: sa.ColumnElement, values: tuple[enum.StrEnum, ...]) -> sa.ColumnElement:
     """`column IN (...)` with the values written into the SQL, not bound: SQLite uses a
     partial index only where the query states its condition literally (sql_list)."""

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from email import message_from_bytes, policy
@@ -269,6 +270,24 @@ def sample_url(rule, number: object = 1, text: str = "x") -> str:
 
 
 # --- SMTP ---------------------------------------------------------------------------
+
+
+@contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[tuple[str, object]]]:
+    """Every statement the application runs inside the block, with its parameters."""
+    seen: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if not executemany:
+            seen.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def page_link(html: str, rel: str = "next") -> str | None:

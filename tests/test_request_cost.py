@@ -23,7 +23,7 @@ from models.mail import OutboxMessage
 from models.support import Application, SubApplication
 from models.types import utcnow
 from services import support
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, recorded_statements
 from tests.test_training import PERSON
 
 
@@ -31,17 +31,9 @@ from tests.test_training import PERSON
 def statements(app: Flask) -> Iterator[list[str]]:
     """The SQL statements run inside the block, in order."""
     seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as recorded:
         yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        seen.extend(" ".join(statement.split()) for statement, _ in recorded)
 
 
 def queries(app: Flask, client: FlaskClient, url: str, status: int = 200) -> list[str]:

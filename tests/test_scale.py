@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -48,7 +46,7 @@ from models.support import (
 )
 from models.training import Course, Enrolment, EnrolmentStatus
 from services import reference
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, recorded_statements
 
 ROWS = 1_500  # per large table: far more than any page, few enough for a quick test
 COURSES = 150
@@ -364,24 +362,6 @@ def _analyze() -> None:
             connection.exec_driver_sql("ANALYZE")
 
 
-@contextmanager
-def recorded_selects(app: Flask) -> Iterator[list[tuple[str, object]]]:
-    """Every SELECT the application runs meanwhile, with its parameters."""
-    seen: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and not executemany:
-            seen.append((statement, parameters))
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 def _rows_read(plan: dict) -> tuple[int, list[str]]:
     """Rows a PostgreSQL plan read in its scans, and the tables it read sequentially."""
     read, sequential = 0, []
@@ -524,8 +504,9 @@ def test_every_list_search_and_look_up_reads_a_page_through_an_index(app, filled
     visits += [(admin, "/auth/users"), (admin, "/auth/users?last=1")]
     problems = []
     for client, url in visits:
-        with recorded_selects(app) as selects:
+        with recorded_statements(app) as statements:
             response = client.get(url)
+        selects = [(sql, params) for sql, params in statements if sql.lstrip()[:6] == "SELECT"]
         assert response.status_code in (200, 302), (url, response.status_code)
         assert selects, url
         problems += [f"{url}: {problem}" for problem in problems_of(app, selects)]
