@@ -112,7 +112,6 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(_user_loader())
 
-    _ping_idle_connections(app)
     if is_sqlite:
         _sqlite_pragmas(app)
 
@@ -190,35 +189,6 @@ def _install_template_gettext(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.globals.update(gettext=gettext, ngettext=ngettext, _=gettext)
-
-
-# A pooled connection unused this long is checked before use (the server, a proxy or a
-# firewall may have dropped it); one in steady use is not: a round trip per request saved.
-IDLE_BEFORE_PING = 30.0
-
-
-def _ping_idle_connections(app: Flask) -> None:
-    """SQLAlchemy's pessimistic disconnect handling, for idle connections only."""
-    import time
-
-    import sqlalchemy as sa
-
-    with app.app_context():
-        engine = db.engine
-
-    @sa.event.listens_for(engine, "connect")
-    @sa.event.listens_for(engine, "checkin")
-    def _idle_from_now(_dbapi_connection, record) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @sa.event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_BEFORE_PING:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # the pool replaces the connection and tries again
-            raise sa.exc.DisconnectionError() from exc
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +58,14 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-class Generator:
+class Generator(ABC):
+    """A load generator: wrk, or the Python one where wrk is missing."""
+
     name = ""
 
+    @abstractmethod
     def run(self, target: Target, *, seconds: float, connections: int, timeout: float) -> Load:
-        raise NotImplementedError
+        """Send requests to the target for `seconds` over `connections` at once."""
 
 
 class Wrk(Generator):

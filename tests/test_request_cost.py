@@ -210,27 +210,6 @@ def test_the_navigation_is_built_once_per_kind_of_user_and_language(app, client,
     assert "Kontakt" in swedish.get_data(as_text=True)
 
 
-def test_only_a_connection_idle_for_long_is_pinged_and_a_dropped_one_replaced(
-    app, client, monkeypatch
-):
-    import app as portal
-
-    with app.app_context():
-        engine = db.engine
-    pings = []
-    original = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or original(c))
-    for _ in range(3):
-        client.get("/training/")
-    assert pings == []
-    with engine.connect() as conn:
-        info, dropped = conn.connection.info, conn.connection.dbapi_connection
-    info["idle_since"] -= portal.IDLE_BEFORE_PING + 1
-    dropped.close()  # as a restarted server or a firewall leaves it
-    assert client.get("/training/").status_code == 200
-    assert pings == [1]
-
-
 @pytest.mark.parametrize("language", ["fi", "en", "nb"])
 @pytest.mark.parametrize("zone", ["Europe/Helsinki", "Europe/Oslo"])
 @pytest.mark.parametrize("days", [0, 1])
