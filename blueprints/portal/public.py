@@ -150,10 +150,11 @@ def _filters(*names: str) -> dict:
 @customer_required
 def index():
     """Info: what the portal holds, and the bookings open for placing employees."""
+    departments = visible_departments()
     bookings = [
         b
         for b in portal.active_bookings(current_user)
-        if b.order is None or _visible_order(b.order)
+        if b.order is None or _visible_order(b.order, departments)
     ]
     # Capped: "10 000+" tells as much as an exact count of a hundred thousand.
     counts = {
@@ -166,8 +167,8 @@ def index():
     return render_template("portal/index.html", bookings=bookings, counts=counts, now=utcnow())
 
 
-def _visible_order(order: PortalOrder) -> bool:
-    departments = visible_departments()
+def _visible_order(order: PortalOrder, departments: set[int] | None) -> bool:
+    """Whether a user who sees these departments (None: the whole company) sees it."""
     return departments is None or order.department_id in departments or not order.department_id
 
 
@@ -508,7 +509,9 @@ def invoice_pdf(number: str):
 
 def _own_booking(booking_id: int) -> Booking:
     booking = _own(Booking, id=booking_id)
-    if not booking.active or (booking.order is not None and not _visible_order(booking.order)):
+    if not booking.active or (
+        booking.order is not None and not _visible_order(booking.order, visible_departments())
+    ):
         abort(404)
     return booking
 
