@@ -15,6 +15,9 @@ ODD_QUERIES = [
     "?page=0",
     "?page=99999999999999999999",  # beyond a 64-bit integer
     "?page=abc",
+    "?after=99999999999999999999",  # keyset cursors (paging.py)
+    "?before=-1&last=1",
+    "?after=%C2%B2",
     "?status=nope",
     "?code=" + "x" * 500,
 ]
