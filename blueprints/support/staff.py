@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
@@ -27,12 +27,13 @@ from forms.support import (
     StatusForm,
     status_choices,
 )
-from models.auth import Organisation
+from models.auth import Organisation, User
 from models.support import (
     OPEN_STATUSES,
     Application,
     SubApplication,
     Ticket,
+    TicketEntry,
     TicketStatus,
     TicketType,
 )
@@ -93,12 +94,14 @@ def queue():
     form = QueueFilterForm(formdata=request.args if request.args else None)
     language = _language()
     _queue_choices(form, language)
+    # What the rows show, in two queries: the ticket with its organisation, application
+    # and handler, then the messages (the first one is shown).
     stmt = sa.select(Ticket).options(
-        selectinload(Ticket.organisation),
-        selectinload(Ticket.application),
-        selectinload(Ticket.sub_application),
-        selectinload(Ticket.assignee),
-        selectinload(Ticket.entries),  # the first one is the message shown
+        joinedload(Ticket.organisation).load_only(Organisation.name),
+        joinedload(Ticket.application),
+        joinedload(Ticket.sub_application),
+        joinedload(Ticket.assignee).load_only(User.name),
+        selectinload(Ticket.entries).load_only(TicketEntry.body),
     )
     status = form.status.data
     if status == "open":
