@@ -6,10 +6,10 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from flask import Flask, has_request_context, render_template, request, session
@@ -18,6 +18,11 @@ from werkzeug.exceptions import HTTPException
 
 import config as portal_config
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+if TYPE_CHECKING:
+    from pytz.tzinfo import BaseTzInfo  # the zones Flask-Babel works with
+
+    from models.auth import User
 
 ERROR_CODES = (400, 403, 404, 405, 409, 413, 429, 500)
 
@@ -116,7 +121,7 @@ def register_extensions(app: Flask) -> None:
         _sqlite_pragmas(app)
 
 
-def _user_loader():
+def _user_loader() -> Callable[[str], Any]:
     """Flask-Login's loader: the user of a login cookie, if its session token still holds.
 
     One prepared query per request: the organisation is on every page (the header, the
@@ -133,7 +138,7 @@ def _user_loader():
         .where(User.id == sa.bindparam("user_id"))
     )
 
-    def load_user(cookie_id: str):
+    def load_user(cookie_id: str) -> User | None:
         user_id, _, token = cookie_id.partition(":")
         if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
             return None
@@ -152,13 +157,15 @@ def _install_template_gettext(app: Flask) -> None:
     five context look-ups per string, and Jinja wraps them twice more; a page translates
     some fifty strings. These do what Jinja's "newstyle" gettext does, directly.
     """
+    from babel.support import NullTranslations
     from flask_babel import get_locale, get_translations
     from jinja2 import pass_context
+    from jinja2.runtime import Context
     from markupsafe import Markup
 
-    catalogs: dict = {}
+    catalogs: dict[Locale | None, NullTranslations] = {}
 
-    def catalog():
+    def catalog() -> NullTranslations:
         locale = get_locale()  # follows force_locale(), as mail in another language needs
         found = catalogs.get(locale)
         if found is None:
@@ -166,14 +173,14 @@ def _install_template_gettext(app: Flask) -> None:
         return found
 
     @pass_context
-    def gettext(context, string: str, **variables):
+    def gettext(context: Context, string: str, **variables: Any) -> str:
         text = catalog().ugettext(string)
         if context.eval_ctx.autoescape:
             text = Markup(text)
         return text % variables  # always a format string, as in Jinja ("%%" is "%")
 
     @pass_context
-    def ngettext(context, singular: str, plural: str, count: int, /, **variables):
+    def ngettext(context: Context, singular: str, plural: str, count: int, /, **variables: Any) -> str:
         # Positional-only, as Jinja's: a template may pass num= formatted itself.
         variables.setdefault("num", count)
         text = catalog().ungettext(singular, plural, count)
@@ -396,7 +403,7 @@ def register_template_helpers(app: Flask) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _time_range(start: datetime, end: datetime, locale: Locale, zone: tzinfo) -> str:
+def _time_range(start: datetime, end: datetime, locale: Locale, zone: BaseTzInfo) -> str:
     """A course's time as `time_range` shows it; a calendar shows the same ones all day."""
     from babel.dates import format_date, format_time
 

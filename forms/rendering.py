@@ -1,7 +1,7 @@
 """Form fields as HTML, the accessible way `templates/_form.html` describes.
 
-WTForms builds every attribute through `Markup.format`, which costs more than the rest
-of a page; `render_widget` writes the same markup for the widgets the portal uses (and
+WTForms builds every attribute through `Markup.format`, which costs several times the
+markup itself; `render_widget` writes the same markup for the widgets the portal uses (and
 leaves any other widget to WTForms), and `render_field` is the `field` macro of
 `_form.html` in Python: a form page renders a dozen fields on every request.
 """
