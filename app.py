@@ -358,9 +358,11 @@ def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
     from flask_babel import lazy_gettext as _l
 
+    import fragments
     from forms.rendering import render_field
     from services import outbox, registry
 
+    fragments.init_app(app)  # the layout and the most asked-for pages, rendered once
     app.jinja_env.globals["render_field"] = render_field  # the field macro of _form.html
     role_labels = {"customer": _l("Customer"), "staff": _l("Staff"), "admin": _l("Administrator")}
 

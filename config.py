@@ -91,6 +91,8 @@ def from_environment(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LANGUAGE", "fi"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/Helsinki"),
         "LANGUAGES": LANGUAGES,
+        # How long another process's change may take to show on a cached page (fragments.py).
+        "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 10),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Failed logins allowed: per address and account, per account from anywhere

@@ -43,10 +43,28 @@ def cpu_per_request(send, requests: int) -> float:
     return min(rounds) * 1000
 
 
+def profile(send, requests: int) -> None:
+    """Print where the time of `requests` requests goes, by own and by cumulative time."""
+    import cProfile
+    import pstats
+
+    for _ in range(10):
+        send()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        send()
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(35)
+    stats.sort_stats("cumulative").print_stats(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--submissions", action="store_true")
+    parser.add_argument("--profile", metavar="NAME", help="print a cProfile of the row NAME")
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -96,6 +114,8 @@ def main() -> None:
             return client
 
         def measure(name: str, send) -> None:
+            if args.profile and args.profile == name:
+                profile(send, args.requests)
             ms = cpu_per_request(send, args.requests)
             statements.clear()
             send()

@@ -25,6 +25,7 @@ from wtforms import SelectChoice
 from access import admin_required, get_owned_or_404, scoped
 from blueprints import paginate, safe_next
 from extensions import db, limiter
+from fragments import content_key
 from forms.auth import (
     DepartmentForm,
     LoginForm,
@@ -93,7 +94,7 @@ def login():
             flash(_("You are logged in as %(name)s.", name=user.name), "success")
             default = url_for("staff.index") if user.is_staff else url_for("main.index")
             return redirect(safe_next(form.next.data) or default, 303)
-    return render_template("auth/login.html", form=form)
+    return render_template("auth/login.html", form=form, content_key=content_key())
 
 
 @bp.post("/logout")

@@ -18,6 +18,7 @@ from itsdangerous import Signer
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
+import fragments
 from extensions import db
 from models.support import (
     Application,
@@ -119,15 +120,40 @@ def ensure_default_applications() -> None:
             db.session.add(app)
 
 
-def active_applications() -> list[Application]:
-    """The applications the contact form offers, with their sub-applications loaded."""
-    return list(
-        db.session.scalars(
-            sa.select(Application)
-            .options(selectinload(Application.sub_applications))
-            .where(Application.active)
-            .order_by(Application.position, Application.id)
+@dataclass(frozen=True)
+class Offered:
+    """An application (or sub-application) as the contact form offers it."""
+
+    id: int
+    names: dict[str, str]
+    subs: tuple[Offered, ...] = ()
+    part: str | None = None  # the portal's part it stands for
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["fi"]
+
+
+def offered_applications() -> tuple[Offered, ...]:
+    """The active applications with their active sub-applications, in the staff's order:
+    what every contact form offers, read once per page-cache slot (fragments.py)."""
+    return fragments.cached_value(("offered-applications",), _read_offered_applications)
+
+
+def _read_offered_applications() -> tuple[Offered, ...]:
+    applications = db.session.scalars(
+        sa.select(Application)
+        .options(selectinload(Application.sub_applications))
+        .where(Application.active)
+        .order_by(Application.position, Application.id)
+    )
+    return tuple(
+        Offered(
+            a.id,
+            dict(a.names),
+            tuple(Offered(s.id, dict(s.names)) for s in a.sub_applications if s.active),
+            a.part,
         )
+        for a in applications
     )
 
 

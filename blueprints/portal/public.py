@@ -29,6 +29,7 @@ from wtforms import SelectChoice
 from access import own_scoped, visible_departments
 from blueprints import paginate
 from extensions import db
+from fragments import content_key
 from forms.portal import (
     DeactivateForm,
     EmployeeForm,
@@ -257,7 +258,7 @@ def new_order():
         db.session.commit()
         flash(_("Your order %(number)s was sent.", number=order.number), "success")
         return redirect(url_for("portal.order", number=order.number))
-    return render_template("portal/order_new.html", form=form)
+    return render_template("portal/order_new.html", form=form, content_key=content_key())
 
 
 def _same_order_just_sent(form: OrderForm) -> PortalOrder | None:

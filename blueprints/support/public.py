@@ -26,6 +26,7 @@ from wtforms import SelectChoice
 from access import scoped
 from blueprints import paginate
 from extensions import db, limiter
+from fragments import content_key
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
 from models.support import (
     CUSTOMER_VISIBLE,
@@ -126,40 +127,33 @@ def _owner() -> str:
 # ---------------------------------------------------------------- the form
 
 
-def _application_choices(form: ContactForm, language: str) -> dict[str, Application]:
+def _application_choices(form: ContactForm, language: str) -> dict[str, support.Offered]:
     """Offer the active applications and the chosen one's sub-applications; returns the
-    applications by id (kept, so that the chosen one is not loaded again)."""
-    applications = support.active_applications()
+    applications by id."""
+    applications = support.offered_applications()
     form.application.choices = [SelectChoice("", _("Choose the application"))] + [
         SelectChoice(str(a.id), a.name(language)) for a in applications
     ]
     by_id = {str(a.id): a for a in applications}
     chosen = by_id.get(form.application.data or "")
-    subs = [s for s in chosen.sub_applications if s.active] if chosen else []
     form.sub_application.choices = [SelectChoice("", _("None"))] + [
-        SelectChoice(str(s.id), s.name(language)) for s in subs
+        SelectChoice(str(s.id), s.name(language)) for s in (chosen.subs if chosen else ())
     ]
     return by_id
 
 
-def _sub_application_lists(applications: dict[str, Application], language: str) -> str:
+def _sub_application_lists(applications: dict[str, support.Offered], language: str) -> str:
     """For the script that changes the sub-application list without a round trip."""
     return json.dumps(
-        {
-            key: [[str(s.id), s.name(language)] for s in a.sub_applications if s.active]
-            for key, a in applications.items()
-        }
+        {key: [[str(s.id), s.name(language)] for s in a.subs] for key, a in applications.items()}
     )
 
 
 def _prefill(form: ContactForm) -> None:
     form.email.data = current_user.email
     part = request.args.get("app", "")
-    if part:
-        application = db.session.scalar(
-            sa.select(Application).where(Application.part == part, Application.active)
-        )
-        if application:
+    for application in support.offered_applications() if part else ():
+        if application.part == part:
             form.application.data = str(application.id)
     reference = request.args.get("ref", "")
     if reference and len(reference) <= 100:
@@ -184,13 +178,15 @@ def new():
     applications = _application_choices(form, language)
     kept: list[TicketAttachment] = []
     if organisation is None:
-        return render_template("support/new.html", form=form, organisation=None), 200
+        return render_template(
+            "support/new.html", form=form, organisation=None, content_key=content_key()
+        )
     if request.method == "POST":
         refreshing = "refresh" in request.form  # the sub-application list, without script
         valid = not refreshing and form.validate()
         kept = collect_images(form.screenshots, _owner())
         if valid and not form.screenshots.errors:
-            application = applications[form.application.data]
+            application = db.session.get(Application, applications[form.application.data].id)
             chosen = form.sub_application.data
             sub = next((s for s in application.sub_applications if str(s.id) == chosen), None)
             contact = support.Contact(
@@ -219,6 +215,7 @@ def new():
         kept=kept,
         guidance=guidance,
         sub_applications=_sub_application_lists(applications, language),
+        content_key=content_key(),
     )
 
 

@@ -27,6 +27,7 @@ from wtforms import SelectChoice
 
 from blueprints import paginate
 from extensions import db, limiter
+from fragments import content_key
 from forms.staff import ActionForm
 from forms.training import (
     CalendarFilterForm,
@@ -148,6 +149,7 @@ def index():
         filters=filters,
         code_form=ServiceCodeForm(),
         now=now,
+        content_key=content_key(),
     )
 
 
@@ -242,7 +244,12 @@ def enrol(course_id: int):
             session["enrolled"] = code
             return redirect(url_for("training.enrolled"), 303)
     return render_template(
-        "training/enrol.html", course=course, form=form, waiting=waiting, punchout=ps
+        "training/enrol.html",
+        course=course,
+        form=form,
+        waiting=waiting,
+        punchout=ps,
+        content_key=content_key(ps.id if ps else None),
     )
 
 

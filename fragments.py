@@ -1,0 +1,121 @@
+"""Rendered parts of pages, kept in the process and reused: the layout, and the content
+of the pages most asked for (the forms and the calendar).
+
+Two kinds of fragment:
+
+- **Layout** fragments (the head, the navigation, the footer) depend on nothing but
+  their key: the language, the kind of user, the part of the portal. They are kept until
+  the process ends.
+- **Page content** (`content_key()`, then `base.html` renders the content block through
+  the cache) depends on the database as well. Its key holds the page's address, its
+  query, the user and the language, plus the process's write generation and a time slot:
+  a commit made by this process makes every content fragment new at once, one made by
+  another process or host shows within `PAGE_CACHE_SECONDS` (10 by default; 0 turns the
+  content cache off). A form's CSRF token is never kept: it is swapped for a marker when
+  stored and for the request's own token when served.
+
+A fragment holds nothing of one request beyond its key: no flashed message (those are
+outside the content block), no other person's data (the user is in the key).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, current_app, request
+from flask_login import current_user
+from markupsafe import Markup
+
+from extensions import db
+
+T = TypeVar("T")
+_TOKEN_MARK = "\x00csrf\x00"  # no rendered page holds a NUL
+SIZE = 4096  # fragments kept at most; the cache starts afresh when full
+
+
+class FragmentCache:
+    """`{% call cached_fragment("nav", current_language, …) %}…{% endcall %}` in a
+    template; `data=True` for a fragment that shows database rows, `secret=` the CSRF
+    token that the fragment may hold."""
+
+    def __init__(self, seconds: int = 10, size: int = SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.generation = 0  # this process's commits so far
+        self._fragments: dict[tuple, str] = {}
+
+    def written(self, *_args: object) -> None:
+        """A commit went through this process: content rendered before it is old."""
+        self.generation += 1
+
+    def slot(self) -> tuple[int, int]:
+        """What a content fragment's freshness is measured by."""
+        return self.generation, int(time.time() // (self.seconds or 1))
+
+    def _keep(self, key: tuple, value: Any) -> None:
+        if len(self._fragments) >= self.size:
+            self._fragments.clear()  # a crude bound; old slots are never asked again
+        self._fragments[key] = value
+
+    def value(self, key: tuple, make: Callable[[], T]) -> T:
+        """What `make()` returns, read from the database at most once per slot."""
+        if not self.seconds:
+            return make()
+        key = ("value", *key, self.slot())
+        found = self._fragments.get(key)
+        if found is None:
+            found = make()
+            self._keep(key, found)
+        return found
+
+    def __call__(
+        self, *key: Hashable, caller: Callable[[], str], data: bool = False, secret: str = ""
+    ) -> Markup:
+        key = (request.script_root, *key)  # links are relative to where the portal is mounted
+        if data:
+            key = (*key, self.slot())
+        html = self._fragments.get(key)
+        if html is None:
+            html = str(caller())
+            self._keep(key, html.replace(secret, _TOKEN_MARK) if secret else html)
+        elif secret:
+            html = html.replace(_TOKEN_MARK, secret)
+        return Markup(html)
+
+
+def content_key(*parts: Hashable) -> tuple | None:
+    """The key of a page's content, for `render_template(…, content_key=…)`; None (not
+    cached) unless the request is a GET and the content cache is on.
+
+    The address with its query, the user and the language are in the key; `parts` are
+    whatever else the content shows that none of these decide (a buyer's session, say).
+    """
+    if request.method != "GET" or not current_app.config.get("PAGE_CACHE_SECONDS"):
+        return None
+    user = current_user.id if current_user.is_authenticated else None
+    return (request.endpoint, request.path, request.query_string, user, *parts)
+
+
+def cached_value(key: tuple, make: Callable[[], T]) -> T:
+    """Rows that many pages show alike (the contact form's applications, say), read once
+    per slot: `make()` must return plain values, never rows bound to a session."""
+    return current_app.extensions["fragments"].value(key, make)
+
+
+def nav_audience() -> tuple | None:
+    """What the header's navigation shows depends on: the user's role and organisation."""
+    if not current_user.is_authenticated:
+        return None
+    return (current_user.role.value, current_user.organisation_id)
+
+
+def init_app(app: Flask) -> None:
+    cache = FragmentCache(seconds=app.config.get("PAGE_CACHE_SECONDS") or 0)
+    app.extensions["fragments"] = cache
+    app.jinja_env.globals["cached_fragment"] = cache
+    app.jinja_env.globals["nav_audience"] = nav_audience
+    with app.app_context():
+        sa.event.listen(db.engine, "commit", cache.written)
