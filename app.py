@@ -180,7 +180,9 @@ def _install_template_gettext(app: Flask) -> None:
         return text % variables  # always a format string, as in Jinja ("%%" is "%")
 
     @pass_context
-    def ngettext(context: Context, singular: str, plural: str, count: int, /, **variables: Any) -> str:
+    def ngettext(
+        context: Context, singular: str, plural: str, count: int, /, **variables: Any
+    ) -> str:
         # Positional-only, as Jinja's: a template may pass num= formatted itself.
         variables.setdefault("num", count)
         text = catalog().ungettext(singular, plural, count)

@@ -25,7 +25,6 @@ from wtforms import SelectChoice
 from access import admin_required, get_owned_or_404, scoped
 from blueprints import paginate, safe_next
 from extensions import db, limiter
-from fragments import content_key
 from forms.auth import (
     DepartmentForm,
     LoginForm,
@@ -37,6 +36,7 @@ from forms.auth import (
     UserSearchForm,
 )
 from forms.staff import ActionForm
+from fragments import content_key
 from models.auth import Department, Organisation, Role, User
 from paging import capped_counts
 from services import accounts

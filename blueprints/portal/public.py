@@ -29,7 +29,6 @@ from wtforms import SelectChoice
 from access import own_scoped, visible_departments
 from blueprints import paginate
 from extensions import db
-from fragments import content_key
 from forms.portal import (
     DeactivateForm,
     EmployeeForm,
@@ -43,6 +42,7 @@ from forms.portal import (
     declaration_form,
 )
 from forms.staff import ActionForm
+from fragments import content_key
 from models.auth import Department
 from models.portal import (
     Booking,

@@ -26,8 +26,8 @@ from wtforms import SelectChoice
 from access import scoped
 from blueprints import paginate
 from extensions import db, limiter
-from fragments import content_key
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
+from fragments import content_key
 from models.support import (
     CUSTOMER_VISIBLE,
     OPEN_STATUSES,

@@ -27,7 +27,6 @@ from wtforms import SelectChoice
 
 from blueprints import paginate
 from extensions import db, limiter
-from fragments import content_key
 from forms.staff import ActionForm
 from forms.training import (
     CalendarFilterForm,
@@ -35,6 +34,7 @@ from forms.training import (
     ParticipantCancelForm,
     ServiceCodeForm,
 )
+from fragments import content_key
 from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS
