@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, request
+from flask_babel import get_locale
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from extensions import db
@@ -71,12 +73,20 @@ class FragmentCache:
             self._keep(key, found)
         return found
 
+    def _full_key(self, key: tuple, data: bool) -> tuple:
+        key = (request.script_root, *key)  # links are relative to where the portal is mounted
+        return (*key, self.slot()) if data else key
+
+    def get(self, *key: Hashable, data: bool = False, secret: str = "") -> Markup | None:
+        html = self._fragments.get(self._full_key(key, data))
+        if html is None:
+            return None
+        return Markup(html.replace(_TOKEN_MARK, secret) if secret else html)
+
     def __call__(
         self, *key: Hashable, caller: Callable[[], str], data: bool = False, secret: str = ""
     ) -> Markup:
-        key = (request.script_root, *key)  # links are relative to where the portal is mounted
-        if data:
-            key = (*key, self.slot())
+        key = self._full_key(key, data)
         html = self._fragments.get(key)
         if html is None:
             html = str(caller())
@@ -97,6 +107,15 @@ def content_key(*parts: Hashable) -> tuple | None:
         return None
     user = current_user.id if current_user.is_authenticated else None
     return (request.endpoint, request.path, request.query_string, user, *parts)
+
+
+def cached_content(key: tuple | None) -> Markup | None:
+    """The page content kept under `key` (from `content_key()`), if any: the view then
+    renders its template with `kept_content=` this, reading nothing for the content."""
+    if key is None:
+        return None
+    cache = current_app.extensions["fragments"]
+    return cache.get("content", str(get_locale()), key, data=True, secret=generate_csrf())
 
 
 def cached_value(key: tuple, make: Callable[[], T]) -> T:

@@ -36,7 +36,7 @@ from forms.auth import (
     UserSearchForm,
 )
 from forms.staff import ActionForm
-from fragments import content_key
+from fragments import cached_content, content_key
 from models.auth import Department, Organisation, Role, User
 from paging import capped_counts
 from services import accounts
@@ -79,6 +79,9 @@ def login():
     """Log a user in."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
+    key = content_key()
+    if content := cached_content(key):
+        return render_template("auth/login.html", kept_content=content)
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -94,7 +97,7 @@ def login():
             flash(_("You are logged in as %(name)s.", name=user.name), "success")
             default = url_for("staff.index") if user.is_staff else url_for("main.index")
             return redirect(safe_next(form.next.data) or default, 303)
-    return render_template("auth/login.html", form=form, content_key=content_key())
+    return render_template("auth/login.html", form=form, content_key=key)
 
 
 @bp.post("/logout")

@@ -42,7 +42,7 @@ from forms.portal import (
     declaration_form,
 )
 from forms.staff import ActionForm
-from fragments import content_key
+from fragments import cached_content, content_key
 from models.auth import Department
 from models.portal import (
     Booking,
@@ -236,6 +236,9 @@ def orders():
 @customer_required
 def new_order():
     """Ny bestilling: the account manager hears of it at once."""
+    key = content_key()
+    if content := cached_content(key):
+        return render_template("portal/order_new.html", kept_content=content)
     form = OrderForm()
     form.department.choices = _department_choices()
     if form.validate_on_submit():
@@ -258,7 +261,7 @@ def new_order():
         db.session.commit()
         flash(_("Your order %(number)s was sent.", number=order.number), "success")
         return redirect(url_for("portal.order", number=order.number))
-    return render_template("portal/order_new.html", form=form, content_key=content_key())
+    return render_template("portal/order_new.html", form=form, content_key=key)
 
 
 def _same_order_just_sent(form: OrderForm) -> PortalOrder | None:

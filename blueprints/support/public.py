@@ -27,7 +27,7 @@ from access import scoped
 from blueprints import paginate
 from extensions import db, limiter
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
-from fragments import content_key
+from fragments import cached_content, content_key
 from models.support import (
     CUSTOMER_VISIBLE,
     OPEN_STATUSES,
@@ -168,6 +168,9 @@ def _prefill(form: ContactForm) -> None:
 @_send_limit
 def new():
     """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
+    key = content_key()
+    if content := cached_content(key):
+        return render_template("support/new.html", kept_content=content)
     organisation = current_user.organisation
     form = ContactForm()
     language = _language()
@@ -178,9 +181,7 @@ def new():
     applications = _application_choices(form, language)
     kept: list[TicketAttachment] = []
     if organisation is None:
-        return render_template(
-            "support/new.html", form=form, organisation=None, content_key=content_key()
-        )
+        return render_template("support/new.html", form=form, organisation=None, content_key=key)
     if request.method == "POST":
         refreshing = "refresh" in request.form  # the sub-application list, without script
         valid = not refreshing and form.validate()
@@ -215,7 +216,7 @@ def new():
         kept=kept,
         guidance=guidance,
         sub_applications=_sub_application_lists(applications, language),
-        content_key=content_key(),
+        content_key=key,
     )
 
 

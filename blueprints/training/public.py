@@ -34,7 +34,7 @@ from forms.training import (
     ParticipantCancelForm,
     ServiceCodeForm,
 )
-from fragments import content_key
+from fragments import cached_content, content_key
 from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS
@@ -97,6 +97,9 @@ def _calendar_choices(form: CalendarFilterForm, now) -> None:
 @bp.get("/")
 def index():
     """Show the upcoming open courses, filtered, with the service-code field."""
+    key = content_key()
+    if content := cached_content(key):
+        return render_template("training/index.html", kept_content=content)
     now = utcnow()
     form = CalendarFilterForm(formdata=request.args)
     _calendar_choices(form, now)
@@ -149,7 +152,7 @@ def index():
         filters=filters,
         code_form=ServiceCodeForm(),
         now=now,
-        content_key=content_key(),
+        content_key=key,
     )
 
 
