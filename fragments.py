@@ -11,8 +11,9 @@ Two kinds of fragment:
   query, the user and the language, plus the process's write generation and a time slot:
   a commit made by this process makes every content fragment new at once, one made by
   another process or host shows within `PAGE_CACHE_SECONDS` (10 by default; 0 turns the
-  content cache off). A form's CSRF token is never kept: it is swapped for a marker when
-  stored and for the request's own token when served.
+  content cache off). A session that has just sent a form is shown nothing kept for as
+  long, on any process: one sees one's own changes at once. A form's CSRF token is never
+  kept: it is swapped for a marker when stored and for the request's own token when served.
 
 A fragment holds nothing of one request beyond its key: no flashed message (those are
 outside the content block), no other person's data (the user is in the key).
@@ -25,7 +26,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -34,6 +35,8 @@ from markupsafe import Markup
 from extensions import db
 
 T = TypeVar("T")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WROTE = "_wrote"  # when the session last sent a form (seconds since the epoch)
 _TOKEN_MARK = "\x00csrf\x00"  # no rendered page holds a NUL
 SIZE = 4096  # fragments kept at most; the cache starts afresh when full
 
@@ -46,6 +49,7 @@ class FragmentCache:
     def __init__(self, seconds: int = 10, size: int = SIZE) -> None:
         self.seconds = seconds
         self.size = size
+        self.clock = time.time
         self.generation = 0  # this process's commits so far
         self._fragments: dict[tuple, str] = {}
 
@@ -55,7 +59,7 @@ class FragmentCache:
 
     def slot(self) -> tuple[int, int]:
         """What a content fragment's freshness is measured by."""
-        return self.generation, int(time.time() // (self.seconds or 1))
+        return self.generation, int(self.clock() // (self.seconds or 1))
 
     def _keep(self, key: tuple, value: Any) -> None:
         if len(self._fragments) >= self.size:
@@ -96,17 +100,36 @@ class FragmentCache:
         return Markup(html)
 
 
-def content_key(*parts: Hashable) -> tuple | None:
+def content_key(*parts: Hashable, audience: Hashable = None) -> tuple | None:
     """The key of a page's content, for `render_template(…, content_key=…)`; None (not
-    cached) unless the request is a GET and the content cache is on.
+    cached) unless the request is a GET, the content cache is on and the session wrote
+    nothing in the last PAGE_CACHE_SECONDS (whoever just saved sees what they saved, on
+    any process).
 
-    The address with its query, the user and the language are in the key; `parts` are
-    whatever else the content shows that none of these decide (a buyer's session, say).
+    The address with its query and the language are in the key, and the user, unless
+    `audience` names the wider group that sees the same content (staff, by their role);
+    `parts` are whatever else the content shows that none of these decide.
     """
-    if request.method != "GET" or not current_app.config.get("PAGE_CACHE_SECONDS"):
+    seconds = current_app.config.get("PAGE_CACHE_SECONDS")
+    if request.method != "GET" or not seconds:
         return None
-    user = current_user.id if current_user.is_authenticated else None
-    return (request.endpoint, request.path, request.query_string, user, *parts)
+    if session.get(WROTE, 0) > current_app.extensions["fragments"].clock() - seconds:
+        return None
+    if audience is None and current_user.is_authenticated:
+        audience = ("user", current_user.id)
+    return (request.endpoint, request.path, request.query_string, audience, *parts)
+
+
+def staff_audience() -> tuple:
+    """Staff of one role see the same lists (their header is not in the content)."""
+    return ("role", current_user.role.value)
+
+
+def _remember_write(response: Response) -> Response:
+    """A session that sent a form gets no kept content for a while (`content_key`)."""
+    if request.method not in SAFE_METHODS and response.status_code < 400 and session:
+        session[WROTE] = int(current_app.extensions["fragments"].clock())
+    return response
 
 
 def cached_content(key: tuple | None) -> Markup | None:
@@ -136,5 +159,6 @@ def init_app(app: Flask) -> None:
     app.extensions["fragments"] = cache
     app.jinja_env.globals["cached_fragment"] = cache
     app.jinja_env.globals["nav_audience"] = nav_audience
+    app.after_request(_remember_write)
     with app.app_context():
         sa.event.listen(db.engine, "commit", cache.written)

@@ -31,6 +31,7 @@ from blueprints import paginate
 from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
 from forms.staff import ActionForm
+from fragments import cached_content, content_key, staff_audience
 from models.auth import Organisation
 from models.portal import (
     Booking,
@@ -65,6 +66,9 @@ def _organisation_choices(everything: str | None = None) -> list[SelectChoice]:
 @staff_required
 def orders():
     """Every company's orders, the newest first; filter by company and status."""
+    key = content_key(audience=staff_audience())
+    if content := cached_content(key):
+        return render_template("portal/staff_orders.html", kept_content=content)
     stmt = sa.select(PortalOrder).options(
         selectinload(PortalOrder.organisation),
         selectinload(PortalOrder.department),
@@ -76,7 +80,7 @@ def orders():
     status = request.args.get("status", "")
     if status in set(OrderStatus):
         stmt = stmt.where(PortalOrder.status == OrderStatus(status))
-    page = paginate(stmt, (PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 50)
+    page = paginate(stmt, (PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 25)
     with shown_in_zone("Europe/Oslo"):  # the Norwegian customers' own time
         return render_template(
             "portal/staff_orders.html",
@@ -85,6 +89,7 @@ def orders():
             company=company,
             status=status,
             filters={k: v for k, v in (("company", company), ("status", status)) if v},
+            content_key=key,
         )
 
 

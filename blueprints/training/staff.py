@@ -14,6 +14,7 @@ from blueprints import paginate
 from extensions import db
 from forms.staff import ActionForm
 from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
+from fragments import cached_content, content_key, staff_audience
 from models.training import Course, Enrolment, EnrolmentStatus
 from paging import CURSOR_ARGS
 from services import codes, registry, training
@@ -39,6 +40,9 @@ def status_labels() -> dict[str, str]:
 @staff_required
 def courses():
     """List every course, the newest start first, with its seats."""
+    key = content_key(audience=staff_audience())
+    if content := cached_content(key):
+        return render_template("training/staff_courses.html", kept_content=content)
     listed = load_only(
         Course.title,
         Course.topic,
@@ -50,7 +54,7 @@ def courses():
     )
     stmt = sa.select(Course).options(listed)
     page = paginate(stmt, (Course.starts_at.desc(), Course.id.desc()), per_page=25)
-    return render_template("training/staff_courses.html", page=page)
+    return render_template("training/staff_courses.html", page=page, content_key=key)
 
 
 def _save_course(form: CourseForm, course: Course) -> None:
