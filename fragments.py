@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -37,60 +38,96 @@ from extensions import db
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WROTE = "_wrote"  # when the session last sent a form (seconds since the epoch)
+_WRITTEN = "fragments.written"  # a connection's tables written in its transaction
 _TOKEN_MARK = "\x00csrf\x00"  # no rendered page holds a NUL
 SIZE = 4096  # fragments kept at most; the cache starts afresh when full
 
 
 class FragmentCache:
     """`{% call cached_fragment("nav", current_language, …) %}…{% endcall %}` in a
-    template; `data=True` for a fragment that shows database rows, `secret=` the CSRF
-    token that the fragment may hold."""
+    template; `data=True` for a fragment that shows database rows (`tables=` the tables
+    they come from, when known: then only a commit writing one of them renews it), and
+    `secret=` the CSRF token that the fragment may hold."""
 
     def __init__(self, seconds: int = 10, size: int = SIZE) -> None:
         self.seconds = seconds
         self.size = size
         self.clock = time.time
         self.generation = 0  # this process's commits so far
+        self.tables: dict[str, int] = {}  # its commits that wrote each table
         self._fragments: dict[tuple, str] = {}
 
-    def written(self, *_args: object) -> None:
-        """A commit went through this process: content rendered before it is old."""
-        self.generation += 1
+    # --- what this process wrote
 
-    def slot(self) -> tuple[int, int]:
-        """What a content fragment's freshness is measured by."""
-        return self.generation, int(self.clock() // (self.seconds or 1))
+    def executed(self, conn: sa.Connection, *args: Any) -> None:
+        """After each statement: note the table an INSERT, UPDATE or DELETE wrote."""
+        context = args[-2]
+        if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+            table = getattr(getattr(context.compiled, "statement", None), "table", None)
+            name = getattr(table, "name", None)
+            if isinstance(name, str):
+                conn.info.setdefault(_WRITTEN, set()).add(name)
+
+    def committed(self, conn: sa.Connection) -> None:
+        """A commit went through this process: what was rendered before it is old."""
+        self.generation += 1
+        for name in conn.info.pop(_WRITTEN, ()):
+            self.tables[name] = self.tables.get(name, 0) + 1
+
+    def rolled_back(self, conn: sa.Connection) -> None:
+        conn.info.pop(_WRITTEN, None)
+
+    def slot(self, tables: tuple[str, ...] | None = None) -> tuple:
+        """What a fragment's freshness is measured by: the commits that may have changed
+        it (any, unless its tables are known) and the time slot."""
+        written = (
+            self.generation if tables is None else tuple(self.tables.get(t, 0) for t in tables)
+        )
+        return written, int(self.clock() // (self.seconds or 1))
+
+    # --- keeping
 
     def _keep(self, key: tuple, value: Any) -> None:
         if len(self._fragments) >= self.size:
             self._fragments.clear()  # a crude bound; old slots are never asked again
         self._fragments[key] = value
 
-    def value(self, key: tuple, make: Callable[[], T]) -> T:
+    def value(self, key: tuple, make: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
         """What `make()` returns, read from the database at most once per slot."""
         if not self.seconds:
             return make()
-        key = ("value", *key, self.slot())
+        key = ("value", *key, self.slot(tables))
         found = self._fragments.get(key)
         if found is None:
             found = make()
             self._keep(key, found)
         return found
 
-    def _full_key(self, key: tuple, data: bool) -> tuple:
+    def _full_key(self, key: tuple, data: bool, tables: tuple[str, ...] | None) -> tuple:
         key = (request.script_root, *key)  # links are relative to where the portal is mounted
-        return (*key, self.slot()) if data else key
+        return (*key, self.slot(tables)) if data else key
 
-    def get(self, *key: Hashable, data: bool = False, secret: str = "") -> Markup | None:
-        html = self._fragments.get(self._full_key(key, data))
+    def get(
+        self,
+        *key: Hashable,
+        data: bool = False,
+        tables: tuple[str, ...] | None = None,
+        secret: str = "",
+    ) -> Markup | None:
+        html = self._fragments.get(self._full_key(key, data, tables))
         if html is None:
             return None
         return Markup(html.replace(_TOKEN_MARK, secret) if secret else html)
 
     def __call__(
-        self, *key: Hashable, caller: Callable[[], str], data: bool = False, secret: str = ""
+        self,
+        *key: Hashable,
+        caller: Callable[[], str],
+        data: bool = False,
+        tables: tuple[str, ...] | None = None,
+        secret: str = "",
     ) -> Markup:
-        key = self._full_key(key, data)
+        key = self._full_key(key, data, tables)
         html = self._fragments.get(key)
         if html is None:
             html = str(caller())
@@ -100,7 +137,17 @@ class FragmentCache:
         return Markup(html)
 
 
-def content_key(*parts: Hashable, audience: Hashable = None) -> tuple | None:
+@dataclass(frozen=True)
+class ContentKey:
+    """What a page's content depends on (`content_key()`)."""
+
+    parts: tuple
+    tables: tuple[str, ...] | None = None
+
+
+def content_key(
+    *parts: Hashable, audience: Hashable = None, tables: tuple[str, ...] | None = None
+) -> ContentKey | None:
     """The key of a page's content, for `render_template(…, content_key=…)`; None (not
     cached) unless the request is a GET, the content cache is on and the session wrote
     nothing in the last PAGE_CACHE_SECONDS (whoever just saved sees what they saved, on
@@ -108,16 +155,18 @@ def content_key(*parts: Hashable, audience: Hashable = None) -> tuple | None:
 
     The address with its query and the language are in the key, and the user, unless
     `audience` names the wider group that sees the same content (staff, by their role);
-    `parts` are whatever else the content shows that none of these decide.
+    `parts` are whatever else the content shows that none of these decide. `tables`: the
+    tables the content shows rows of, when they are few and known; a commit to another
+    table then leaves it be (without them, any commit renews it).
     """
-    seconds = current_app.config.get("PAGE_CACHE_SECONDS")
-    if request.method != "GET" or not seconds:
+    if request.method != "GET" or not current_app.config.get("PAGE_CACHE_SECONDS"):
         return None
-    if session.get(WROTE, 0) > current_app.extensions["fragments"].clock() - seconds:
+    if _wrote_lately():
         return None
     if audience is None and current_user.is_authenticated:
         audience = ("user", current_user.id)
-    return (request.endpoint, request.path, request.query_string, audience, *parts)
+    address = (request.endpoint, request.path, request.query_string)
+    return ContentKey((*address, audience, *parts), tables)
 
 
 def staff_audience() -> tuple:
@@ -132,19 +181,30 @@ def _remember_write(response: Response) -> Response:
     return response
 
 
-def cached_content(key: tuple | None) -> Markup | None:
+def cached_content(key: ContentKey | None) -> Markup | None:
     """The page content kept under `key` (from `content_key()`), if any: the view then
     renders its template with `kept_content=` this, reading nothing for the content."""
     if key is None:
         return None
     cache = current_app.extensions["fragments"]
-    return cache.get("content", str(get_locale()), key, data=True, secret=generate_csrf())
+    language = str(get_locale())
+    return cache.get("content", language, key, data=True, tables=key.tables, secret=generate_csrf())
 
 
-def cached_value(key: tuple, make: Callable[[], T]) -> T:
+def cached_value(key: tuple, make: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
     """Rows that many pages show alike (the contact form's applications, say), read once
-    per slot: `make()` must return plain values, never rows bound to a session."""
-    return current_app.extensions["fragments"].value(key, make)
+    per slot, or again when this process commits to one of `tables` (and for a session
+    that has just sent a form): `make()` must return plain values, never rows bound to a
+    session."""
+    if has_request_context() and _wrote_lately():
+        return make()
+    return current_app.extensions["fragments"].value(key, make, tables)
+
+
+def _wrote_lately() -> bool:
+    """Whether this session sent a form within the last PAGE_CACHE_SECONDS."""
+    cache = current_app.extensions["fragments"]
+    return session.get(WROTE, 0) > cache.clock() - cache.seconds
 
 
 def nav_audience() -> tuple | None:
@@ -161,4 +221,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["nav_audience"] = nav_audience
     app.after_request(_remember_write)
     with app.app_context():
-        sa.event.listen(db.engine, "commit", cache.written)
+        sa.event.listen(db.engine, "after_cursor_execute", cache.executed)
+        sa.event.listen(db.engine, "commit", cache.committed)
+        sa.event.listen(db.engine, "rollback", cache.rolled_back)

@@ -1,13 +1,15 @@
 """Benchmark: what a page or a submission costs next to a bare Flask "hello" (CPU per request).
 
-    .venv/bin/python bench/request_cost.py [--requests 200] [--submissions]
+    .venv/bin/python bench/request_cost.py [--requests 200] [--submissions] [--no-cache]
+        [--profile NAME]
 
 Uses a temporary SQLite database with the demo data (or BENCH_DATABASE_URL, migrated and
 seeded with `flask seed-demo`) and the Flask test client, so no server or network is in
 the way; prints the CPU time per request of each page, of a bare Flask app answering
 "hello", and their ratio, and the SQL statements each request runs. With
---submissions it also sends enrolments and contacts (which stay in the database). It
-asserts nothing about speed.
+--submissions it also sends enrolments and contacts (which stay in the database). The
+pages are asked for again and again, so their content is kept (fragments.py) after the
+first request; --no-cache shows what a first visit costs. It asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -65,12 +67,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--submissions", action="store_true")
     parser.add_argument("--profile", metavar="NAME", help="print a cProfile of the row NAME")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="PAGE_CACHE_SECONDS=0: nothing kept (first visits)"
+    )
     args = parser.parse_args()
 
     import sqlalchemy as sa
     from flask import Flask
     from flask_migrate import upgrade
 
+    import fragments
     from app import create_app
     from extensions import db
     from models.support import Application
@@ -87,6 +93,8 @@ def main() -> None:
         url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
         config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "MAIL_SERVER": None}
         config["SUPPORT_THROTTLE"] = "1000000 per hour"
+        if args.no_cache:
+            config["PAGE_CACHE_SECONDS"] = 0
         app = create_app(config)
         if not os.environ.get("BENCH_DATABASE_URL"):
             with app.app_context():
@@ -111,6 +119,8 @@ def main() -> None:
                 token = TOKEN.search(client.get("/auth/login").text).group(1)
                 data = {"csrf_token": token, "email": account[0], "password": account[1]}
                 assert client.post("/auth/login", data=data).status_code == 303
+                with client.session_transaction() as session:
+                    session.pop(fragments.WROTE, None)  # logged in a while ago
             return client
 
         def measure(name: str, send) -> None:

@@ -20,6 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 import fragments
 from extensions import db
+from models.auth import Organisation, User
 from models.support import (
     Application,
     EntryKind,
@@ -133,10 +134,23 @@ class Offered:
         return self.names.get(language) or self.names["fi"]
 
 
+# What the contact form shows rows of: the applications, and the user's own details.
+CONTACT_FORM_TABLES = (
+    Application.__tablename__,
+    SubApplication.__tablename__,
+    User.__tablename__,
+    Organisation.__tablename__,
+)
+
+
 def offered_applications() -> tuple[Offered, ...]:
     """The active applications with their active sub-applications, in the staff's order:
     what every contact form offers, read once per page-cache slot (fragments.py)."""
-    return fragments.cached_value(("offered-applications",), _read_offered_applications)
+    return fragments.cached_value(
+        ("offered-applications",),
+        _read_offered_applications,
+        tables=CONTACT_FORM_TABLES[:2],
+    )
 
 
 def _read_offered_applications() -> tuple[Offered, ...]:

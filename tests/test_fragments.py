@@ -224,3 +224,16 @@ def test_staff_of_one_role_share_a_list_but_not_their_own_tickets(app, clock, ma
     with recorded_statements(app) as seen:
         bertil.get("/staff/support/?handler=me")
     assert len(seen) > 1  # "mine" is his, not hers
+
+
+def test_only_a_commit_to_a_table_the_content_shows_renews_it(app, two_customers, make_course):
+    maija, _ = two_customers
+    maija.get("/support/new")
+    make_course(title="Kurssi, jota yhteydenotto ei näytä")  # another table
+    with recorded_statements(app) as seen:
+        maija.get("/support/new")
+    assert len(seen) == 1
+    with app.app_context():  # a statement past the ORM's unit of work is seen too
+        db.session.execute(sa.update(Application).values(names={"fi": "Uusi nimi"}))
+        db.session.commit()
+    assert "Uusi nimi" in maija.get("/support/new").get_data(as_text=True)

@@ -168,7 +168,7 @@ def _prefill(form: ContactForm) -> None:
 @_send_limit
 def new():
     """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
-    key = content_key()
+    key = content_key(tables=support.CONTACT_FORM_TABLES)
     if content := cached_content(key):
         return render_template("support/new.html", kept_content=content)
     organisation = current_user.organisation

@@ -35,6 +35,7 @@ from forms.training import (
     ServiceCodeForm,
 )
 from fragments import cached_content, content_key
+from models.auth import Organisation, User
 from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS
@@ -97,7 +98,7 @@ def _calendar_choices(form: CalendarFilterForm, now) -> None:
 @bp.get("/")
 def index():
     """Show the upcoming open courses, filtered, with the service-code field."""
-    key = content_key()
+    key = content_key(tables=(Course.__tablename__,))
     if content := cached_content(key):
         return render_template("training/index.html", kept_content=content)
     now = utcnow()
@@ -252,7 +253,12 @@ def enrol(course_id: int):
         form=form,
         waiting=waiting,
         punchout=ps,
-        content_key=content_key(ps.id if ps else None),
+        # The course, and the user's own details prefilled (a buyer's cart: anything).
+        content_key=content_key(ps.id, tables=None)
+        if ps
+        else content_key(
+            tables=(Course.__tablename__, User.__tablename__, Organisation.__tablename__)
+        ),
     )
 
 
