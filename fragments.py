@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, has_request_context, request, session
@@ -181,14 +181,27 @@ def _remember_write(response: Response) -> Response:
     return response
 
 
-def cached_content(key: ContentKey | None) -> Markup | None:
-    """The page content kept under `key` (from `content_key()`), if any: the view then
-    renders its template with `kept_content=` this, reading nothing for the content."""
+class Kept(NamedTuple):
+    """A page's kept title and content."""
+
+    title: Markup
+    content: Markup
+
+
+def cached_content(key: ContentKey | None) -> Kept | None:
+    """The page title and content kept under `key` (from `content_key()`), if both are:
+    the view then renders its template with `kept_page=` this, reading nothing for them."""
     if key is None:
         return None
     cache = current_app.extensions["fragments"]
     language = str(get_locale())
-    return cache.get("content", language, key, data=True, tables=key.tables, secret=generate_csrf())
+    title = cache.get("title", language, key, data=True, tables=key.tables)
+    content = cache.get(
+        "content", language, key, data=True, tables=key.tables, secret=generate_csrf()
+    )
+    if title is None or content is None:
+        return None
+    return Kept(title, content)
 
 
 def cached_value(key: tuple, make: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:

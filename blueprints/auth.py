@@ -80,8 +80,8 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     key = content_key(tables=())  # the form shows no rows
-    if content := cached_content(key):
-        return render_template("auth/login.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("auth/login.html", kept_page=kept_page)
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from extensions import db
 from models.support import Application, Ticket
+from models.training import Course
 from tests.conftest import PASSWORD, AuthActions, recorded_statements
 from tests.test_support import applications, contact_data  # noqa: F401  (a fixture)
 
@@ -239,3 +240,19 @@ def test_only_a_commit_to_a_table_the_content_shows_renews_it(app, two_customers
         db.session.execute(sa.update(Application).values(names={"fi": "Uusi nimi"}))
         db.session.commit()
     assert "Uusi nimi" in maija.get("/support/new").get_data(as_text=True)
+
+
+def test_a_kept_enrolment_form_reads_nothing_and_keeps_its_title(app, client, make_course):
+    course = make_course(title="Hankintojen kevätkoulu")
+    path = f"/training/courses/{course.id}/enrol"
+    first = client.get(path).get_data(as_text=True)
+    with recorded_statements(app) as seen:
+        again = app.test_client().get(path).get_data(as_text=True)  # another visitor
+    assert seen == []
+    title = re.search(r"<title>(.*?)</title>", again, re.S).group(1)
+    assert "Hankintojen kevätkoulu" in title
+    assert content_of(again) == content_of(first)
+    with app.app_context():  # closed here: the form goes at once
+        db.session.execute(sa.update(Course).values(is_open=False))
+        db.session.commit()
+    assert client.get(path).status_code == 404

@@ -237,8 +237,8 @@ def orders():
 def new_order():
     """Ny bestilling: the account manager hears of it at once."""
     key = content_key()
-    if content := cached_content(key):
-        return render_template("portal/order_new.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("portal/order_new.html", kept_page=kept_page)
     form = OrderForm()
     form.department.choices = _department_choices()
     if form.validate_on_submit():

@@ -67,8 +67,8 @@ def _organisation_choices(everything: str | None = None) -> list[SelectChoice]:
 def orders():
     """Every company's orders, the newest first; filter by company and status."""
     key = content_key(audience=staff_audience())
-    if content := cached_content(key):
-        return render_template("portal/staff_orders.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("portal/staff_orders.html", kept_page=kept_page)
     stmt = sa.select(PortalOrder).options(
         selectinload(PortalOrder.organisation),
         selectinload(PortalOrder.department),

@@ -169,8 +169,8 @@ def _prefill(form: ContactForm) -> None:
 def new():
     """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
     key = content_key(tables=support.CONTACT_FORM_TABLES)
-    if content := cached_content(key):
-        return render_template("support/new.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("support/new.html", kept_page=kept_page)
     organisation = current_user.organisation
     form = ContactForm()
     language = _language()

@@ -94,8 +94,8 @@ def queue():
     """The ticket queue: Normaalia nopeammin first, then the oldest."""
     mine = request.args.get("handler") == "me"  # the only filter that depends on who asks
     key = content_key(audience=None if mine else staff_audience())
-    if content := cached_content(key):
-        return render_template("support/staff_queue.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("support/staff_queue.html", kept_page=kept_page)
     form = QueueFilterForm(formdata=request.args if request.args else None)
     language = _language()
     _queue_choices(form, language)

@@ -99,8 +99,8 @@ def _calendar_choices(form: CalendarFilterForm, now) -> None:
 def index():
     """Show the upcoming open courses, filtered, with the service-code field."""
     key = content_key(tables=(Course.__tablename__,))
-    if content := cached_content(key):
-        return render_template("training/index.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("training/index.html", kept_page=kept_page)
     now = utcnow()
     form = CalendarFilterForm(formdata=request.args)
     _calendar_choices(form, now)
@@ -173,6 +173,19 @@ def course(course_id: int):
 @bp.route("/courses/<id:course_id>/enrol", methods=["GET", "POST"])
 def enrol(course_id: int):
     """Enrol one participant (Ilmoittautumislomake), or join the waiting list."""
+    from blueprints import punchout as punchout_views
+
+    ps = punchout_views.current_session()  # ordering through the buyer's procurement system
+    # The course, and the user's own details prefilled (a buyer's cart: anything).
+    key = (
+        content_key(ps.id)
+        if ps
+        else content_key(
+            tables=(Course.__tablename__, User.__tablename__, Organisation.__tablename__)
+        )
+    )
+    if kept_page := cached_content(key):  # the course was open, and had this form, just now
+        return render_template("training/enrol.html", kept_page=kept_page)
     course = db.get_or_404(Course, course_id)
     if not course.is_open and not (current_user.is_authenticated and current_user.is_staff):
         abort(404)
@@ -180,9 +193,6 @@ def enrol(course_id: int):
     if reason:
         flash(reason, "error")
         return redirect(url_for("training.course", course_id=course.id), 303)
-    from blueprints import punchout as punchout_views
-
-    ps = punchout_views.current_session()  # ordering through the buyer's procurement system
     if ps is not None and (ps.operation == "inspect" or ps.enrolment is not None):
         # One person per cart: an inspected cart is read-only, an edited one is changed
         # by withdrawing its enrolment first.
@@ -253,12 +263,7 @@ def enrol(course_id: int):
         form=form,
         waiting=waiting,
         punchout=ps,
-        # The course, and the user's own details prefilled (a buyer's cart: anything).
-        content_key=content_key(ps.id, tables=None)
-        if ps
-        else content_key(
-            tables=(Course.__tablename__, User.__tablename__, Organisation.__tablename__)
-        ),
+        content_key=key,
     )
 
 

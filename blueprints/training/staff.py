@@ -41,8 +41,8 @@ def status_labels() -> dict[str, str]:
 def courses():
     """List every course, the newest start first, with its seats."""
     key = content_key(audience=staff_audience())
-    if content := cached_content(key):
-        return render_template("training/staff_courses.html", kept_content=content)
+    if kept_page := cached_content(key):
+        return render_template("training/staff_courses.html", kept_page=kept_page)
     listed = load_only(
         Course.title,
         Course.topic,
