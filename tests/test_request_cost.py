@@ -49,6 +49,12 @@ def user_loads(seen: list[str]) -> int:
 
 
 @pytest.fixture
+def app_config(app_config: dict) -> dict:
+    """What a first visit costs: nothing kept (tests/test_fragments.py tests the kept)."""
+    return {**app_config, "PAGE_CACHE_SECONDS": 0}
+
+
+@pytest.fixture
 def staff_client(app, make_user) -> FlaskClient:
     make_user("staff@example.com", role=Role.STAFF, org="Palveluportaali Oy")
     client = app.test_client()
