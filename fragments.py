@@ -41,6 +41,7 @@ WROTE = "_wrote"  # when the session last sent a form (seconds since the epoch)
 _WRITTEN = "fragments.written"  # a connection's tables written in its transaction
 _TOKEN_MARK = "\x00csrf\x00"  # no rendered page holds a NUL
 SIZE = 4096  # fragments kept at most; the cache starts afresh when full
+CHARACTERS = 8_000_000  # and their text at most (a page's content is some 10–30 000)
 
 
 class FragmentCache:
@@ -49,9 +50,11 @@ class FragmentCache:
     they come from, when known: then only a commit writing one of them renews it), and
     `secret=` the CSRF token that the fragment may hold."""
 
-    def __init__(self, seconds: int = 10, size: int = SIZE) -> None:
+    def __init__(self, seconds: int = 10, size: int = SIZE, characters: int = CHARACTERS) -> None:
         self.seconds = seconds
         self.size = size
+        self.characters = characters
+        self._kept_characters = 0
         self.clock = time.time
         self.generation = 0  # this process's commits so far
         self.tables: dict[str, int] = {}  # its commits that wrote each table
@@ -88,9 +91,13 @@ class FragmentCache:
     # --- keeping
 
     def _keep(self, key: tuple, value: Any) -> None:
-        if len(self._fragments) >= self.size:
-            self._fragments.clear()  # a crude bound; old slots are never asked again
+        length = len(value) if isinstance(value, str) else 1_000  # a value: a few rows
+        if len(self._fragments) >= self.size or self._kept_characters + length > self.characters:
+            # A crude bound on the process's memory; old slots are never asked for again.
+            self._fragments.clear()
+            self._kept_characters = 0
         self._fragments[key] = value
+        self._kept_characters += length
 
     def value(self, key: tuple, make: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
         """What `make()` returns, read from the database at most once per slot."""

@@ -256,3 +256,11 @@ def test_a_kept_enrolment_form_reads_nothing_and_keeps_its_title(app, client, ma
         db.session.execute(sa.update(Course).values(is_open=False))
         db.session.commit()
     assert client.get(path).status_code == 404
+
+
+def test_the_kept_text_is_bounded(app, client, make_course):
+    cache = app.extensions["fragments"]
+    cache.characters = 50_000
+    for n in range(30):  # thirty calendar pages of some 10 000 characters each
+        client.get(f"/training/?q=kurssi{n}")
+    assert 0 < cache._kept_characters <= 50_000
