@@ -127,10 +127,11 @@ def _owner() -> str:
 # ---------------------------------------------------------------- the form
 
 
-def _application_choices(form: ContactForm, language: str) -> dict[str, support.Offered]:
+def _application_choices(
+    form: ContactForm, applications: tuple[support.Offered, ...], language: str
+) -> dict[str, support.Offered]:
     """Offer the active applications and the chosen one's sub-applications; returns the
     applications by id."""
-    applications = support.offered_applications()
     form.application.choices = [SelectChoice("", _("Choose the application"))] + [
         SelectChoice(str(a.id), a.name(language)) for a in applications
     ]
@@ -149,10 +150,10 @@ def _sub_application_lists(applications: dict[str, support.Offered], language: s
     )
 
 
-def _prefill(form: ContactForm) -> None:
+def _prefill(form: ContactForm, applications: tuple[support.Offered, ...]) -> None:
     form.email.data = current_user.email
     part = request.args.get("app", "")
-    for application in support.offered_applications() if part else ():
+    for application in applications if part else ():
         if application.part == part:
             form.application.data = str(application.id)
     reference = request.args.get("ref", "")
@@ -176,9 +177,10 @@ def new():
     language = _language()
     form.type.choices = type_choices(_("Choose the type"))
     form.urgency.choices = [SelectChoice(u.value, support.URGENCY_LABELS[u]) for u in Urgency]
+    offered = support.offered_applications()
     if request.method == "GET":
-        _prefill(form)
-    applications = _application_choices(form, language)
+        _prefill(form, offered)
+    applications = _application_choices(form, offered, language)
     kept: list[TicketAttachment] = []
     if organisation is None:
         return render_template("support/new.html", form=form, organisation=None, content_key=key)
