@@ -124,12 +124,16 @@ def register_extensions(app: Flask) -> None:
 def _user_loader() -> Callable[[str], Any]:
     """Flask-Login's loader: the user of a login cookie, if its session token still holds.
 
-    One prepared query per request: the organisation is on every page (the header, the
-    time zone), and the password hash is loaded only where a password is checked.
+    One prepared query: the organisation is on every page (the header, the time zone),
+    and the password hash is loaded only where a password is checked. A GET asks it
+    at most once per PAGE_CACHE_SECONDS (`fragments.kept_row`): a password changed or a
+    logout everywhere on another process holds for GETs there within that time, at once
+    for every form sent and on the process that made the change.
     """
     import sqlalchemy as sa
     from sqlalchemy.orm import defer, joinedload
 
+    import fragments
     from models.auth import User
 
     by_id = (
@@ -142,7 +146,11 @@ def _user_loader() -> Callable[[str], Any]:
         user_id, _, token = cookie_id.partition(":")
         if not re.fullmatch(r"[0-9]{1,9}", user_id) or not token.isascii():
             return None
-        user = db.session.scalars(by_id, {"user_id": int(user_id)}).first()
+        user = fragments.kept_row(
+            ("user", int(user_id), token),  # a new login's token is a new key
+            lambda: db.session.scalars(by_id, {"user_id": int(user_id)}).first(),
+            tables=("user", "organisation"),
+        )
         if user is None or not hmac.compare_digest(user.session_token, token):
             return None  # logged out everywhere, or the password changed
         return user

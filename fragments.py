@@ -221,6 +221,70 @@ def cached_value(key: tuple, make: Callable[[], T], tables: tuple[str, ...] | No
     return current_app.extensions["fragments"].value(key, make, tables)
 
 
+class Snapshot(NamedTuple):
+    """What was loaded of one row, and of the rows it refers to (`snapshot()`)."""
+
+    entity: type
+    values: dict[str, Any]
+    related: dict[str, Snapshot | None]
+
+
+def snapshot(instance: Any) -> Snapshot:
+    """The loaded columns of an ORM instance, and its loaded to-one relations: plain
+    values that outlive the session (what is not loaded, a deferred column, a list, is
+    left out and loads from the database when asked for, as it would have)."""
+    state = sa.inspect(instance)
+    loaded = state.dict
+    values = {a.key: loaded[a.key] for a in state.mapper.column_attrs if a.key in loaded}
+    related = {}
+    for relation in state.mapper.relationships:
+        if not relation.uselist and relation.key in loaded:
+            target = loaded[relation.key]
+            related[relation.key] = None if target is None else snapshot(target)
+    return Snapshot(state.mapper.class_, values, related)
+
+
+def attach(kept: Snapshot) -> Any:
+    """The row of `kept` in this request's session, as if just loaded, and without SQL:
+    a new persistent instance (or the one the session already holds)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.session import make_transient_to_detached
+
+    mapper = sa.inspect(kept.entity)
+    identity = mapper.identity_key_from_primary_key(
+        [kept.values[column.key] for column in mapper.primary_key]
+    )
+    found = db.session.identity_map.get(identity)
+    if found is not None:
+        return found
+    instance = mapper.class_manager.new_instance()
+    for key, value in kept.values.items():
+        set_committed_value(instance, key, value)
+    for key, target in kept.related.items():
+        set_committed_value(instance, key, None if target is None else attach(target))
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+    return instance
+
+
+def kept_row(key: tuple, load: Callable[[], Any], tables: tuple[str, ...]) -> Any:
+    """The row `load()` reads, read at most once per slot for a GET (the logged-in user
+    on every page, say): kept as a `snapshot()` and attached to each request's session.
+    A form sent (any method but GET, HEAD, OPTIONS) and a session that has just sent one
+    read it afresh; so does any commit of this process to one of `tables`."""
+    cache = current_app.extensions["fragments"]
+    if not cache.seconds or request.method not in SAFE_METHODS or _wrote_lately():
+        return load()
+    key = ("row", *key, cache.slot(tables))
+    kept = cache._fragments.get(key)
+    if kept is not None:
+        return attach(kept)
+    instance = load()
+    if instance is not None:
+        cache._keep(key, snapshot(instance))
+    return instance
+
+
 def _wrote_lately() -> bool:
     """Whether this session sent a form within the last PAGE_CACHE_SECONDS."""
     cache = current_app.extensions["fragments"]
