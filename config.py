@@ -51,6 +51,11 @@ def secret_key(instance_path: str, production: bool) -> str:
     return path.read_text().strip()
 
 
+# A connection is tried before each use: one that the database or a proxy closed is
+# replaced, never handed to a request.
+ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+
 def database_url(instance_path: str) -> str:
     """Return DATABASE_URL with the driver spelled out, or the SQLite default."""
     url = os.environ.get("DATABASE_URL", "").strip()
@@ -71,7 +76,7 @@ def from_environment(instance_path: str) -> dict:
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance_path, production),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": dict(ENGINE_OPTIONS),
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", 25),

@@ -1,7 +1,7 @@
 """Benchmark: what a page or a submission costs next to a bare Flask "hello" (CPU per request).
 
     .venv/bin/python bench/request_cost.py [--requests 200] [--submissions] [--no-cache]
-        [--profile NAME]
+        [--only PREFIX] [--profile NAME]
 
 Uses a temporary SQLite database with the demo data (or BENCH_DATABASE_URL, migrated and
 seeded with `flask seed-demo`) and the Flask test client, so no server or network is in
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--submissions", action="store_true")
     parser.add_argument("--profile", metavar="NAME", help="print a cProfile of the row NAME")
+    parser.add_argument("--only", metavar="PREFIX", default="", help="the rows named so")
     parser.add_argument(
         "--no-cache", action="store_true", help="PAGE_CACHE_SECONDS=0: nothing kept (first visits)"
     )
@@ -128,6 +129,8 @@ def main() -> None:
             return client
 
         def measure(name: str, send) -> None:
+            if not name.startswith(args.only):
+                return
             if args.profile and args.profile == name:
                 profile(send, args.requests)
             ms = cpu_per_request(send, args.requests)
@@ -147,6 +150,8 @@ def main() -> None:
             ("staff ticket queue", STAFF, "/staff/support/"),
         ]
         for name, account, path in pages:
+            if not name.startswith(args.only):
+                continue
             client = client_of(account)
             assert client.get(path).status_code == 200, path
             measure(name, lambda client=client, path=path: client.get(path))

@@ -251,6 +251,7 @@ class Form:
     goal: float  # % of hello
     post: Callable[[DatabaseRun, Client, str], dict[str, str]] | None = None
     saved: Callable[[DatabaseRun, str], int] | None = None
+    server: str = "small"  # the portal on the small data set, or "floor" (bench.apps)
 
 
 def _bench_course(run: DatabaseRun) -> int:
@@ -286,6 +287,15 @@ def _contact(run: DatabaseRun, client: Client, token: str) -> dict[str, str]:
         "sub_application": "",
         "target_reference": f"BENCH-{token}-{load.MARKER}",
         "message": f"Suorituskykytesti {token} {load.MARKER}: viesti asiakaspalvelulle.",
+    }
+
+
+def _floor_submission(run: DatabaseRun, client: Client, token: str) -> dict[str, str]:
+    return {
+        "first_name": "Bench",
+        "last_name": "Osallistuja",
+        "email": f"bench-{token}-{load.MARKER}@example.com",
+        "organisation": "Bench Virasto",
     }
 
 
@@ -344,6 +354,17 @@ FORMS: dict[str, tuple[str, Form]] = {
             saved=_count("SELECT COUNT(*) FROM ticket WHERE target_reference LIKE :pattern"),
         ),
     ),
+    "submit-floor": (
+        "reference: the least a submission costs (bare Flask and WTForms, 4 Core statements)",
+        Form(
+            _fixed("/"),
+            None,
+            10,
+            post=_floor_submission,
+            saved=_count("SELECT COUNT(*) FROM bench_floor_row WHERE email LIKE :pattern"),
+            server="floor",
+        ),
+    ),
 }
 
 
@@ -354,9 +375,9 @@ def measure_throughput(run: DatabaseRun, names: list[str], order: dict[str, int]
     for name in names:
         _, form = FORMS[name]
         client = (
-            run.client("small", form.session)
+            run.client(form.server, form.session)
             if form.session
-            else Client(run.servers["small"].address)
+            else Client(run.servers[form.server].address)
         )
         path = form.path(run)
         if form.post is None:
@@ -485,6 +506,15 @@ def run_database(
                 timeout=int(settings.cap) + 5,
             )
             run.servers["hello"] = stack.enter_context(hello)
+            if any(FORMS[name][1].server == "floor" for name in forms):
+                floor = Gunicorn(
+                    f"{store.kind}-floor",
+                    "bench.apps:floor()",
+                    portal_environment(run.database_url(run.work_url)),
+                    workers=settings.workers,
+                    timeout=int(settings.cap) + 5,
+                )
+                run.servers["floor"] = stack.enter_context(floor)
             log(f"  {', '.join(forms)} …")
             measure_throughput(run, forms, order)
     return run

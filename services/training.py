@@ -224,8 +224,43 @@ def enrol(
     order is approved (`approve_preliminary`), and so is one whose participant pays the fee
     online, until it is paid (`mark_paid`). With `waiting_list`, a full course takes
     the participant in its queue; without it, a full course raises CourseFull.
+
+    The email already enrolled raises EnrolmentError (field "email"); the database's
+    unique index finds it as the row is written, and the transaction is then rolled back,
+    so the caller must have nothing else pending in it.
     """
     now = now or utcnow()
+    for _attempt in range(3):
+        try:
+            return _enrol_once(
+                course_id, participant, actor, language, source, waiting_list, pays_online, now
+            )
+        except sa.exc.IntegrityError:
+            # One of the two unique indexes stopped it: the same person a moment ago, or
+            # (one time in a hundred thousand million) a service code drawn twice.
+            db.session.rollback()
+            if _already_enrolled(course_id, participant.email.strip().lower()):
+                raise EnrolmentError(duplicate_message(), field="email") from None
+    raise RuntimeError("no free service code in three tries")
+
+
+def duplicate_message() -> str:
+    return _(
+        "This email address is already enrolled on the course. The service code is in "
+        "the confirmation email."
+    )
+
+
+def _enrol_once(
+    course_id: int,
+    participant: Participant,
+    actor: str,
+    language: str,
+    source: str,
+    waiting_list: bool,
+    pays_online: bool,
+    now: datetime,
+) -> Enrolment:
     course = db.session.get(Course, course_id)
     if course is None:
         raise EnrolmentError(_("The course was not found."))
@@ -237,21 +272,6 @@ def enrol(
     if reason:
         raise EnrolmentError(reason)
     email = participant.email.strip().lower()
-    duplicate = db.session.scalar(
-        sa.select(Enrolment.id).where(
-            Enrolment.course_id == course.id,
-            Enrolment.email == email,
-            Enrolment.status.in_(ACTIVE),
-        )
-    )
-    if duplicate is not None:
-        raise EnrolmentError(
-            _(
-                "This email address is already enrolled on the course. The service code is in "
-                "the confirmation email."
-            ),
-            field="email",
-        )
     if _take_seat(course.id):
         preliminary = source == "punchout" or pays_online
         status = EnrolmentStatus.PRELIMINARY if preliminary else EnrolmentStatus.BINDING
@@ -264,7 +284,9 @@ def enrol(
     values["email"] = email
     enrolment = Enrolment(
         course=course,
-        service_code=codes.generate(_code_taken),
+        # The unique indexes check the code and the email as the row is written: no
+        # look-up before it (enrol() above tells the two apart when one stops it).
+        service_code=codes.generate(lambda code: False),
         status=status,
         source=source,
         language=language,
@@ -282,10 +304,15 @@ def enrol(
     return enrolment
 
 
-def _code_taken(code: str) -> bool:
-    return (
-        db.session.scalar(sa.select(Enrolment.id).where(Enrolment.service_code == code)) is not None
+def _already_enrolled(course_id: int, email: str) -> bool:
+    found = db.session.scalar(
+        sa.select(Enrolment.id).where(
+            Enrolment.course_id == course_id,
+            Enrolment.email == email,
+            Enrolment.status.in_(ACTIVE),
+        )
     )
+    return found is not None
 
 
 # --- Changing ------------------------------------------------------------------------

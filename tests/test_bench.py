@@ -34,3 +34,25 @@ def test_the_generator_fills_a_tiny_data_set_the_app_reads(app):
         year, running = newest.split("-")[1:]
         assert support.new_number() == f"T-{year}-{int(running) + 1:06d}"
         db.session.rollback()
+
+
+def test_the_floor_app_writes_what_an_enrolment_writes(tmp_path, monkeypatch):
+    """The benchmark's reference for a submission (bench.apps.floor): one seat, the row,
+    its history and its outbox row in one transaction; a bad form writes nothing."""
+    from bench.apps import floor
+
+    url = f"sqlite:///{tmp_path}/floor.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", url)
+    client = floor().test_client()
+    person = {"first_name": "A", "last_name": "B", "email": "a@example.com", "organisation": "O"}
+    assert client.post("/", data=person).status_code == 303
+    assert client.post("/", data={**person, "email": "no address"}).status_code == 400
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        count = {
+            table: connection.scalar(sa.text(f"SELECT COUNT(*) FROM {table}"))
+            for table in ("bench_floor_row", "bench_floor_history", "bench_floor_outbox")
+        }
+        seats = connection.scalar(sa.text("SELECT seats_taken FROM bench_floor_course"))
+    engine.dispose()
+    assert count == dict.fromkeys(count, 1) and seats == 1

@@ -755,17 +755,34 @@ def test_the_waiting_list_of_a_started_course_is_closed_with_a_message(
         assert len(cancelled) == 2
 
 
-def test_a_double_submit_of_one_email_gets_the_field_message(app, client, make_course, monkeypatch):
-    """The duplicate check passes for both; the database's unique index stops the second."""
+def test_a_double_submit_of_one_email_gets_the_field_message(app, client, make_course):
+    """Nothing is looked up before the row is written: the database's unique index stops
+    the second, and the seat it took goes back with the rolled-back transaction."""
+    from tests.conftest import recorded_statements
+
     course = make_course()
     _enrol(client, course.id)
-    original = training.enrol
-
-    def skip_the_check(*args, **kwargs):
-        monkeypatch.setattr(training.db.session, "scalar", lambda *a, **k: None, raising=False)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(training, "enrol", skip_the_check)
-    response = _enrol(client, course.id)
+    with recorded_statements(app) as seen:
+        response = _enrol(client, course.id)
     assert response.status_code == 200
     assert 'href="#email"' in response.get_data(as_text=True)
+    inserts = [s for s, _ in seen if s.lstrip().upper().startswith("INSERT INTO ENROLMENT ")]
+    assert len(inserts) == 1  # tried once: a duplicate is not a clash of codes
+    with app.app_context():
+        assert db.session.get(Course, course.id).seats_taken == 1
+        count = sa.select(sa.func.count()).select_from(Enrolment)
+        assert db.session.scalar(count.where(Enrolment.course_id == course.id)) == 1
+
+
+def test_a_service_code_drawn_twice_is_drawn_again(app, client, make_course, monkeypatch):
+    course = make_course()
+    _enrol(client, course.id)
+    taken = _enrolment(app).service_code
+    drawn = iter([taken, "CCCCCCCC"])
+    monkeypatch.setattr(codes, "generate", lambda exists: next(drawn))
+    response = _enrol(client, course.id, email="toinen@example.com")
+    assert response.status_code == 303
+    again = _enrolment(app, "toinen@example.com")
+    assert again.service_code == "CCCCCCCC" and again.status == EnrolmentStatus.BINDING
+    with app.app_context():
+        assert db.session.get(Course, course.id).seats_taken == 2

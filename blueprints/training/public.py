@@ -232,12 +232,7 @@ def enrol(course_id: int):
                 waiting = True
         except IntegrityError:  # the same email a moment ago (a double submit)
             db.session.rollback()
-            form.email.errors.append(
-                _(
-                    "This email address is already enrolled on the course. The service code is in "
-                    "the confirmation email."
-                )
-            )
+            form.email.errors.append(training.duplicate_message())
         except training.EnrolmentError as exc:
             db.session.rollback()
             if exc.field:
