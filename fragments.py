@@ -211,12 +211,18 @@ def cached_content(key: ContentKey | None) -> Kept | None:
     return Kept(title, content)
 
 
-def cached_value(key: tuple, make: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
+def cached_value(
+    key: tuple,
+    make: Callable[[], T],
+    tables: tuple[str, ...] | None = None,
+    *,
+    fresh_for_writers: bool = True,
+) -> T:
     """Rows that many pages show alike (the contact form's applications, say), read once
-    per slot, or again when this process commits to one of `tables` (and for a session
-    that has just sent a form): `make()` must return plain values, never rows bound to a
-    session."""
-    if has_request_context() and _wrote_lately():
+    per slot, or again when this process commits to one of `tables` (and, unless
+    `fresh_for_writers` is off, for a session that has just sent a form): `make()` must
+    return plain values, never rows bound to a session."""
+    if fresh_for_writers and has_request_context() and _wrote_lately():
         return make()
     return current_app.extensions["fragments"].value(key, make, tables)
 

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -145,11 +146,14 @@ CONTACT_FORM_TABLES = (
 
 def offered_applications() -> tuple[Offered, ...]:
     """The active applications with their active sub-applications, in the staff's order:
-    what every contact form offers, read once per page-cache slot (fragments.py)."""
+    what every contact form offers, read once per page-cache slot (fragments.py), for a
+    customer who has just sent a form too: customers never change them, and the staff's
+    change shows at once on the process that saved it, on the others within the slot."""
     return fragments.cached_value(
         ("offered-applications",),
         _read_offered_applications,
         tables=CONTACT_FORM_TABLES[:2],
+        fresh_for_writers=False,
     )
 
 
@@ -413,8 +417,8 @@ class Contact:
     type: TicketType
     urgency: Urgency
     email: str
-    application: Application
-    sub_application: SubApplication | None
+    application: Application | Offered  # a row, or as the form offered it: an id, names
+    sub_application: SubApplication | Offered | None
     target_reference: str | None
     message: str
 
@@ -434,8 +438,8 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
         language=language,
         type=contact.type,
         urgency=contact.urgency,
-        application=contact.application,
-        sub_application=contact.sub_application,
+        application_id=contact.application.id,
+        sub_application_id=contact.sub_application.id if contact.sub_application else None,
         target_reference=contact.target_reference,
         status=TicketStatus.NEW,
         link_nonce=secrets.token_hex(16),
@@ -458,8 +462,9 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
     db.session.add(ticket)
     _attach(entry, attachments)
     db.session.flush()
-    _mail_contact(ticket, "support_confirmation", entry=entry)
-    _notify_staff(ticket, entry, new=True)
+    named = (contact.application, contact.sub_application)  # the mails name them: no query
+    _mail_contact(ticket, "support_confirmation", entry=entry, named=named)
+    _notify_staff(ticket, entry, new=True, named=named)
     return ticket
 
 
@@ -570,19 +575,25 @@ def _change_status(ticket: Ticket, staff, status: TicketStatus) -> None:
 # ---------------------------------------------------------------- mail
 
 
-def summary(ticket: Ticket, language: str) -> dict:
+# A ticket's application and sub-application, when the caller has them at hand (anything
+# with a name(language)); otherwise they are the ticket's own rows.
+Named = tuple[Any, Any]
+
+
+def summary(ticket: Ticket, language: str, named: Named | None = None) -> dict:
     """The ticket's facts for a mail or page, in the given language."""
+    application, sub = named or (ticket.application, ticket.sub_application)
     return {
         "type": TYPE_LABELS[ticket.type],
         "urgency": URGENCY_LABELS[ticket.urgency],
-        "application": ticket.application.name(language),
-        "sub_application": ticket.sub_application.name(language)
-        if ticket.sub_application
-        else None,
+        "application": application.name(language),
+        "sub_application": sub.name(language) if sub else None,
     }
 
 
-def _mailed(ticket: Ticket, entry: TicketEntry | None, language: str) -> dict:
+def _mailed(
+    ticket: Ticket, entry: TicketEntry | None, language: str, named: Named | None = None
+) -> dict:
     """What a ticket's mail shows, and so all the mail worker writes it from."""
     return {
         "ticket": {
@@ -597,18 +608,20 @@ def _mailed(ticket: Ticket, entry: TicketEntry | None, language: str) -> dict:
             "body": entry.body,
             "attachments": [{"filename": a.filename} for a in entry.attachments],
         },
-        "facts": summary(ticket, language),
+        "facts": summary(ticket, language, named),
         "organisation": ticket.organisation.name,
     }
 
 
-def _mail_contact(ticket: Ticket, template: str, entry: TicketEntry | None) -> None:
+def _mail_contact(
+    ticket: Ticket, template: str, entry: TicketEntry | None, named: Named | None = None
+) -> None:
     outbox.queue_mail(
         template,
         ticket.email,
         language=ticket.language,
         context={
-            **_mailed(ticket, entry, ticket.language),
+            **_mailed(ticket, entry, ticket.language, named),
             "status_url": status_link(ticket),
             "ticket_url": external_url("support.ticket", number=ticket.number),
         },
@@ -618,7 +631,9 @@ def _mail_contact(ticket: Ticket, template: str, entry: TicketEntry | None) -> N
     )
 
 
-def _notify_staff(ticket: Ticket, entry: TicketEntry, new: bool) -> None:
+def _notify_staff(
+    ticket: Ticket, entry: TicketEntry, new: bool, named: Named | None = None
+) -> None:
     """Tell the handler, or the support team's address, that the customer wrote."""
     if ticket.assignee is not None:
         recipient, language = ticket.assignee.email, ticket.assignee.language
@@ -632,7 +647,7 @@ def _notify_staff(ticket: Ticket, entry: TicketEntry, new: bool) -> None:
         recipient,
         language=language,
         context={
-            **_mailed(ticket, entry, language),
+            **_mailed(ticket, entry, language, named),
             "new": new,
             "staff_url": external_url("support_staff.ticket", number=ticket.number),
         },

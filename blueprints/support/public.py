@@ -31,7 +31,6 @@ from fragments import cached_content, content_key
 from models.support import (
     CUSTOMER_VISIBLE,
     OPEN_STATUSES,
-    Application,
     EntryKind,
     Ticket,
     TicketAttachment,
@@ -189,9 +188,9 @@ def new():
         valid = not refreshing and form.validate()
         kept = collect_images(form.screenshots, _owner())
         if valid and not form.screenshots.errors:
-            application = db.session.get(Application, applications[form.application.data].id)
+            application = applications[form.application.data]  # as offered: no query
             chosen = form.sub_application.data
-            sub = next((s for s in application.sub_applications if str(s.id) == chosen), None)
+            sub = next((s for s in application.subs if str(s.id) == chosen), None)
             contact = support.Contact(
                 type=TicketType(form.type.data),
                 urgency=Urgency(form.urgency.data),
