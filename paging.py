@@ -218,3 +218,20 @@ def paginate(
 
 def _identity_of(row: Any, identity: sa.ColumnElement[Any]) -> Any:
     return getattr(row, identity.key)
+
+
+def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:
+    """`column` begins with `prefix`, as a range the column's index answers, confirmed by
+    an escaped LIKE; no character of the prefix is a wildcard.
+
+    The range holds in code-point order only: on PostgreSQL it is compared in the "C"
+    collation, which the searched columns have there (a language collation would sort
+    "å" before "ä", and the range of "ä" would miss "ää"). SQLite compares bytes.
+    """
+    like = column.startswith(prefix, autoescape=True)
+    last = ord(prefix[-1])
+    if last >= 0xD7FF:  # no plain successor (surrogates, the last code point): LIKE only
+        return like
+    upper = prefix[:-1] + chr(last + 1)
+    ordered = column.collate("C") if db.engine.dialect.name == "postgresql" else column
+    return sa.and_(ordered >= prefix, ordered < upper, like)

@@ -30,9 +30,10 @@ from bench.sqlgen import (
     table,
     when,
 )
+from models.types import search_key
 
 # Bump when the generated data changes: cached data sets are made again.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 PASSWORD = "bench-password-2026"
 STAFF_EMAIL = "kasittelija@bench.example.com"
@@ -151,14 +152,19 @@ class Generator:
         result = self.conn.execute(sa.insert(table(name)).values(**values))
         return result.inserted_primary_key[0]
 
+    def organisation(self, name: str, **values) -> int:
+        return self.insert_one(
+            "organisation", name=name, name_search=search_key(name, 200), **values
+        )
+
     # ---------------------------------------------------------------- people
 
     def people(self) -> None:
         """The staff, the contact-form customer and the invoicing users with their firms."""
         from models.auth import Role
 
-        operator = self.insert_one("organisation", name="Palveluportaali Oy", country="FI")
-        agency = self.insert_one("organisation", name="Bench Virasto", country="FI")
+        operator = self.organisation("Palveluportaali Oy", country="FI")
+        agency = self.organisation("Bench Virasto", country="FI")
         self.staff_id = self.insert_one(
             "user",
             email=STAFF_EMAIL,
@@ -183,6 +189,7 @@ class Generator:
             {
                 "id": f"{self.org_base} + i",
                 "name": f"'Toiminimi Bench ' || {sql.zpad('i', 5)}",
+                "name_search": f"'toiminimi bench ' || {sql.zpad('i', 5)}",
                 "country": "'FI'",
                 "language": "'fi'",
                 "created_at": self.ago(f"6 * {YEAR}"),
@@ -520,9 +527,8 @@ class Generator:
         self.order_number = 400_000
         self.invoice_number = 200_000
         for rows in self.shape.companies:
-            org = self.insert_one(
-                "organisation",
-                name=f"Bench Kunde {rows} AS",
+            org = self.organisation(
+                f"Bench Kunde {rows} AS",
                 country="NO",
                 language="nb",
                 business_id="987654325",

@@ -249,11 +249,6 @@ def organisation(org_id: int):
 # --- Administration of accounts and organisations (admins) ---------------------------
 
 
-def _organisation_choices() -> list[SelectChoice]:
-    orgs = db.session.scalars(sa.select(Organisation).order_by(Organisation.name))
-    return [SelectChoice("", "–")] + [SelectChoice(str(o.id), o.name) for o in orgs]
-
-
 def _staff_choices() -> list[SelectChoice]:
     staff = db.session.scalars(
         sa.select(User)
@@ -284,13 +279,16 @@ def users():
     return render_template("auth/users.html", page=page, form=form)
 
 
-def _department_choices() -> list[SelectChoice]:
-    rows = db.session.execute(
-        sa.select(Department.id, Department.name, Organisation.name)
-        .join(Department.organisation)
-        .order_by(Organisation.name, Department.name)
-    )
-    return [SelectChoice(dep_id, f"{org} / {name}") for dep_id, name, org in rows]
+def _department_choices(organisation: Organisation | None) -> list[SelectChoice]:
+    """The departments of the user's organisation, as its tree: those a customer user may
+    be granted (the form checks any sent against the organisation, not against these)."""
+    if organisation is None:
+        return []
+    return [
+        SelectChoice(dep_id, name)
+        for dep_id, name in organisation.department_choices()
+        if dep_id is not None
+    ]
 
 
 def _set_access(user: User, form: UserForm) -> None:
@@ -309,14 +307,8 @@ def _set_access(user: User, form: UserForm) -> None:
 def create_user():
     """Create an account and email its owner a link for choosing a password."""
     form = UserForm()
-    form.organisation_id.choices = _organisation_choices()
-    form.granted_department_ids.choices = _department_choices()
     if form.validate_on_submit():
-        org = (
-            db.session.get(Organisation, form.organisation_id.data)
-            if form.organisation_id.data
-            else None
-        )
+        org = form.organisation.picked
         try:
             user = accounts.create_user(
                 form.email.data,
@@ -338,6 +330,7 @@ def create_user():
                 "success",
             )
             return redirect(url_for("auth.users"), 303)
+    form.granted_department_ids.choices = _department_choices(form.organisation.picked)
     return render_template("auth/user_form.html", form=form, user=None)
 
 
@@ -347,8 +340,6 @@ def edit_user(user_id: int):
     """Change an account's details, role, organisation or whether it may log in."""
     user = db.get_or_404(User, user_id)
     form = UserForm(obj=user)
-    form.organisation_id.choices = _organisation_choices()
-    form.granted_department_ids.choices = _department_choices()
     if request.method == "GET":
         form.granted_department_ids.data = [d.id for d in user.granted_departments]
     if form.validate_on_submit():
@@ -370,6 +361,7 @@ def edit_user(user_id: int):
             db.session.commit()
             flash(_("The account was saved."), "success")
             return redirect(url_for("auth.users"), 303)
+    form.granted_department_ids.choices = _department_choices(form.organisation.picked)
     return render_template("auth/user_form.html", form=form, user=user, action_form=ActionForm())
 
 

@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from config import LANGUAGES
 from forms import PortalForm
-from forms.validators import Email
+from forms.validators import Email, OrganisationField
 from models.auth import Role
 from services.accounts import MIN_PASSWORD_LENGTH
 
@@ -131,7 +131,11 @@ class UserForm(PortalForm):
             SelectChoice(Role.ADMIN.value, _l("Administrator")),
         ],
     )
-    organisation_id = SelectField(_l("Organisation"), coerce=_optional_id, choices=[])
+    organisation = OrganisationField(
+        _l("Organisation"),
+        validators=[Length(max=200)],  # may be empty: validate_organisation decides
+        description=_l("Its name or business ID; the beginning of the name will do."),
+    )
     username = StringField(
         _l("Username"),
         validators=[Optional(), Length(max=50)],
@@ -140,28 +144,43 @@ class UserForm(PortalForm):
     granted_department_ids = SelectMultipleField(
         _l("Departments"),
         coerce=int,
-        choices=[],
+        choices=[],  # the organisation's, set by the view for the page
+        validate_choice=False,  # checked against the organisation the form names
         description=_l(
             "A customer user sees only these departments (and those below them) in the "
-            "customer portal; none chosen: the whole organisation."
+            "customer portal; none chosen: the whole organisation. The organisation's "
+            "departments are offered once the user belongs to it."
         ),
     )
     language = SelectField(_l("Language"), choices=language_choices())
     active = BooleanField(_l("Active: may log in"), default=True)
 
     def validate_granted_department_ids(self, field) -> None:
+        import sqlalchemy as sa
+
         from extensions import db
         from models.auth import Department
 
-        if field.errors:  # not among the choices: no database look-up of forged ids
+        ids = set(field.data or [])
+        if field.errors or not ids:
             return
-        for dep_id in field.data or []:
-            department = db.session.get(Department, dep_id)
-            if department is None or department.organisation_id != self.organisation_id.data:
-                raise ValidationError(_l("Choose departments of the user's organisation."))
+        if len(ids) > 1000:  # more than any organisation has: sent by no form of ours
+            raise ValidationError(_l("Choose departments of the user's organisation."))
+        organisation = self.organisation.picked
+        of_it = (
+            0
+            if organisation is None
+            else db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Department)
+                .where(Department.id.in_(ids), Department.organisation_id == organisation.id)
+            )
+        )
+        if of_it != len(ids):  # one query, however many were sent
+            raise ValidationError(_l("Choose departments of the user's organisation."))
 
-    def validate_organisation_id(self, field: SelectField) -> None:
-        if self.role.data == Role.CUSTOMER.value and field.data is None:
+    def validate_organisation(self, field: OrganisationField) -> None:
+        if self.role.data == Role.CUSTOMER.value and field.picked is None and not field.errors:
             raise ValidationError(_l("Choose the organisation of a customer user."))
 
 

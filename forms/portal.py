@@ -34,6 +34,7 @@ from forms.validators import (
     Email,
     FiniteAmount,
     LocalDecimalField,
+    OrganisationField,
     Phone,
     SensibleYear,
     TrimmedMeta,
@@ -263,7 +264,11 @@ class BookingForm(PortalForm):
     class Meta(TrimmedMeta):
         pass
 
-    organisation = SelectField(_l("Company"), choices=[], validators=[DataRequired(REQUIRED)])
+    organisation = OrganisationField(
+        _l("Company"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        description=_l("Its name or business ID; the beginning of the name will do."),
+    )
     order_number = IntegerField(
         _l("Order number"),
         validators=[Optional(), NumberRange(min=1, max=2_000_000_000)],

@@ -171,8 +171,8 @@ class QueueFilterForm(PortalForm):
     status = SelectField(_l("Status"), choices=[], validate_choice=False, default="open")
     type = SelectField(_l("Type"), choices=[], validate_choice=False)
     application = SelectField(_l("Application"), choices=[], validate_choice=False)
-    organisation = SelectField(_l("Organisation"), choices=[], validate_choice=False)
     handler = SelectField(_l("Handler"), choices=[], validate_choice=False)
+    # The organisation: blueprints.company_filter (a name typed, not a list of them all).
 
 
 class TicketListFilterForm(PortalForm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, Field, Form
+from wtforms import DecimalField, Field, Form, StringField
 from wtforms.validators import ValidationError
 from wtforms.widgets import TextInput
 
@@ -118,3 +118,48 @@ class LocalDecimalField(DecimalField):
             valuelist = [value.replace("\u00a0", "").replace(" ", "").replace(",", ".")
                          for value in valuelist]  # fmt: skip
         super().process_formdata(valuelist)
+
+
+class OrganisationField(StringField):
+    """An organisation picked by its name or business ID, typed: no list of them all.
+
+    After validation `picked` is the organisation the text names (its whole name in any
+    letter case, its business ID, or the beginning of one name only: see
+    `accounts.pick_organisation`); a text that fits several names them in the error, ten
+    at most. Given an Organisation as data (`obj=`), the field shows its name.
+    """
+
+    def __init__(self, label=None, validators=None, **kwargs) -> None:
+        render_kw = {"autocomplete": "off", "spellcheck": "false", **kwargs.pop("render_kw", {})}
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+        self.picked = None
+
+    def process_data(self, value) -> None:
+        from models.auth import Organisation
+
+        if isinstance(value, Organisation):
+            self.picked, value = value, value.name
+        super().process_data(value)
+
+    def populate_obj(self, obj, name: str) -> None:
+        setattr(obj, name, self.picked)
+
+    def pre_validate(self, form: Form) -> None:
+        from services import accounts
+
+        self.picked = None
+        if not (self.data or "").strip():
+            return  # DataRequired or Optional says whether it may be empty
+        picked, candidates = accounts.pick_organisation(self.data)
+        if picked is not None:
+            self.picked, self.data = picked, picked.name
+        elif not candidates:
+            raise ValidationError(_l("No organisation has this name or business ID."))
+        else:
+            names = "; ".join(org.name for org in candidates)
+            raise ValidationError(
+                _l(
+                    "Several organisations fit: %(names)s. Type the whole name or the business ID.",
+                    names=names,
+                )
+            )

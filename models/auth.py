@@ -8,10 +8,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from extensions import db
-from models.types import UTCDateTime, utcnow, value_enum
+from models.types import UTCDateTime, search_key, searchable, utcnow, value_enum
 
 
 def new_session_token() -> str:
@@ -32,7 +32,9 @@ class Organisation(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
-    business_id: Mapped[str | None] = mapped_column(sa.String(20))
+    # The name lower-cased, kept with it: what the company pickers search by its beginning.
+    name_search: Mapped[str] = mapped_column(searchable(200), default="", index=True)
+    business_id: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     country: Mapped[str] = mapped_column(sa.String(2), default="FI")
     language: Mapped[str] = mapped_column(sa.String(5), default="fi")
     account_manager_id: Mapped[int | None] = mapped_column(
@@ -53,6 +55,11 @@ class Organisation(db.Model):
     account_manager: Mapped[User | None] = relationship(
         foreign_keys=[account_manager_id], post_update=True
     )
+
+    @validates("name")
+    def _name_searched(self, key: str, name: str) -> str:
+        self.name_search = search_key(name, 200)
+        return name
 
     def department_choices(self) -> list[tuple[int | None, str]]:
         """Departments as an indented tree; an organisation without any is its own only one."""

@@ -15,13 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.types import UTCDateTime, partial_index, sql_list, utcnow, value_enum
-
-
-def searchable(length: int) -> sa.types.TypeEngine:
-    """A string searched by its beginning: in the "C" collation on PostgreSQL, so that its
-    index answers prefix ranges in code-point order (see services.invoicing.starts_with)."""
-    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+from models.types import UTCDateTime, partial_index, searchable, sql_list, utcnow, value_enum
 
 
 class DeliveryMethod(enum.StrEnum):

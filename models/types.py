@@ -47,6 +47,18 @@ def one_of(column: sa.ColumnElement, values: tuple[enum.StrEnum, ...]) -> sa.Col
     return column.in_([sa.literal_column(f"'{value}'") for value in values])
 
 
+def searchable(length: int) -> sa.types.TypeEngine:
+    """A string searched by its beginning: in the "C" collation on PostgreSQL, so that its
+    index answers prefix ranges in code-point order (see paging.starts_with)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def search_key(text: str, length: int) -> str:
+    """What a `searchable` column holds: the text lower-cased, cut to the column's length
+    (lower-casing may lengthen it: "İ" becomes two characters)."""
+    return (text or "").lower()[:length]
+
+
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(UTC)

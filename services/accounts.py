@@ -14,7 +14,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from extensions import db
 from models.auth import Organisation, Role, User
-from models.types import utcnow
+from models.types import search_key, utcnow
+from paging import starts_with
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -77,6 +78,61 @@ def set_password(user: User, password: str) -> None:
     """Give the user a new password; it voids their password links and ends their sessions."""
     user.password_hash = hash_password(password)
     user.end_sessions()
+
+
+# --- Organisations by name or business ID (the company pickers) ----------------------
+
+PICKED = 10  # the organisations a picker names at most when the text fits several
+
+
+def _business_id_forms(text: str) -> set[str]:
+    """The ways a business ID may be stored: as typed, and as Finland's and Norway's
+    registers write it (1234567-8, 123 456 789) when the text is one."""
+    from stdnum.fi import ytunnus
+    from stdnum.no import orgnr
+
+    forms = set()
+    for module in (ytunnus, orgnr):
+        if module.is_valid(text):
+            forms |= {module.compact(text), module.format(text)}
+    return forms | {text} if forms else forms
+
+
+def organisations_matching(text: str, limit: int = PICKED) -> list[Organisation]:
+    """The organisations whose business ID `text` is, then those whose name begins with it
+    (any letter case), by name: `limit` at most, each found through an index."""
+    text = " ".join((text or "").split())
+    if not text:
+        return []
+    found: list[Organisation] = []
+    ids = _business_id_forms(text)
+    if ids:
+        by_id = db.session.scalars(
+            sa.select(Organisation).where(Organisation.business_id.in_(ids)).limit(limit)
+        )
+        found += sorted(by_id, key=lambda org: (org.name_search, org.id))
+    named = db.session.scalars(
+        sa.select(Organisation)
+        .where(starts_with(Organisation.name_search, search_key(text, 200)))
+        .order_by(Organisation.name_search, Organisation.id)
+        .limit(limit)
+    )
+    found += [org for org in named if org not in found]
+    return found[:limit]
+
+
+def pick_organisation(text: str) -> tuple[Organisation | None, list[Organisation]]:
+    """The one organisation that `text` names (its whole name in any letter case, its
+    business ID, or the beginning of one name only) and no candidates; or None and the
+    organisations it may mean (PICKED at most; none when nothing fits)."""
+    matches = organisations_matching(text, PICKED + 1)
+    key, ids = search_key(" ".join(text.split()), 200), _business_id_forms(text.strip())
+    exact = [org for org in matches if org.name_search == key or org.business_id in ids]
+    if len(exact) == 1:
+        return exact[0], []
+    if len(matches) == 1:
+        return matches[0], []
+    return None, matches[:PICKED]
 
 
 def get_or_create_organisation(name: str, **values) -> Organisation:

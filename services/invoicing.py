@@ -30,7 +30,7 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.types import one_of, utcnow
-from paging import capped_count
+from paging import capped_count, starts_with
 from services import counters, finvoice, invoice_pdf, reference, vat, workdays
 from services.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
@@ -569,23 +569,6 @@ def by_code(code: str) -> list[SalesInvoice]:
         for invoice in db.session.scalars(sa.select(SalesInvoice).where(column == compact))
     }
     return [found[key] for key in sorted(found)]
-
-
-def starts_with(column: sa.ColumnElement, prefix: str) -> sa.ColumnElement[bool]:
-    """`column` begins with `prefix`, as a range the column's index answers, confirmed by
-    an escaped LIKE; no character of the prefix is a wildcard.
-
-    The range holds in code-point order only: on PostgreSQL it is compared in the "C"
-    collation, which the searched columns have there (a language collation would sort
-    "å" before "ä", and the range of "ä" would miss "ää"). SQLite compares bytes.
-    """
-    like = column.startswith(prefix, autoescape=True)
-    last = ord(prefix[-1])
-    if last >= 0xD7FF:  # no plain successor (surrogates, the last code point): LIKE only
-        return like
-    upper = prefix[:-1] + chr(last + 1)
-    ordered = column.collate("C") if db.engine.dialect.name == "postgresql" else column
-    return sa.and_(ordered >= prefix, ordered < upper, like)
 
 
 def reference_condition(text: str) -> sa.ColumnElement[bool] | None:

@@ -40,14 +40,14 @@ def test_admins_see_the_users_section(client, admin):
 
 
 def test_admin_creates_a_user_who_chooses_a_password(app, client, admin, make_org, smtp_server):
-    org = make_org("Testivirasto")
+    make_org("Testivirasto")
     response = client.post(
         "/auth/users/new",
         data={
             "email": "Uusi.Kayttaja@Example.com",
             "name": "Uusi Käyttäjä",
             "role": "customer",
-            "organisation_id": str(org.id),
+            "organisation": "testivirasto",  # any letter case
             "language": "sv",
             "active": "y",
         },
@@ -82,14 +82,14 @@ def test_admin_creates_a_user_who_chooses_a_password(app, client, admin, make_or
 
 
 def test_an_invitation_link_is_no_reset_link(app, client, admin, make_org, smtp_server):
-    org = make_org("Testivirasto")
+    make_org("Testivirasto")
     client.post(
         "/auth/users/new",
         data={
             "email": "u@example.com",
             "name": "U",
             "role": "customer",
-            "organisation_id": str(org.id),
+            "organisation": "testivirasto",  # any letter case
             "language": "fi",
             "active": "y",
         },
@@ -105,14 +105,12 @@ def test_an_invitation_link_is_no_reset_link(app, client, admin, make_org, smtp_
         ({"email": "admin@example.com", "name": "X", "role": "staff"}, "email"),
         ({"email": "bad", "name": "X", "role": "staff"}, "email"),
         ({"email": "c@example.com", "name": "", "role": "staff"}, "name"),
-        ({"email": "c@example.com", "name": "C", "role": "customer"}, "organisation_id"),
+        ({"email": "c@example.com", "name": "C", "role": "customer"}, "organisation"),
         ({"email": "c@example.com", "name": "C", "role": "emperor"}, "role"),
     ],
 )
 def test_user_form_refuses_bad_input(app, client, admin, data, error_field):
-    response = client.post(
-        "/auth/users/new", data={"organisation_id": "", "language": "fi", **data}
-    )
+    response = client.post("/auth/users/new", data={"organisation": "", "language": "fi", **data})
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert f'href="#{error_field}"' in text  # the error summary links to the field
@@ -128,7 +126,7 @@ def test_admin_deactivates_a_user(app, client, admin, make_user):
             "email": "maija@example.com",
             "name": "Maija",
             "role": "customer",
-            "organisation_id": str(user.organisation_id),
+            "organisation": "Testivirasto",
             "language": "fi",
         },
     )
@@ -153,7 +151,7 @@ def test_admin_cannot_lock_themselves_out(app, client, admin):
             "email": "admin@example.com",
             "name": "Aino",
             "role": "staff",
-            "organisation_id": "",
+            "organisation": "",
             "language": "fi",
             "active": "y",
         },
@@ -327,7 +325,7 @@ def test_admin_grants_departments_of_the_users_own_organisation(app, client, adm
         "email": "bruker@example.com",
         "name": "Bruker",
         "role": "customer",
-        "organisation_id": str(user.organisation_id),
+        "organisation": "Demokunde_Test",
         "language": "nb",
         "active": "y",
         "username": "Tester",
@@ -346,3 +344,77 @@ def test_admin_grants_departments_of_the_users_own_organisation(app, client, adm
         saved = db.session.get(User, user.id)
         assert [d.name for d in saved.granted_departments] == ["Bergen TEST"]
         assert saved.username == "Tester" and saved.display_username == "Tester"
+
+
+# --- Organisations picked by name or business ID, never listed whole -----------------
+
+
+@pytest.fixture
+def organisations(make_org):
+    make_org("Testivirasto", business_id="0245437-2")
+    make_org("Testivirasto Etelä")
+    make_org("Öljy & Sähkö Oy")
+    make_org("Demokunde_Test", business_id="923 609 016", country="NO")
+    for n in range(12):
+        make_org(f"Kunde {n:02d} AS", country="NO")
+
+
+@pytest.mark.parametrize(
+    ("text", "picked"),
+    [
+        ("testivirasto", "Testivirasto"),  # the whole name, among others that begin so
+        ("  TESTIVIRASTO  ", "Testivirasto"),
+        ("Testivirasto E", "Testivirasto Etelä"),  # the beginning of one name only
+        ("öljy", "Öljy & Sähkö Oy"),  # lower-cased beyond ASCII
+        ("0245437-2", "Testivirasto"),  # a business ID as the register writes it
+        ("02454372", "Testivirasto"),
+        ("923609016", "Demokunde_Test"),
+        ("Kunde 07", "Kunde 07 AS"),
+    ],
+)
+def test_an_organisation_is_picked_by_its_name_or_business_id(app, organisations, text, picked):
+    from services import accounts
+
+    with app.app_context():
+        found, candidates = accounts.pick_organisation(text)
+        assert found is not None and found.name == picked and candidates == []
+
+
+def test_a_text_that_fits_several_offers_ten_and_one_that_fits_none_nothing(app, organisations):
+    from services import accounts
+
+    with app.app_context():
+        found, candidates = accounts.pick_organisation("kunde")
+        assert found is None
+        assert [o.name for o in candidates] == [f"Kunde {n:02d} AS" for n in range(10)]
+        assert accounts.pick_organisation("Ei ole Oy") == (None, [])
+        assert accounts.pick_organisation("%") == (None, [])  # no wildcard
+
+
+def test_the_user_form_takes_the_organisation_typed(app, client, admin, organisations):
+    data = {"email": "u@example.com", "name": "U", "role": "customer", "language": "fi"}
+    several = client.post("/auth/users/new", data={**data, "organisation": "testi"})
+    assert several.status_code == 200
+    page = several.get_data(as_text=True)
+    assert 'href="#organisation"' in page
+    assert "Testivirasto; Testivirasto Etelä" in page
+    unknown = client.post("/auth/users/new", data={**data, "organisation": "Ei ole Oy"})
+    assert 'href="#organisation"' in unknown.get_data(as_text=True)
+    made = client.post("/auth/users/new", data={**data, "organisation": "0245437-2"})
+    assert made.status_code == 303
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "u@example.com"))
+        assert user.organisation.name == "Testivirasto"
+
+
+def test_the_user_form_offers_only_the_organisations_departments(
+    app, client, admin, make_org, make_user
+):
+    make_org("Demokunde_Test", departments=["Bergen TEST"], country="NO")
+    make_org("Toinen Oy", departments=["Vieras osasto"])
+    user = make_user("bruker@example.com", org="Demokunde_Test", language="nb")
+    page = client.get(f"/auth/users/{user.id}/edit").get_data(as_text=True)
+    assert 'value="Demokunde_Test"' in page
+    assert "Bergen TEST" in page and "Vieras osasto" not in page
+    new = client.get("/auth/users/new").get_data(as_text=True)
+    assert "Bergen TEST" not in new and "Vieras osasto" not in new

@@ -1471,7 +1471,7 @@ def local_input(value: datetime) -> str:
 
 def staff_create_booking(staff, company: Company, *, deadline: datetime, **values) -> int:
     data = {
-        "organisation": str(company.id),
+        "organisation": COMPANY,
         "order_number": "",
         "title": "Helsekontroll",
         "place": "Helsestasjonen, Storgata 10, 0155 Oslo",
@@ -1605,12 +1605,12 @@ def test_a_placed_employee_gets_the_details_and_answers_the_self_declaration(
 
 
 def test_staff_check_the_booking_and_its_times(app, staff, company):
-    response = staff.post("/staff/portal/bookings/new", data={"organisation": str(company.id)})
+    response = staff.post("/staff/portal/bookings/new", data={"organisation": COMPANY})
     assert response.status_code == 200 and field_error(text(response), "title")
     wrong_order = staff.post(
         "/staff/portal/bookings/new",
         data={
-            "organisation": str(company.id),
+            "organisation": COMPANY,
             "order_number": "300099",
             "title": "X",
             "place": "Oslo",
@@ -2503,9 +2503,24 @@ def test_a_forged_department_grant_is_a_form_error(app, make_user, company):
             "email": CUSTOMER,
             "name": "x",
             "role": "customer",
-            "organisation_id": str(company.id),
+            "organisation": COMPANY,
             "language": "nb",
             "granted_department_ids": ["2147483648"],
         },
     )
     assert response.status_code == 200
+
+
+def test_staff_filter_orders_by_a_company_typed(app, staff, company, make_org):
+    one = text(staff.get("/staff/portal/?company_name=demokunde_t"))
+    assert 'value="Demokunde_Test"' in one and "aria-invalid" not in one
+    make_org("Demokunde Nord AS", country="NO")
+    several = text(staff.get("/staff/portal/?company_name=demokunde&status=ny"))
+    assert 'aria-invalid="true"' in several
+    links = re.findall(r'href="(/staff/portal/\?[^"]*company=[0-9]+[^"]*)"', several)
+    assert len(links) == 2 and all("status=ny" in link for link in links)
+    assert "/staff/portal/orders/" not in several  # no rows until one is chosen
+    unknown = text(staff.get("/staff/portal/?company_name=Ei+ole+AS"))
+    assert 'aria-invalid="true"' in unknown and "/staff/portal/orders/" not in unknown
+    by_id = text(staff.get(f"/staff/portal/?company={company.id}"))
+    assert 'value="Demokunde_Test"' in by_id

@@ -25,7 +25,7 @@ from flask import Flask
 
 import paging
 from extensions import db
-from models.auth import Role, User
+from models.auth import Organisation, Role, User
 from models.invoicing import InvoiceStatus, SalesInvoice
 from models.mail import MailStatus, OutboxMessage
 from models.payments import (
@@ -66,6 +66,7 @@ LARGE_TABLES = {
     "rejected_payment_call",
     "outbox_message",
     "user",
+    "organisation",
 }
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 USER_NUMBER = "100102"
@@ -117,6 +118,18 @@ def fill(app: Flask) -> dict[str, object]:
         def insert(model: type, rows: list[dict]) -> None:
             db.session.execute(sa.insert(model), rows)
 
+        # Companies by the thousand: no picker or filter lists them all.
+        insert(
+            Organisation,
+            [
+                {
+                    "name": f"Kunde {n:05d} AS",
+                    "name_search": f"kunde {n:05d} as",
+                    "country": "NO",
+                }
+                for n in range(ROWS)
+            ],
+        )
         insert(
             User,
             [
@@ -447,9 +460,15 @@ def staff_urls(codes: dict) -> list[str]:
         "/staff/support/?status=",
         "/staff/support/?status=uusi",
         "/staff/support/?status=ratkaistu",
+        "/staff/support/?organisation_name=kunde+000",
         "/staff/portal/",
+        "/staff/portal/?company_name=kunde+0001",  # several: the first ten offered
+        "/staff/portal/?company_name=KUNDE+00007+AS",  # the one
+        f"/staff/portal/?company={codes['org']}",
         "/staff/portal/bookings",
+        "/staff/portal/bookings/new",
         "/staff/portal/invoices",
+        "/staff/portal/invoices?company_name=kunde+01",
         "/staff/payments/",
         "/staff/payments/refused",
         "/staff/mail",
@@ -501,7 +520,8 @@ def test_every_list_search_and_look_up_reads_a_page_through_an_index(app, filled
     admin = login(app, "aino@example.com")
     visits = [(staff, url) for url in staff_urls(filled)]
     visits += [(customer, url) for url in CUSTOMER_URLS]
-    visits += [(admin, "/auth/users"), (admin, "/auth/users?last=1")]
+    visits += [(admin, "/auth/users"), (admin, "/auth/users?last=1"), (admin, "/auth/users/new")]
+    visits += [(admin, f"/auth/users/{filled['customer']}/edit")]
     problems = []
     for client, url in visits:
         with recorded_statements(app) as statements:

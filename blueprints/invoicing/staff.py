@@ -33,7 +33,7 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.types import one_of, utcnow
-from paging import capped_count
+from paging import capped_count, starts_with
 from services import finvoice, invoicing, registry
 from services.forwarding_errors import ForwardingError
 
@@ -125,9 +125,7 @@ def search():
         if form.user_number.data:
             stmt = stmt.where(SalesInvoice.user_number == form.user_number.data.strip())
         if form.payer.data:
-            stmt = stmt.where(
-                invoicing.starts_with(SalesInvoice.payer_search, form.payer.data.lower())
-            )
+            stmt = stmt.where(starts_with(SalesInvoice.payer_search, form.payer.data.lower()))
             if condition is None:
                 order = (SalesInvoice.payer_search, SalesInvoice.id)
         if form.status.data in {s.value for s in InvoiceStatus}:

@@ -27,12 +27,11 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
-from blueprints import paginate
+from blueprints import company_filter, paginate
 from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
 from forms.staff import ActionForm
 from fragments import cached_content, content_key, staff_audience
-from models.auth import Organisation
 from models.portal import (
     Booking,
     BookingSlot,
@@ -51,14 +50,6 @@ staff_bp = Blueprint("portal_staff", __name__, url_prefix="/staff/portal")
 _ID = re.compile(r"[0-9]{1,9}")
 
 
-def _organisation_choices(everything: str | None = None) -> list[SelectChoice]:
-    rows = db.session.execute(
-        sa.select(Organisation.id, Organisation.name).order_by(Organisation.name)
-    )
-    first = [SelectChoice("", everything)] if everything else []
-    return first + [SelectChoice(str(org_id), name) for org_id, name in rows]
-
-
 # ---------------------------------------------------------------- orders
 
 
@@ -74,9 +65,8 @@ def orders():
         selectinload(PortalOrder.department),
         selectinload(PortalOrder.product_group),
     )
-    company = request.args.get("company", "")
-    if _ID.fullmatch(company):
-        stmt = stmt.where(PortalOrder.organisation_id == int(company))
+    company = company_filter()
+    stmt = company.narrow(stmt, PortalOrder.organisation_id)
     status = request.args.get("status", "")
     if status in set(OrderStatus):
         stmt = stmt.where(PortalOrder.status == OrderStatus(status))
@@ -85,10 +75,9 @@ def orders():
         return render_template(
             "portal/staff_orders.html",
             page=page,
-            companies=_organisation_choices(_("All")),
             company=company,
             status=status,
-            filters={k: v for k, v in (("company", company), ("status", status)) if v},
+            filters={**company.args(), **({"status": status} if status else {})},
             content_key=key,
         )
 
@@ -163,9 +152,8 @@ def bookings():
 def new_booking():
     """Define a booking for a company; its times are added on its page."""
     form = BookingForm()
-    form.organisation.choices = _organisation_choices(_("Choose the company"))
     if form.validate_on_submit():
-        organisation_id = int(form.organisation.data)
+        organisation_id = form.organisation.picked.id
         order = None
         if form.order_number.data:
             order = db.session.scalar(
@@ -277,9 +265,8 @@ def remove_placement(placement_id: int):
 @staff_required
 def invoices():
     stmt = sa.select(CustomerInvoice).options(selectinload(CustomerInvoice.organisation))
-    company = request.args.get("company", "")
-    if _ID.fullmatch(company):
-        stmt = stmt.where(CustomerInvoice.organisation_id == int(company))
+    company = company_filter()
+    stmt = company.narrow(stmt, CustomerInvoice.organisation_id)
     condition = portal.invoice_status_filter(request.args.get("status", ""))
     if condition is not None:
         stmt = stmt.where(condition)
@@ -287,7 +274,6 @@ def invoices():
     return render_template(
         "portal/staff_invoices.html",
         page=page,
-        companies=_organisation_choices(_("All")),
         company=company,
         status=request.args.get("status", ""),
         status_of=portal.invoice_status,

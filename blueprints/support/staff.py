@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
-from blueprints import paginate
+from blueprints import company_filter, paginate
 from blueprints.support.public import already_sent, collect_images, send_attachment
 from extensions import db
 from forms.staff import ActionForm
@@ -73,14 +73,6 @@ def _queue_choices(form: QueueFilterForm, language: str) -> None:
     form.application.choices = [everything] + [
         SelectChoice(str(a.id), a.name(language)) for a in applications
     ]
-    organisations = db.session.execute(
-        sa.select(Organisation.id, Organisation.name)
-        .where(sa.select(Ticket.id).where(Ticket.organisation_id == Organisation.id).exists())
-        .order_by(Organisation.name)
-    )
-    form.organisation.choices = [everything] + [
-        SelectChoice(str(org_id), name) for org_id, name in organisations
-    ]
     form.handler.choices = [
         everything,
         SelectChoice("me", _("Me")),
@@ -119,8 +111,8 @@ def queue():
         stmt = stmt.where(Ticket.type == TicketType(form.type.data))
     if _DB_ID.fullmatch(form.application.data or ""):
         stmt = stmt.where(Ticket.application_id == int(form.application.data))
-    if _DB_ID.fullmatch(form.organisation.data or ""):
-        stmt = stmt.where(Ticket.organisation_id == int(form.organisation.data))
+    organisation = company_filter("organisation", "organisation_name")
+    stmt = organisation.narrow(stmt, Ticket.organisation_id)
     if form.handler.data == "me":
         stmt = stmt.where(Ticket.assignee_id == current_user.id)
     elif form.handler.data == "none":
@@ -129,11 +121,14 @@ def queue():
     # them (a test keeps the two in this order).
     page = paginate(stmt, (Ticket.urgency, Ticket.created_at, Ticket.id), per_page=25)
     filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
+    filters.pop("organisation", None)
+    filters.update(organisation.args())  # the one typed, by its id
     filters["status"] = form.status.data or ""  # "all" is empty, and must stay so on page 2
     return render_template(
         "support/staff_queue.html",
         page=page,
         form=form,
+        organisation=organisation,
         language=language,
         filters=filters,
         content_key=key,
