@@ -164,7 +164,7 @@ class UserForm(PortalForm):
         ids = set(field.data or [])
         if field.errors or not ids:
             return
-        if len(ids) > 1000:  # more than any organisation has: sent by no form of ours
+        if len(ids) > 1000 or not all(0 < i < 2**31 for i in ids):  # sent by no form of ours
             raise ValidationError(_l("Choose departments of the user's organisation."))
         organisation = self.organisation.picked
         of_it = (
