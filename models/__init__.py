@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per part; importing this package registers them all."""
 
-from models.auth import Department, Organisation, Role, User
+from models.audit import AuditAction, AuditEvent
+from models.auth import Department, Organisation, RecoveryCode, Role, User
 from models.counters import Counter
 from models.invoicing import (
     SalesInvoice,
@@ -8,6 +9,7 @@ from models.invoicing import (
     SalesInvoiceLine,
     SalesInvoicePayment,
 )
+from models.jobs import JobRun
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
 from models.payments import OnlinePayment, OnlinePaymentLine, RejectedPaymentCall
 from models.portal import (
@@ -32,6 +34,10 @@ from models.support import (
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "JobRun",
+    "RecoveryCode",
     "Booking",
     "BookingSlot",
     "CustomerInvoice",
