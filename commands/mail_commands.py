@@ -30,11 +30,18 @@ def deliver() -> None:
 @click.option("--interval", type=float, help="Seconds between rounds (MAIL_WORKER_INTERVAL).")
 @with_appcontext
 def worker(interval: float | None) -> None:
-    """Keep delivering due mail until interrupted."""
-    interval = interval or current_app.config["MAIL_WORKER_INTERVAL"]
-    server = current_app.config.get("MAIL_SERVER") or "none: capturing for /staff/mail"
-    click.echo(f"Mail worker: every {interval:g} s, SMTP server {server}.")
-    try:
-        outbox.run_worker(interval)
-    except KeyboardInterrupt:
-        click.echo("Mail worker stopped.")
+    """Keep delivering due mail until stopped (SIGTERM or Ctrl+C).
+
+    A stop lets the message being sent finish and be recorded, then exits cleanly.
+    """
+    config = current_app.config
+    interval = interval or config["MAIL_WORKER_INTERVAL"]
+    server = config.get("MAIL_SERVER") or "none: capturing for /staff/mail"
+    click.echo(
+        f"Mail worker: every {interval:g} s, SMTP server {server}, "
+        f"lease {config['MAIL_LEASE_SECONDS']} s."
+    )
+    with outbox.stop_on_signals() as stop:
+        outbox.run_worker(interval, stop=stop)
+        reason = stop.reason
+    click.echo(f"Mail worker stopped ({reason})." if reason else "Mail worker stopped.")

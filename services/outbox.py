@@ -1,22 +1,52 @@
-"""The mail outbox: queue in the caller's transaction, deliver after commit, retry."""
+"""The mail outbox: queue in the caller's transaction, deliver after commit, retry.
+
+Delivery is at least once: a message is never lost, and in one narrow case sent twice.
+A worker claims one message at a time with a lease (MAIL_LEASE_SECONDS, in
+`locked_until`) and records what the SMTP server answered. A worker that dies, even by
+SIGKILL, leaves its message claimed; another worker takes it once the lease has run out
+and sends it again, with the same Message-ID (`OutboxMessage.message_id_header`).
+
+The one way a message can go out twice: the server took it (answered the end of DATA
+with 250) and the worker did not record that within its lease. That is the window
+between the server's reply and our commit, where the worker may die (SIGKILL, a crash,
+the host going down) or the database may not answer; the reply itself may also be lost
+on the way (the connection drops after the server took the message; SMTP cannot tell
+that from a refusal, so the attempt is recorded as failed and retried). A worker frozen
+for longer than its lease (a suspended virtual machine) falls in it too: its late record
+is refused (`_finish`) and logged. The window is kept as small as it can be: the record
+is written straight after the server's reply, on the database connection the worker
+already holds, with nothing in between (Flask-Mail's `Connection.send` emits a signal
+and may reconnect there, so smtplib's `sendmail` is called directly), and the lease is
+kept well above MAIL_TIMEOUT, which bounds each step of an SMTP transaction (the worker
+warns at start when it is not). The second copy carries the first one's Message-ID,
+which receiving systems and mail clients use to drop the duplicate.
+
+The worker stops cleanly on SIGTERM or SIGINT (`stop_on_signals`): it takes no new
+message, finishes and records the one it is sending, closes the SMTP connection and
+returns.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import select
+import signal
 import socket
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel.speaklater import LazyString
-from flask_mail import Message
+from flask_mail import BadHeaderError, Message, sanitize_address, sanitize_addresses
 from markupsafe import Markup
 
 from extensions import db, mail
@@ -26,9 +56,10 @@ from services.timezones import shown_in_zone
 
 log = logging.getLogger(__name__)
 
-# How long a worker owns a message it claimed; after that another worker may take it.
-LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
+# The lease should cover this many MAIL_TIMEOUTs: connecting, greeting, STARTTLS and
+# login, MAIL, RCPT, DATA and the server's final reply are each bounded by one.
+LEASE_IN_TIMEOUTS = 10
 
 
 @dataclass(frozen=True)
@@ -210,8 +241,9 @@ def _claim(message_id: int, now: datetime, count_attempt: bool) -> datetime | No
     still runs out of attempts.
     """
     table = OutboxMessage.__table__
-    lease = max(now, utcnow()) + LEASE  # from the real clock: a long batch must not
-    values: dict = {"status": MailStatus.SENDING.value, "locked_until": lease}  # start stale
+    # From the real clock: a lease taken late in a long batch must not start stale.
+    lease = max(now, utcnow()) + lease_length(current_app.config)
+    values: dict = {"status": MailStatus.SENDING.value, "locked_until": lease}
     if count_attempt:
         values["attempts"] = table.c.attempts + 1
     result = db.session.execute(
@@ -238,6 +270,23 @@ def _finish(message_id: int, lease: datetime, status: MailStatus, **values) -> N
         log.warning("mail %s: the lease ran out while sending; it may go out twice", message_id)
 
 
+def lease_length(config) -> timedelta:
+    """How long a worker owns a message it claimed; after that another worker may take it."""
+    return timedelta(seconds=config["MAIL_LEASE_SECONDS"])
+
+
+def lease_problem(config) -> str | None:
+    """Why the lease is too short to cover a slow delivery, if it is."""
+    lease, timeout = config["MAIL_LEASE_SECONDS"], config["MAIL_TIMEOUT"]
+    if lease >= LEASE_IN_TIMEOUTS * timeout:
+        return None
+    return (
+        f"MAIL_LEASE_SECONDS ({lease}) should be at least {LEASE_IN_TIMEOUTS} times "
+        f"MAIL_TIMEOUT ({timeout}): a worker still sending after its lease may see "
+        "another worker send the same message again"
+    )
+
+
 def _due_ids(now: datetime, limit: int) -> list[int]:
     table = OutboxMessage.__table__
     return list(
@@ -262,6 +311,12 @@ def _socket_timeout(seconds: int):
         socket.setdefaulttimeout(previous)
 
 
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 def _to_flask_mail(message: OutboxMessage) -> Message:
     msg = Message(
         subject=message.subject,
@@ -272,9 +327,30 @@ def _to_flask_mail(message: OutboxMessage) -> Message:
         reply_to=message.reply_to,
     )
     msg.msgId = message.message_id_header
+    msg.date = time.time()
     for att in message.attachments:
         msg.attach(att.filename, att.content_type, att.data)
+    if msg.has_bad_headers():
+        raise BadHeaderError("a header holds a line break")
     return msg
+
+
+def _envelope(msg: Message) -> tuple[str, list[str], bytes]:
+    """What smtplib sends: the envelope sender, the recipients and the message bytes,
+    all made before the SMTP transaction starts."""
+    return sanitize_address(msg.sender), list(sanitize_addresses(msg.send_to)), msg.as_bytes()
+
+
+def _transmit(connection, envelope: tuple[str, list[str], bytes]) -> dict:
+    """One SMTP transaction; returns when the server has answered the end of DATA.
+
+    Flask-Mail's `Connection.send` is not used: after the server's reply it emits
+    `email_dispatched` and, with MAIL_MAX_EMAILS, reconnects, and a failure there
+    would be recorded as a failed delivery of a message that went out."""
+    sender, recipients, data = envelope
+    if connection.host is None:  # MAIL_SUPPRESS_SEND
+        return {}
+    return connection.host.sendmail(sender, recipients, data)
 
 
 @dataclass
@@ -289,8 +365,13 @@ class DeliveryReport:
         return self.sent + self.captured + self.retrying + self.failed
 
 
-def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport:
-    """Send every message that is due once; failures are rescheduled or given up."""
+def deliver_due(
+    now: datetime | None = None, limit: int = 100, stop: StopFlag | None = None
+) -> DeliveryReport:
+    """Send every message that is due once; failures are rescheduled or given up.
+
+    Once `stop` is set, no further message is claimed; the one being sent is finished.
+    """
     config = current_app.config
     report = DeliveryReport()
     now = now or utcnow()
@@ -302,6 +383,8 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
         connection = None
         try:
             for message_id in ids:
+                if stop is not None and stop.is_set():
+                    break  # the rest stay queued for the next worker
                 lease = _claim(message_id, now, count_attempt=not capture)
                 if lease is None:
                     continue
@@ -322,10 +405,14 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
                     _finish(message_id, lease, MailStatus.CAPTURED)
                     report.captured += 1
                     continue
+                # The session keeps the connection it read the message on, so the
+                # outcome is written without a pool checkout (and its pre-ping) between
+                # the server's reply and the record.
                 try:
+                    envelope = _envelope(_to_flask_mail(message))
                     if connection is None:
                         connection = mail.connect().__enter__()
-                    connection.send(_to_flask_mail(message))
+                    refused = _transmit(connection, envelope)
                 except Exception as exc:  # any SMTP or socket failure
                     _close(connection)
                     connection = None
@@ -334,8 +421,11 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
                     else:
                         report.retrying += 1
                 else:
+                    # The server has the message: record it before anything else.
                     _finish(message_id, lease, MailStatus.SENT, sent_at=utcnow(), last_error=None)
                     report.sent += 1
+                    if refused:
+                        log.warning("mail %s: %s recipients refused", message_id, len(refused))
         finally:
             _close(connection)
     return report
@@ -406,12 +496,89 @@ def _record_failure(
     return MailStatus.QUEUED
 
 
-def run_worker(interval: float, stop_after: float | None = None) -> None:
-    """Deliver due mail every `interval` seconds until interrupted (or `stop_after`)."""
-    started = time.monotonic()
-    while True:
+# --- The worker process ---------------------------------------------------------------
+
+
+class StopSignal:
+    """A stop flag that a signal handler may set, with an Event's `is_set` and `wait`.
+
+    `threading.Event.set()` takes the lock that `Event.wait()` holds for a moment in the
+    thread the signal interrupts, the main thread, and would deadlock there; setting this
+    flag only stores a value and writes a byte to a pipe, which wakes `wait` at once.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._set = False
+        self.reason: str | None = None
+
+    def set(self, reason: str | None = None) -> None:
+        self.reason = self.reason or reason
+        self._set = True
         try:
-            report = deliver_due()
+            os.write(self._write, b"x")
+        except OSError:  # the pipe is full (set before) or closed: already awake
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._set:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signals(process: str = "Mail worker") -> Iterator[StopSignal]:
+    """A `StopSignal` set by SIGTERM or SIGINT while the block runs; the previous handlers
+    come back after it. Outside the main thread no handler can be set: the caller stops
+    the worker through the flag."""
+    stop = StopSignal()
+
+    def handle(signum: int, _frame) -> None:
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            # os.write, not print or logging: the main thread may be inside either.
+            line = f"{process}: {name} received; stopping (a message being sent is finished).\n"
+            try:
+                os.write(2, line.encode())
+            except OSError:
+                pass
+        stop.set(name)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handle)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        stop.close()
+
+
+def run_worker(
+    interval: float, stop_after: float | None = None, stop: StopFlag | None = None
+) -> None:
+    """Deliver due mail every `interval` seconds until `stop` is set (or `stop_after`)."""
+    problem = lease_problem(current_app.config)
+    if problem:
+        log.warning("mail worker: %s", problem)
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    while not stop.is_set():
+        try:
+            report = deliver_due(stop=stop)
             if report.handled:
                 log.info("mail worker: %s", report)
         except sa.exc.SQLAlchemyError:
@@ -421,4 +588,4 @@ def run_worker(interval: float, stop_after: float | None = None) -> None:
             db.session.remove()
         if stop_after is not None and time.monotonic() - started >= stop_after:
             return
-        time.sleep(interval)
+        stop.wait(interval)  # a stop while waiting ends the wait at once

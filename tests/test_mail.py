@@ -252,9 +252,115 @@ def test_mail_worker_command_delivers(app, app_config, smtp_server, monkeypatch)
 
     _queue(app)
     real = outbox_module.run_worker
-    monkeypatch.setattr(outbox_module, "run_worker", lambda interval: real(0.01, stop_after=0.05))
+    monkeypatch.setattr(
+        outbox_module,
+        "run_worker",
+        lambda interval, stop: real(0.01, stop_after=0.05, stop=stop),
+    )
     result = app.test_cli_runner().invoke(args=["mail", "worker", "--interval", "0.01"])
     assert result.exit_code == 0, result.output
+    assert len(smtp_server.messages) == 1
+    assert result.output.splitlines()[-1] == "Mail worker stopped."
+
+
+# The worker as a process, with real signals: tests/test_mail_worker.py.
+
+
+def test_the_lease_comes_from_the_configuration(app, app_config, smtp_server):
+    from services.outbox import _claim
+
+    app.config["MAIL_LEASE_SECONDS"] = 40
+    [message_id] = _queue(app)
+    before = utcnow()
+    with app.app_context():
+        lease = _claim(message_id, before, count_attempt=True)
+    assert before + timedelta(seconds=40) <= lease <= utcnow() + timedelta(seconds=40)
+    assert _message(app, message_id).locked_until == lease
+    assert deliver_mail(app, now=lease - timedelta(seconds=1)).handled == 0
+    assert deliver_mail(app, now=lease + timedelta(seconds=1)).sent == 1
+
+
+@pytest.mark.parametrize(("lease", "warned"), [(300, False), (299, True), (60, True)])
+def test_the_worker_warns_of_a_lease_not_well_above_the_timeout(app, caplog, lease, warned):
+    import threading
+
+    from services.outbox import run_worker
+
+    app.config.update(MAIL_LEASE_SECONDS=lease, MAIL_TIMEOUT=30)
+    stop = threading.Event()
+    stop.set()
+    with app.app_context(), caplog.at_level("WARNING", logger="services.outbox"):
+        run_worker(1, stop=stop)
+    assert ("MAIL_LEASE_SECONDS" in caplog.text) is warned
+
+
+def test_a_stop_during_a_delivery_finishes_it_and_claims_no_other(app, smtp_server):
+    import threading
+
+    stop = threading.Event()
+    original = smtp_server.handler.handle_DATA
+
+    async def stop_while_sending(server, session, envelope):
+        stop.set()  # SIGTERM arrives while the server has the message
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = stop_while_sending
+    first, *rest = _queue(app, 3)
+    with app.app_context():
+        from services.outbox import deliver_due
+
+        report = deliver_due(stop=stop)
+    assert report.sent == 1 and len(smtp_server.messages) == 1
+    assert _message(app, first).status == MailStatus.SENT
+    assert [(_message(app, i).status, _message(app, i).attempts) for i in rest] == [
+        (MailStatus.QUEUED, 0)
+    ] * 2
+
+
+def test_a_stop_while_the_worker_waits_ends_the_wait(app):
+    import threading
+
+    from services.outbox import StopSignal, run_worker
+
+    stop = StopSignal()
+    rounds = []
+
+    def run():
+        with app.app_context():
+            run_worker(3600, stop=stop)  # an hour between rounds
+        rounds.append("returned")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    stop.set("test")
+    worker.join(timeout=30)  # a worker sleeping through the hour would still be in it
+    assert rounds == ["returned"] and stop.reason == "test"
+    stop.close()
+
+
+def test_a_message_the_server_took_is_recorded_as_sent_whatever_follows(
+    app, app_config, smtp_server
+):
+    """The record follows the server's reply with nothing in between: Flask-Mail's
+    Connection.send reconnects there after MAIL_MAX_EMAILS messages, and a failure to
+    would have been recorded as a failed delivery of a message that went out (and sent
+    it again)."""
+    from app import create_app
+
+    worker_app = create_app({**app_config, "MAIL_MAX_EMAILS": 1})
+    original = smtp_server.handler.handle_DATA
+
+    async def take_and_stop_listening(server, session, envelope):
+        smtp_server._controller.server.close()  # no connection after this one
+        return await original(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = take_and_stop_listening
+    [message_id] = _queue(app)
+    report = deliver_mail(worker_app)
+    with worker_app.app_context():
+        db.engine.dispose()
+    assert (report.sent, report.retrying) == (1, 0)
+    assert _message(app, message_id).status == MailStatus.SENT
     assert len(smtp_server.messages) == 1
 
 
