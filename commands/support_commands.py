@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from services import support as support_service
+from commands.jobs_commands import run_now
 
 
 @click.group("support")
@@ -16,6 +16,8 @@ def support() -> None:
 @support.command("purge-uploads")
 @with_appcontext
 def purge_uploads() -> None:
-    """Remove screenshots uploaded with a form that was never sent (after a day)."""
-    removed = support_service.purge_uploads()
-    click.echo(f"{removed} unsent images removed.")
+    """Remove screenshots uploaded with a form that was never sent (after a day).
+
+    The job `flask jobs run` runs daily, run now (never beside another host's run).
+    """
+    run_now("purge-uploads")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from extensions import db
-from services import training as training_service
+from commands.jobs_commands import run_now
 
 
 @click.group("training")
@@ -17,9 +16,11 @@ def training() -> None:
 @training.command("send-welcome")
 @with_appcontext
 def send_welcome() -> None:
-    """Send 'tervetuloa kurssille' for courses starting within 14 days, once per enrolment."""
-    sent = training_service.send_welcome()
-    click.echo(f"{sent} welcome emails queued.")
+    """Send 'tervetuloa kurssille' for courses starting within 14 days, once per enrolment.
+
+    The job `flask jobs run` runs daily, run now (never beside another host's run).
+    """
+    run_now("send-welcome")
 
 
 @training.command("expire-offers")
@@ -27,8 +28,8 @@ def send_welcome() -> None:
 def expire_offers() -> None:
     """Withdraw seat offers nobody took in time and seats whose course fee was not paid
     online in time, and offer the seats to the next in line;
-    tell those still in line for a course that has started that no seat came free."""
-    expired = training_service.expire_offers()
-    closed = training_service.close_waiting_lists()
-    db.session.commit()
-    click.echo(f"{expired} offers or unpaid seats expired, {closed} waiting-list places closed.")
+    tell those still in line for a course that has started that no seat came free.
+
+    The job `flask jobs run` runs every 15 minutes, run now (never beside another host's run).
+    """
+    run_now("expire-offers")
