@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from flask import (
@@ -10,6 +13,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -32,14 +36,21 @@ from forms.auth import (
     PasswordResetForm,
     PasswordResetRequestForm,
     ProfileForm,
+    RecoveryCodeForm,
+    TwoFactorConfirmForm,
+    TwoFactorForm,
+    TwoFactorSetupForm,
     UserForm,
     UserSearchForm,
 )
 from forms.staff import ActionForm
 from fragments import cached_content, content_key
+from models.audit import AuditAction
 from models.auth import Department, Organisation, Role, User
+from models.types import utcnow
 from paging import capped_counts
-from services import accounts
+from services import accounts, audit
+from services import two_factor as two_factor_service
 from services.outbox import queue_mail
 from services.registry import (
     LookupHit,
@@ -90,14 +101,338 @@ def login():
         if user is None:
             form.form_errors.append(_("The email address or password is wrong."))
         else:
+            has_second_factor = user.totp_enabled_at is not None
+            must_enrol = user.is_staff and current_app.config["TWO_FACTOR_REQUIRED"]
             db.session.commit()
-            session.clear()  # a fresh session on login: no fixation
-            login_user(user, remember=form.remember.data)
-            session["language"] = user.language
-            flash(_("You are logged in as %(name)s.", name=user.name), "success")
-            default = url_for("staff.index") if user.is_staff else url_for("main.index")
-            return redirect(safe_next(form.next.data) or default, 303)
+            if has_second_factor or must_enrol:
+                # Not logged in yet: the password is half of it.
+                _begin_pending(
+                    user, form.remember.data, form.next.data, enrol=not has_second_factor
+                )
+                if has_second_factor:
+                    return redirect(url_for("auth.two_factor"), 303)
+                flash(_("Staff accounts log in with two-factor login. Set it up now."), "info")
+                return redirect(url_for("auth.two_factor_setup"), 303)
+            return _complete_login(user, form.remember.data, form.next.data)
     return render_template("auth/login.html", form=form, content_key=key)
+
+
+def _complete_login(user: User, remember: bool, next_target: str | None):
+    session.clear()  # a fresh session on login: no fixation
+    login_user(user, remember=remember)
+    session["language"] = user.language
+    flash(_("You are logged in as %(name)s.", name=user.name), "success")
+    return redirect(safe_next(next_target) or _landing(user), 303)
+
+
+def _landing(user: User) -> str:
+    return url_for("staff.index") if user.is_staff else url_for("main.index")
+
+
+# --- The second step of a login (TOTP or a recovery code) -----------------------------
+
+# A login whose password was right and whose second factor is still to come: the user,
+# their session token (a password changed meanwhile voids it), when it ends, and where
+# the login goes on to. In the signed session cookie, never in process memory.
+PENDING = "pending_login"
+PENDING_SECONDS = 300
+
+
+def _begin_pending(user: User, remember: bool, next_target: str | None, *, enrol: bool) -> None:
+    session.clear()  # whatever the session held before, as for a login
+    session[PENDING] = {
+        "user": user.id,
+        "token": user.session_token,
+        "until": int(time.time()) + PENDING_SECONDS,
+        "remember": bool(remember),
+        "next": safe_next(next_target) or "",
+        "enrol": enrol,
+    }
+    session["language"] = user.language
+
+
+def _pending() -> dict[str, Any] | None:
+    """The pending login of this session, if it has not expired."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict):
+        return None
+    until, user_id = pending.get("until"), pending.get("user")
+    if not isinstance(until, int) or until < time.time():
+        return None
+    if not isinstance(user_id, int) or not 0 < user_id < 2**31:
+        return None
+    return pending
+
+
+def _pending_user(*, enrol: bool) -> User | None:
+    """The user of this session's pending login of that kind, if it still holds."""
+    pending = _pending()
+    if pending is None or pending.get("enrol") is not enrol:
+        return None
+    user = db.session.get(User, pending["user"])
+    token = pending.get("token")
+    if user is None or not user.active or not isinstance(token, str) or not token.isascii():
+        return None
+    if not hmac.compare_digest(user.session_token, token):
+        return None  # the password changed, or an admin ended the user's sessions
+    return user
+
+
+def _pending_expired():
+    """Where a page of the second step goes without a pending login of its kind."""
+    pending = _pending()
+    if pending is not None and isinstance(pending.get("enrol"), bool):
+        # A login that holds, at the other step's page: back to its own.
+        step = "auth.two_factor_setup" if pending["enrol"] else "auth.two_factor"
+        if request.endpoint != step:
+            return redirect(url_for(step), 303)
+    session.pop(PENDING, None)
+    flash(_("The login took too long or was interrupted. Log in again."), "error")
+    return redirect(url_for("auth.login"), 303)
+
+
+def _finish_pending(user: User):
+    pending = _pending() or {}
+    return _complete_login(user, pending.get("remember", False), pending.get("next"))
+
+
+def _second_factor_account() -> str:
+    """Whose second factor a request tries: the pending login's user, or the logged-in one."""
+    pending = session.get(PENDING)
+    if isinstance(pending, dict) and isinstance(pending.get("user"), int):
+        return f"user:{pending['user']}"
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return ""
+
+
+def _code_failed(response) -> bool:
+    return bool(g.get("second_factor_failed"))
+
+
+def _code_throttle(view: Callable) -> Callable:
+    """Count wrong codes (and passwords proving the owner) like wrong passwords, per
+    account and per address and account, over every page that checks one."""
+    for scope, key in (
+        ("TWO_FACTOR_THROTTLE_ACCOUNT", _second_factor_account),
+        ("TWO_FACTOR_THROTTLE", lambda: f"{request.remote_addr}|{_second_factor_account()}"),
+    ):
+        view = limiter.shared_limit(
+            lambda: current_app.config["TWO_FACTOR_THROTTLE"],
+            scope=scope,
+            key_func=key,
+            methods=["POST"],
+            deduct_when=_code_failed,
+        )(view)
+    return view
+
+
+def _keys() -> tuple[list[str], str]:
+    config = current_app.config
+    return config.get("NATIONAL_ID_KEYS") or [], config["SECRET_KEY"]
+
+
+WRONG_CODE = _l(
+    "The code is wrong. Enter the code your app shows now, and check that the clock of "
+    "your device is right."
+)
+REPLAYED_CODE = _l("This code was used already. Wait for the next code in your app and enter it.")
+
+
+@bp.route("/two-factor", methods=["GET", "POST"])
+@_code_throttle
+def two_factor():
+    """Ask a logging-in user for the code of their authenticator app."""
+    user = _pending_user(enrol=False)
+    if user is None:
+        return _pending_expired()
+    form = TwoFactorForm()
+    if form.validate_on_submit():
+        check = two_factor_service.check_login_code(user.id, form.code.data, *_keys(), utcnow())
+        if check is two_factor_service.CodeCheck.ACCEPTED:
+            db.session.commit()
+            return _finish_pending(user)
+        form.code.errors.append(
+            REPLAYED_CODE if check is two_factor_service.CodeCheck.REPLAYED else WRONG_CODE
+        )
+    if form.is_submitted():
+        g.second_factor_failed = True
+        form.code.data = ""
+    return render_template("auth/two_factor.html", form=form)
+
+
+@bp.route("/two-factor/recovery", methods=["GET", "POST"])
+@_code_throttle
+def two_factor_recovery():
+    """Let a logging-in user who has no app at hand use a recovery code."""
+    user = _pending_user(enrol=False)
+    if user is None:
+        return _pending_expired()
+    form = RecoveryCodeForm()
+    if form.validate_on_submit():
+        secret_key = _keys()[1]
+        if two_factor_service.spend_recovery_code(user.id, form.code.data, secret_key, utcnow()):
+            db.session.commit()
+            left = two_factor_service.status(user.id).recovery_codes_left
+            response = _finish_pending(user)
+            flash(
+                _(
+                    "You used a recovery code; %(left)d are left. You can make new ones in "
+                    "My details.",
+                    left=left,
+                ),
+                "info" if left > 2 else "error",
+            )
+            return response
+        form.code.errors.append(_("The recovery code is wrong or has been used already."))
+    if form.is_submitted():
+        g.second_factor_failed = True
+        form.code.data = ""
+    return render_template("auth/two_factor_recovery.html", form=form)
+
+
+def _setup_user() -> tuple[User | None, bool]:
+    """Who sets up a second factor: the logged-in user, or a pending login that must."""
+    if current_user.is_authenticated:
+        return current_user, False
+    return _pending_user(enrol=True), True
+
+
+@bp.route("/two-factor/setup", methods=["GET", "POST"])
+def two_factor_setup():
+    """Turn two-factor login on: add the account to an app and confirm with its code."""
+    user, logging_in = _setup_user()
+    if user is None:
+        if PENDING not in session:
+            return current_app.login_manager.unauthorized()
+        return _pending_expired()
+    if two_factor_service.status(user.id).enabled:
+        flash(_("Two-factor login is on already."), "info")
+        return redirect(url_for("auth.profile"), 303)
+    keys, secret_key = _keys()
+    now = utcnow()
+    form = TwoFactorSetupForm()
+    secret = None
+    if form.is_submitted():
+        token = form.secret_token.data
+        secret = two_factor_service.secret_of_setup_token(token, user.id, keys, secret_key, now)
+        if secret is None:
+            form.form_errors.append(
+                _("The page had expired. Add the account to your app again from this page.")
+            )
+        elif form.validate_on_submit():
+            codes = two_factor_service.enable(
+                user, secret, form.code.data, keys, secret_key, now, actor=user
+            )
+            if codes is not None:
+                db.session.commit()
+                if logging_in:
+                    pending = _pending() or {}
+                    _complete_login(user, pending.get("remember", False), None)
+                    next_url = safe_next(pending.get("next")) or _landing(user)
+                else:
+                    flash(_("Two-factor login is on."), "success")
+                    next_url = url_for("auth.profile")
+                return render_template(
+                    "auth/two_factor_codes.html", codes=codes, next_url=next_url, form=None
+                )
+            form.code.errors.append(WRONG_CODE)
+        form.code.data = ""
+    if secret is None:
+        secret = two_factor_service.new_secret()
+        form.secret_token.data = two_factor_service.setup_token(
+            user.id, secret, keys, secret_key, now
+        )
+    uri = two_factor_service.provisioning_uri(secret, user.email)
+    return render_template(
+        "auth/two_factor_setup.html",
+        form=form,
+        qr=two_factor_service.qr_data_uri(uri),
+        secret=two_factor_service.grouped(secret),
+        logging_in=logging_in,
+    )
+
+
+def _proof_accepted(form: TwoFactorConfirmForm) -> bool:
+    """Whether the form's password or current code is the logged-in user's; otherwise
+    the field says why and the attempt counts towards the throttle."""
+    text = form.proof.data
+    if two_factor_service.normalise_code(text) is not None:
+        check = two_factor_service.check_login_code(current_user.id, text, *_keys(), utcnow())
+        if check is two_factor_service.CodeCheck.ACCEPTED:
+            return True
+        message = REPLAYED_CODE if check is two_factor_service.CodeCheck.REPLAYED else WRONG_CODE
+    elif two_factor_service.password_matches(current_user.id, text):
+        return True
+    else:
+        message = _("The password or code is wrong.")
+    form.proof.errors.append(message)
+    g.second_factor_failed = True
+    return False
+
+
+def _second_factor_on() -> bool:
+    if two_factor_service.status(current_user.id).enabled:
+        return True
+    flash(_("Two-factor login is off."), "info")
+    return False
+
+
+@bp.route("/two-factor/recovery-codes", methods=["GET", "POST"])
+@login_required
+@_code_throttle
+def recovery_codes():
+    """Make new recovery codes; the old ones stop working."""
+    if not _second_factor_on():
+        return redirect(url_for("auth.profile"), 303)
+    form = TwoFactorConfirmForm()
+    if form.validate_on_submit() and _proof_accepted(form):
+        codes = two_factor_service.replace_recovery_codes(current_user.id, _keys()[1], utcnow())
+        db.session.commit()
+        flash(_("New recovery codes were made; the old ones no longer work."), "success")
+        return render_template(
+            "auth/two_factor_codes.html", codes=codes, next_url=url_for("auth.profile"), form=None
+        )
+    return render_template("auth/two_factor_codes.html", codes=None, form=form)
+
+
+@bp.route("/two-factor/disable", methods=["GET", "POST"])
+@login_required
+@_code_throttle
+def two_factor_disable():
+    """Turn two-factor login off, with the password or a current code."""
+    if not _second_factor_on():
+        return redirect(url_for("auth.profile"), 303)
+    if current_user.is_staff and current_app.config["TWO_FACTOR_REQUIRED"]:
+        flash(_("Staff accounts must keep two-factor login on."), "error")
+        return redirect(url_for("auth.profile"), 303)
+    form = TwoFactorConfirmForm()
+    if form.validate_on_submit() and _proof_accepted(form):
+        two_factor_service.disable(current_user, actor=current_user)
+        db.session.commit()
+        flash(_("Two-factor login is off."), "success")
+        return redirect(url_for("auth.profile"), 303)
+    return render_template("auth/two_factor_disable.html", form=form)
+
+
+def _require_second_factor():
+    """With TWO_FACTOR_REQUIRED, a staff login made without a second factor (before it
+    was required, or kept by a remember cookie) ends: the next login sets one up."""
+    if not current_app.config["TWO_FACTOR_REQUIRED"] or request.endpoint in (
+        "static",
+        "auth.logout",
+    ):
+        return None
+    if not (current_user.is_authenticated and current_user.is_staff):
+        return None
+    if current_user.totp_enabled_at is not None:
+        return None
+    logout_user()  # and its remember cookie
+    flash(_("Staff accounts log in with two-factor login. Log in again to set it up."), "info")
+    target = request.full_path if request.query_string else request.path
+    if request.method != "GET":
+        target = None
+    return redirect(url_for("auth.login", next=safe_next(target)), 303)
 
 
 @bp.post("/logout")
@@ -140,7 +475,12 @@ def profile():
                 session["language"] = form.language.data
                 flash(_("Your details were saved."), "success")
                 return redirect(url_for("auth.profile"), 303)
-    return render_template("auth/profile.html", form=form)
+    return render_template(
+        "auth/profile.html",
+        form=form,
+        second_factor=two_factor_service.status(current_user.id),
+        second_factor_required=current_user.is_staff and current_app.config["TWO_FACTOR_REQUIRED"],
+    )
 
 
 @bp.route("/reset", methods=["GET", "POST"])
@@ -323,6 +663,8 @@ def create_user():
         else:
             user.active = form.active.data
             _set_access(user, form)
+            if user.role != Role.CUSTOMER:  # staff rights from the start
+                _record_role(user, None)
             _send_password_link(user, accounts.INVITATION)
             db.session.commit()
             flash(
@@ -354,15 +696,52 @@ def edit_user(user_id: int):
                 _("You cannot remove your own admin rights or deactivate yourself.")
             )
         else:
+            old_role = user.role
             form.populate_obj(user)
             user.email = email
             user.role = Role(form.role.data)
+            if user.role != old_role:
+                _record_role(user, old_role)
             _set_access(user, form)
             db.session.commit()
             flash(_("The account was saved."), "success")
             return redirect(url_for("auth.users"), 303)
     form.granted_department_ids.choices = _department_choices(form.organisation.picked)
-    return render_template("auth/user_form.html", form=form, user=user, action_form=ActionForm())
+    return render_template(
+        "auth/user_form.html",
+        form=form,
+        user=user,
+        action_form=ActionForm(),
+        second_factor=two_factor_service.status(user.id),
+    )
+
+
+def _record_role(user: User, old: Role | None) -> None:
+    """A role given, in the audit log: the roles only, nothing of the person."""
+    was = old.value if old is not None else "none"
+    audit.record(AuditAction.ROLE_GRANTED, "user", user.id, f"role: {was} -> {user.role.value}")
+
+
+@bp.post("/users/<id:user_id>/two-factor/reset")
+@admin_required
+def reset_two_factor(user_id: int):
+    """Turn off a colleague's second factor (a lost phone): they set it up again."""
+    user = db.get_or_404(User, user_id)
+    if ActionForm().validate_on_submit():
+        if user.id == current_user.id:
+            flash(_("Turn your own two-factor login off in My details."), "error")
+        else:
+            two_factor_service.disable(user, actor=current_user, reset=True)
+            db.session.commit()
+            flash(
+                _(
+                    "The two-factor login of %(name)s was reset and their sessions ended. "
+                    "They set it up again when they next log in.",
+                    name=user.name,
+                ),
+                "success",
+            )
+    return redirect(url_for("auth.edit_user", user_id=user.id), 303)
 
 
 @bp.post("/users/<id:user_id>/invite")
@@ -480,6 +859,7 @@ def _user_link(record_id: str) -> LookupHit | None:
 
 
 def setup_app(app: Flask) -> None:
+    app.before_request(_require_second_factor)
     register_lookup(app, _lookup_user)
     register_record_link(app, "user", _user_link)
     register_staff_section(app, _l("Organisations"), "auth.organisations")

@@ -16,7 +16,14 @@ def portal() -> None:
 @portal.command("reencrypt")
 @with_appcontext
 def reencrypt() -> None:
-    """Encrypt every identity number again with the first key of NATIONAL_ID_KEYS (after a
-    new key was put first); then the old key can be removed."""
+    """Encrypt every identity number and second-factor secret again with the first key of
+    NATIONAL_ID_KEYS (after a new key was put first); then the old key can be removed."""
+    from flask import current_app
+
+    from services import two_factor
+
     count = portal_service.reencrypt_national_ids()
     click.echo(f"{count} identity numbers encrypted with the current key.")
+    config = current_app.config
+    secrets = two_factor.reencrypt_secrets(config["NATIONAL_ID_KEYS"], config["SECRET_KEY"])
+    click.echo(f"{secrets} second-factor secrets encrypted with the current key.")

@@ -23,6 +23,7 @@ from config import LANGUAGES
 from forms import PortalForm
 from forms.validators import Email, OrganisationField
 from models.auth import Role
+from services import two_factor
 from services.accounts import MIN_PASSWORD_LENGTH
 
 
@@ -46,6 +47,81 @@ class LoginForm(PortalForm):
     )
     remember = BooleanField(_l("Keep me logged in on this device"))
     next = HiddenField()
+
+
+# What authenticator apps and password managers fill in, and phones' number pads.
+CODE_INPUT = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "autocapitalize": "off",
+    "spellcheck": "false",
+}
+
+
+class TwoFactorForm(PortalForm):
+    """The second step of a login: the code the user's authenticator app shows."""
+
+    code = StringField(
+        _l("Authentication code"),
+        validators=[
+            DataRequired(_l("Enter the code your authenticator app shows.")),
+            Length(max=20, message=_l("The code has 6 digits.")),
+        ],
+        description=_l("The 6-digit code of Palveluportaali in your authenticator app."),
+        render_kw=CODE_INPUT,
+    )
+
+    def validate_code(self, field: StringField) -> None:
+        if two_factor.normalise_code(field.data) is None:
+            raise ValidationError(_l("The code has 6 digits."))
+
+
+class RecoveryCodeForm(PortalForm):
+    """A login's second step with one of the recovery codes instead of the app."""
+
+    code = StringField(
+        _l("Recovery code"),
+        validators=[
+            DataRequired(_l("Enter one of your recovery codes.")),
+            Length(max=40, message=_l("A recovery code has 10 letters and digits.")),
+        ],
+        description=_l("One of the codes you saved when you set up two-factor login."),
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+    def validate_code(self, field: StringField) -> None:
+        if two_factor.normalise_recovery_code(field.data) is None:
+            raise ValidationError(_l("A recovery code has 10 letters and digits."))
+
+
+class TwoFactorSetupForm(TwoFactorForm):
+    """Confirming a new authenticator app with its first code."""
+
+    code = StringField(
+        _l("Code from the app"),
+        validators=[
+            DataRequired(_l("Enter the code your authenticator app shows.")),
+            Length(max=20, message=_l("The code has 6 digits.")),
+        ],
+        description=_l("The 6-digit code the app shows after you added the account."),
+        render_kw=CODE_INPUT,
+    )
+    # The secret shown on the page, encrypted and bound to the user: nothing is stored
+    # before the code confirms it.
+    secret_token = HiddenField()
+
+
+class TwoFactorConfirmForm(PortalForm):
+    """Proof that the owner is at the keyboard before the second factor is changed."""
+
+    proof = PasswordField(
+        _l("Your password or a code from your app"),
+        validators=[
+            DataRequired(_l("Enter your password or the code your app shows.")),
+            Length(max=200),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class PasswordResetRequestForm(PortalForm):
