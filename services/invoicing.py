@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from extensions import db
+from models.audit import AuditAction
 from models.auth import Role, User
 from models.invoicing import (
     EDITABLE,
@@ -31,7 +32,7 @@ from models.invoicing import (
 )
 from models.types import one_of, utcnow
 from paging import capped_count, starts_with
-from services import counters, finvoice, invoice_pdf, reference, vat, workdays
+from services import audit, counters, finvoice, invoice_pdf, reference, vat, workdays
 from services.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
 from services.urls import external_url
@@ -317,6 +318,13 @@ def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -
     invoice.forward_receipt = receipt[:100]
     invoice.last_error = ""
     _event(invoice, EventKind.FORWARDED, actor, receipt)
+    audit.record(
+        AuditAction.INVOICE_FORWARDED,
+        RECORD_TYPE,
+        invoice.id,
+        f"invoice {invoice.number} forwarded by {invoice.delivery_method.value}",
+        actor=actor,
+    )
     if finalise_too:
         finalise(invoice, actor)
 
@@ -443,6 +451,15 @@ def record_payment(
     invoice.payments.append(payment)
     _event(invoice, EventKind.PAYMENT, actor, f"{amount:.2f}")
     _paid_in_full(invoice, actor)
+    if source != "online":  # marked by staff; the payment service's own is its record
+        audit.record(
+            AuditAction.PAYMENT_MARKED,
+            RECORD_TYPE,
+            invoice.id,
+            f"invoice {invoice.number}: payment of {amount:.2f} recorded, "
+            + ("paid" if invoice.status == InvoiceStatus.PAID else "part paid"),
+            actor=actor,
+        )
     return payment
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from access import visible_departments
 from extensions import db
+from models.audit import AuditAction
 from models.auth import Department, User
 from models.portal import (
     UNPAID_MINIMUM,
@@ -31,7 +32,7 @@ from models.portal import (
     PortalOrder,
 )
 from models.types import utcnow
-from services import counters, identity, outbox
+from services import audit, counters, identity, outbox
 from services.timezones import day_start_utc
 from services.urls import external_url
 
@@ -247,6 +248,9 @@ def save_employee(employee: Employee, values: dict, national_id: str | None, act
         if digest != employee.national_id_digest:
             if digest and _digest_taken(employee, digest):
                 raise DuplicateEmployee()
+            number_change = (
+                "removed" if not digest else "changed" if employee.national_id_digest else "set"
+            )
             employee.national_id_encrypted = box.encrypt(national_id) if national_id else None
             employee.national_id_masked = identity.mask(national_id) if national_id else None
             employee.national_id_digest = digest
@@ -257,6 +261,13 @@ def save_employee(employee: Employee, values: dict, national_id: str | None, act
     db.session.add(employee)
     db.session.flush()
     _employee_event(employee, "created" if creating else "changed", changed, actor)
+    if "national_id" in changed:
+        audit.record(
+            AuditAction.NATIONAL_ID_CHANGED,
+            "employee",
+            employee.id,
+            f"national identity number {number_change}",
+        )
     return True
 
 
@@ -384,12 +395,21 @@ def invoice_status_filter(status: str, on: date | None = None) -> sa.ColumnEleme
 def record_payment(invoice: CustomerInvoice, amount: Decimal, seen: Decimal) -> bool:
     """Lower what is outstanding (a part payment leaves the rest) — only if it is still
     what the person saw: a double click or a colleague's payment meanwhile changes nothing."""
+    outstanding = max(seen - amount, Decimal("0.00"))
     changed = db.session.execute(
         sa.update(CustomerInvoice)
         .where(CustomerInvoice.id == invoice.id, CustomerInvoice.outstanding == seen)
-        .values(outstanding=max(seen - amount, Decimal("0.00")))
+        .values(outstanding=outstanding)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed == 1:
+        audit.record(
+            AuditAction.PAYMENT_MARKED,
+            "customer_invoice",
+            invoice.id,
+            f"invoice {invoice.number}: payment of {amount:.2f} registered, "
+            + ("paid" if outstanding == 0 else f"{outstanding:.2f} outstanding"),
+        )
     db.session.expire(invoice)
     return changed == 1
 

@@ -32,6 +32,7 @@ from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
 from forms.staff import ActionForm
 from fragments import cached_content, content_key, staff_audience
+from models.audit import AuditAction
 from models.portal import (
     Booking,
     BookingSlot,
@@ -43,7 +44,7 @@ from models.portal import (
     PortalOrder,
     ProductGroup,
 )
-from services import portal, registry
+from services import audit, portal, registry
 from services.timezones import local_to_utc, shown_in_zone, utc_to_local
 
 staff_bp = Blueprint("portal_staff", __name__, url_prefix="/staff/portal")
@@ -210,6 +211,17 @@ def booking(booking_id: int):
             action_form=ActionForm(),
             questions=portal.DECLARATION_QUESTIONS,
         )
+    # The answers are on the page: each opening is in the audit log before it is sent.
+    audit.record_read(
+        AuditAction.HEALTH_OPENED,
+        "placement",
+        (
+            (placement.id, f"self-declaration {placement.id} (booking {booking.id})")
+            for slot in booking.slots
+            for placement in slot.placements
+            if not placement.removed_at and placement.declaration
+        ),
+    )
     return page, 400 if form.errors else 200
 
 
