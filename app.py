@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 import config as portal_config
+import observability
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(portal_config.from_environment(app.instance_path))
     if config:
         app.config.from_mapping(config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = portal_config.engine_options(app.config)
 
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -41,8 +42,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
-    if app.config["PRODUCTION"] and not app.config["NATIONAL_ID_KEYS"]:
-        raise RuntimeError("NATIONAL_ID_KEYS must be set in production (FLASK_ENV=production).")
+    if app.config["PRODUCTION"]:
+        refuse_unsafe_configuration(app)
     if app.config["PRODUCTION"] and not app.config["MAIL_SERVER"]:
         app.logger.warning("MAIL_SERVER is not set: no email leaves the portal (captured).")
 
@@ -52,8 +53,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_request_hooks(app)
     register_template_helpers(app)
-    configure_logging(app)
+    observability.configure_logging(app)
     return app
+
+
+class ConfigurationError(SystemExit):
+    """The configuration is unsafe for production: the process stops with the report."""
+
+
+def configuration_report(problems: list[str]) -> str:
+    lines = [
+        f"The portal refuses to start in production (FLASK_ENV=production): {len(problems)} "
+        "setting(s) to fix:"
+    ]
+    lines += [f"  - {problem}" for problem in problems]
+    return "\n".join(lines)
+
+
+def refuse_unsafe_configuration(app: Flask) -> None:
+    """Stop with every problem at once; `flask check-config` prints the same report."""
+    import sys
+
+    problems = portal_config.problems(app.config)
+    app.config["CONFIGURATION_PROBLEMS"] = problems
+    if problems and sys.argv[1:].count("check-config") == 0:  # that command reports them
+        raise ConfigurationError(configuration_report(problems))
 
 
 def select_locale() -> str:
@@ -231,7 +255,9 @@ def _sqlite_pragmas(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from blueprints import (
         IdConverter,
+        audit,
         auth,
+        health,
         invoice_sandboxes,
         invoicing,
         main,
@@ -246,6 +272,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["id"] = IdConverter
     for module in (
+        health,
         main,
         auth,
         staff,
@@ -255,6 +282,7 @@ def register_blueprints(app: Flask) -> None:
         portal,
         invoicing,
         payments,
+        audit,
     ):
         app.register_blueprint(module.bp)
         if hasattr(module, "staff_bp"):  # a part's pages in the staff area
@@ -268,7 +296,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from commands import (
+        config_commands,
         demo,
+        jobs_commands,
         mail_commands,
         portal_commands,
         punchout_commands,
@@ -285,6 +315,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(portal_commands.portal)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
+    app.cli.add_command(jobs_commands.jobs)
+    app.cli.add_command(config_commands.check_config)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -328,6 +360,8 @@ CSP = (
 
 
 def register_request_hooks(app: Flask) -> None:
+    observability.init_app(app)  # a request id, and one log line per request
+
     @app.before_request
     def refuse_nul_bytes():
         # No text a person types holds a NUL; PostgreSQL refuses it in text columns.
@@ -433,11 +467,3 @@ def _time_range(start: datetime, end: datetime, locale: Locale, zone: BaseTzInfo
     if first.date() == last.date():
         return f"{day(first)} {clock(first)}–{clock(last)}"
     return f"{day(first)} {clock(first)} – {day(last)} {clock(last)}"
-
-
-def configure_logging(app: Flask) -> None:
-    if not app.debug and not app.testing:
-        logging.basicConfig(
-            level=os.environ.get("LOG_LEVEL", "INFO"),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )

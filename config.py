@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -16,8 +18,13 @@ def _bool(value: str | None, default: bool = False) -> bool:
 
 
 def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def _commission_classes(value: str) -> dict[str, str]:
@@ -36,7 +43,7 @@ def secret_key(instance_path: str, production: bool) -> str:
     if key:
         return key
     if production:
-        raise RuntimeError("SECRET_KEY must be set in production (FLASK_ENV=production).")
+        return ""  # refused by `problems()`, with everything else that is missing
     path = Path(instance_path) / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -51,9 +58,96 @@ def secret_key(instance_path: str, production: bool) -> str:
     return path.read_text().strip()
 
 
+def development_secret(key: str, name: str) -> str:
+    """A sandbox's shared secret in development: derived from SECRET_KEY, so that it is
+    this installation's own and never a value printed in the code."""
+    return hmac.new(key.encode(), f"development:{name}".encode(), hashlib.sha256).hexdigest()
+
+
+# Secrets that were once defaults, or that people write in examples: never in production.
+PUBLIC_SECRETS = frozenset(
+    {
+        "handi-sandbox-secret",
+        "sandbox-channel-secret",
+        "print-sandbox-token",
+        "operator-sandbox-token",
+        "secret",
+        "changeme",
+        "change-me",
+        "dev",
+        "development",
+        "test",
+        "x",
+    }
+)
+# The settings that hold secrets, checked against PUBLIC_SECRETS in production.
+SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "PUNCHOUT_SANDBOX_SECRET",
+    "PRINT_SERVICE_TOKEN",
+    "EINVOICE_OPERATOR_TOKEN",
+    "PAYMENT_CHANNEL_SECRET",
+    "CRM_FEED_TOKEN",
+)
+# Each throttle store that keeps its counts in one process only.
+PROCESS_STORES = ("memory://",)
+
+
+def problems(config: dict) -> list[str]:
+    """Every reason the configuration is unsafe for production, each naming its setting."""
+    found = []
+    for name, why in (
+        ("SECRET_KEY", "signs sessions, CSRF tokens and password links"),
+        ("BASE_URL", "the public address that links in mail and from jobs point to"),
+    ):
+        if not config.get(name):
+            found.append(f"{name} is not set: {why}.")
+    if not config.get("NATIONAL_ID_KEYS"):
+        found.append(
+            "NATIONAL_ID_KEYS is not set: the Fernet keys that encrypt national identity numbers."
+        )
+    store = str(config.get("RATELIMIT_STORAGE_URI") or "")
+    if not store or store.startswith(PROCESS_STORES):
+        found.append(
+            f"RATELIMIT_STORAGE_URI is {store or 'not set'}: every process would count "
+            "throttled logins and look-ups on its own; use a shared store (redis://host:6379)."
+        )
+    for name, what in (
+        ("PUNCHOUT_SANDBOX", "the Handi sandbox"),
+        ("INVOICE_SANDBOX", "the print service and e-invoice operator sandboxes"),
+        ("PAYMENT_SANDBOX", "the payment service sandbox"),
+    ):
+        if config.get(name):
+            found.append(f"{name} is on: {what} would be mounted; set {name}=false.")
+    for name in SECRET_SETTINGS:
+        value = config.get(name)
+        if value and (value in PUBLIC_SECRETS or len(value) < 16):
+            found.append(f"{name} has a development or example value; set a long random secret.")
+    for url, token in (
+        ("PRINT_SERVICE_URL", "PRINT_SERVICE_TOKEN"),
+        ("EINVOICE_OPERATOR_URL", "EINVOICE_OPERATOR_TOKEN"),
+        ("PAYMENT_SERVICE_URL", "PAYMENT_CHANNEL_SECRET"),
+    ):
+        if config.get(url) and not config.get(token):
+            found.append(f"{token} is not set, but {url} is.")
+    return found
+
+
 # A connection is tried before each use: one that the database or a proxy closed is
 # replaced, never handed to a request.
 ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+
+def engine_options(config: dict) -> dict:
+    """The engine's options, given ones first: pre-ping everywhere, and on PostgreSQL a
+    statement timeout, so that no request or job waits on a runaway query for ever."""
+    options: dict = {**ENGINE_OPTIONS, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    timeout = int(config.get("DATABASE_STATEMENT_TIMEOUT") or 0)
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") and timeout > 0:
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args.setdefault("options", f"-c statement_timeout={timeout}")
+        options["connect_args"] = connect_args
+    return options
 
 
 def database_url(instance_path: str) -> str:
@@ -68,16 +162,35 @@ def database_url(instance_path: str) -> str:
     return url
 
 
+def _store_options(uri: str) -> dict:
+    if uri.startswith(("redis://", "rediss://", "redis+")):
+        return {"socket_timeout": 1, "socket_connect_timeout": 1}
+    return {}
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the configuration mapping from environment variables."""
     production = os.environ.get("FLASK_ENV", "").strip() == "production"
     mail_server = os.environ.get("MAIL_SERVER", "").strip() or None
+    key = secret_key(instance_path, production)
+    url = database_url(instance_path)
+
+    def sandbox_secret(name: str) -> str:
+        """A secret from the environment; in development this installation's own."""
+        value = os.environ.get(name, "").strip()
+        return value or ("" if production or not key else development_secret(key, name))
+
     return {
         "PRODUCTION": production,
-        "SECRET_KEY": secret_key(instance_path, production),
-        "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": dict(ENGINE_OPTIONS),
-        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "SECRET_KEY": key,
+        "SQLALCHEMY_DATABASE_URI": url,
+        # Milliseconds a PostgreSQL statement may run before it is cancelled (0: no limit).
+        "DATABASE_STATEMENT_TIMEOUT": _int("DATABASE_STATEMENT_TIMEOUT", 30_000),
+        "SQLALCHEMY_ENGINE_OPTIONS": dict(ENGINE_OPTIONS),  # completed by `engine_options`
+        # Unset in production is refused (`problems`); in development, the local server.
+        "BASE_URL": os.environ.get("BASE_URL", "" if production else "http://127.0.0.1:5000")
+        .strip()
+        .rstrip("/"),
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS")),
@@ -93,6 +206,8 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "MAIL_RETRY_BASE_SECONDS": _int("MAIL_RETRY_BASE_SECONDS", 60),
         "MAIL_WORKER_INTERVAL": _int("MAIL_WORKER_INTERVAL", 5),
+        # How long a worker owns a message it took; one that died is retried after it.
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 300),
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LANGUAGE", "fi"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/Helsinki"),
         "LANGUAGES": LANGUAGES,
@@ -100,12 +215,25 @@ def from_environment(instance_path: str) -> dict:
         "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 10),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # A throttle store that stops answering is waited for a second at most; meanwhile
+        # each process counts on its own (and /readyz says so), rather than failing pages.
+        "RATELIMIT_STORAGE_OPTIONS": _store_options(
+            os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        ),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "portal"),
         # Failed logins allowed: per address and account, per account from anywhere
         # (password guessing from many addresses), per address for any account (spraying).
         "LOGIN_THROTTLE": os.environ.get("LOGIN_THROTTLE", "5 per 15 minutes"),
         "LOGIN_THROTTLE_ACCOUNT": os.environ.get("LOGIN_THROTTLE_ACCOUNT", "20 per hour"),
         "LOGIN_THROTTLE_ADDRESS": os.environ.get("LOGIN_THROTTLE_ADDRESS", "30 per 15 minutes"),
         "PASSWORD_RESET_THROTTLE": os.environ.get("PASSWORD_RESET_THROTTLE", "10 per hour"),
+        # Wrong second-factor codes allowed per account (and per address and account).
+        "TWO_FACTOR_THROTTLE": os.environ.get("TWO_FACTOR_THROTTLE", "5 per 15 minutes"),
+        # Staff and admins must log in with a second factor (always on in production).
+        "TWO_FACTOR_REQUIRED": production or _bool(os.environ.get("TWO_FACTOR_REQUIRED")),
+        # Whether `flask jobs run` delivers the mail outbox too (when no mail worker runs).
+        "JOBS_DELIVER_MAIL": _bool(os.environ.get("JOBS_DELIVER_MAIL")),
         # How many reverse proxies stand in front of the app (their X-Forwarded-For and
         # X-Forwarded-Proto are trusted); 0 when it is reached directly.
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
@@ -125,9 +253,7 @@ def from_environment(instance_path: str) -> dict:
         "PUNCHOUT_PENDING_DAYS": _int("PUNCHOUT_PENDING_DAYS", 7),
         # The local buyer that plays Handi; on unless in production.
         "PUNCHOUT_SANDBOX": _bool(os.environ.get("PUNCHOUT_SANDBOX"), not production),
-        "PUNCHOUT_SANDBOX_SECRET": os.environ.get(
-            "PUNCHOUT_SANDBOX_SECRET", "handi-sandbox-secret"
-        ),
+        "PUNCHOUT_SANDBOX_SECRET": sandbox_secret("PUNCHOUT_SANDBOX_SECRET"),
         # Fernet keys for national identity numbers, comma-separated, the newest first
         # (then `flask portal reencrypt`); in development derived from SECRET_KEY.
         "NATIONAL_ID_KEYS": [
@@ -171,11 +297,9 @@ def from_environment(instance_path: str) -> dict:
         # The print service (Posti) and the e-invoice operator (Verkkolasku); empty means
         # the local sandboxes, which are mounted unless in production.
         "PRINT_SERVICE_URL": os.environ.get("PRINT_SERVICE_URL", "").strip().rstrip("/"),
-        "PRINT_SERVICE_TOKEN": os.environ.get("PRINT_SERVICE_TOKEN", "print-sandbox-token"),
+        "PRINT_SERVICE_TOKEN": sandbox_secret("PRINT_SERVICE_TOKEN"),
         "EINVOICE_OPERATOR_URL": os.environ.get("EINVOICE_OPERATOR_URL", "").strip().rstrip("/"),
-        "EINVOICE_OPERATOR_TOKEN": os.environ.get(
-            "EINVOICE_OPERATOR_TOKEN", "operator-sandbox-token"
-        ),
+        "EINVOICE_OPERATOR_TOKEN": sandbox_secret("EINVOICE_OPERATOR_TOKEN"),
         "FORWARDING_TIMEOUT": _int("FORWARDING_TIMEOUT", 30),
         "INVOICE_SANDBOX": _bool(os.environ.get("INVOICE_SANDBOX"), not production),
         "INVOICE_SANDBOX_DIR": os.environ.get(
@@ -185,9 +309,7 @@ def from_environment(instance_path: str) -> dict:
         # PAYMENT_SERVICE_URL means the local sandbox, mounted unless in production.
         "PAYMENT_SERVICE_URL": os.environ.get("PAYMENT_SERVICE_URL", "").strip(),
         "PAYMENT_CHANNEL_ID": os.environ.get("PAYMENT_CHANNEL_ID", "123").strip(),
-        "PAYMENT_CHANNEL_SECRET": os.environ.get(
-            "PAYMENT_CHANNEL_SECRET", "" if production else "sandbox-channel-secret"
-        ),
+        "PAYMENT_CHANNEL_SECRET": sandbox_secret("PAYMENT_CHANNEL_SECRET"),
         "PAYMENT_CHARSET": os.environ.get("PAYMENT_CHARSET", "UTF-8").strip(),
         # The channel's commission classes (ITEM_CP), given by the payment service, each
         # with the channel's own commission in percent: "1=2.5,2=1.9".
@@ -215,6 +337,10 @@ def from_environment(instance_path: str) -> dict:
         # How long the sandbox waits before a delayed notify (the real service: up to one
         # banking day).
         "PAYMENT_SANDBOX_NOTIFY_DELAY": _int("PAYMENT_SANDBOX_NOTIFY_DELAY", 60),
+        # Logs: "json" (one JSON object a line; the default in production) or "text".
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text").strip(),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper(),
+        "LOG_REQUESTS": _bool(os.environ.get("LOG_REQUESTS"), production),
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "SESSION_COOKIE_HTTPONLY": True,

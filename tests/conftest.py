@@ -299,6 +299,15 @@ def page_link(html: str, rel: str = "next") -> str | None:
     return unescape(found.group(1)) if found else None
 
 
+def run_command(args: list[str], env: dict[str, str], timeout: float = 120):
+    """Run a command of the project (a `flask …`, a unit's line) from its root; its output."""
+    import subprocess
+
+    return subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_command
 
 # Imported on first use, never by a start-up.
 HEAVY = (
@@ -56,15 +55,7 @@ def _start(code: str) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
     env.update(SECRET_KEY="x", DATABASE_URL="sqlite://")
     script = f"import json, sys\nHEAVY = {HEAVY!r}\n{code}\n{REPORT}"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_command([sys.executable, "-c", script], env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
