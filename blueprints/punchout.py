@@ -125,6 +125,12 @@ def _handle(kind: str, handler):
         db.session.rollback()
         code, text = exc.code, exc.text
         document = cxml.response(code, text)
+    except training.StatusChanged:
+        # Staff or the participant changed the enrolment while the order was applied:
+        # nothing of the order is kept, and the buyer is told to send it again.
+        db.session.rollback()
+        code, text = 409, "The enrolment changed while the order was applied. Send the order again."
+        document = cxml.response(code, text)
     except IntegrityError:
         # The same document twice at the same moment: the other copy is being answered.
         db.session.rollback()
@@ -345,9 +351,7 @@ def approve(enrolment_id: int):
     form = OrderNumberForm()
     if form.validate_on_submit():
         try:
-            training.approve_preliminary(
-                enrolment, form.order_number.data.strip(), current_user.email
-            )
+            punchout.approve_by_staff(enrolment, form.order_number.data.strip(), current_user.email)
         except training.EnrolmentError as exc:
             flash(str(exc), "error")
         else:
@@ -494,6 +498,40 @@ def sandbox_approve():
 # --- Registration --------------------------------------------------------------------
 
 
+def _lookup_order(code: str) -> list[registry.LookupHit]:
+    """A PunchOut order by its number (HANDI-…, in any letter case): what it approved."""
+    hits = []
+    for found in punchout.orders_numbered(code):
+        number = found.order.order_id
+        for enrolment in found.enrolments:
+            hits.append(
+                registry.LookupHit(
+                    _(
+                        "PunchOut order %(number)s: %(name)s, %(course)s",
+                        number=number,
+                        name=enrolment.name,
+                        course=enrolment.course.title,
+                    ),
+                    url_for("training_staff.enrolment", enrolment_id=enrolment.id),
+                )
+            )
+        if not found.enrolments:  # refused, or approved nothing: its answer says why
+            hits.append(
+                registry.LookupHit(
+                    _(
+                        "PunchOut order %(number)s: %(code)s %(text)s",
+                        number=number,
+                        code=found.order.status_code,
+                        text=found.order.status_text,
+                    ),
+                    url_for("punchout_staff.buyer", buyer_id=found.buyer.id)
+                    if found.buyer
+                    else url_for("punchout_staff.index"),
+                )
+            )
+    return hits
+
+
 def setup_app(app: Flask) -> None:
     app.session_interface = PunchoutSessionInterface()
     app.after_request(_frame_for_buyer)
@@ -501,4 +539,5 @@ def setup_app(app: Flask) -> None:
         app.register_blueprint(sandbox_bp)
         registry.register_staff_section(app, _l("Handi sandbox"), "punchout_sandbox.sandbox")
     registry.register_staff_section(app, _l("PunchOut"), "punchout_staff.index")
+    registry.register_lookup(app, _lookup_order)
     registry.register_reference(app, punchout.order_of_organisation)

@@ -65,12 +65,16 @@ class PunchoutOrder(db.Model):
     """An OrderRequest received, kept so that a retried one changes nothing."""
 
     __tablename__ = "punchout_order"
-    __table_args__ = (sa.UniqueConstraint("buyer_id", "payload_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("buyer_id", "payload_id"),
+        # Staff look an order up by its number typed in any letter case.
+        sa.Index("ix_punchout_order_number", sa.text("lower(order_id)")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     buyer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("punchout_buyer.id"), index=True)
     payload_id: Mapped[str] = mapped_column(sa.String(250))
-    order_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    order_id: Mapped[str] = mapped_column(sa.String(100))
     status_code: Mapped[int] = mapped_column()
     status_text: Mapped[str] = mapped_column(sa.String(500))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -102,7 +102,8 @@ class Enrolment(db.Model):
     billing_address: Mapped[str | None] = mapped_column(sa.Text)
     einvoice_address: Mapped[str | None] = mapped_column(sa.String(35))
     einvoice_operator: Mapped[str | None] = mapped_column(sa.String(35))
-    billing_reference: Mapped[str | None] = mapped_column(sa.String(100))  # laskutusviite
+    # laskutusviite; a PunchOut order's number, by which its enrolments are found
+    billing_reference: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     # The participant chose to pay the fee online: preliminary until paid, then binding.
     pays_online: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     diet: Mapped[str | None] = mapped_column(sa.String(500))

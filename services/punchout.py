@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import textwrap
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -285,17 +286,48 @@ def supplier_credential() -> cxml.Credential:
     return cxml.Credential(config["PUNCHOUT_SUPPLIER_DOMAIN"], config["PUNCHOUT_SUPPLIER_IDENTITY"])
 
 
+OCI_DESCRIPTION = 40  # NEW_ITEM-DESCRIPTION holds 40 characters in SAP
+OCI_LONGTEXT = 132  # each NEW_ITEM-LONGTEXT_n:132[] line holds 132
+MIN_TITLE = 8  # characters of the course title kept in the description, however long the name
+
+
 def cart_item(enrolment: Enrolment) -> cxml.CartItem:
     course = enrolment.course
-    dates = format_date(course.starts_at, "short")
-    if course.ends_at.date() != course.starts_at.date():
-        dates += "–" + format_date(course.ends_at, "short")
     return cxml.CartItem(
         supplier_part_id=f"COURSE-{course.id}",
         auxiliary_id=str(enrolment.id),
         price=course.price or Decimal("0"),
-        description=f"{course.title}, {dates}: {enrolment.name}",
+        # Who, what and when first: the buyer's lists show the beginning of it.
+        description=f"{enrolment.name}, {course.title}, {_dates(course)}",
     )
+
+
+def _dates(course) -> str:
+    dates = format_date(course.starts_at, "short")
+    if course.ends_at.date() != course.starts_at.date():
+        dates += "–" + format_date(course.ends_at, "short")
+    return dates
+
+
+def short_description(enrolment: Enrolment, width: int = OCI_DESCRIPTION) -> str:
+    """Participant, course and start date in at most width characters.
+
+    The course title gives way first (the buyer's line must say whose it is and when),
+    then the name; what is cut ends with an ellipsis. The full text is the long text.
+    """
+    name, title = enrolment.name.strip(), enrolment.course.title.strip()
+    day = format_date(enrolment.course.starts_at, "short")
+    text = f"{name}, {title}, {day}"
+    if len(text) <= width:
+        return text
+    room = width - len(day) - 4  # for the name and the title, with ", " twice
+    if len(name) + MIN_TITLE > room:
+        name = _cut(name, room - MIN_TITLE)
+    return f"{name}, {_cut(title, room - len(name))}, {day}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)].rstrip() + "…"
 
 
 def cart_document(session: PunchoutSession) -> bytes:
@@ -317,7 +349,7 @@ def oci_fields(session: PunchoutSession) -> list[tuple[str, str]]:
         return []
     item = cart_item(session.enrolment)
     fields = [
-        ("NEW_ITEM-DESCRIPTION[1]", item.description[:40]),
+        ("NEW_ITEM-DESCRIPTION[1]", short_description(session.enrolment)),
         ("NEW_ITEM-QUANTITY[1]", "1"),
         ("NEW_ITEM-UNIT[1]", "EA"),
         ("NEW_ITEM-PRICE[1]", cxml.money(item.price)),
@@ -329,10 +361,9 @@ def oci_fields(session: PunchoutSession) -> list[tuple[str, str]]:
         ("NEW_ITEM-EXT_CATEGORY_ID[1]", item.classification),
         ("NEW_ITEM-LEADTIME[1]", "1"),
     ]
-    # The long text goes in lines of at most 132 characters.
-    long_text = item.description
-    for start in range(0, len(long_text), 132):
-        fields.append(("NEW_ITEM-LONGTEXT_1:132[]", long_text[start : start + 132]))
+    # The full text goes in the long text, in lines of at most 132 characters.
+    for line in textwrap.wrap(item.description, OCI_LONGTEXT, break_on_hyphens=False):
+        fields.append(("NEW_ITEM-LONGTEXT_1:132[]", line))
     return fields
 
 
@@ -343,10 +374,16 @@ def mark_transferred(session: PunchoutSession) -> None:
 
 # --- Order request -------------------------------------------------------------------
 
+# Status codes of an order refused: the document itself asks for what cannot be sold
+# (a quantity, a price), or it conflicts with the enrolment as it now is.
+UNACCEPTABLE, CONFLICT = 400, 409
+
 
 def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
     """Handle an OrderRequest: approve each item's preliminary enrolment, exactly once.
 
+    The order is honoured exactly or refused whole: each item is one person (quantity 1)
+    at the course's price, and a delete names the order that approved its enrolments.
     Returns the buyer and the Status to answer; a repeated payloadID gets the stored one.
     """
     credential = cxml.sender(root)
@@ -368,24 +405,29 @@ def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
     if not items:
         raise PunchoutError(400, "The order has no ItemOut.")
     # Every item is checked first: the order is applied whole, or not at all.
-    found, problems = [], []
+    found: list[Enrolment] = []
+    problems: list[tuple[int, str]] = []
     for item in items:
         aux = cxml.text(item, "ItemID/SupplierPartAuxiliaryID") or ""
+        label = f"item {aux or '?'}"
+        problems += [(UNACCEPTABLE, f"{label}: {p}") for p in _quantity_problems(item)]
         enrolment = _buyers_enrolment(buyer, aux)
         if enrolment is None:
-            problems.append(f"item {aux or '?'}: no enrolment of this buyer was found")
-        elif kind == "new" and not (
-            enrolment.status == EnrolmentStatus.PRELIMINARY
-            or (
-                enrolment.status == EnrolmentStatus.BINDING
-                and enrolment.billing_reference == order_id
-            )
-        ):
-            problems.append(
-                f"item {aux}: the enrolment is {enrolment.status.value}, it cannot be ordered"
-            )
+            problems.append((CONFLICT, f"{label}: no enrolment of this buyer was found"))
+            continue
+        if enrolment in found:
+            problems.append((UNACCEPTABLE, f"{label}: the same enrolment twice; {ONE_PERSON}"))
+            continue
+        found.append(enrolment)
+        if kind == "new":
+            problems += [(UNACCEPTABLE, f"{label}: {p}") for p in _price_problems(item, enrolment)]
+            problem = _new_order_problem(enrolment, order_id)
         else:
-            found.append(enrolment)
+            problem = _delete_problem(enrolment, order_id)
+        if problem:
+            problems.append((CONFLICT, f"{label}: {problem}"))
+    if kind == "new" and len(found) == len(items):
+        problems += [(UNACCEPTABLE, p) for p in _total_problems(header, found)]
     if not problems:
         actor = f"{buyer.name} ({order_id})"
         for enrolment in found:
@@ -394,7 +436,10 @@ def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
                     training.cancel(enrolment, actor, reason=f"Order {order_id} was deleted")
             elif enrolment.status == EnrolmentStatus.PRELIMINARY:
                 training.approve_preliminary(enrolment, order_id, actor)
-    code, text = (200, "OK") if not problems else (409, "; ".join(problems))
+        code, text = 200, "OK"
+    else:
+        code = min(problem_code for problem_code, _ in problems)
+        text = "; ".join(problem for _, problem in problems)
     db.session.add(
         PunchoutOrder(
             buyer_id=buyer.id,
@@ -405,6 +450,141 @@ def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
         )
     )
     return buyer, code, text
+
+
+ONE_PERSON = "PunchOut enrolments are one person at a time: one person per order, quantity 1"
+
+
+def _quantity_problems(item) -> list[str]:
+    quantity = (item.get("quantity") or "").strip()
+    if not quantity:
+        return [f"the quantity is missing; {ONE_PERSON}"]
+    if _decimal(quantity) != 1:
+        return [f"the quantity is {quantity[:20]}; {ONE_PERSON}"]
+    return []
+
+
+def _price_problems(item, enrolment: Enrolment) -> list[str]:
+    """The item's unit price, where it gives one, must be the course's price."""
+    money = cxml.find(item, "ItemDetail/UnitPrice/Money")
+    if money is None:
+        return []  # ItemDetail is optional in cXML; the header's Total still counts
+    expected = _course_price(enrolment)
+    if not _same_money(money, expected):
+        return [f"the unit price is {_stated(money)}, the course costs {cxml.money(expected)} EUR"]
+    return []
+
+
+def _total_problems(header, enrolments: list[Enrolment]) -> list[str]:
+    """The order's Total must be what its courses cost (cXML: before tax and shipping)."""
+    money = cxml.find(header, "Total/Money")
+    expected = sum((_course_price(e) for e in enrolments), Decimal("0"))
+    if money is None:
+        return [f"the order has no Total; it should be {cxml.money(expected)} EUR"]
+    if not _same_money(money, expected):
+        return [f"the order total is {_stated(money)}, the courses cost {cxml.money(expected)} EUR"]
+    return []
+
+
+def _new_order_problem(enrolment: Enrolment, order_id: str) -> str | None:
+    if enrolment.status == EnrolmentStatus.PRELIMINARY or (
+        enrolment.status == EnrolmentStatus.BINDING and enrolment.billing_reference == order_id
+    ):
+        return None  # to approve, or approved by this very order (a retry)
+    return f"the enrolment is {enrolment.status.value}, it cannot be ordered"
+
+
+def _delete_problem(enrolment: Enrolment, order_id: str) -> str | None:
+    """A delete cancels only what the order it names approved (its billing reference)."""
+    approved_by = enrolment.billing_reference
+    if enrolment.status == EnrolmentStatus.BINDING and approved_by == order_id:
+        return None
+    if enrolment.status == EnrolmentStatus.CANCELLED and approved_by == order_id:
+        return None  # deleted already (a retry under another payloadID)
+    if enrolment.status == EnrolmentStatus.BINDING and approved_by:
+        return f"the enrolment was approved under order {approved_by}, not {order_id}"
+    return f"the enrolment is {enrolment.status.value}, no order {order_id} approved it"
+
+
+def _course_price(enrolment: Enrolment) -> Decimal:
+    return (enrolment.course.price or Decimal("0")).quantize(Decimal("0.01"))
+
+
+def _decimal(value: str) -> Decimal | None:
+    try:
+        number = Decimal(value.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _same_money(money, expected: Decimal) -> bool:
+    currency = (money.get("currency") or "").strip().upper()
+    amount = _decimal("".join(money.itertext()))
+    return currency == "EUR" and amount is not None and amount == expected
+
+
+def _stated(money) -> str:
+    amount = "".join(money.itertext()).strip()[:30] or "empty"
+    return f"{amount} {(money.get('currency') or '').strip()[:10]}".strip()
+
+
+def approve_by_staff(enrolment: Enrolment, order_number: str, actor: str) -> None:
+    """Staff enter the order number of an order that came without an OrderRequest (SAP OCI):
+    approved as an OrderRequest would, and kept as an order so that it can be looked up."""
+    training.approve_preliminary(enrolment, order_number, actor)
+    session = session_of(enrolment.id)
+    db.session.add(
+        PunchoutOrder(
+            buyer_id=session.buyer_id if session else None,
+            # Not a buyer's payloadID: an enrolment is approved once, so this one is unique.
+            payload_id=f"staff:{enrolment.id}",
+            order_id=order_number,
+            status_code=200,
+            # Not the actor's address: the enrolment's history names who approved it.
+            status_text="OK (the order number was entered by staff)",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class FoundOrder:
+    """An order as the staff look-up shows it: its latest answer and what it approved."""
+
+    order: PunchoutOrder
+    buyer: PunchoutBuyer | None
+    enrolments: list[Enrolment]
+
+
+def orders_numbered(number: str, limit: int = 10) -> list[FoundOrder]:
+    """The orders of this order number, in any letter case (through its lower-case index),
+    newest first, with the enrolments each approved (their billing reference is it)."""
+    number = number.strip()
+    if not number or len(number) > 100:
+        return []
+    answers = db.session.scalars(
+        sa.select(PunchoutOrder)
+        .where(sa.func.lower(PunchoutOrder.order_id) == sa.func.lower(number))
+        .order_by(PunchoutOrder.id.desc())
+        .limit(50)
+    ).all()
+    latest: dict[tuple[int | None, str], PunchoutOrder] = {}
+    for answer in answers:  # a retried or deleted order was answered more than once
+        latest.setdefault((answer.buyer_id, answer.order_id), answer)
+    found = []
+    for (buyer_id, order_id), answer in list(latest.items())[:limit]:
+        enrolments = db.session.scalars(
+            sa.select(Enrolment)
+            .options(selectinload(Enrolment.course))
+            .join(PunchoutSession, PunchoutSession.enrolment_id == Enrolment.id)
+            .where(Enrolment.billing_reference == order_id, PunchoutSession.buyer_id == buyer_id)
+            .order_by(Enrolment.id)
+            .distinct()
+            .limit(limit)
+        ).all()
+        buyer = db.session.get(PunchoutBuyer, buyer_id) if buyer_id is not None else None
+        found.append(FoundOrder(answer, buyer, list(enrolments)))
+    return found
 
 
 def previous_order(buyer_id: int, payload: str) -> PunchoutOrder | None:
