@@ -41,6 +41,15 @@ admin_required = _role_required(lambda user: user.is_admin)
 admin_required.__doc__ = "Let only logged-in admins in."
 
 
+def reads_health_data(user: Any = None) -> bool:
+    """Whether the user may read health self-declarations' answers: health personnel
+    only (the self-declaration promises it), not other staff, not even admins."""
+    from models.auth import Role
+
+    user = current_user if user is None else user
+    return bool(getattr(user, "is_authenticated", False)) and user.role == Role.HEALTH
+
+
 def organisation_column(model: type) -> sa.ColumnElement:
     column = getattr(model, getattr(model, "__scope_column__", "organisation_id"), None)
     if column is None:
@@ -104,14 +113,22 @@ def visible_departments(user: Any = None) -> set[int] | None:
     return seen
 
 
-def own_scoped(model: type[M], user: Any = None) -> sa.Select:
+def own_scoped(
+    model: type[M], user: Any = None, *, department: sa.ColumnElement | None = None
+) -> sa.Select:
     """`select(model)` limited to the user's own organisation (staff too: their own) and,
-    for a user granted only some departments, to those and to the company's own rows."""
+    for a user granted only some departments, to the rows of those departments.
+
+    A row without a department (NULL) is the company's: only a user who has the whole
+    company sees it. A row's department is its `department_id`, or the expression given
+    as `department` for a model that holds it elsewhere (a booking: its order's); a
+    model with neither is the company's alone."""
     user = current_user if user is None else user
     stmt = scoped(model, user).where(organisation_column(model) == user.organisation_id)
     departments = visible_departments(user)
-    if departments is not None and hasattr(model, "department_id"):
-        stmt = stmt.where(
-            sa.or_(model.department_id.is_(None), model.department_id.in_(departments))
-        )
-    return stmt
+    if departments is None:
+        return stmt
+    if department is None:
+        department = getattr(model, "department_id", None)
+    # `IN` is never true of NULL: the company's rows stay out.
+    return stmt.where(sa.false() if department is None else department.in_(sorted(departments)))

@@ -408,7 +408,12 @@ def register_template_helpers(app: Flask) -> None:
 
     fragments.init_app(app)  # the layout and the most asked-for pages, rendered once
     app.jinja_env.globals["render_field"] = render_field  # the field macro of _form.html
-    role_labels = {"customer": _l("Customer"), "staff": _l("Staff"), "admin": _l("Administrator")}
+    role_labels = {
+        "customer": _l("Customer"),
+        "staff": _l("Staff"),
+        "health": _l("Health personnel"),
+        "admin": _l("Administrator"),
+    }
 
     @app.context_processor
     def portal_globals() -> dict:

@@ -204,6 +204,7 @@ class UserForm(PortalForm):
         choices=[
             SelectChoice(Role.CUSTOMER.value, _l("Customer")),
             SelectChoice(Role.STAFF.value, _l("Staff")),
+            SelectChoice(Role.HEALTH.value, _l("Health personnel")),
             SelectChoice(Role.ADMIN.value, _l("Administrator")),
         ],
     )

@@ -21,6 +21,10 @@ def new_session_token() -> str:
 class Role(enum.StrEnum):
     CUSTOMER = "customer"
     STAFF = "staff"
+    # Staff who are health personnel (doctors, nurses): the only ones who read the
+    # employees' health self-declarations. A role of its own, so that admins, who
+    # manage the accounts, do not read them.
+    HEALTH = "health"
     ADMIN = "admin"
 
 
@@ -173,7 +177,7 @@ class User(UserMixin, db.Model):
 
     @property
     def is_staff(self) -> bool:
-        return self.role in (Role.STAFF, Role.ADMIN)
+        return self.role in (Role.STAFF, Role.HEALTH, Role.ADMIN)
 
     @property
     def is_admin(self) -> bool:

@@ -66,6 +66,15 @@ ACCOUNTS = [
         "staff: account manager (kundeansvarlig) of Demokunde_Test",
     ),
     DemoAccount(
+        "hanne.helse@example.com",
+        "demo-helse-2026",
+        "Hanne Helse",
+        Role.HEALTH,
+        OPERATOR,
+        "nb",
+        "health personnel: reads the employees' self-declarations",
+    ),
+    DemoAccount(
         "maija.meikalainen@virasto.example.com",
         "demo-virasto-2026",
         "Maija Meikäläinen",

@@ -15,7 +15,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
-from access import visible_departments
+from access import own_scoped, visible_departments
 from extensions import db
 from models.audit import AuditAction
 from models.auth import Department, User
@@ -102,6 +102,16 @@ def departments_for(user: User) -> list[Department]:
     )
     return sorted(
         (d for d in rows if visible is None or d.id in visible), key=lambda d: department_path(d)
+    )
+
+
+def booking_department() -> sa.ScalarSelect:
+    """A booking's department, for own_scoped(): its order's; none without an order (a
+    booking of the whole company). A lookup of the order by its primary key per row."""
+    return (
+        sa.select(PortalOrder.department_id)
+        .where(PortalOrder.id == Booking.order_id)
+        .scalar_subquery()
     )
 
 
@@ -574,7 +584,8 @@ def reports(user: User, start: date, end: date) -> list[DepartmentReport]:
     until = day_start_utc(end + timedelta(days=1), OSLO)  # to the end of the last day
 
     def allowed(column):
-        return sa.true() if visible is None else sa.or_(column.is_(None), column.in_(visible))
+        # A department user sees neither the company's rows (NULL) nor other departments'.
+        return sa.true() if visible is None else column.in_(sorted(visible))
 
     names = {d.id: department_path(d) for d in departments_for(user)}
     rows: dict[int | None, DepartmentReport] = {}
@@ -637,18 +648,15 @@ def reports(user: User, start: date, end: date) -> list[DepartmentReport]:
 
 
 def active_bookings(user: User, now: datetime | None = None) -> list[Booking]:
-    """The company's open bookings, with their orders and times (the Info tab shows both):
-    those whose deadline is ahead or recently passed, the soonest first, one screenful."""
+    """The open bookings the user may see, with their orders and times (the Info tab shows
+    both): those whose deadline is ahead or recently passed, the soonest first, one
+    screenful."""
     since = (now or utcnow()) - BOOKINGS_SHOWN_AFTER_DEADLINE
     return list(
         db.session.scalars(
-            sa.select(Booking)
+            own_scoped(Booking, user, department=booking_department())
             .options(selectinload(Booking.order), selectinload(Booking.slots))
-            .where(
-                Booking.organisation_id == user.organisation_id,
-                Booking.deadline >= since,
-                Booking.active,
-            )
+            .where(Booking.deadline >= since, Booking.active)
             .order_by(Booking.deadline, Booking.id)
             .limit(BOOKINGS_SHOWN)
         )

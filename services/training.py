@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from extensions import db
+from models.mail import OutboxMessage
 from models.training import (
     ACTIVE,
     SEAT_HOLDING,
@@ -40,6 +41,16 @@ class EnrolmentError(ValueError):
 
 class CourseFull(EnrolmentError):
     """No seat is left; the waiting list is open."""
+
+
+class AlreadyEnrolled(EnrolmentError):
+    """The email address is already enrolled on the course: the enrolment it has, and the
+    status a new enrolment would have got (what the public form answers instead)."""
+
+    def __init__(self, enrolment_id: int, would_be: EnrolmentStatus) -> None:
+        super().__init__(duplicate_message(), field="email")
+        self.enrolment_id = enrolment_id
+        self.would_be = would_be
 
 
 @dataclass
@@ -225,7 +236,7 @@ def enrol(
     online, until it is paid (`mark_paid`). With `waiting_list`, a full course takes
     the participant in its queue; without it, a full course raises CourseFull.
 
-    The email already enrolled raises EnrolmentError (field "email"); the database's
+    The email already enrolled raises AlreadyEnrolled (field "email"); the database's
     unique index finds it as the row is written, and the transaction is then rolled back,
     so the caller must have nothing else pending in it.
     """
@@ -238,8 +249,17 @@ def enrol(
             # One of the two unique indexes stopped it: the same person a moment ago, or
             # (one time in a hundred thousand million) a service code drawn twice.
             db.session.rollback()
-            if _already_enrolled(course_id, participant.email.strip().lower()):
-                raise EnrolmentError(duplicate_message(), field="email") from None
+            enrolled = _active_enrolment_id(course_id, participant.email.strip().lower())
+            if enrolled is not None:
+                # The insert came after the seat check: a new one would have had a seat,
+                # or (a full course) a place in the queue.
+                if db.session.get(Course, course_id).is_full:
+                    would_be = EnrolmentStatus.WAITING
+                elif source == "punchout" or pays_online:
+                    would_be = EnrolmentStatus.PRELIMINARY
+                else:
+                    would_be = EnrolmentStatus.BINDING
+                raise AlreadyEnrolled(enrolled, would_be) from None
     return _enrol_once(*arguments)  # what stops a third try is the caller's to tell
 
 
@@ -303,15 +323,76 @@ def _enrol_once(
     return enrolment
 
 
-def _already_enrolled(course_id: int, email: str) -> bool:
-    found = db.session.scalar(
+def _active_enrolment_id(course_id: int, email: str) -> int | None:
+    return db.session.scalar(
         sa.select(Enrolment.id).where(
             Enrolment.course_id == course_id,
             Enrolment.email == email,
             Enrolment.status.in_(ACTIVE),
         )
     )
-    return found is not None
+
+
+# --- What the public form answers ---------------------------------------------------
+
+# One "already enrolled" mail per enrolment in this time, and none right after its own
+# confirmation (a double submit): the form must not become a way to flood an inbox.
+ALREADY_ENROLLED_QUIET = timedelta(minutes=10)
+
+
+def receipt(enrolment: Enrolment) -> dict:
+    """What the confirmation page shows of an enrolment just made, as plain data (kept in
+    the session until the page is shown). No service code: that comes by mail only, so
+    that the page is the same for an address that was already enrolled."""
+    return {
+        "course_id": enrolment.course_id,
+        "name": enrolment.name,
+        "email": enrolment.email,
+        "status": enrolment.status.value,
+        "position": waiting_position(enrolment),
+    }
+
+
+def receipt_as_new(course_id: int, participant: Participant, status: EnrolmentStatus) -> dict:
+    """The confirmation page a new enrolment with these details would have got, for an
+    address already enrolled: the form tells nobody who is enrolled where."""
+    position = None
+    if status == EnrolmentStatus.WAITING:  # last in the queue, as a new one would be
+        position = 1 + db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Enrolment)
+            .where(Enrolment.course_id == course_id, Enrolment.status == EnrolmentStatus.WAITING)
+        )
+    return {
+        "course_id": course_id,
+        "name": f"{participant.first_name} {participant.last_name}",
+        "email": participant.email.strip().lower(),
+        "status": status.value,
+        "position": position,
+    }
+
+
+def tell_already_enrolled(enrolment_id: int, now: datetime | None = None) -> bool:
+    """Queue a mail to the enrolment's address: someone enrolled it again, it is enrolled
+    already, and here is its service code; in the enrolment's language, the caller
+    commits. False (no mail) within ALREADY_ENROLLED_QUIET of the enrolment's last mail."""
+    now = now or utcnow()
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    if enrolment is None:
+        return False
+    recent = db.session.scalar(
+        sa.select(OutboxMessage.id)
+        .where(
+            OutboxMessage.record_type == "enrolment",
+            OutboxMessage.record_id == str(enrolment.id),
+            OutboxMessage.created_at > now - ALREADY_ENROLLED_QUIET,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    _mail(enrolment, "training_already_enrolled")
+    return True
 
 
 # --- Changing ------------------------------------------------------------------------

@@ -75,7 +75,8 @@ def admin(app, make_user):
 
 @pytest.fixture
 def portal_staff(app, make_user):
-    make_user(STAFF, role=Role.STAFF, org=None, name="Siri Staff", language="en")
+    # Health personnel: the only staff who read the answers of a self-declaration.
+    make_user(STAFF, role=Role.HEALTH, org=None, name="Siri Staff", language="en")
     return login(app, STAFF)
 
 

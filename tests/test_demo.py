@@ -18,7 +18,7 @@ def test_seed_demo_is_safe_to_run_twice(app, runner):
     assert second.exit_code == 0, second.output
     assert "admin@example.com" in second.output and "demo-admin-2026" in second.output
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 8
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 9
         kunde = db.session.scalar(
             sa.select(Organisation).where(Organisation.name == "Demokunde_Test")
         )
@@ -31,7 +31,7 @@ def test_seed_demo_is_safe_to_run_twice(app, runner):
         invoicer = db.session.scalar(sa.select(User).where(User.invoicing_number == "100102"))
         assert invoicer is not None and invoicer.role == Role.CUSTOMER
         roles = {u.role for u in db.session.scalars(sa.select(User))}
-        assert roles == {Role.ADMIN, Role.STAFF, Role.CUSTOMER}
+        assert roles == {Role.ADMIN, Role.STAFF, Role.HEALTH, Role.CUSTOMER}
         bergen = db.session.scalar(
             sa.select(User).where(User.email == "bergen.bruker@demokunde.example.com")
         )

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import format_datetime
 from flask import Flask
 from flask.testing import FlaskClient
 from stdnum.no import fodselsnummer
@@ -49,6 +50,7 @@ BERGEN_USER = "bergen@demokunde.example.com"
 OTHER_USER = "kunde@annen.example.com"
 STAFF = "staff@example.com"
 MANAGER = "kari.nordmann@example.com"
+NURSE = "helse@example.com"
 
 
 # ---------------------------------------------------------------- the world
@@ -134,6 +136,13 @@ def other_client(app, company, make_user) -> FlaskClient:
 def staff(app, make_user) -> FlaskClient:
     make_user(STAFF, role=Role.STAFF, org=None, name="Siri Staff", language="en")
     return login(app, STAFF)
+
+
+@pytest.fixture
+def health(app, make_user) -> FlaskClient:
+    """A nurse: staff who are health personnel, the only ones who read the answers."""
+    make_user(NURSE, role=Role.HEALTH, org=None, name="Hege Helse", language="en")
+    return login(app, NURSE)
 
 
 def make_manager(app, make_user, company: Company) -> User:
@@ -1531,7 +1540,7 @@ def next_week_at(hour: int) -> datetime:
 
 
 def test_a_placed_employee_gets_the_details_and_answers_the_self_declaration(
-    app, smtp_server, customer, staff, company, client
+    app, smtp_server, customer, staff, health, company, client
 ):
     deadline = next_week_at(16) - timedelta(days=2)
     booking_id = staff_create_booking(staff, company, deadline=deadline)
@@ -1594,7 +1603,7 @@ def test_a_placed_employee_gets_the_details_and_answers_the_self_declaration(
     assert placement.employee_id == employee_id and placement.placed_by == CUSTOMER
     assert "answered" in table_row(text(customer.get(f"/portal/bookings/{booking_id}")), "Per")
 
-    staff_page = text(staff.get(f"/staff/portal/bookings/{booking_id}"))
+    staff_page = text(health.get(f"/staff/portal/bookings/{booking_id}"))
     for key, question in portal.DECLARATION_QUESTIONS:
         shown = "Yes" if answers[key] == "yes" else "No"
         assert f"{question} <strong>{shown}</strong>" in html_module.unescape(staff_page), key
@@ -1602,6 +1611,67 @@ def test_a_placed_employee_gets_the_details_and_answers_the_self_declaration(
     assert client.get("/portal/egenerklaering/" + "x" * 43).status_code == 404
     assert client.post("/portal/egenerklaering/wrong", data=answers).status_code == 404
     assert client.get(f"/portal/egenerklaering/{token[:-1]}").status_code == 404
+
+
+def answered_booking(app, company: Company) -> tuple[int, int, int]:
+    """A booking with two employees placed, one of whom has answered the self-declaration:
+    (booking id, the answered placement's id, the other's)."""
+    booking_id, [slot_id] = add_booking(app, company.id, capacities=(2,))
+    answered = place_directly(
+        app, slot_id, add_employee(app, company.id, "Per", "Olsen", "per.olsen@firma.no")
+    )
+    unanswered = place_directly(
+        app, slot_id, add_employee(app, company.id, "Kari", "Dahl", "kari.dahl@firma.no")
+    )
+    with app.app_context():
+        answers = {key: "yes" for key, _label in portal.DECLARATION_QUESTIONS}
+        answers["other"] = "Allergisk mot lateks."
+        portal.save_declaration(db.session.get(Placement, answered), answers)
+        db.session.commit()
+    return booking_id, answered, unanswered
+
+
+def health_openings(app) -> list[tuple[str, str]]:
+    """The audit log's openings of self-declarations: (record id, who)."""
+    from models.audit import AuditAction, AuditEvent
+
+    with app.app_context():
+        return [
+            tuple(row)
+            for row in db.session.execute(
+                sa.select(AuditEvent.record_id, AuditEvent.actor_email)
+                .where(AuditEvent.action == AuditAction.HEALTH_OPENED.value)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+@pytest.mark.parametrize("role", [Role.STAFF, Role.ADMIN])
+def test_only_health_personnel_read_the_self_declarations_answers(
+    app, make_user, company, health, role
+):
+    """Customer service, the account manager and even admins see that a declaration was
+    sent and when; only health personnel see the answers, and each opening is logged."""
+    booking_id, answered, _unanswered = answered_booking(app, company)
+    url = f"/staff/portal/bookings/{booking_id}"
+    make_user("kollega@example.com", role=role, org=None, name="Kollega", language="en")
+    colleague = login(app, "kollega@example.com")
+    page = text(colleague.get(url))
+    assert "Allergisk" not in page and "<strong>Yes</strong>" not in page
+    for _key, question in portal.DECLARATION_QUESTIONS:
+        assert html_module.escape(str(question)) not in page
+    with app.app_context():
+        declared_at = db.session.get(Placement, answered).declared_at
+    sent = format_datetime(declared_at, "short", tzinfo=OSLO, locale="en")
+    assert f"Sent {sent}" in table_row(page, "Per Olsen")  # Norwegian time
+    assert "not answered yet" in table_row(page, "Kari Dahl")
+    assert health_openings(app) == []  # nothing was shown, nothing is recorded
+
+    page = text(health.get(url))
+    assert "Allergisk mot lateks." in page and "Sent" in table_row(page, "Per Olsen")
+    for _key, question in portal.DECLARATION_QUESTIONS:
+        assert f"{html_module.escape(str(question))} <strong>Yes</strong>" in page
+    assert health_openings(app) == [(str(answered), NURSE)]
 
 
 def test_staff_check_the_booking_and_its_times(app, staff, company):
@@ -1996,12 +2066,13 @@ def test_another_companys_lists_show_nothing_of_the_company(app, other_client, s
 
 def test_a_department_user_sees_only_their_departments(app, bergen_client, scopes):
     before = state(app)
-    hidden = scopes["testbedriften"]
-    for method, url in record_urls(app, hidden):
-        with getattr(bergen_client, method)(url, data=post_data(hidden)) as response:
-            assert response.status_code == 404, f"{method.upper()} {url}"
+    for name in ("testbedriften", "company"):
+        hidden = scopes[name]
+        for method, url in record_urls(app, hidden):
+            with getattr(bergen_client, method)(url, data=post_data(hidden)) as response:
+                assert response.status_code == 404, f"{method.upper()} {url} ({name})"
     assert state(app) == before
-    for name in ("bergen", "sentrum", "company"):
+    for name in ("bergen", "sentrum"):
         for method, url in record_urls(app, scopes[name]):
             if method == "get":
                 with bergen_client.get(url) as response:
@@ -2011,9 +2082,9 @@ def test_a_department_user_sees_only_their_departments(app, bergen_client, scope
 def test_a_department_user_may_not_use_a_hidden_employee_on_a_shared_booking(
     app, bergen_client, scopes
 ):
-    """The company-level booking is theirs, the employee of Testbedriften AS is not."""
+    """Bergen's booking is theirs, the employee of Testbedriften AS placed on it is not."""
     before = state(app)
-    shared, hidden = scopes["company"], scopes["testbedriften"]
+    shared, hidden = scopes["bergen"], scopes["testbedriften"]
     with app.app_context():
         foreign = portal.place(
             db.session.get(BookingSlot, shared.slot), db.session.get(Employee, hidden.employee), "x"
@@ -2027,12 +2098,13 @@ def test_a_department_user_may_not_use_a_hidden_employee_on_a_shared_booking(
     assert state(app) == before
     page = text(bergen_client.get(f"/portal/bookings/{shared.booking}"))
     assert "Oslo Ansatt" not in page  # neither placed nor offered
-    assert "Felles Ansatt" in page
+    assert "Felles Ansatt" not in page  # the company's: not offered either
+    assert "Bergen Ansatt" in page and "Sentrum Ansatt" in page
 
 
 def test_a_department_users_lists_hold_only_what_they_may_see(app, bergen_client, scopes, company):
     s = scopes
-    visible = ("company", "bergen", "sentrum")
+    visible = ("bergen", "sentrum")
     assert sorted(listed_orders(text(bergen_client.get("/portal/orders")))) == sorted(
         s[n].order for n in visible
     )
@@ -2102,7 +2174,7 @@ def test_the_index_counts_only_what_the_user_may_see(app, customer, bergen_clien
     whole = text(customer.get("/portal/"))
     assert "4 orders" in whole and "4 active employees" in whole and "4 unpaid invoices" in whole
     part = text(bergen_client.get("/portal/"))
-    assert "3 orders" in part and "3 active employees" in part and "3 unpaid invoices" in part
+    assert "2 orders" in part and "2 active employees" in part and "2 unpaid invoices" in part
 
 
 def test_a_department_user_may_deactivate_their_departments_employee(app, bergen_client, scopes):
@@ -2143,16 +2215,46 @@ def test_an_edit_form_sent_unchanged_changes_nothing(app, customer, company):
     assert count(app, EmployeeEvent) == 1  # the creation only
 
 
-def test_a_department_user_editing_a_company_level_employee_keeps_them_there(
-    app, bergen_client, company
+def test_a_department_user_sees_nothing_of_the_companys_own_records(
+    app, customer, bergen_client, company, scopes
 ):
-    employee_id = add_employee(app, company.id, "Felles", "Ansatt", "felles@firma.no")
-    html = text(bergen_client.get(f"/portal/employees/{employee_id}/edit"))
-    data = {**browser_form(html), "email": "felles.ansatt@firma.no"}
-    bergen_client.post(f"/portal/employees/{employee_id}/edit", data=data)
-    employee = get(app, Employee, employee_id)
-    assert employee.email == "felles.ansatt@firma.no"
-    assert employee.department_id is None
+    """Records without a department (employees, orders, invoices, bookings of no order or
+    of the company's order) are for users who have the whole company: in lists, on their
+    pages, in edits and in the exports."""
+    own = scopes["company"]
+    of_order, [slot_id] = add_booking(
+        app, company.id, order_id=get_order_id(app, own.order), title="Felles kurs"
+    )
+    place_directly(app, slot_id, own.employee)
+    before = state(app)
+    urls = record_urls(app, own) + [("get", f"/portal/bookings/{of_order}")]
+    for method, url in urls:
+        with getattr(bergen_client, method)(url, data=post_data(own)) as response:
+            assert response.status_code == 404, f"{method.upper()} {url}"
+    html = text(bergen_client.get(f"/portal/employees/{own.employee}/edit"))
+    assert "Felles" not in html
+    assert state(app) == before
+    for args in ("", "?department=company", "?q=Felles&inactive=y"):
+        assert own.employee not in listed_employees(
+            text(bergen_client.get(f"/portal/employees{args}"))
+        )
+        assert own.order not in listed_orders(text(bergen_client.get(f"/portal/orders{args}")))
+    assert own.invoice not in listed_invoices(text(bergen_client.get("/portal/invoices?status=")))
+    index = text(bergen_client.get("/portal/"))
+    shown = {int(b) for b in re.findall(r'href="/portal/bookings/(\d+)"', index)}
+    assert shown == {scopes["bergen"].booking, scopes["sentrum"].booking}
+    period = {"date_from": "2024-01-01", "date_to": "2099-12-31"}
+    assert COMPANY_ROW not in report_rows(
+        text(bergen_client.get("/portal/reports", query_string=period))
+    )
+    with bergen_client.get("/portal/reports.csv", query_string=period) as response:
+        assert COMPANY_ROW not in [row[0] for row in read_csv(response)]
+    # The whole company's user has them all.
+    for method, url in urls:
+        if method == "get":
+            with customer.get(url) as response:
+                assert response.status_code == 200, url
+    assert COMPANY_ROW in report_rows(text(customer.get("/portal/reports", query_string=period)))
 
 
 # ================================================================= 6. reports
@@ -2338,7 +2440,7 @@ def test_the_csv_has_the_same_numbers(customer, report_data):
 
 def test_a_department_user_reports_only_their_departments(app, bergen_client, report_data):
     rows = report_rows(text(bergen_client.get("/portal/reports", query_string=PERIOD)))
-    assert TESTBEDRIFTEN not in rows
+    assert TESTBEDRIFTEN not in rows and COMPANY_ROW not in rows
     assert rows[BERGEN][0] == expected_cells({"avbestilt": 1}, 1, 1, 0)
     with bergen_client.get("/portal/reports.csv", query_string=PERIOD) as response:
         _header, *csv_rows = read_csv(response)

@@ -97,9 +97,9 @@ def customer_required(view):
     return wrapped
 
 
-def _own(model, **criteria):
+def _own(model, *, department=None, **criteria):
     """One record of the user's organisation (and departments), or 404."""
-    stmt = own_scoped(model)
+    stmt = own_scoped(model, department=department)
     for name, value in criteria.items():
         stmt = stmt.where(getattr(model, name) == value)
     record = db.session.scalar(stmt)
@@ -108,11 +108,10 @@ def _own(model, **criteria):
     return record
 
 
-def _department_choices(everything: str | None = None, company: bool = False) -> list:
-    """The company (when the user sees all of it, or `company` keeps a record there) and
-    the departments the user may see."""
+def _department_choices(everything: str | None = None) -> list:
+    """The company (when the user sees all of it) and the departments the user may see."""
     choices = [SelectChoice("", everything)] if everything else []
-    if company or visible_departments() is None:
+    if visible_departments() is None:
         choices.append(SelectChoice("company", current_user.organisation.name))
     choices += [
         SelectChoice(str(d.id), portal.department_path(d))
@@ -151,12 +150,7 @@ def _filters(*names: str) -> dict:
 @customer_required
 def index():
     """Info: what the portal holds, and the bookings open for placing employees."""
-    departments = visible_departments()
-    bookings = [
-        b
-        for b in portal.active_bookings(current_user)
-        if b.order is None or _visible_order(b.order, departments)
-    ]
+    bookings = portal.active_bookings(current_user)
     # Capped: "10 000+" tells as much as an exact count of a hundred thousand.
     counts = {
         "orders": capped_count(own_scoped(PortalOrder)),
@@ -166,11 +160,6 @@ def index():
         ),
     }
     return render_template("portal/index.html", bookings=bookings, counts=counts, now=utcnow())
-
-
-def _visible_order(order: PortalOrder, departments: set[int] | None) -> bool:
-    """Whether a user who sees these departments (None: the whole company) sees it."""
-    return departments is None or order.department_id in departments or not order.department_id
 
 
 # ---------------------------------------------------------------- Bestilling
@@ -397,10 +386,7 @@ def _save_employee(employee: Employee, form: EmployeeForm) -> bool:
 def _employee_form(employee: Employee | None) -> EmployeeForm:
     form = EmployeeForm(obj=None if request.method == "POST" else employee)
     form.gender.choices = _gender_choices()
-    # A company-level employee stays there when a department user edits other details.
-    form.department.choices = _department_choices(
-        company=employee is not None and employee.department_id is None
-    )
+    form.department.choices = _department_choices()
     if request.method == "GET" and employee is not None:
         form.gender.data = employee.gender.value if employee.gender else ""
         form.department.data = (
@@ -512,10 +498,10 @@ def invoice_pdf(number: str):
 
 
 def _own_booking(booking_id: int) -> Booking:
-    booking = _own(Booking, id=booking_id)
-    if not booking.active or (
-        booking.order is not None and not _visible_order(booking.order, visible_departments())
-    ):
+    """An open booking the user may see: a department user, only their departments'
+    (those of orders of the departments), not the whole company's."""
+    booking = _own(Booking, department=portal.booking_department(), id=booking_id)
+    if not booking.active:
         abort(404)
     return booking
 

@@ -26,7 +26,7 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
-from access import staff_required
+from access import reads_health_data, staff_required
 from blueprints import company_filter, paginate
 from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
@@ -203,6 +203,8 @@ def booking(booking_id: int):
     if request.method == "GET" and booking.slots:
         last = booking.slots[-1]
         form.starts_at.data = utc_to_local(last.ends_at, portal.OSLO).replace(tzinfo=None)
+    # Only health personnel read the answers; other staff see that and when one came.
+    show_answers = reads_health_data()
     with shown_in_zone("Europe/Oslo"):  # the booking's own time, as staff typed it
         page = render_template(
             "portal/staff_booking.html",
@@ -210,18 +212,20 @@ def booking(booking_id: int):
             form=form,
             action_form=ActionForm(),
             questions=portal.DECLARATION_QUESTIONS,
+            show_answers=show_answers,
         )
-    # The answers are on the page: each opening is in the audit log before it is sent.
-    audit.record_read(
-        AuditAction.HEALTH_OPENED,
-        "placement",
-        (
-            (placement.id, f"self-declaration {placement.id} (booking {booking.id})")
-            for slot in booking.slots
-            for placement in slot.placements
-            if not placement.removed_at and placement.declaration
-        ),
-    )
+    if show_answers:
+        # The answers are on the page: each opening is in the audit log before it is sent.
+        audit.record_read(
+            AuditAction.HEALTH_OPENED,
+            "placement",
+            (
+                (placement.id, f"self-declaration {placement.id} (booking {booking.id})")
+                for slot in booking.slots
+                for placement in slot.placements
+                if not placement.removed_at and placement.declaration
+            ),
+        )
     return page, 400 if form.errors else 200
 
 

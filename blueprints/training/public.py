@@ -213,10 +213,11 @@ def enrol(course_id: int):
             actor = current_user.email
         else:
             actor = training.PARTICIPANT
+        participant = training.Participant(**form.participant_values())
         try:
             enrolment = training.enrol(
                 course.id,
-                training.Participant(**form.participant_values()),
+                participant,
                 actor=actor,
                 language=str(get_locale()),
                 source="punchout" if ps is not None else "web",
@@ -230,6 +231,17 @@ def enrol(course_id: int):
             else:
                 form.form_errors.append(str(exc))
                 waiting = True
+        except training.AlreadyEnrolled as exc:
+            if ps is not None:  # the buyer's own cart: an order must not double a person
+                form.email.errors.append(str(exc))
+            else:
+                # The answer a new enrolment gets, so that the form tells nobody whether
+                # the address is enrolled; its owner is told by mail, with the code.
+                training.tell_already_enrolled(exc.enrolment_id)
+                receipt = training.receipt_as_new(course.id, participant, exc.would_be)
+                db.session.commit()
+                session["enrolment_receipt"] = receipt
+                return redirect(url_for("training.enrolled"), 303)
         except IntegrityError:  # the same email a moment ago (a double submit)
             db.session.rollback()
             form.email.errors.append(training.duplicate_message())
@@ -244,13 +256,13 @@ def enrol(course_id: int):
                 ps.enrolment = enrolment
                 db.session.commit()
                 return punchout_views.transfer_response(ps)
-            code = enrolment.service_code  # read before the commit expires it
+            receipt = training.receipt(enrolment)  # read before the commit expires it
             db.session.commit()
             # Straight on to pay the fee (only one who chose to pay online can).
             if form.pays_online and payments.course_fee_payable(enrolment):
                 token = payments.enrolment_token(enrolment)
                 return redirect(url_for("payments.course_fee", token=token), 303)
-            session["enrolled"] = code
+            session["enrolment_receipt"] = receipt
             return redirect(url_for("training.enrolled"), 303)
     return render_template(
         "training/enrol.html",
@@ -264,15 +276,32 @@ def enrol(course_id: int):
 
 @bp.get("/enrolled")
 def enrolled():
-    """Thank the participant and show the service code of the enrolment just made."""
-    code = session.pop("enrolled", None)
+    """Thank the participant: from the form, with what it was sent (the same page whether
+    or not the address was enrolled already); from a seat offer, with the service code."""
+    receipt = session.pop("enrolment_receipt", None)
+    course = db.session.get(Course, receipt["course_id"]) if receipt else None
+    if course is not None:
+        return render_template(
+            "training/enrolled.html",
+            course=course,
+            name=receipt["name"],
+            email=receipt["email"],
+            status=EnrolmentStatus(receipt["status"]),
+            position=receipt["position"],
+            enrolment=None,
+        )
+    code = session.pop("enrolled", None)  # an accepted offer: its link holder's own
     enrolment = training.by_service_code(code) if code else None
     if enrolment is None:
         return redirect(url_for("training.index"))
     return render_template(
         "training/enrolled.html",
-        enrolment=enrolment,
+        course=enrolment.course,
+        name=enrolment.name,
+        email=enrolment.email,
+        status=enrolment.status,
         position=training.waiting_position(enrolment),
+        enrolment=enrolment,
     )
 
 
