@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from stdnum.no import kontonr, orgnr
+
 LANGUAGES = {"fi": "suomi", "sv": "svenska", "nb": "norsk bokmål", "en": "English"}
 
 
@@ -25,6 +27,30 @@ def _int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def _norwegian(name: str, default: str, number, what: str) -> str:
+    """A Norwegian number from the environment, checked with its python-stdnum module
+    (`stdnum.no.orgnr`, `stdnum.no.kontonr`) and kept compact."""
+    value = os.environ.get(name, "").strip() or default
+    try:
+        return number.validate(value)
+    except ValueError:  # stdnum's ValidationError: format, length or control digit
+        raise SystemExit(f"{name} must be {what}, not {value!r}.") from None
+
+
+def _kid_length() -> int:
+    length = _int("PORTAL_KID_LENGTH", 11)
+    if length != 0 and not 2 <= length <= 25:
+        raise SystemExit(f"PORTAL_KID_LENGTH must be 0 or 2 to 25 (digits), not {length}.")
+    return length
 
 
 def _commission_classes(value: str) -> dict[str, str]:
@@ -305,6 +331,25 @@ def from_environment(instance_path: str) -> dict:
         "INVOICE_SANDBOX_DIR": os.environ.get(
             "INVOICE_SANDBOX_DIR", str(Path(instance_path) / "sandbox")
         ),
+        # The customer portal's Norwegian invoices: the seller, its organisasjonsnummer
+        # (printed with MVA) and the account payers pay to with the invoice's KID.
+        "PORTAL_SELLER_NAME": os.environ.get("PORTAL_SELLER_NAME", "").strip()
+        or "Palveluportaali Norge AS",
+        "PORTAL_SELLER_ORGANISATION_NUMBER": _norwegian(
+            "PORTAL_SELLER_ORGANISATION_NUMBER",
+            "123456785",
+            orgnr,
+            "a Norwegian organisation number (9 digits, valid control digit)",
+        ),
+        "PORTAL_SELLER_ACCOUNT": _norwegian(
+            "PORTAL_SELLER_ACCOUNT",
+            "86011117947",
+            kontonr,
+            "a Norwegian account number (11 digits, valid control digit)",
+        ),
+        # The KID's control digit and length, as agreed with the bank (0: no fixed length).
+        "PORTAL_KID_ALGORITHM": _choice("PORTAL_KID_ALGORITHM", "mod10", ("mod10", "mod11")),
+        "PORTAL_KID_LENGTH": _kid_length(),
         # Online payment through the payment service's channel interface. Empty
         # PAYMENT_SERVICE_URL means the local sandbox, mounted unless in production.
         "PAYMENT_SERVICE_URL": os.environ.get("PAYMENT_SERVICE_URL", "").strip(),

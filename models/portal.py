@@ -167,6 +167,15 @@ class EmployeeEvent(db.Model):
     employee: Mapped[Employee] = relationship()
 
 
+def _invoice_kid(context) -> str | None:
+    """The KID of the invoice being inserted: a column default, so that rows inserted in
+    bulk get theirs too, not only those added one by one."""
+    from services import portal_kid  # it imports this module
+
+    number = context.get_current_parameters().get("number")
+    return portal_kid.for_invoice(number) if number else None
+
+
 class CustomerInvoice(db.Model):
     """Faktura: an invoice of the service provider to the company (or one department).
 
@@ -186,6 +195,8 @@ class CustomerInvoice(db.Model):
             "id",
             where=f"outstanding > {UNPAID_MINIMUM}",
         ),
+        # A KID names one invoice: the bank's payment report and the look-ups find it.
+        sa.Index("ix_customer_invoice_reference", "reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -207,7 +218,9 @@ class CustomerInvoice(db.Model):
     outstanding: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # Utestående
     # The lines as printed: [{"description", "quantity", "unit_price", "vat_rate"}], as text.
     lines: Mapped[list] = mapped_column(sa.JSON, default=list)
-    reference: Mapped[str | None] = mapped_column(sa.String(30))  # KID
+    # KID, made of the number when the row is inserted (services.portal_kid); one given
+    # with the row (an imported invoice's own) is kept.
+    reference: Mapped[str | None] = mapped_column(sa.String(30), default=_invoice_kid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organisation = relationship("Organisation")

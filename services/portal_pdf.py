@@ -1,16 +1,40 @@
-"""An invoice of the customer portal as PDF (fpdf2), in Norwegian, amounts in NOK."""
+"""An invoice of the customer portal as PDF (fpdf2), in Norwegian, amounts in NOK.
+
+The seller, its organisation number and its account come from configuration
+(PORTAL_SELLER_*); the payer pays with the invoice's KID (services.portal_kid).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from babel.numbers import format_decimal
+from flask import current_app
 from flask_babel import force_locale
+from stdnum.no import kontonr, orgnr
 
 from models.portal import CustomerInvoice
 from services.pdftext import pdf_text
 
-SELLER = ("Palveluportaali Norge AS", "Postboks 1234 Sentrum", "0106 Oslo", "Org.nr. 999 999 999")
+# Not configurable yet: the seller's postal address.
+SELLER_ADDRESS = ("Postboks 1234 Sentrum", "0106 Oslo")
+
+
+def seller_lines(config: Mapping) -> list[str]:
+    """The seller as printed: name, address, and the organisation number with MVA (the
+    seller is registered for VAT; bokføringsforskriften § 5-1-1)."""
+    number = orgnr.format(config["PORTAL_SELLER_ORGANISATION_NUMBER"])
+    return [config["PORTAL_SELLER_NAME"], *SELLER_ADDRESS, f"Org.nr. {number} MVA"]
+
+
+def payment_line(invoice: CustomerInvoice, config: Mapping) -> str:
+    """Where to pay, and with what: the account and the KID (the invoice number, should an
+    invoice have no KID)."""
+    account = kontonr.format(config["PORTAL_SELLER_ACCOUNT"])
+    if invoice.reference:
+        return f"Betales til kontonummer {account}. Oppgi KID {invoice.reference} ved betaling."
+    return f"Betales til kontonummer {account}. Oppgi fakturanummer {invoice.number} ved betaling."
 
 
 def _nok(amount) -> str:
@@ -21,20 +45,22 @@ def _date(value) -> str:
     return value.strftime("%d.%m.%Y")
 
 
-def render(invoice: CustomerInvoice) -> bytes:
+def render(invoice: CustomerInvoice, config: Mapping | None = None) -> bytes:
     """The invoice: seller and payer, number and dates, lines, total and what is owed."""
     from fpdf import FPDF  # slow to import: on first use
 
     from services.portal import INVOICE_STATUS_LABELS, invoice_status
 
+    config = config or current_app.config
+    seller = seller_lines(config)
     pdf = FPDF(format="A4")
     pdf.set_title(pdf_text(f"Faktura {invoice.number}"))
-    pdf.set_author(pdf_text(SELLER[0]))
+    pdf.set_author(pdf_text(seller[0]))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 18)
     pdf.cell(0, 10, "FAKTURA", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
-    for line in SELLER:
+    for line in seller:
         pdf.cell(0, 5, pdf_text(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 10)
@@ -45,8 +71,9 @@ def render(invoice: CustomerInvoice) -> bytes:
         ("Fakturanummer", invoice.number),
         ("Fakturadato", _date(invoice.invoice_date)),
         ("Forfallsdato", _date(invoice.due_date)),
-        ("KID", invoice.reference or "-"),
     ]
+    if invoice.reference:
+        facts.append(("KID", invoice.reference))
     payer = [invoice.payer, invoice.organisation.name if invoice.department_id else ""]
     for i, (label, value) in enumerate(facts):
         pdf.cell(95, 5, pdf_text(payer[i] if i < len(payer) else ""))
@@ -81,8 +108,5 @@ def render(invoice: CustomerInvoice) -> bytes:
     with force_locale("nb"):  # the invoice is Norwegian, whoever downloads it
         status = str(INVOICE_STATUS_LABELS[invoice_status(invoice)])
     pdf.cell(0, 6, pdf_text(f"Status: {status}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(
-        0, 6, pdf_text("Betales til kontonummer 1234.56.78903. Oppgi KID ved betaling."),
-        new_x="LMARGIN", new_y="NEXT",
-    )  # fmt: skip
+    pdf.cell(0, 6, pdf_text(payment_line(invoice, config)), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -113,6 +113,18 @@ def app(app_config: dict, request: pytest.FixtureRequest) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _close_every_pool() -> Iterator[None]:
+    """After each test, close the pooled connections of every app it made: an app a test
+    makes beside `app` (a second worker, another setting) would otherwise leave its
+    connections to the garbage collector, whose ResourceWarning then fails whichever
+    test happens to be running."""
+    yield
+    for engines in list(db._app_engines.values()):
+        for engine in engines.values():
+            engine.dispose()
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

@@ -57,7 +57,7 @@ from models.portal import (
 )
 from models.types import utcnow
 from paging import capped_count
-from services import identity, portal, portal_pdf
+from services import identity, portal, portal_kid, portal_pdf
 from services.spreadsheet import csv_response
 from services.timezones import shown_in_zone
 
@@ -460,7 +460,7 @@ def invoices():
     stmt = own_scoped(CustomerInvoice)
     if form.validate():
         if form.number.data:
-            stmt = stmt.where(CustomerInvoice.number == form.number.data.strip())
+            stmt = stmt.where(portal_kid.number_or_kid(form.number.data))
         if form.date_from.data:
             stmt = stmt.where(CustomerInvoice.invoice_date >= form.date_from.data)
         if form.date_to.data:

@@ -44,7 +44,7 @@ from models.portal import (
     PortalOrder,
     ProductGroup,
 )
-from services import audit, portal, registry
+from services import audit, portal, portal_kid, registry
 from services.timezones import local_to_utc, shown_in_zone, utc_to_local
 
 staff_bp = Blueprint("portal_staff", __name__, url_prefix="/staff/portal")
@@ -449,5 +449,6 @@ def _order_of_organisation(reference: str, organisation_id: int) -> tuple[str, s
 def setup_app(app: Flask) -> None:
     registry.register_staff_section(app, _l("Customer portal"), "portal_staff.orders")
     registry.register_lookup(app, _lookup)
+    portal_kid.setup_app(app)  # customer invoices by their KID
     registry.register_record_link(app, "portal_order", _order_link)
     registry.register_reference(app, _order_of_organisation)
