@@ -8,16 +8,49 @@ from typing import Any
 from babel.support import Translations
 from flask import current_app, has_request_context
 from flask_babel import get_locale
+from flask_babel import get_translations as portal_translations
 from flask_wtf import FlaskForm
+from wtforms import (
+    FieldList,
+    FileField,
+    FormField,
+    HiddenField,
+    PasswordField,
+    TextAreaField,
+)
 from wtforms.i18n import messages_path
 
 from forms.rendering import render_widget
+from forms.validators import NoControlCharacters
 
 
 @cache
 def _wtforms_messages(locale: str) -> Translations:
     """WTForms' own messages ("Not a valid date") in a language, read once."""
     return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class FormMessages:
+    """WTForms' own messages in the page's language: the portal's catalog where it
+    translates one (forms/messages.py marks them for it), WTForms' catalog otherwise.
+
+    WTForms' catalogs lack some messages in some languages ("Not a valid time value."
+    in Finnish and bokmål) and word others unlike the portal; ours comes first so that
+    every message a user sees can be put right in one place.
+    """
+
+    def __init__(self, ours: Any, theirs: Translations) -> None:
+        self.ours, self.theirs = ours, theirs
+
+    def gettext(self, string: str) -> str:
+        text = self.ours.gettext(string)
+        return text if text != string else self.theirs.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        text = self.ours.ngettext(singular, plural, n)
+        if text not in (singular, plural):
+            return text
+        return self.theirs.ngettext(singular, plural, n)
 
 
 class RenderingMeta:
@@ -28,14 +61,34 @@ class RenderingMeta:
         return super().render_field(field, render_kw) if html is None else html
 
 
-class PortalForm(FlaskForm):
-    """The base of the portal's forms: Flask-WTF's, with WTForms' messages read once per
-    language instead of once per request, and fields rendered by `forms.rendering`."""
+class PortalMeta(RenderingMeta):
+    """What every form of the portal and every subform (a `FormField`'s form) shares:
+    fields rendered by `forms.rendering`, WTForms' messages in the page's language, and
+    text fields that refuse control characters with a field message of their own."""
 
-    class Meta(RenderingMeta):
-        def get_translations(self, form: FlaskForm) -> Any:
-            if not current_app.config.get("WTF_I18N_ENABLED", True):
-                return super().get_translations(form)
-            if not has_request_context():
-                return None
-            return _wtforms_messages(str(get_locale()))
+    def bind_field(self, form: Any, unbound_field: Any, options: dict) -> Any:
+        field = super().bind_field(form, unbound_field, options)
+        # A subform's or a list's own fields are checked by the subform's Meta; a
+        # password is never stored as typed (and one set before must still log in); a
+        # hidden field is the page's, not typed, and a message on it would be unseen (its
+        # form or view checks it: `next` is a safe path, an invoice's form_key hex).
+        if not isinstance(field, FieldList | FormField | FileField | PasswordField | HiddenField):
+            check = NoControlCharacters(multiline=isinstance(field, TextAreaField))
+            field.validators = [check, *field.validators]
+        return field
+
+    def get_translations(self, form: Any) -> Any:
+        if not current_app.config.get("WTF_I18N_ENABLED", True):
+            return super().get_translations(form)
+        if not has_request_context():
+            return None
+        return FormMessages(portal_translations(), _wtforms_messages(str(get_locale())))
+
+
+class PortalForm(FlaskForm):
+    """The base of the portal's forms: Flask-WTF's, with `PortalMeta` (WTForms' messages
+    read once per language instead of once per request and put in the portal's words,
+    fields rendered by `forms.rendering`, control characters refused)."""
+
+    class Meta(PortalMeta):
+        pass

@@ -26,11 +26,18 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from forms import PortalForm, RenderingMeta
+from forms import PortalForm, PortalMeta
 from forms.portal import SearchMeta
-from forms.validators import Email, FiniteAmount, LocalDecimalField, SensibleYear, TrimmedMeta
+from forms.validators import (
+    Amount,
+    Bounds,
+    Email,
+    LocalDecimalField,
+    SensibleYear,
+    TrimmedMeta,
+)
 from models.invoicing import DeliveryMethod, EventKind, InvoiceStatus
 from services import vat
 
@@ -53,6 +60,7 @@ OVT = re.compile(r"0037[0-9]{8}[0-9A-Z]{0,5}")
 # An operator's code: an OVT code, or a bank's BIC (8 or 11 characters), e.g. E204503.
 OPERATOR = re.compile(r"(0037[0-9]{8}[0-9A-Z]{0,5}|[A-Z0-9]{6,11})")
 FINNISH_POSTCODE = re.compile(r"[0-9]{5}")
+FORM_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def vat_choices(day: date) -> list[SelectChoice]:
@@ -89,7 +97,7 @@ def country_choices() -> list[SelectChoice]:
 class LineForm(Form):
     """One invoice line; a line left wholly empty is dropped."""
 
-    class Meta(TrimmedMeta, RenderingMeta):
+    class Meta(TrimmedMeta, PortalMeta):
         pass
 
     # 100: what a Finvoice row's ArticleName holds.
@@ -97,13 +105,21 @@ class LineForm(Form):
     quantity = LocalDecimalField(
         _l("Quantity"),
         places=None,
-        validators=[Optional(), FiniteAmount(), NumberRange(min=Decimal("0.001"))],
+        # Numeric(12, 3) holds more; the invoice's total is bounded in validate_lines.
+        validators=[
+            Optional(),
+            Bounds(
+                Decimal("0.001"),
+                Decimal("99999999"),
+                message=_l("Enter a quantity from %(min)s to %(max)s."),
+            ),
+        ],
     )
     unit = StringField(_l("Unit"), default="kpl", validators=[Optional(), Length(max=10)])
     unit_price = LocalDecimalField(
         _l("Unit price excl. VAT"),
         places=None,
-        validators=[Optional(), FiniteAmount()],
+        validators=[Optional(), Amount()],  # a credit line's price is negative
         description=_l("Euros without VAT, e.g. 120,00"),
     )
     vat_percent = SelectField(_l("VAT rate"), choices=[], validate_choice=False)
@@ -167,7 +183,7 @@ class InvoiceForm(PortalForm):
         default=14,
         validators=[
             Optional(),
-            NumberRange(min=0, max=365, message=_l("Enter 0–365 days.")),
+            Bounds(0, 365, message=_l("Enter 0–365 days.")),
         ],
     )
     due_date = DateField(
@@ -176,7 +192,8 @@ class InvoiceForm(PortalForm):
         description=_l("Leave empty to count it from the payment terms."),
     )
     lines = FieldList(FormField(LineForm), min_entries=1, max_entries=MAX_LINES)
-    form_key = HiddenField()
+    # The page's key against a double click (secrets.token_hex(16)); anything else is none.
+    form_key = HiddenField(filters=[lambda key: key if key and FORM_KEY.fullmatch(key) else ""])
     free_text = TextAreaField(
         _l("Additional information"),
         validators=[Optional(), Length(max=512)],
@@ -356,8 +373,7 @@ class PaymentForm(PortalForm):
         places=None,
         validators=[
             DataRequired(_l("Enter the amount paid.")),
-            FiniteAmount(),
-            NumberRange(min=Decimal("0.01"), message=_l("Enter an amount above zero.")),
+            Amount(min=Decimal("0.01")),
         ],
     )
 

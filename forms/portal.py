@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -23,7 +24,6 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     ValidationError,
 )
@@ -31,14 +31,16 @@ from wtforms.widgets import HiddenInput, TextInput
 
 from forms import PortalForm
 from forms.validators import (
+    Amount,
+    Bounds,
     Email,
-    FiniteAmount,
     LocalDecimalField,
     OrganisationField,
     Phone,
     SensibleYear,
     TrimmedMeta,
 )
+from services.identity import OLDEST_EMPLOYEE, YOUNGEST_EMPLOYEE, employee_age
 
 REQUIRED = _l("This field is required.")
 
@@ -140,11 +142,44 @@ class HiddenValueInput(TextInput):
 
 
 class PastDate:
-    """A birth date: not in the future, not before 1900."""
+    """A birth date: not in the future, not before 1900; an employee's also of working
+    age (`identity.employee_age`)."""
+
+    def __init__(self, employee: bool = False) -> None:
+        self.employee = employee
 
     def __call__(self, form, field) -> None:
-        if field.data is not None and not date(1900, 1, 1) <= field.data <= date.today():
+        from services import portal
+
+        if field.data is None:
+            return
+        today = portal.today()
+        if not date(1900, 1, 1) <= field.data <= today:
             raise ValidationError(_l("Enter a date between 1900 and today."))
+        if self.employee and not employee_age(field.data, today):
+            raise ValidationError(
+                _l(
+                    "An employee is %(youngest)d to %(oldest)d years old: check the birth date.",
+                    youngest=YOUNGEST_EMPLOYEE,
+                    oldest=OLDEST_EMPLOYEE,
+                )
+            )
+
+
+# Why a national identity number is refused (`identity.InvalidNumber.reason`), never
+# repeating the number.
+NUMBER_ERRORS = {
+    "length": _l("Enter the 11 digits of a national identity number."),
+    "checksum": _l("The check digits do not match: check the number."),
+    "date": _l("The number holds no valid birth date: check the number."),
+    "birth_date": _l("The number does not match the birth date."),
+    "age": _l(
+        "The birth date in the number is not that of someone of working age "
+        "(%(youngest)d to %(oldest)d years): check the number.",
+        youngest=YOUNGEST_EMPLOYEE,
+        oldest=OLDEST_EMPLOYEE,
+    ),
+}
 
 
 class EmployeeForm(PortalForm):
@@ -175,7 +210,7 @@ class EmployeeForm(PortalForm):
             Phone("NO", _l("Enter a mobile number, for example 412 34 567."), mobile=True),
         ],
     )
-    birth_date = DateField(_l("Birth date"), validators=[Optional(), PastDate()])
+    birth_date = DateField(_l("Birth date"), validators=[Optional(), PastDate(employee=True)])
     gender = SelectField(_l("Gender"), choices=[], validators=[Optional()])
     department = SelectField(_l("Company/department"), choices=[])
     national_id = StringField(
@@ -185,6 +220,18 @@ class EmployeeForm(PortalForm):
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     remove_national_id = BooleanField(_l("Remove the saved national identity number"))
+
+    def validate_national_id(self, field) -> None:
+        """A typed number is a valid one, of the birth date typed, of working age."""
+        from services import identity, portal
+
+        if not field.data or self.remove_national_id.data:
+            return
+        birth_date = None if self.birth_date.errors else self.birth_date.data
+        try:
+            identity.validate(field.data, birth_date, today=portal.today())
+        except identity.InvalidNumber as exc:
+            raise ValidationError(NUMBER_ERRORS[exc.reason]) from None
 
 
 class DeactivateForm(PortalForm):
@@ -196,7 +243,7 @@ class InvoiceSearchForm(PortalForm):
 
     Meta = SearchMeta
 
-    number = SearchField(_l("Invoice number"), validators=[Optional(), Length(max=30)])
+    number = SearchField(_l("Invoice number or KID"), validators=[Optional(), Length(max=30)])
     date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
     date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
     status = SelectField(_l("Status"), choices=[], validate_choice=False, default="ubetalt")
@@ -271,7 +318,7 @@ class BookingForm(PortalForm):
     )
     order_number = IntegerField(
         _l("Order number"),
-        validators=[Optional(), NumberRange(min=1, max=2_000_000_000)],
+        validators=[Optional(), Bounds(1, 2_000_000_000)],
         description=_l("The order the booking belongs to, if any."),
     )
     title = StringField(
@@ -294,9 +341,7 @@ class SlotForm(PortalForm):
         _l("Starts"), validators=[InputRequired(REQUIRED), SensibleYear()]
     )
     ends_at = DateTimeLocalField(_l("Ends"), validators=[InputRequired(REQUIRED), SensibleYear()])
-    capacity = IntegerField(
-        _l("Places"), validators=[InputRequired(REQUIRED), NumberRange(min=1, max=1000)]
-    )
+    capacity = IntegerField(_l("Places"), validators=[InputRequired(REQUIRED), Bounds(1, 1000)])
 
     def validate_ends_at(self, field) -> None:
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
@@ -305,9 +350,9 @@ class SlotForm(PortalForm):
 
 class PaymentForm(PortalForm):
     # What was outstanding when the form was shown: a payment applies only to that.
-    seen = LocalDecimalField(widget=HiddenInput(), validators=[InputRequired(REQUIRED)])
+    seen = LocalDecimalField(widget=HiddenInput(), validators=[InputRequired(REQUIRED), Amount()])
     amount = LocalDecimalField(
         _l("Amount paid"),
         places=2,
-        validators=[InputRequired(REQUIRED), FiniteAmount(), NumberRange(min=0.01)],
+        validators=[InputRequired(REQUIRED), Amount(min=Decimal("0.01"))],
     )

@@ -14,10 +14,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from forms import PortalForm
-from forms.validators import Email, TrimmedMeta
+from forms.validators import Bounds, Email, TrimmedMeta
 from models.support import TicketStatus, TicketType, Urgency
 
 MAX_MESSAGE = 10_000
@@ -201,7 +201,7 @@ class ApplicationForm(PortalForm):
     position = IntegerField(
         _l("Position in the list"),
         default=0,
-        validators=[Optional(), NumberRange(min=0, max=10_000)],
+        validators=[Optional(), Bounds(0, 10_000)],
     )
     active = BooleanField(_l("In use"), default=True)
 

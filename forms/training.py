@@ -3,6 +3,8 @@ calendar's filters and service-code field, cancelling, and the staff's course fo
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -22,15 +24,15 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     ValidationError,
 )
 
 from forms import PortalForm
 from forms.validators import (
+    Amount,
+    Bounds,
     Email,
-    FiniteAmount,
     LocalDecimalField,
     Phone,
     SensibleYear,
@@ -209,13 +211,12 @@ class CourseForm(PortalForm):
         places=2,
         validators=[
             InputRequired(_l("Enter the price (0 for free).")),
-            FiniteAmount(),
-            NumberRange(min=0),
+            Amount(min=Decimal(0)),
         ],
     )
     capacity = IntegerField(
         _l("Seats"),
-        validators=[InputRequired(_l("Enter the number of seats.")), NumberRange(min=1, max=10000)],
+        validators=[InputRequired(_l("Enter the number of seats.")), Bounds(1, 10_000)],
     )
     enrolment_deadline = DateTimeLocalField(
         _l("Enrolment deadline"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, Field, Form, StringField
-from wtforms.validators import ValidationError
+from wtforms.validators import NumberRange, StopValidation, ValidationError
 from wtforms.widgets import TextInput
 
 
@@ -29,14 +31,43 @@ class Email:
             ) from exc
 
 
-# Characters no text a person types holds, and XML (a Finvoice, a cXML) cannot carry: the
-# C0 controls other than tab, newline and carriage return, lone surrogates, U+FFFE/FFFF.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters no text a person types holds: the C0 and C1 controls and DEL (PostgreSQL
+# takes no NUL in text, and XML, a Finvoice or a cXML, no C0 control but tab and line
+# breaks), lone surrogates, U+FFFE/FFFF. A multi-line text keeps tabs and line breaks
+# (browsers send a textarea's line breaks as CR LF); one line keeps neither.
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+_NOT_IN_TEXT = re.compile(f"[{_CONTROLS}]")
+_NOT_IN_LINE = re.compile(f"[{_CONTROLS}\t\n\r]")
 
 
 def strip(value):
-    """A filter: text without the spaces around it and without control characters."""
-    return _UNPRINTABLE.sub("", value).strip() if isinstance(value, str) else value
+    """A filter: text without the spaces around it (control characters inside it are
+    refused by `NoControlCharacters`, not dropped unseen)."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class NoControlCharacters:
+    """Text without control characters: in one line none at all, in a multi-line text
+    (`TextAreaField`) only tabs and line breaks. `forms.PortalMeta` gives it to every
+    text field first, so the field says so instead of the database refusing the text."""
+
+    def __init__(self, multiline: bool = False) -> None:
+        self.pattern = _NOT_IN_TEXT if multiline else _NOT_IN_LINE
+        self.message = (
+            _l("The text holds a control character that cannot be saved: remove it.")
+            if multiline
+            else _l(
+                "The text holds a tab, a line break or another control character that "
+                "cannot be saved: remove it."
+            )
+        )
+
+    def __call__(self, form: Form, field: Field) -> None:
+        data = field.data
+        values = data if isinstance(data, list | tuple) else [data]
+        if any(isinstance(value, str) and self.pattern.search(value) for value in values):
+            # The other checks would only talk about a text the user cannot see.
+            raise StopValidation(self.message)
 
 
 class TrimmedMeta:
@@ -47,10 +78,9 @@ class TrimmedMeta:
 
         if issubclass(unbound_field.field_class, (FieldList, FormField)):
             # Lists and subforms take no filters: their own fields are trimmed.
-            return unbound_field.bind(form=form, **options)
-        filters = list(unbound_field.kwargs.get("filters", []))
-        filters.append(strip)
-        return unbound_field.bind(form=form, filters=filters, **options)
+            return super().bind_field(form, unbound_field, options)
+        filters = [*unbound_field.kwargs.get("filters", []), strip]
+        return super().bind_field(form, unbound_field, {**options, "filters": filters})
 
 
 class SensibleYear:
@@ -61,16 +91,49 @@ class SensibleYear:
             raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
 
 
-class FiniteAmount:
-    """A real amount of money: not NaN or infinite, at most 99 999 999.99."""
+def _number(value: int | Decimal) -> str:
+    """A bound as the user's language writes it: 99 999 999,99 in Finnish."""
+    from flask_babel import format_decimal
 
-    def __call__(self, form, field) -> None:
-        from wtforms.validators import StopValidation
+    return format_decimal(value)
 
-        if field.data is None:
+
+class Bounds(NumberRange):
+    """A number the database column holds: from `min` to `max`, both given.
+
+    Every integer and decimal field of the portal has one (tests/test_forms.py checks).
+    NumberRange turns the number into a float to see whether it is NaN, and an integer of
+    a few hundred digits overflows one; this compares exactly, and refuses NaN and the
+    infinities. It stops the field's other checks, which may not cope with such a number.
+    The bounds are WTForms' flags, so a number input gets them as min and max.
+    """
+
+    def __init__(self, min: int | Decimal, max: int | Decimal, message: str | None = None) -> None:
+        if min is None or max is None:
+            raise ValueError("Bounds needs both ends")
+        super().__init__(min=min, max=max, message=message)
+
+    def __call__(self, form: Form, field: Field) -> None:
+        data = field.data
+        if data is None:
+            return  # not typed (InputRequired or Optional decide), or not a number at all
+        if isinstance(data, Decimal):
+            finite = data.is_finite()
+        else:  # an int of any size is finite, and math.isfinite would overflow on it
+            finite = isinstance(data, int) or math.isfinite(data)
+        if finite and self.min <= data <= self.max:
             return
-        if not field.data.is_finite() or abs(field.data) > 99_999_999:
-            raise StopValidation(_l("Enter an amount between 0 and 99 999 999."))
+        message = self.message or _l("Enter a number from %(min)s to %(max)s.")
+        raise StopValidation(message % {"min": _number(self.min), "max": _number(self.max)})
+
+
+# The narrowest money column, Numeric(10, 2) (a course's price).
+MAX_AMOUNT = Decimal("99999999.99")
+
+
+def Amount(min: Decimal = -MAX_AMOUNT, message: str | None = None) -> Bounds:
+    """The bounds of an amount of money: at most what every money column holds."""
+    return Bounds(min, MAX_AMOUNT, message or _l("Enter an amount from %(min)s to %(max)s."))
 
 
 class Phone:
@@ -104,11 +167,17 @@ class Phone:
         field.data = formatted
 
 
+# A decimal as people type it: digits, one decimal point; no exponent, NaN or Infinity.
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)")
+
+
 class LocalDecimalField(DecimalField):
     """A decimal amount typed the Nordic way too: "1 500,50" is 1500.50.
 
     A text input (with inputmode="decimal" in the templates): a number input would drop
-    the comma as it is typed in some browsers, and "50,00" would arrive as 5000.
+    the comma as it is typed in some browsers, and "50,00" would arrive as 5000. Only
+    plain digits are a number: Python's Decimal would also read "NaN", "sNaN" and "1e999",
+    which no one types as an amount and which break arithmetic later.
     """
 
     widget = TextInput()
@@ -117,6 +186,11 @@ class LocalDecimalField(DecimalField):
         if valuelist:
             valuelist = [value.replace("\u00a0", "").replace(" ", "").replace(",", ".")
                          for value in valuelist]  # fmt: skip
+            if valuelist[0] and not _PLAIN_DECIMAL.fullmatch(valuelist[0]):
+                self.data = None
+                raise ValueError(
+                    self.invalid_value_message or self.gettext("Not a valid decimal value.")
+                )
         super().process_formdata(valuelist)
 
 
@@ -150,6 +224,8 @@ class OrganisationField(StringField):
         self.picked = None
         if not (self.data or "").strip():
             return  # DataRequired or Optional says whether it may be empty
+        if _NOT_IN_LINE.search(self.data):
+            return  # NoControlCharacters refuses it: no database look-up with a NUL
         picked, candidates = accounts.pick_organisation(self.data)
         if picked is not None:
             self.picked, self.data = picked, picked.name

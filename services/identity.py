@@ -1,5 +1,8 @@
 """Norwegian national identity numbers (fødselsnummer, D-nummer): checked, encrypted,
-and only ever shown masked. Pure logic: the keys are passed in.
+and only ever shown masked. Pure logic: the keys and the day are passed in.
+
+Employees of the customer portal's (Norwegian) companies take only these: no Finnish
+henkilötunnus is asked of anyone.
 """
 
 from __future__ import annotations
@@ -12,18 +15,25 @@ from datetime import date
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
 from stdnum.no import fodselsnummer
 
+# An employee's age: from 15, the Working Environment Act's age for ordinary work
+# (arbeidsmiljøloven § 11-1), to 100, an age no one is employed at. A number that works
+# out older (the individual numbers 500–749 give births in 1854–1899) or younger is a typo.
+YOUNGEST_EMPLOYEE, OLDEST_EMPLOYEE = 15, 100
+
 
 class InvalidNumber(ValueError):
-    """Why a number is refused: length, checksum, date or birth_date (never the number)."""
+    """Why a number is refused: length, checksum, date, birth_date or age (never the
+    number)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def validate(number: str, birth_date: date | None = None) -> str:
+def validate(number: str, birth_date: date | None = None, today: date | None = None) -> str:
     """The 11 digits of a valid fødselsnummer or D-nummer (both check digits right),
-    consistent with the birth date when one is given; raises InvalidNumber."""
+    consistent with the birth date when one is given, and, given `today`, of someone of
+    an employee's age (`employee_age`); raises InvalidNumber."""
     compact = fodselsnummer.compact(number or "")
     if len(compact) != 11 or not (compact.isascii() and compact.isdigit()):
         raise InvalidNumber("length")
@@ -38,7 +48,19 @@ def validate(number: str, birth_date: date | None = None) -> str:
         raise InvalidNumber("date") from exc
     if birth_date is not None and born != birth_date:
         raise InvalidNumber("birth_date")
+    if today is not None and not employee_age(born, today):
+        raise InvalidNumber("age")
     return compact
+
+
+def age(born: date, today: date) -> int:
+    """Whole years from `born` to `today` (negative for a birth date still to come)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def employee_age(born: date, today: date) -> bool:
+    """Whether someone born on the day can be a working employee today."""
+    return YOUNGEST_EMPLOYEE <= age(born, today) <= OLDEST_EMPLOYEE
 
 
 def birth_date_of(number: str) -> date:

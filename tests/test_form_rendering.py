@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 from datetime import date
 
+import flask_babel
 import pytest
 from flask import Flask
 from markupsafe import Markup
@@ -199,9 +200,13 @@ def test_every_widget_kind_is_written_as_wtforms_writes_it(app):
 
 @pytest.mark.parametrize("language", ["fi", "sv", "nb", "en"])
 def test_wtforms_messages_are_in_the_users_language(app, language):
-    expected = get_translations([language]).gettext("Not a valid integer value.")
+    english = "Not a valid integer value."
     for _ in range(2):  # read once, then kept
         with app.test_request_context("/", headers={"Accept-Language": language}):
+            # The portal's catalog first, WTForms' after it (forms.FormMessages).
+            ours = flask_babel.get_translations().gettext(english)
+            expected = ours if ours != english else get_translations([language]).gettext(english)
             form = EveryWidget(formdata=MultiDict({"count": "many"}))
             form.validate()
             assert form.count.errors[0] == expected
+            assert (expected == english) is (language == "en")
