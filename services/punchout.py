@@ -110,10 +110,20 @@ def claimed_buyer(root) -> PunchoutBuyer | None:
     )
 
 
+# Control characters a document may carry (a NUL, which PostgreSQL refuses in text),
+# kept in the log as escapes: the log shows what came, and never fails to be written.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
 def log(buyer, kind: str, direction: str, status: int | None, summary: str, body) -> None:
     """Keep a document exchanged with a buyer (secrets redacted) for staff to read."""
     text = cxml.redact(body) if body else ""
     text = re.sub(r"(PASSWORD=)[^&\s]*", r"\1***", text, flags=re.IGNORECASE)
+    text, summary = printable(text), printable(summary)
     db.session.add(
         PunchoutLog(
             buyer_id=buyer.id if buyer else None,

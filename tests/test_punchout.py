@@ -918,3 +918,16 @@ def test_an_enrolment_changed_while_the_order_is_applied_is_a_409_not_a_500(
     code, text = status(response)
     assert code == 409 and "Send the order again" in text
     assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
+
+
+@pytest.mark.parametrize("endpoint", ["/punchout/setup", "/punchout/order"])
+def test_a_nul_byte_in_a_document_is_refused_and_logged_escaped(app, client, buyer, endpoint):
+    document = spec("setup_request_spec.xml").replace(b"<Credential", b"\x00<Credential", 1)
+    response = post_xml(client, endpoint, document)
+    assert response.status_code == 200 and status(response)[0] == 400  # a cXML refusal
+    with app.app_context():
+        incoming = db.session.scalars(
+            sa.select(PunchoutLog.body).where(PunchoutLog.direction == "in")
+        ).all()
+    assert any("\\x00<Credential" in body for body in incoming)
+    assert not any("\x00" in body for body in incoming)
