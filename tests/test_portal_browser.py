@@ -110,7 +110,7 @@ def test_a_norwegian_customer_orders_adds_an_employee_and_books_a_health_check(
     page.fill("#last_name", "Duck")
     page.fill("#email", "Donald.Duck@testeren.no")
     page.fill("#mobile", "41244845")
-    page.fill("#birth_date", "2023-05-12")
+    page.fill("#birth_date", "2005-05-12")
     page.select_option("#department", label="Testbedriften AS")
     page.fill("#national_id", number)
     browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
