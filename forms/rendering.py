@@ -8,7 +8,7 @@ leaves any other widget to WTForms), and `render_field` is the `field` macro of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_babel import gettext
@@ -187,9 +187,29 @@ def _hint_and_errors(field: Field, hint: Markup) -> str:
     return html
 
 
-def render_field(field: Field, hint: object = None, class_: str = "", **kwargs: Any) -> Markup:
+def _radio_option(option: Field, hint: object, kwargs: dict) -> str:
+    """One button of a radio group with its label, and its own hint if it has one (tied
+    to the button, read after its label)."""
+    if not hint:
+        return f'\n  <div class="radio">{option(**kwargs)} {option.label()}</div>\n  '
+    hint_id = escape(option.id + "-hint")
+    control = option(**{**kwargs, "aria_describedby": hint_id})
+    return (
+        f'\n  <div class="radio">{control} {option.label()}\n'
+        f'    <p class="hint" id="{hint_id}">{escape(hint)}</p></div>\n  '
+    )
+
+
+def render_field(
+    field: Field,
+    hint: object = None,
+    class_: str = "",
+    option_hints: Mapping[object, object] | None = None,
+    **kwargs: Any,
+) -> Markup:
     """One form field with its label, hint and errors, tied together for screen readers:
-    `{{ field(form.email) }}`; keyword arguments go to the control."""
+    `{{ field(form.email) }}`; keyword arguments go to the control. A radio group's
+    `option_hints` map a choice's value to a hint shown under that choice's label."""
     required = field.flags.required
     hint = hint or field.description
     hint = Markup("") if hint is None else escape(hint)  # a lazy text translated once
@@ -213,9 +233,9 @@ def render_field(field: Field, hint: object = None, class_: str = "", **kwargs: 
         )
     elif field.type == "RadioField":
         described = f' aria-describedby="{describedby}"' if describedby else ""
+        option_hints = option_hints or {}
         options = "".join(
-            f'\n  <div class="radio">{option(**kwargs)} {option.label()}</div>\n  '
-            for option in field
+            _radio_option(option, option_hints.get(option.data), kwargs) for option in field
         )
         html = (
             f'<fieldset class="form-field form-field--radios{classes}"{described}>\n'
