@@ -28,10 +28,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# The catalogs are compiled here, never committed as binaries.
-translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d translations -D messages 2>&1 | grep -v '^compiling' || true
+# The catalogs are compiled here, never committed as binaries; each only when its .po
+# changed, so that test runs started side by side never rewrite a catalog in use.
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+translations: $(CATALOGS:.po=.mo)
 	@test -f translations/fi/LC_MESSAGES/messages.mo
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -l $* -i $< -o $@.tmp 2>&1 | grep -v '^compiling' || true
+	mv $@.tmp $@
 
 migrate: $(STAMP)
 	$(FLASK) db upgrade

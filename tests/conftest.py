@@ -31,6 +31,14 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PASSWORD = "correct horse battery"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use no test database: they need not run again on PostgreSQL
+    (CI's PostgreSQL pass deselects them, `-m "not database_free"`)."""
+    for item in items:
+        if "database_url" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.database_free)
+
+
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
     if url:
@@ -66,15 +74,38 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _empty_all_tables() -> None:
     tables = [t for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
+        # TRUNCATE costs a file per table, whether or not it holds rows (a fifth of a
+        # second for all of them, twice a test): only the tables that hold rows are
+        # truncated, and every id sequence starts again at 1, as on a new database.
+        holding = " UNION ALL ".join(
+            f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables
+        )
+        restart = ", ".join(
+            f"setval(pg_get_serial_sequence('\"{t.name}\"', '{c.name}'), 1, false)"
+            for t in tables
+            for c in t.primary_key.columns
+            if c.autoincrement is True or (c.autoincrement == "auto" and _serial(c))
+        )
         with db.engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            names = ", ".join(f'"{name}"' for name in conn.scalars(sa.text(holding)))
+            if names:
+                conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+            conn.execute(sa.text(f"SELECT {restart}"))
     else:
         with db.engine.begin() as conn:
             conn.execute(sa.text("PRAGMA foreign_keys=OFF"))
             for table in tables:
                 conn.execute(table.delete())
             conn.execute(sa.text("PRAGMA foreign_keys=ON"))
+
+
+def _serial(column: sa.Column) -> bool:
+    """An integer primary key of its own (not a foreign key): PostgreSQL numbers it."""
+    return (
+        isinstance(column.type, sa.Integer)
+        and not column.foreign_keys
+        and len(column.table.primary_key.columns) == 1
+    )
 
 
 @pytest.fixture
