@@ -9,18 +9,21 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote_plus
 
 from babel import Locale
-from flask import Flask, has_request_context, render_template, request, session
+from flask import Flask, has_request_context, redirect, render_template, request, session
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 import config as portal_config
 import observability
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from services.urls import LANGUAGE_ARG
 
 if TYPE_CHECKING:
     from pytz.tzinfo import BaseTzInfo  # the zones Flask-Babel works with
+    from werkzeug.wrappers import Response
 
     from models.auth import User
 
@@ -81,7 +84,8 @@ def refuse_unsafe_configuration(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    """The user's choice first, then the browser's Accept-Language, then the default."""
+    """The user's choice first (the switcher's, or a mail link's: `follow_link_language`),
+    then the browser's Accept-Language, then the default."""
     languages = list(portal_config.LANGUAGES)
     if not has_request_context():  # the command line and the mail worker
         return babel_default()
@@ -95,6 +99,35 @@ def select_locale() -> str:
     if best in ("no", "nn"):
         return "nb"
     return best or babel_default()
+
+
+def follow_link_language() -> Response | None:
+    """Open a page in the language its link names (`?lang=`, as mail links do).
+
+    The language is kept in the session as the switcher keeps it, and the same address
+    is given again without it: a reload, the back button and the switcher's return to the
+    page then leave the reader's own choice be. A language we do not speak is ignored.
+    """
+    if (
+        request.method not in ("GET", "HEAD")
+        or LANGUAGE_ARG not in request.args
+        or request.endpoint == "static"
+    ):
+        return None
+    language = request.args.get(LANGUAGE_ARG)
+    if language not in portal_config.LANGUAGES:
+        return None
+    session["language"] = language
+    # The rest of the query as it came, byte for byte: signed links stay signed.
+    kept = [
+        part
+        for part in request.query_string.split(b"&")
+        if part and unquote_plus(part.split(b"=", 1)[0].decode("latin-1")) != LANGUAGE_ARG
+    ]
+    location = quote(request.script_root + request.path)
+    if kept:
+        location += "?" + b"&".join(kept).decode("latin-1")
+    return redirect(location, 302)
 
 
 def babel_default() -> str:
@@ -371,6 +404,8 @@ def register_request_hooks(app: Flask) -> None:
 
             abort(400)
 
+    app.before_request(follow_link_language)  # after the NUL check: it reads the query
+
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -431,9 +466,22 @@ def register_template_helpers(app: Flask) -> None:
 
         return format_currency(amount, currency)
 
+    @app.template_filter("amount_input")
+    def amount_input(amount) -> str:
+        """An amount as a form field is prefilled with it: in the reader's way (1500,00 in
+        Finnish), without grouping or currency, as LocalDecimalField reads it back."""
+        from flask_babel import format_decimal
+
+        return format_decimal(amount, format="0.00")
+
     from paging import count_text
+    from services import payment_methods, reasons
 
     app.add_template_filter(count_text, "count")
+    # Reasons and actors the portal writes as codes, in the reader's language.
+    app.add_template_filter(reasons.describe, "reason")
+    app.add_template_filter(reasons.actor, "actor")
+    app.add_template_filter(payment_methods.method_name, "method_name")  # the bank's name
 
     @app.template_filter("time_range")
     def time_range(start, end) -> str:

@@ -525,7 +525,7 @@ def _send_password_link(user: User, purpose: str) -> None:
         language=user.language,
         context={
             "user": user,
-            "url": external_url(endpoint, token=token),
+            "url": external_url(endpoint, token=token, language=user.language),
             "minutes": max_age // 60,
             "days": max_age // 86400,
         },
@@ -667,8 +667,12 @@ def create_user():
                 _record_role(user, None)
             _send_password_link(user, accounts.INVITATION)
             db.session.commit()
+            # Queued in the outbox, not yet sent: say no more than that it is coming.
             flash(
-                _("The account was created and an invitation sent to %(email)s.", email=user.email),
+                _(
+                    "The account was created; an invitation is on its way to %(email)s.",
+                    email=user.email,
+                ),
                 "success",
             )
             return redirect(url_for("auth.users"), 303)
@@ -752,7 +756,7 @@ def invite_user(user_id: int):
     if ActionForm().validate_on_submit():
         _send_password_link(user, accounts.INVITATION)
         db.session.commit()
-        flash(_("An invitation was sent to %(email)s.", email=user.email), "success")
+        flash(_("An invitation is on its way to %(email)s.", email=user.email), "success")
     return redirect(url_for("auth.edit_user", user_id=user.id), 303)
 
 

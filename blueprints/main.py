@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from flask import (
     Blueprint,
     abort,
@@ -17,6 +19,7 @@ from flask_login import current_user
 from blueprints import safe_next
 from extensions import db
 from forms.auth import LanguageForm
+from services.urls import LANGUAGE_ARG
 
 bp = Blueprint("main", __name__)
 
@@ -71,4 +74,18 @@ def set_language():
     if current_user.is_authenticated:
         current_user.language = form.language.data
         db.session.commit()
-    return redirect(safe_next(form.next.data) or url_for("main.index"), 303)
+    return redirect(_without_language(safe_next(form.next.data)) or url_for("main.index"), 303)
+
+
+def _without_language(target: str | None) -> str | None:
+    """The page to go back to, without a link's language (`?lang=`) that would undo
+    the choice just made."""
+    if not target or "?" not in target:
+        return target
+    path, _, query = target.partition("?")
+    kept = [
+        part
+        for part in query.split("&")
+        if part and unquote_plus(part.split("=", 1)[0]) != LANGUAGE_ARG
+    ]
+    return f"{path}?{'&'.join(kept)}" if kept else path

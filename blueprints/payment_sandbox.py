@@ -15,16 +15,17 @@ URLs, all under /sandbox/payment:
   ``payment_channel.build_form`` here (field names in any case). CSRF-exempt: it comes
   from another site and is authenticated by its AUTHCODE. Refused: 400 and a page naming
   each field and its problem, nothing kept. Accepted: 303 to the bank page.
-- ``GET /pay/<token>``: the bank page, in the CULTURE's language (fi, sv, en; default fi).
-- ``POST /pay/<token>``: fields ``method`` (a bank's METHOD code: 1 Nordea, 2
-  Osuuspankki, 3 Danske Bank, 5 Ålandsbanken, 6 Handelsbanken, 8 Aktia, 10 S-Pankki,
-  11 POP Pankki, 12 Säästöpankki, 13 Oma Säästöpankki) and ``notify`` (``now``, the
-  default: the notify is called just before the return; ``delayed``: after
-  PAYMENT_SANDBOX_NOTIFY_DELAY seconds, as when the payer does not come back from the
-  bank; ``twice``: called two times). Answers 303 to RETURN_ADDRESS with ORDER_NUMBER,
-  TIMESTAMP, PAID, METHOD and RETURN_AUTHCODE; NOTIFY_ADDRESS gets the same parameters
-  by GET, server to server. Paying again answers the same; a cancelled payment or an
-  order paid by another payment answers 409.
+- ``GET /pay/<token>``: the bank page, the whole page in the CULTURE's language (fi_fi,
+  sv_se, en_us in any letter case; default fi), whatever the portal's language is.
+- ``POST /pay/<token>``: fields ``method`` (a bank's METHOD code of the service's table,
+  services.payment_methods: 1 Nordea, 2 Osuuspankki, 3 Danske Bank, 5 Ålandsbanken,
+  6 Handelsbanken, 10 S-Pankki, 50 Aktia, 51 POP Pankki, 52 Säästöpankki, 61 Oma
+  Säästöpankki) and ``notify`` (``now``, the default: the notify is called just before
+  the return; ``delayed``: after PAYMENT_SANDBOX_NOTIFY_DELAY seconds, as when the payer
+  does not come back from the bank; ``twice``: called two times). Answers 303 to
+  RETURN_ADDRESS with ORDER_NUMBER, TIMESTAMP, PAID, METHOD and RETURN_AUTHCODE;
+  NOTIFY_ADDRESS gets the same parameters by GET, server to server. Paying again answers
+  the same; a cancelled payment or an order paid by another payment answers 409.
 - ``POST /cancel/<token>``: no fields. 303 to CANCEL_ADDRESS with ORDER_NUMBER,
   TIMESTAMP and RETURN_AUTHCODE (no PAID, no METHOD); again: the same; after paying: 409.
 - ``GET /``: the payments kept, for staff; ``POST /notify/<token>`` (staff) calls a
@@ -95,6 +96,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice
 from wtforms.validators import InputRequired
@@ -102,7 +104,7 @@ from wtforms.validators import InputRequired
 from access import staff_required
 from blueprints import csp_with_form_targets
 from extensions import csrf
-from services import payment_channel
+from services import payment_channel, payment_methods
 from services.files import claim, write_atomically
 from services.payment_channel import PaymentFieldError
 
@@ -121,19 +123,10 @@ MAX_LISTED = 200
 NOTIFY_TIMEOUT = (3.05, 10)  # connect, read (seconds)
 NOTIFY_MODES = ("now", "delayed", "twice")
 # The banks' payment method codes (METHOD); names are the banks' own in every language.
-BANKS = {
-    "1": "Nordea",
-    "2": "Osuuspankki",
-    "3": "Danske Bank",
-    "5": "Ålandsbanken",
-    "6": "Handelsbanken",
-    "8": "Aktia",
-    "10": "S-Pankki",
-    "11": "POP Pankki",
-    "12": "Säästöpankki",
-    "13": "Oma Säästöpankki",
-}
-LANGUAGES = {"fi_fi": "fi", "sv_se": "sv", "en_us": "en"}  # CULTURE -> page language
+BANKS = {code: str(payment_methods.METHODS[code]) for code in payment_methods.BANKS}
+# CULTURE (any letter case) -> the page's language, a portal language: the whole page,
+# its frame included, is rendered in it (force_locale), as the service shows its own.
+LANGUAGES = {"fi_fi": "fi", "sv_se": "sv", "en_us": "en"}
 LOCALES = {"fi": "fi_FI", "sv": "sv_SE", "en": "en_US"}
 # The bank page is the service's, in the CULTURE's language (p. 7), not the portal's.
 TEXTS = {
@@ -735,13 +728,20 @@ def _delay_text(service: _Service) -> str:
     return str(int(delay)) if delay == int(delay) else str(delay)
 
 
+def _render_in(language: str, template: str, **context: Any) -> str:
+    """Render a page of the service in its own language, not the portal's: the frame's
+    strings, the html lang and the numbers too."""
+    with force_locale(language):
+        return render_template(template, **context)
+
+
 def _closed_page(service: _Service, transaction: dict, reason: str, status: int):
     language = transaction["language"]
     return (
-        render_template(
+        _render_in(
+            language,
             "sandbox/payment_closed.html",
             t=TEXTS[language],
-            lang=language,
             transaction=transaction,
             reason=reason,
             back=_answer_url(service, transaction) if reason != "order_paid" else None,
@@ -768,10 +768,10 @@ def _bank_page(service: _Service, transaction: dict, form: PayForm, error: str |
         "delayed": texts["delayed"].format(delay=_delay_text(service)),
         "twice": texts["twice"],
     }
-    html = render_template(
+    html = _render_in(
+        language,
         "sandbox/payment_bank.html",
         t=texts,
-        lang=language,
         transaction=transaction,
         lines=lines,
         total=_money(transaction["total"], language),
@@ -813,7 +813,9 @@ def channel_payment():
     else:
         errors += _problems(service, fields, charset)
     if errors:
-        return render_template("sandbox/payment_refused.html", errors=errors, charset=charset), 400
+        # The service's error page speaks English (the problems are a developer's).
+        page = _render_in("en", "sandbox/payment_refused.html", errors=errors, charset=charset)
+        return page, 400
     transaction = _receive(service, fields, charset)
     return redirect(url_for(".bank", token=transaction["token"]), 303)
 
@@ -864,7 +866,7 @@ def index():
     service = _service()
     shown = _all(service)[:MAX_LISTED]
     for transaction in shown:
-        transaction["bank"] = BANKS.get(transaction["method"] or "", "")
+        transaction["bank"] = payment_methods.method_name(transaction["method"])
         due = transaction["notify_due"]
         transaction["due_at"] = (
             datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds") if due else None

@@ -17,6 +17,7 @@ from flask import (
     Flask,
     abort,
     current_app,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -24,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager, selectinload
@@ -31,12 +33,21 @@ from sqlalchemy.orm import contains_eager, selectinload
 from access import staff_required
 from blueprints import csp_with_form_targets, paginate
 from extensions import db, limiter
-from forms.payments import STATE_LABELS, PayerForm, PaymentSearchForm
+from forms.payments import (
+    REFUND_STATE_LABELS,
+    STATE_LABELS,
+    PayerForm,
+    PaymentSearchForm,
+    RefundForm,
+    RefundSearchForm,
+)
 from models.payments import (
     OnlinePayment,
     OnlinePaymentLine,
     PaymentPurpose,
     PaymentState,
+    Refund,
+    RefundState,
     RejectedPaymentCall,
 )
 from paging import capped_count
@@ -261,6 +272,7 @@ def payments_list():
         code=code,
         problems=problems,
         rejected=rejected,
+        refunds_due=capped_count(sa.select(Refund).where(Refund.state == RefundState.DUE)),
         filters={k: v for k, v in (("q", code), ("state", form.state.data)) if v},
     )
 
@@ -273,13 +285,72 @@ def payment(order_number: str):
     )
     if found is None:
         abort(404)
+    return _payment_page(found, RefundForm())
+
+
+def _payment_page(found: OnlinePayment, refund_form: RefundForm) -> str:
     refused = db.session.scalars(
         sa.select(RejectedPaymentCall)
-        .where(RejectedPaymentCall.order_number == order_number)
+        .where(RejectedPaymentCall.order_number == found.order_number)
         .order_by(RejectedPaymentCall.at.desc())
         .limit(PER_PAGE)
     ).all()
-    return render_template("payments/staff_payment.html", payment=found, refused=refused)
+    return render_template(
+        "payments/staff_payment.html",
+        payment=found,
+        refused=refused,
+        refund=found.refund,
+        refund_form=refund_form,
+    )
+
+
+@staff_bp.get("/refunds")
+@staff_required
+def refunds():
+    """Course fees owed back to their payers, the oldest first (or those refunded, newest
+    first): staff refund each in the merchant panel and mark it on the payment's page."""
+    form = RefundSearchForm(request.args)
+    state = RefundState(form.state.data) if form.validate() else RefundState.DUE
+    stmt = (
+        sa.select(Refund)
+        .where(Refund.state == state)
+        .options(selectinload(Refund.payment), selectinload(Refund.enrolment))
+    )
+    order = (
+        (Refund.created_at, Refund.id)
+        if state == RefundState.DUE
+        else (Refund.created_at.desc(), Refund.id.desc())
+    )
+    page = paginate(stmt, order, PER_PAGE)
+    return render_template(
+        "payments/staff_refunds.html",
+        form=form,
+        page=page,
+        state=state,
+        filters={"state": state.value},
+    )
+
+
+@staff_bp.post("/<order_number>/refunded")
+@staff_required
+def mark_refunded(order_number: str):
+    """Record that the payment's refund was made, with its reference."""
+    found = db.session.scalar(
+        sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
+    )
+    if found is None or found.refund is None:
+        abort(404)
+    form = RefundForm()
+    if form.validate_on_submit():
+        try:
+            payments.mark_refunded(found.refund, form.reference.data, current_user)
+        except payments.RefundChanged:
+            flash(_("The refund had already been marked refunded."), "info")
+        else:
+            db.session.commit()
+            flash(_("The refund was recorded."), "success")
+        return redirect(url_for("payments_staff.payment", order_number=order_number), 303)
+    return _payment_page(found, form)
 
 
 @staff_bp.get("/refused")
@@ -331,6 +402,8 @@ def setup_app(app: Flask) -> None:
             "course_fee_deadline": training.payment_deadline,
             "course_fee_token": payments.enrolment_token,
             "course_fee_paid": lambda enrolment: payments.paid_payment(enrolment=enrolment),
+            "course_fee_refund": payments.refund_of,
+            "refund_state_labels": REFUND_STATE_LABELS,
             "invoice_payable": payments.invoice_payable,
         }
     )

@@ -32,7 +32,7 @@ from forms.punchout import BuyerForm, OrderNumberForm
 from forms.staff import ActionForm
 from models.punchout import PunchoutBuyer, PunchoutLog
 from models.training import Enrolment, EnrolmentStatus
-from services import cxml, punchout, registry, training
+from services import cxml, punchout, reasons, registry, training
 from services.urls import external_url
 
 bp = Blueprint("punchout", __name__, url_prefix="/punchout")
@@ -274,7 +274,7 @@ def cart_action(action: str):
         abort(400)
     if action == "withdraw" and ps.operation == "edit" and ps.enrolment is not None:
         if ps.enrolment.status == EnrolmentStatus.PRELIMINARY:
-            training.cancel(ps.enrolment, ps.buyer.name, reason=_("Withdrawn from the cart"))
+            training.cancel(ps.enrolment, ps.buyer.name, reason=reasons.coded("punchout_withdrawn"))
         ps.enrolment = None
         db.session.commit()
         flash(_("The enrolment was withdrawn. Choose a course."), "info")

@@ -28,6 +28,21 @@ from services import outbox, registry
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
+_PASSWORD_LINK = _l(
+    "This message carries a personal link for choosing a password and is not shown here."
+)
+# What the personal link of a message whose body staff may not read opens, per mail
+# template: each names its own link (a booking's is the self-declaration, no password).
+HIDDEN_LINKS = {
+    "auth_password_reset": _PASSWORD_LINK,
+    "auth_invitation": _PASSWORD_LINK,
+    "portal_booking_placed": _l(
+        "This message carries the employee's personal link to the electronic "
+        "self-declaration form and is not shown here."
+    ),
+}
+HIDDEN_LINK = _l("This message carries a personal link and is not shown here.")
+
 
 @bp.get("/")
 @staff_required
@@ -74,8 +89,9 @@ def mail():
 
 
 def _body_visible(message: OutboxMessage) -> bool:
-    # A personal secret (a password link) would let staff take over the account: only
-    # admins read it, and only while mail is captured (no mail leaves the machine).
+    # A personal secret (a password link, a self-declaration link) would let staff act
+    # as its owner: only admins read it, and only while mail is captured (no mail
+    # leaves the machine).
     if not message.sensitive:
         return True
     return current_user.is_admin and not current_app.config.get("MAIL_SERVER")
@@ -106,6 +122,7 @@ def mail_detail(message_id: int):
         message=message,
         record=record,
         body_visible=visible,
+        hidden_link=None if visible else HIDDEN_LINKS.get(message.template, HIDDEN_LINK),
         body_text=body_text,
         body_html=body_html,
         form=ActionForm(),

@@ -10,13 +10,18 @@ from forms import PortalForm
 from forms.invoicing import FINNISH_POSTCODE, country_choices
 from forms.portal import SearchMeta
 from forms.validators import Email, TrimmedMeta
-from models.payments import PaymentState
+from models.payments import PaymentState, RefundState
 
 STATE_LABELS = {
     PaymentState.CREATED: _l("Waiting for payment"),
     PaymentState.PAID: _l("Paid"),
     PaymentState.CANCELLED: _l("Cancelled"),
     PaymentState.FAILED: _l("Failed"),
+}
+
+REFUND_STATE_LABELS = {
+    RefundState.DUE: _l("To be refunded"),
+    RefundState.REFUNDED: _l("Refunded"),
 }
 
 
@@ -108,3 +113,35 @@ class PaymentSearchForm(PortalForm):
         self.state.choices = [SelectChoice("", _l("All"))] + [
             SelectChoice(state.value, label) for state, label in STATE_LABELS.items()
         ]
+
+
+class RefundSearchForm(PortalForm):
+    """The refund queue: those still to be refunded first, or those refunded."""
+
+    class Meta(SearchMeta):
+        pass
+
+    state = SelectField(_l("Status"), choices=[], default=RefundState.DUE.value)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.state.choices = [
+            SelectChoice(state.value, label) for state, label in REFUND_STATE_LABELS.items()
+        ]
+
+
+class RefundForm(PortalForm):
+    """Staff made the refund in the payment service's merchant panel."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    reference = StringField(
+        _l("Refund reference"),
+        validators=[DataRequired(_l("Enter the reference of the refund.")), Length(max=100)],
+        description=_l(
+            "The refund's reference in the payment service's merchant panel, or the archive "
+            "reference of a bank transfer."
+        ),
+        render_kw={"autocomplete": "off"},
+    )

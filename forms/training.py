@@ -227,6 +227,15 @@ class CourseForm(PortalForm):
         validators=[InputRequired(_l("Enter the cancellation deadline.")), SensibleYear()],
         description=_l("Until this moment participants may cancel with their service code."),
     )
+    refund_deadline = DateTimeLocalField(
+        _l("Refund deadline (optional)"),
+        validators=[Optional(), SensibleYear()],
+        description=_l(
+            "A course fee paid online is refunded to a participant who cancels by this "
+            "moment, and not after it. Empty: always refunded. When the organiser cancels, "
+            "the fee is always refunded."
+        ),
+    )
     is_open = BooleanField(_l("Open for enrolment"), default=True)
 
     def validate_ends_at(self, field) -> None:
@@ -240,6 +249,8 @@ class CourseForm(PortalForm):
     def validate_cancellation_deadline(self, field) -> None:
         if field.data and self.starts_at.data and field.data > self.starts_at.data:
             raise ValidationError(_l("The deadline must be before the course starts."))
+
+    validate_refund_deadline = validate_cancellation_deadline
 
     def validate_place(self, field) -> None:
         if not self.remote.data and not field.data:

@@ -11,7 +11,13 @@ from models.invoicing import (
 )
 from models.jobs import JobRun
 from models.mail import MailStatus, OutboxAttachment, OutboxMessage
-from models.payments import OnlinePayment, OnlinePaymentLine, RejectedPaymentCall
+from models.payments import (
+    OnlinePayment,
+    OnlinePaymentLine,
+    Refund,
+    RefundState,
+    RejectedPaymentCall,
+)
 from models.portal import (
     Booking,
     BookingSlot,
@@ -61,6 +67,8 @@ __all__ = [
     "MailStatus",
     "OnlinePayment",
     "OnlinePaymentLine",
+    "Refund",
+    "RefundState",
     "RejectedPaymentCall",
     "Organisation",
     "OutboxAttachment",

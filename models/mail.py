@@ -44,8 +44,8 @@ class OutboxMessage(db.Model):
     context: Mapped[dict | None] = mapped_column(sa.JSON)
     language: Mapped[str | None] = mapped_column(sa.String(5))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
-    # Carries a personal secret (a password-reset link): staff may not read its body
-    # once a real mail server is in use.
+    # Carries a personal link (a password or invitation link, a self-declaration link):
+    # staff may not read its body once a real mail server is in use.
     sensitive: Mapped[bool] = mapped_column(default=False)
     # The record the message belongs to, e.g. ("enrolment", "42"), so a failure shows there.
     record_type: Mapped[str | None] = mapped_column(sa.String(50))

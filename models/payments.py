@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from extensions import db
 from models.types import UTCDateTime, partial_index, utcnow, value_enum
@@ -142,3 +142,46 @@ class RejectedPaymentCall(db.Model):
     remote_addr: Mapped[str] = mapped_column(sa.String(64), default="")
     query: Mapped[str] = mapped_column(sa.String(2000), default="")
     reason: Mapped[str] = mapped_column(sa.String(200))
+
+
+class RefundState(enum.StrEnum):
+    DUE = "palautettava"  # owed to the payer: staff refund it in the merchant panel
+    REFUNDED = "palautettu"  # staff made the refund and recorded its reference
+
+
+class Refund(db.Model):
+    """A course fee owed back to its payer: the enrolment it paid was cancelled, or the
+    fee was paid when it could no longer be taken.
+
+    The channel interface has no refund call: staff refund the payment in the payment
+    service's merchant panel and record here the reference it gave. One refund a payment
+    at most (the unique payment), so a cancellation seen twice owes nothing twice.
+    """
+
+    __tablename__ = "refund"
+    __table_args__ = (sa.Index("ix_refund_state_created", "state", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("online_payment.id", ondelete="RESTRICT"), unique=True
+    )
+    enrolment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("enrolment.id", ondelete="RESTRICT"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    cause: Mapped[str] = mapped_column(sa.String(200))  # a reason code (services/reasons)
+    state: Mapped[RefundState] = mapped_column(value_enum(RefundState))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    refunded_by_email: Mapped[str | None] = mapped_column(sa.String(254))
+    # The merchant panel's reference of the refund (or a bank transfer's archive id).
+    reference: Mapped[str | None] = mapped_column(sa.String(100))
+
+    payment: Mapped[OnlinePayment] = relationship(backref=backref("refund", uselist=False))
+    enrolment = relationship("Enrolment")
+
+    def __repr__(self) -> str:
+        return f"<Refund {self.id} {self.amount} {self.state}>"

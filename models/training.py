@@ -51,6 +51,9 @@ class Course(db.Model):
     seats_taken: Mapped[int] = mapped_column(default=0)
     enrolment_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     cancellation_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A course fee paid online is refunded when the participant cancels by this time;
+    # after it, it is not. None: always refunded. Cancelled by the organiser: refunded.
+    refund_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_open: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

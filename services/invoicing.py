@@ -545,13 +545,14 @@ def pdf(invoice: SalesInvoice) -> bytes:
     )
 
 
-def payment_link(invoice: SalesInvoice) -> str | None:
-    """The invoice's online payment link, once it has a number and payments are set up."""
+def payment_link(invoice: SalesInvoice, language: str | None = None) -> str | None:
+    """The invoice's online payment link, once it has a number and payments are set up;
+    in `language` when it goes in a mail."""
     from services import payments  # payments builds on the invoice desk
 
     if not invoice.number or not payments.is_configured():
         return None
-    return payments.invoice_payment_url(invoice)
+    return payments.invoice_payment_url(invoice, language)
 
 
 def finvoice_message(invoice: SalesInvoice) -> bytes:
@@ -617,8 +618,12 @@ def _mail_user(invoice: SalesInvoice, template: str, **context) -> None:
         context={
             "invoice": invoice,
             "user": user,
-            "invoice_url": external_url("invoicing.invoice", invoice_id=invoice.id),
-            "edit_url": external_url("invoicing.edit", invoice_id=invoice.id),
+            "invoice_url": external_url(
+                "invoicing.invoice", invoice_id=invoice.id, language=user.language
+            ),
+            "edit_url": external_url(
+                "invoicing.edit", invoice_id=invoice.id, language=user.language
+            ),
             **context,
         },
         record=(RECORD_TYPE, invoice.id),

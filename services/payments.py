@@ -34,6 +34,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from extensions import db
+from models.audit import AuditAction
 from models.auth import User
 from models.invoicing import InvoiceStatus, SalesInvoice
 from models.payments import (
@@ -41,11 +42,13 @@ from models.payments import (
     OnlinePaymentLine,
     PaymentPurpose,
     PaymentState,
+    Refund,
+    RefundState,
     RejectedPaymentCall,
 )
 from models.training import Enrolment, EnrolmentStatus
 from models.types import utcnow
-from services import counters, invoicing, payment_channel, training
+from services import audit, counters, invoicing, payment_channel, reasons, training
 from services.outbox import queue_mail
 from services.urls import external_url
 from services.vat import CENT, money
@@ -149,12 +152,14 @@ def enrolment_for_token(token: str) -> Enrolment | None:
     return db.session.get(Enrolment, ident) if ident is not None else None
 
 
-def invoice_payment_url(invoice: SalesInvoice) -> str:
-    return external_url("payments.invoice", token=invoice_token(invoice))
+def invoice_payment_url(invoice: SalesInvoice, language: str | None = None) -> str:
+    """The invoice's payment page; in `language` when the link goes in a mail."""
+    return external_url("payments.invoice", token=invoice_token(invoice), language=language)
 
 
-def enrolment_payment_url(enrolment: Enrolment) -> str:
-    return external_url("payments.course_fee", token=enrolment_token(enrolment))
+def enrolment_payment_url(enrolment: Enrolment, language: str | None = None) -> str:
+    """The course fee's payment page; in `language` when the link goes in a mail."""
+    return external_url("payments.course_fee", token=enrolment_token(enrolment), language=language)
 
 
 # ---------------------------------------------------------------- what can be paid
@@ -527,11 +532,16 @@ def _apply(payment: OnlinePayment) -> None:
             training.mark_paid(enrolment, payment.order_number)
     except training.EnrolmentError:
         db.session.refresh(enrolment)
-        _problem(
-            payment,
-            f"enrolment {enrolment.service_code} is {enrolment.status.value}, not preliminary: "
-            "refund or restore the enrolment by hand",
-        )
+        if enrolment.status == EnrolmentStatus.CANCELLED:
+            owe_refund(payment, reasons.coded("paid_after_cancel"))
+        elif enrolment.status == EnrolmentStatus.BINDING:
+            owe_refund(payment, reasons.coded("paid_twice"))
+        else:
+            _problem(
+                payment,
+                f"enrolment {enrolment.service_code} is {enrolment.status.value}, "
+                "not preliminary: refund or restore the enrolment by hand",
+            )
 
 
 def _receipt(payment: OnlinePayment) -> None:
@@ -542,6 +552,89 @@ def _receipt(payment: OnlinePayment) -> None:
         context={"payment": payment},
         record=(RECORD_TYPE, str(payment.id)),
     )
+
+
+# ---------------------------------------------------------------- refunds
+
+
+@dataclass(frozen=True)
+class FeeOnCancel:
+    """What becomes of a course fee paid online when its enrolment is cancelled."""
+
+    refund: Refund | None = None  # owed back to the payer
+    kept_after: datetime | None = None  # not refunded: cancelled after this deadline
+
+
+def refund_on_cancel(enrolment: Enrolment, actor: str, now: datetime) -> FeeOnCancel:
+    """Owe back the fee of a cancelled enrolment, by the course's refund rule: the
+    participant cancelling after the course's refund deadline is not refunded; a
+    cancellation by the organiser (staff, PunchOut, the portal's own timers) always is."""
+    paid = paid_payment(enrolment=enrolment)
+    if paid is None:
+        return FeeOnCancel()
+    deadline = enrolment.course.refund_deadline
+    if actor == training.PARTICIPANT and deadline is not None and now > deadline:
+        return FeeOnCancel(kept_after=deadline)
+    return FeeOnCancel(refund=owe_refund(paid, reasons.coded("enrolment_cancelled")))
+
+
+def owe_refund(payment: OnlinePayment, cause: str) -> Refund:
+    """The refund of a paid payment, made due once (a payment is refunded at most once)."""
+    existing = db.session.scalar(sa.select(Refund).where(Refund.payment_id == payment.id))
+    if existing is not None:
+        return existing
+    refund = Refund(
+        payment=payment,
+        enrolment_id=payment.enrolment_id,
+        amount=payment.amount,
+        cause=cause,
+        state=RefundState.DUE,
+        created_at=utcnow(),
+    )
+    db.session.add(refund)
+    db.session.flush()
+    log.info("payment %s: a refund of %s is due", payment.order_number, payment.amount)
+    return refund
+
+
+class RefundChanged(Exception):
+    """The refund was marked refunded by someone else a moment ago."""
+
+
+def mark_refunded(refund: Refund, reference: str, user: User) -> None:
+    """Staff refunded the payment in the merchant panel: record it (the caller commits).
+
+    A compare-and-set on the state, so two staff members marking it at once record it once."""
+    now = utcnow()
+    done = db.session.execute(
+        sa.update(Refund)
+        .where(Refund.id == refund.id, Refund.state == RefundState.DUE)
+        .values(
+            state=RefundState.REFUNDED,
+            refunded_at=now,
+            refunded_by_id=user.id,
+            refunded_by_email=user.email,
+            reference=reference,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        db.session.rollback()
+        raise RefundChanged
+    audit.record(
+        AuditAction.PAYMENT_REFUNDED, RECORD_TYPE, refund.payment_id, "refund: due -> refunded"
+    )
+    db.session.refresh(refund)
+
+
+def refund_of(enrolment: Enrolment) -> Refund | None:
+    """The newest refund of an enrolment's fee, if one is owed or made."""
+    return db.session.scalars(
+        sa.select(Refund)
+        .where(Refund.enrolment_id == enrolment.id)
+        .order_by(Refund.id.desc())
+        .limit(1)
+    ).first()
 
 
 # ---------------------------------------------------------------- finding

@@ -175,7 +175,10 @@ def create_order(user: User, request: OrderRequest) -> PortalOrder:
         "portal_order_confirmation",
         user.email,
         language=user.language,
-        context={**context, "order_url": external_url("portal.order", number=order.number)},
+        context={
+            **context,
+            "order_url": external_url("portal.order", number=order.number, language=user.language),
+        },
         record=("portal_order", order.id),
         timezone="Europe/Oslo",
     )
@@ -187,7 +190,9 @@ def create_order(user: User, request: OrderRequest) -> PortalOrder:
             language=manager.language,
             context={
                 **context,
-                "staff_url": external_url("portal_staff.order", number=order.number),
+                "staff_url": external_url(
+                    "portal_staff.order", number=order.number, language=manager.language
+                ),
             },
             record=("portal_order", order.id),
             timezone="Europe/Oslo",
@@ -486,15 +491,16 @@ def place(slot: BookingSlot, employee: Employee, actor: str) -> Placement:
     db.session.add(placement)
     db.session.flush()
     db.session.expire(slot, ["taken"])
+    language = "nb"  # the booking service is Norwegian, as the self-declaration is
     outbox.queue_mail(
         "portal_booking_placed",
         employee.email,
-        language="nb",
+        language=language,
         context={
             "employee": employee,
             "booking": booking,
             "slot": slot,
-            "declaration_url": external_url("portal.declaration", token=token),
+            "declaration_url": external_url("portal.declaration", token=token, language=language),
         },
         record=("placement", placement.id),
         timezone="Europe/Oslo",

@@ -30,7 +30,7 @@ from extensions import db
 from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutOrder, PunchoutSession
 from models.training import Enrolment, EnrolmentStatus
 from models.types import utcnow
-from services import cxml, training
+from services import cxml, reasons, training
 
 _hasher = PasswordHasher()
 OCI_DOMAIN = "oci"
@@ -443,7 +443,9 @@ def order(root, raw: bytes) -> tuple[PunchoutBuyer, int, str]:
         for enrolment in found:
             if kind == "delete":
                 if enrolment.status != EnrolmentStatus.CANCELLED:
-                    training.cancel(enrolment, actor, reason=f"Order {order_id} was deleted")
+                    training.cancel(
+                        enrolment, actor, reason=reasons.coded("punchout_deleted", order=order_id)
+                    )
             elif enrolment.status == EnrolmentStatus.PRELIMINARY:
                 training.approve_preliminary(enrolment, order_id, actor)
         code, text = 200, "OK"

@@ -222,8 +222,14 @@ def ticket_by_link(number: str, signature: str) -> Ticket | None:
     return ticket
 
 
-def status_link(ticket: Ticket) -> str:
-    return external_url("support.track", number=ticket.number, signature=link_signature(ticket))
+def status_link(ticket: Ticket, language: str | None = None) -> str:
+    """The ticket's status page without logging in; in `language` when given (a mail's)."""
+    return external_url(
+        "support.track",
+        number=ticket.number,
+        signature=link_signature(ticket),
+        language=language,
+    )
 
 
 # ---------------------------------------------------------------- screenshots
@@ -622,8 +628,10 @@ def _mail_contact(
         language=ticket.language,
         context={
             **_mailed(ticket, entry, ticket.language, named),
-            "status_url": status_link(ticket),
-            "ticket_url": external_url("support.ticket", number=ticket.number),
+            "status_url": status_link(ticket, ticket.language),
+            "ticket_url": external_url(
+                "support.ticket", number=ticket.number, language=ticket.language
+            ),
         },
         record=("ticket", ticket.id),
         timezone="Europe/Oslo" if ticket.organisation.country == "NO" else None,
@@ -649,7 +657,9 @@ def _notify_staff(
         context={
             **_mailed(ticket, entry, language, named),
             "new": new,
-            "staff_url": external_url("support_staff.ticket", number=ticket.number),
+            "staff_url": external_url(
+                "support_staff.ticket", number=ticket.number, language=language
+            ),
         },
         record=("ticket", ticket.id),
         render_in_worker=True,

@@ -21,7 +21,7 @@ from models.training import (
     EnrolmentStatus,
 )
 from models.types import utcnow
-from services import codes
+from services import codes, reasons
 from services.outbox import queue_mail
 from services.urls import external_url
 
@@ -350,10 +350,13 @@ def receipt(enrolment: Enrolment) -> dict:
         "email": enrolment.email,
         "status": enrolment.status.value,
         "position": waiting_position(enrolment),
+        "pays_online": enrolment.pays_online,
     }
 
 
-def receipt_as_new(course_id: int, participant: Participant, status: EnrolmentStatus) -> dict:
+def receipt_as_new(
+    course_id: int, participant: Participant, status: EnrolmentStatus, *, pays_online: bool = False
+) -> dict:
     """The confirmation page a new enrolment with these details would have got, for an
     address already enrolled: the form tells nobody who is enrolled where."""
     position = None
@@ -369,6 +372,7 @@ def receipt_as_new(course_id: int, participant: Participant, status: EnrolmentSt
         "email": participant.email.strip().lower(),
         "status": status.value,
         "position": position,
+        "pays_online": pays_online and status != EnrolmentStatus.WAITING,
     }
 
 
@@ -426,7 +430,12 @@ def reject_preliminary(enrolment: Enrolment, actor: str, reason: str) -> None:
 def cancel(
     enrolment: Enrolment, actor: str, *, reason: str | None = None, now: datetime | None = None
 ) -> None:
-    """Cancel an enrolment (or a place in the queue); a freed seat goes to the next in line."""
+    """Cancel an enrolment (or a place in the queue); a freed seat goes to the next in line.
+
+    A course fee paid online is owed back by the course's refund rule, and the mail says
+    whether it is refunded."""
+    from services import payments  # payments build on enrolments
+
     now = now or utcnow()
     if enrolment.status == EnrolmentStatus.CANCELLED:
         raise EnrolmentError(_("The enrolment has already been cancelled."))
@@ -435,7 +444,13 @@ def cancel(
     enrolment.cancel_reason = reason
     enrolment.offer_expires_at = None
     db.session.flush()
-    _mail(enrolment, "training_cancelled")
+    fee = payments.refund_on_cancel(enrolment, actor, now)
+    _mail(
+        enrolment,
+        "training_cancelled",
+        refund_amount=fee.refund.amount if fee.refund else None,
+        fee_kept_after=fee.kept_after,
+    )
     if held_seat:
         _pass_seat_on(enrolment.course, now)
 
@@ -533,7 +548,7 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
             cancel(
                 enrolment,
                 SYSTEM,
-                reason=_("The course fee was not paid online by the deadline."),
+                reason=reasons.coded("fee_not_paid"),
                 now=now,
             )
         except StatusChanged:
@@ -541,7 +556,9 @@ def expire_offers(course_id: int | None = None, now: datetime | None = None) -> 
         done += 1
     for enrolment in sorted(offered, key=lambda e: e.offer_expires_at):
         try:
-            _set_status(enrolment, EnrolmentStatus.CANCELLED, SYSTEM)
+            _set_status(
+                enrolment, EnrolmentStatus.CANCELLED, SYSTEM, note=reasons.coded("offer_expired")
+            )
         except StatusChanged:
             continue  # answered, or expired by another request just now
         enrolment.offer_expires_at = None
@@ -565,9 +582,7 @@ def close_waiting_lists(now: datetime | None = None) -> int:
     closed = 0
     for enrolment in waiting:
         try:
-            cancel(
-                enrolment, SYSTEM, reason=_("The course started and no seat came free."), now=now
-            )
+            cancel(enrolment, SYSTEM, reason=reasons.coded("no_seat_came_free"), now=now)
         except StatusChanged:
             continue
         closed += 1
@@ -579,8 +594,9 @@ def _offer_serializer() -> URLSafeSerializer:
 
 
 def offer_url(enrolment: Enrolment) -> str:
+    """The seat offer's link, opening in the language of the participant's mail."""
     token = _offer_serializer().dumps([enrolment.id, int(enrolment.offer_expires_at.timestamp())])
-    return external_url("training.offer", token=token)
+    return external_url("training.offer", token=token, language=enrolment.language)
 
 
 def enrolment_for_offer(token: str, now: datetime | None = None) -> Enrolment | None:
@@ -613,8 +629,8 @@ def accept_offer(enrolment: Enrolment) -> None:
 # --- Mail ----------------------------------------------------------------------------
 
 
-def calendar_url() -> str:
-    return external_url("training.index")
+def calendar_url(language: str | None = None) -> str:
+    return external_url("training.index", language=language)
 
 
 # What a participant's mail shows, and so all it is written from (by the mail worker).
@@ -653,7 +669,9 @@ def _mail(enrolment: Enrolment, template: str, **context) -> None:
     course = enrolment.course
     facts = {name: getattr(enrolment, name) for name in _MAILED_ENROLMENT}
     if enrolment.pays_online and enrolment.status == EnrolmentStatus.PRELIMINARY:
-        context["payment_url"] = payments.enrolment_payment_url(enrolment)
+        context["payment_url"] = payments.enrolment_payment_url(
+            enrolment, language=enrolment.language
+        )
         context["payment_deadline"] = payment_deadline(enrolment)
     queue_mail(
         template,
@@ -662,7 +680,7 @@ def _mail(enrolment: Enrolment, template: str, **context) -> None:
         context={
             "enrolment": facts,
             "course": {name: getattr(course, name) for name in _MAILED_COURSE},
-            "calendar_url": calendar_url(),
+            "calendar_url": calendar_url(enrolment.language),
             "contact_email": current_app.config["TRAINING_CONTACT_EMAIL"],
             **context,
         },

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models.auth import Department, Organisation, Role, User
+from models.mail import MailStatus, OutboxMessage
 from tests.conftest import deliver_mail
 
 
@@ -56,9 +57,9 @@ def test_admin_creates_a_user_who_chooses_a_password(app, client, admin, make_or
     assert deliver_mail(app).sent == 1
     [message] = smtp_server.messages
     assert message["To"] == "uusi.kayttaja@example.com"
-    link = re.search(r"http://portal\.test(/auth/welcome/\S+)", smtp_server.text_of(message)).group(
-        1
-    )
+    link = re.search(
+        r"http://portal\.test(/auth/welcome/[^\s?]+)", smtp_server.text_of(message)
+    ).group(1)
 
     new_client = app.test_client()
     assert new_client.get(link).status_code == 200
@@ -95,7 +96,9 @@ def test_an_invitation_link_is_no_reset_link(app, client, admin, make_org, smtp_
         },
     )
     deliver_mail(app)
-    token = re.search(r"/auth/welcome/(\S+)", smtp_server.text_of(smtp_server.messages[0])).group(1)
+    token = re.search(
+        r"/auth/welcome/([^\s?]+)", smtp_server.text_of(smtp_server.messages[0])
+    ).group(1)
     assert app.test_client().get(f"/auth/reset/{token}").status_code == 303
 
 
@@ -166,6 +169,43 @@ def test_admin_sends_a_new_password_link(app, client, admin, make_user, smtp_ser
     assert client.post(f"/auth/users/{user.id}/invite").status_code == 303
     deliver_mail(app)
     assert "/auth/welcome/" in smtp_server.text_of(smtp_server.messages[0])
+
+
+def test_an_invitation_is_said_to_be_on_its_way_while_it_is_only_queued(
+    app, client, auth, make_user, make_org
+):
+    """The mail is queued in the outbox: no page may say it was sent."""
+    make_user("admin.en@example.com", role=Role.ADMIN, org=None, name="Admin", language="en")
+    auth.login("admin.en@example.com")
+    user = make_user("maija@example.com")
+    again = client.post(f"/auth/users/{user.id}/invite", follow_redirects=True)
+    text = again.get_data(as_text=True)
+    assert "An invitation is on its way to maija@example.com." in text
+
+    make_org("Testivirasto")
+    created = client.post(
+        "/auth/users/new",
+        data={
+            "email": "uusi@example.com",
+            "name": "Uusi Käyttäjä",
+            "role": "customer",
+            "organisation": "Testivirasto",
+            "language": "fi",
+            "active": "y",
+        },
+        follow_redirects=True,
+    )
+    text = created.get_data(as_text=True)
+    assert "The account was created; an invitation is on its way to uusi@example.com." in text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 2
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count()).where(OutboxMessage.status == MailStatus.QUEUED)
+            )
+            == 2
+        )
+    assert "was sent" not in text and "invitation sent" not in text
 
 
 def test_user_list_searches(client, admin, make_user):

@@ -140,7 +140,7 @@ def _answered_declaration(app, customer, company) -> tuple[int, int, int]:
             for m in db.session.scalars(sa.select(OutboxMessage))
             if "per.olsen@firma.no" in m.recipients
         )
-        token = re.search(r"/portal/egenerklaering/(\S+)", outbox.bodies(message)[0]).group(1)
+        token = re.search(r"/portal/egenerklaering/([^\s?]+)", outbox.bodies(message)[0]).group(1)
         placements = {
             p.employee_id: p.id
             for p in db.session.scalars(

@@ -849,7 +849,7 @@ def test_an_emailed_invoice_reaches_the_payer_with_its_pdf(app, tiina, staff, sm
     number = sent_invoice(tiina, app, "sahkoposti")
     response = forward(staff, number)
     assert response.status_code == 302
-    assert "The invoice was forwarded and the user was told." in page(
+    assert "The invoice was forwarded; an email telling the user is on its way." in page(
         staff.get(response.headers["Location"])
     )
     row = invoice_row(app, number)
@@ -1414,6 +1414,26 @@ def test_a_partial_payment_leaves_the_rest_outstanding(app, tiina, staff):
     text = page(staff.get(f"/staff/invoices/{number}"))
     assert re.search(r"Outstanding</dt><dd>[^<]*25\.49", text)
     assert events(app, number)[-1] == ("payment", 1, "100.00")
+
+
+def _history(text: str) -> str:
+    return text[text.index('<ol class="thread">') :]
+
+
+def test_a_payment_in_the_history_is_an_amount_in_the_readers_format(app, tiina, staff):
+    number = open_invoice(app, tiina, staff)
+    pay(staff, number, "100,00")
+    assert events(app, number)[-1] == ("payment", 1, "100.00")  # stored as it was
+
+    staff_history = _history(page(staff.get(f"/staff/invoices/{number}")))
+    assert '<p class="thread__body">€100.00</p>' in staff_history
+    user_page = f"/invoices/{invoice_id(app, number)}"
+    assert '<p class="thread__body">€100.00</p>' in _history(page(tiina.get(user_page)))
+
+    tiina.post("/language", data={"language": "fi", "next": "/"})
+    finnish = _history(page(tiina.get(user_page)))
+    assert '<p class="thread__body">100,00\xa0€</p>' in finnish
+    assert "100.00" not in finnish
 
 
 def test_a_payment_over_the_outstanding_is_refused(app, tiina, staff):

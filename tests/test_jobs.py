@@ -225,7 +225,7 @@ def test_links_in_a_jobs_mail_come_from_base_url(app, runner, make_course):
     assert "1 welcome emails queued" in result.output
     with app.app_context():
         message = db.session.scalar(sa.select(OutboxMessage))
-        assert message.context["calendar_url"] == "https://portal.example.org/training/"
+        assert message.context["calendar_url"] == "https://portal.example.org/training/?lang=fi"
 
 
 # --- Once on any number of hosts -----------------------------------------------------

@@ -30,10 +30,17 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.mail import OutboxMessage
-from models.payments import OnlinePayment, OnlinePaymentLine, PaymentState, RejectedPaymentCall
+from models.payments import (
+    OnlinePayment,
+    OnlinePaymentLine,
+    PaymentState,
+    Refund,
+    RefundState,
+    RejectedPaymentCall,
+)
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from services import payment_channel as pc
-from services import training
+from services import reasons, training
 from tests import test_invoicing as inv
 from tests.conftest import run_together
 from tests.test_invoicing import (
@@ -254,6 +261,15 @@ def _payment(app: Flask, order: str | None = None) -> SimpleNamespace:
         row = db.session.scalars(stmt).one()
         columns = sa.inspect(OnlinePayment).columns.keys()
         return SimpleNamespace(**{name: getattr(row, name) for name in columns})
+
+
+def _refund(app: Flask) -> tuple[RefundState, Decimal, str] | None:
+    """The state, amount and cause (its code) of the only refund, if one is owed."""
+    with app.app_context():
+        refund = db.session.scalars(sa.select(Refund)).one_or_none()
+        if refund is None:
+            return None
+        return refund.state, refund.amount, reasons.decode(refund.cause)[0]
 
 
 def _lines(app: Flask, order: str) -> list[SimpleNamespace]:
@@ -1139,12 +1155,14 @@ def _enrol(client: FlaskClient, course_id: int, **extra):
 
 
 def _enrol_online(client: FlaskClient, course_id: int) -> str:
-    """Enrol choosing to pay online: the pay page's URL it leads to."""
+    """Enrol choosing to pay online: the pay page's URL, from the confirmation mail (the
+    form's answer is the same as for an address already enrolled)."""
     response = _enrol(client, course_id, payment_method="online")
     assert response.status_code == 303, page(response)
-    location = response.headers["Location"]
-    assert urlsplit(location).path.startswith("/payments/course/")
-    return urlsplit(location).path
+    assert response.headers["Location"] == "/training/enrolled"
+    app = client.application
+    body = mails(app, "training_confirmation")[-1].body
+    return re.search(r"http://portal\.test(/payments/course/[^\s?]+)", body).group(1)
 
 
 COURSE_CONTACT = {"street": "Virastokatu 1", "postcode": "00100", "city": "Helsinki"}
@@ -1184,6 +1202,30 @@ def test_no_online_payment_for_a_free_or_full_course(app, payer, make_course, va
     assert not enrolment.pays_online
     expected = EnrolmentStatus.BINDING if "price" in values else EnrolmentStatus.WAITING
     assert enrolment.status == expected
+
+
+def test_an_online_enrolment_answers_as_one_for_an_address_already_enrolled(
+    app, payer, make_course
+):
+    """The form once led a new enrolment straight to its pay page and an address already
+    enrolled to the thank-you page: anyone could tell who was enrolled where."""
+    course = make_course()
+    answers = []
+    for browser in (app.test_client(), app.test_client()):
+        browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        response = _enrol(browser, course.id, payment_method="online")
+        shown = page(browser.get(response.headers["Location"]))
+        main = re.search(r"<main.*?</main>", shown, re.S).group(0)
+        answers.append((response.status_code, response.headers["Location"], main))
+    new, again = answers
+    assert new == again
+    assert new[:2] == (303, "/training/enrolled")
+    assert "open the payment link in that mail" in new[2]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Enrolment)) == 1
+    # The pay page is reached from the mail only.
+    [confirmation] = mails(app, "training_confirmation")
+    assert "/payments/course/" in confirmation.body
 
 
 def test_online_enrolment_is_preliminary_and_goes_to_the_pay_page(app, payer, make_course):
@@ -1304,7 +1346,8 @@ def test_an_unpaid_seat_goes_to_the_next_in_line_after_the_deadline(app, payer, 
     assert payer.get(f"/training/courses/{course.id}").status_code == 200
     enrolment = _enrolment(app)
     assert enrolment.status == EnrolmentStatus.CANCELLED
-    assert enrolment.cancel_reason == "The course fee was not paid online by the deadline."
+    # Kept as a code, put into words in the reader's language.
+    assert reasons.decode(enrolment.cancel_reason) == ("fee_not_paid", {})
     assert enrolment.events[-1].actor == training.SYSTEM
     [cancelled] = mails(app, "training_cancelled")
     assert cancelled.recipients == ["maija.meikalainen@virasto.example.com"]
@@ -1356,9 +1399,9 @@ def test_an_attempt_unconfirmed_for_four_days_lets_the_seat_go(app, payer, make_
     assert "1 offers or unpaid seats expired" in result.output
     assert _enrolment(app).status == EnrolmentStatus.CANCELLED
     assert _seats(app, course.id) == 0
-    # Should the payment come after all, staff are told to refund it.
+    # Should the payment come after all, it is owed back to the payer.
     assert _call(app.test_client(), "notify", _answer(fields["ORDER_NUMBER"])).text == "OK"
-    assert "refund" in _payment(app).problem
+    assert _refund(app) == (RefundState.DUE, Decimal("290.00"), "paid_after_cancel")
 
 
 def test_the_deadline_never_passes_the_start_of_the_course(app, payer, make_course):
@@ -1383,7 +1426,7 @@ def _enrol_online_url(app: Flask) -> str:
         return f"/payments/course/{payments.enrolment_token(enrolment)}"
 
 
-def test_an_enrolment_cancelled_before_the_notify_flags_the_payment(app, payer, make_course, staff):
+def test_a_fee_paid_after_the_enrolment_was_cancelled_is_owed_back(app, payer, make_course, staff):
     fields = _pay_course(payer, _enrol_online(payer, make_course().id))
     with app.app_context():
         training.cancel(db.session.get(Enrolment, _enrolment(app).id), "staff@example.com")
@@ -1394,9 +1437,11 @@ def test_an_enrolment_cancelled_before_the_notify_flags_the_payment(app, payer, 
     assert enrolment.billing_reference is None
     payment = _payment(app)
     assert payment.state == PaymentState.PAID
-    assert enrolment.service_code in payment.problem and "refund" in payment.problem
-    assert "Needs action" in page(staff.get(f"/staff/payments/{fields['ORDER_NUMBER']}"))
-    assert "1 paid payment needs action" in page(staff.get("/staff/payments/"))
+    assert _refund(app) == (RefundState.DUE, Decimal("290.00"), "paid_after_cancel")
+    shown = page(staff.get(f"/staff/payments/{fields['ORDER_NUMBER']}"))
+    assert "To be refunded" in shown
+    assert "The fee was paid after the enrolment had been cancelled." in shown
+    assert "Refunds due</a> (1)" in page(staff.get("/staff/payments/"))
 
 
 def test_the_payer_of_a_cancelled_enrolment_is_not_told_it_is_binding(app, payer, make_course):
@@ -1409,7 +1454,10 @@ def test_the_payer_of_a_cancelled_enrolment_is_not_told_it_is_binding(app, payer
     response = _call(payer, "return", _answer(fields["ORDER_NUMBER"]))
     assert _enrolment(app).status == EnrolmentStatus.CANCELLED
     assert "enrolment is binding" not in _result_text(response)
-    assert all("enrolment is binding" not in m.body for m in mails(app, "payments_receipt"))
+    assert "the fee will be refunded to you" in _result_text(response)
+    [receipt] = mails(app, "payments_receipt")
+    assert "enrolment is binding" not in receipt.body
+    assert "the fee will be refunded to you" in receipt.body
 
 
 def test_a_cancelled_course_fee_payment_can_be_tried_again(app, payer, make_course):
@@ -1598,7 +1646,7 @@ def test_the_emailed_invoice_and_its_pdf_carry_the_payment_link(app, tiina, staf
         ).one()
         assert message.recipients == [PAYER_EMAIL]
         assert link in message.body_text
-        assert f'href="{link}"' in message.body_html
+        assert f'href="{link}?lang=' in message.body_html  # opens in the mail's language
         [attachment] = message.attachments
         pdf = attachment.data
     assert link in pdf_text(pdf)
@@ -1653,3 +1701,139 @@ def test_the_result_page_in_english(app, tiina, payer):
     text = page(_call(payer, "cancel", _answer(order, paid=None)))
     assert '<html lang="en"' in text
     assert "<h1>The payment was not made</h1>" in text
+
+
+# --- refunds owed -----------------------------------------------------------------------
+
+
+def _pay_for(
+    app: Flask, payer: FlaskClient, course_id: int, paid: str = PAID_ID
+) -> tuple[str, str]:
+    order = _pay_course(payer, _enrol_online(payer, course_id))["ORDER_NUMBER"]
+    assert _call(app.test_client(), "notify", _answer(order, paid=paid)).text == "OK"
+    enrolment = _enrolment(app)
+    assert enrolment.status == EnrolmentStatus.BINDING
+    return order, enrolment.service_code
+
+
+def _self_cancel(client: FlaskClient, code: str):
+    return client.post(
+        "/training/cancel", data={"code": code, "email": "maija.meikalainen@virasto.example.com"}
+    )
+
+
+def test_a_participant_cancelling_a_paid_enrolment_is_owed_the_fee(app, payer, make_course, staff):
+    order, code = _pay_for(app, payer, make_course().id)
+    assert _self_cancel(app.test_client(), code).status_code == 303
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+    assert _refund(app) == (RefundState.DUE, Decimal("290.00"), "enrolment_cancelled")
+    [mail] = mails(app, "training_cancelled")
+    assert "The course fee of €290.00 that you paid online will be refunded to you" in mail.body
+    # The participant's page and the staff's pages say so.
+    looked_up = page(app.test_client().post("/training/lookup", data={"code": code}, headers=EN))
+    assert "will be refunded to you" in looked_up
+    queue = page(staff.get("/staff/payments/refunds"))
+    assert order in queue and "The enrolment was cancelled." in queue
+    enrolment_page = page(staff.get(f"/staff/training/enrolments/{_enrolment(app).id}"))
+    assert "To be refunded" in enrolment_page and f"/staff/payments/{order}" in enrolment_page
+
+
+def test_a_participant_cancelling_after_the_refund_deadline_keeps_no_refund(
+    app, payer, make_course
+):
+    from datetime import timedelta
+
+    from models.types import utcnow
+
+    course = make_course(refund_deadline=utcnow() - timedelta(hours=1))
+    order, code = _pay_for(app, payer, course.id)
+    assert _self_cancel(app.test_client(), code).status_code == 303
+    assert _enrolment(app).status == EnrolmentStatus.CANCELLED
+    assert _refund(app) is None
+    [mail] = mails(app, "training_cancelled")
+    assert "is not refunded" in mail.body and "refund deadline" in mail.body
+
+
+def test_the_organiser_cancelling_refunds_even_after_the_refund_deadline(app, payer, make_course):
+    from datetime import timedelta
+
+    from models.types import utcnow
+
+    course = make_course(refund_deadline=utcnow() - timedelta(hours=1))
+    _pay_for(app, payer, course.id)
+    with app.app_context():
+        training.cancel(db.session.get(Enrolment, _enrolment(app).id), "staff@example.com")
+        db.session.commit()
+    assert _refund(app) == (RefundState.DUE, Decimal("290.00"), "enrolment_cancelled")
+
+
+def test_a_refund_is_marked_refunded_once_with_its_reference(app, payer, make_course, staff):
+    from models.audit import AuditEvent
+
+    order, code = _pay_for(app, payer, make_course().id)
+    assert _self_cancel(app.test_client(), code).status_code == 303
+    url = f"/staff/payments/{order}/refunded"
+    # A reference is required: the form says so and nothing changes.
+    refused = staff.post(url, data={"reference": "  "})
+    assert refused.status_code == 200
+    assert "Enter the reference of the refund." in page(refused)
+    assert _refund(app)[0] == RefundState.DUE
+    done = staff.post(url, data={"reference": "RF-2026-001"})
+    assert done.status_code == 303
+    assert "The refund was recorded." in page(staff.get(done.headers["Location"]))
+    assert _refund(app)[0] == RefundState.REFUNDED
+    again = staff.post(url, data={"reference": "RF-2026-002"})
+    assert "The refund had already been marked refunded." in page(
+        staff.get(again.headers["Location"])
+    )
+    with app.app_context():
+        refund = db.session.scalars(sa.select(Refund)).one()
+        assert refund.reference == "RF-2026-001" and refund.refunded_by_email == "kaisa@example.com"
+        [event] = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "payment.refunded")
+        ).all()
+        assert event.record_id == str(refund.payment_id)
+    # The queue of those to refund is empty; the refunded ones are listed apart.
+    assert order not in page(staff.get("/staff/payments/refunds"))
+    assert order in page(staff.get("/staff/payments/refunds?state=palautettu"))
+    # The participant sees the refund made.
+    assert "refunded on" in page(
+        app.test_client().post("/training/lookup", data={"code": code}, headers=EN)
+    )
+
+
+def test_the_refund_pages_are_for_staff_only(app, payer, make_course, tiina):
+    order, code = _pay_for(app, payer, make_course().id)
+    assert _self_cancel(app.test_client(), code).status_code == 303
+    assert tiina.get("/staff/payments/refunds").status_code == 403
+    assert (
+        tiina.post(f"/staff/payments/{order}/refunded", data={"reference": "x"}).status_code == 403
+    )
+    assert _refund(app)[0] == RefundState.DUE
+
+
+def test_the_refund_queue_takes_no_query_per_row(app, payer, make_course, staff):
+    paid_ids = iter(["AAAA000000000011", "AAAA000000000012", "AAAA000000000013"])
+
+    def owe_one() -> None:
+        order, code = _pay_for(app, payer, make_course().id, next(paid_ids))
+        assert _self_cancel(app.test_client(), code).status_code == 303
+
+    owe_one()
+    one = _queries(app, staff, "/staff/payments/refunds")
+    owe_one()
+    owe_one()
+    assert _queries(app, staff, "/staff/payments/refunds") == one
+
+
+def test_the_payment_service_as_actor_is_named_in_the_staff_members_language(
+    app, payer, make_course, staff
+):
+    _pay_for(app, payer, make_course().id)
+    url = f"/staff/training/enrolments/{_enrolment(app).id}"
+    shown = page(staff.get(url))
+    assert "<td>the payment service</td>" in shown and "<td>payment service</td>" not in shown
+    finnish = _catalogue_text(app, "fi", "the payment service")
+    assert finnish != "the payment service"
+    staff.post("/language", data={"language": "fi", "next": "/"})
+    assert f"<td>{finnish}</td>" in page(staff.get(url))

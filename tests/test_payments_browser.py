@@ -222,12 +222,12 @@ def test_a_payer_who_cancels_at_the_bank_tries_again_and_pays(browser_page, app,
     browser.navigate(lambda: page.get_by_role("link", name=_finnish(app, "Try again")).click())
     assert page.url == link
     to_the_bank()
-    page.check("#method-8")  # Aktia
+    page.check("#method-50")  # Aktia (the service's code)
     browser.navigate(lambda: page.get_by_role("button", name=re.compile(r"^Maksa")).click())
     assert page.locator("h1").inner_text() == _finnish(app, "Thank you for your payment")
     with app.app_context():
         first, second = db.session.scalars(sa.select(OnlinePayment).order_by(OnlinePayment.id))
         assert (first.state, second.state) == (PaymentState.CANCELLED, PaymentState.PAID)
-        assert second.method == "8"
+        assert second.method == "50"
         invoice = db.session.scalars(sa.select(SalesInvoice).filter_by(number=number)).one()
         assert (invoice.status, invoice.paid_amount) == (InvoiceStatus.PAID, Decimal("125.50"))

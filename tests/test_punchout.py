@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -593,7 +594,8 @@ def test_an_order_is_applied_whole_or_not_at_all(app, client, buyer, course):
     assert _enrolment(app).status == EnrolmentStatus.PRELIMINARY
 
 
-def test_a_deleted_order_cancels_instead_of_approving(app, client, buyer, course):
+def _ordered_then_deleted(app, client, course) -> bytes:
+    """An enrolment made in the cart, ordered, then its order deleted: the delete."""
     punch_in(client)
     enrol_in_session(client, course)
     enrolment = _enrolment(app)
@@ -601,6 +603,11 @@ def test_a_deleted_order_cancels_instead_of_approving(app, client, buyer, course
     assert status(post_xml(client, "/punchout/order", order)) == (200, "OK")
     delete = order.replace(b'type="new"', b'type="delete"').replace(b"32232995@", b"delete@")
     assert status(post_xml(client, "/punchout/order", delete)) == (200, "OK")
+    return delete
+
+
+def test_a_deleted_order_cancels_instead_of_approving(app, client, buyer, course):
+    delete = _ordered_then_deleted(app, client, course)
     assert _enrolment(app).status == EnrolmentStatus.CANCELLED
     # Handi retries the delete under a new payloadID: it is done already.
     again = delete.replace(b"delete@", b"delete-again@")
@@ -931,3 +938,38 @@ def test_a_nul_byte_in_a_document_is_refused_and_logged_escaped(app, client, buy
         ).all()
     assert any("\\x00<Credential" in body for body in incoming)
     assert not any("\x00" in body for body in incoming)
+
+
+def _in(app, language: str, stored: str) -> str:
+    """A stored reason as a reader in `language` reads it."""
+    from flask_babel import force_locale
+
+    from services import reasons
+
+    with app.test_request_context(), force_locale(language):
+        return reasons.describe(stored)
+
+
+def test_a_deleted_orders_reason_is_a_code_told_in_each_readers_language(
+    app, client, buyer, course, auth, make_user
+):
+    """The participant's mail once said "Syy: Order HANDI-DEL was deleted" in English."""
+    from services import reasons
+    from tests.test_invoicing import mails
+
+    _ordered_then_deleted(app, client, course)
+    cancelled = _enrolment(app)
+    code, parameters = reasons.decode(cancelled.cancel_reason)
+    assert code == "punchout_deleted" and parameters["order"]
+    finnish, english = (_in(app, lang, cancelled.cancel_reason) for lang in ("fi", "en"))
+    assert parameters["order"] in finnish and finnish != english
+    [mail] = mails(app, "training_cancelled")
+    assert cancelled.language == "fi"
+    assert finnish in mail.body and english not in mail.body
+    # The staff member reads it in their own language, the actor's name as it was.
+    make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff", language="en")
+    auth.login("staff@example.com")
+    shown = html.unescape(
+        client.get(f"/staff/training/enrolments/{cancelled.id}").get_data(as_text=True)
+    )
+    assert english in shown and cancelled.cancel_reason not in shown

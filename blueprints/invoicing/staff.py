@@ -246,7 +246,7 @@ def forward(number: str):
         return redirect(url_for("invoicing_staff.invoice", number=number))
     db.session.commit()
     if finalise_too:
-        flash(_("The invoice was forwarded and the user was told."), "success")
+        flash(_("The invoice was forwarded; an email telling the user is on its way."), "success")
     else:
         flash(_("The invoice was forwarded. Finalise it to tell the user."), "success")
     return redirect(url_for("invoicing_staff.invoice", number=number))
@@ -264,7 +264,7 @@ def finalise(number: str):
     except invoicing.InvoiceStateError:
         return _moved_on(invoice)
     db.session.commit()
-    flash(_("The process was finalised and the user was told."), "success")
+    flash(_("The process was finalised; an email telling the user is on its way."), "success")
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 
@@ -281,7 +281,7 @@ def correction(number: str):
     except invoicing.InvoiceStateError:
         return _moved_on(invoice)
     db.session.commit()
-    flash(_("The invoice needs correction; the user was asked by email."), "success")
+    flash(_("The invoice needs correction; an email asking the user is on its way."), "success")
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 

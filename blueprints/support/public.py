@@ -44,16 +44,49 @@ from services import support
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 
-# Blueprints that are no part of their own: the form opened there has no application set.
-_NO_PART = {None, "main", "auth", "staff", "support", "support_staff"}
+# Each part of the portal, by its blueprints (the staff's too), and the key of the
+# contact form's application it stands for (Application.part, as in
+# services.support.DEFAULT_APPLICATIONS): the form opened from the part has it chosen.
+# The one place that knows them: the header's envelope and the links that name a part
+# (`?app=invoicing` of older links) both go through it.
+APPLICATION_OF_PART = {
+    "training": "training",
+    "training_staff": "training",
+    "punchout": "punchout",
+    "punchout_staff": "punchout",
+    "invoicing": "invoices",
+    "invoicing_staff": "invoices",
+    "portal": "portal",
+    "portal_staff": "portal",
+    "payments": "payments",
+    "payments_staff": "payments",
+    "support": "support",
+    "support_staff": "support",
+}
+# Blueprints that are no part of their own (the front page, logging in, the staff area's
+# home and audit, the stand-ins for outside services): the form opened there has no
+# application chosen. tests/test_contact_preselect.py checks that every blueprint is in
+# one of the two.
+NO_APPLICATION = frozenset(
+    {
+        "health",
+        "main",
+        "auth",
+        "staff",
+        "audit",
+        "punchout_sandbox",
+        "print_sandbox",
+        "operator_sandbox",
+        "payment_sandbox",
+    }
+)
 
 
 def contact_url() -> str:
-    """The envelope's link: the contact form, with the part the user is in chosen."""
-    blueprint = request.blueprint
-    if blueprint in _NO_PART:
-        return url_for("support.new")
-    return url_for("support.new", app=blueprint.removesuffix("_staff"))
+    """The envelope's link: the contact form, with the application of the part the user
+    is in chosen. It depends on the blueprint only: the header caches it by that."""
+    application = APPLICATION_OF_PART.get(request.blueprint or "")
+    return url_for("support.new", app=application)  # None: no query at all
 
 
 def _language() -> str:
@@ -150,17 +183,43 @@ def _sub_application_lists(applications: dict[str, support.Offered], language: s
 
 
 def _prefill(form: ContactForm, applications: tuple[support.Offered, ...]) -> None:
+    """Fill in what the link the form was opened from names: `app` (an application's key,
+    or a part's name as older links give it), `sub` (a sub-application of it, by its id or
+    by its name in any language), `ref` (the target reference) and `type`. What the user
+    could have typed is checked as if typed; anything unknown or refused is left out, so
+    a changed or stale link opens the form as it is, never an error. The reference is only
+    text in the form: nothing is looked up by it here (whether the user may see what it
+    names is no matter: staff match it against the user's organisation on sending)."""
     form.email.data = current_user.email
     part = request.args.get("app", "")
-    for application in applications if part else ():
-        if application.part == part:
-            form.application.data = str(application.id)
-    reference = request.args.get("ref", "")
-    if reference and len(reference) <= 100:
-        form.target_reference.data = reference.strip()
+    key = APPLICATION_OF_PART.get(part, part)
+    application = next((a for a in applications if key and a.part == key), None)
+    if application is not None:
+        form.application.data = str(application.id)
+        sub = _named_sub(application, request.args.get("sub", ""))
+        if sub is not None:
+            form.sub_application.data = str(sub.id)
+    reference = request.args.get("ref", "").strip()
+    if reference:
+        field = form.target_reference
+        field.data = reference
+        if not field.validate(form):  # too long, control characters: as the form refuses
+            field.data, field.errors = None, []
     kind = request.args.get("type", "")
     if kind in {t.value for t in TicketType}:
         form.type.data = kind
+
+
+def _named_sub(application: support.Offered, wanted: str) -> support.Offered | None:
+    """The application's sub-application a link names: by its id, or by a name of it in
+    any language (e.g. "Raportti" or "Report"; staff may rename the others)."""
+    wanted = wanted.strip().casefold()
+    if not wanted or len(wanted) > 100:
+        return None
+    for sub in application.subs:
+        if wanted == str(sub.id) or wanted in {n.casefold() for n in sub.names.values() if n}:
+            return sub
+    return None
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -228,7 +228,9 @@ def reply(number: str):
         except support.AlreadySent:
             return already_sent(url_for("support_staff.ticket", number=ticket.number))
         db.session.commit()
-        flash(_("The reply was sent to %(email)s.", email=ticket.email), "success")
+        flash(
+            _("The reply was saved and is on its way to %(email)s.", email=ticket.email), "success"
+        )
         return redirect(url_for("support_staff.ticket", number=ticket.number))
     db.session.commit()
     return _render_ticket(ticket, reply_form=form, kept=kept), 400
@@ -245,7 +247,10 @@ def new_link(number: str):
     support.send_new_link(ticket, current_user, form.email.data)
     db.session.commit()
     flash(
-        _("A new link was sent to %(email)s; the old one no longer works.", email=ticket.email),
+        _(
+            "A new link is on its way to %(email)s; the old one no longer works.",
+            email=ticket.email,
+        ),
         "success",
     )
     return redirect(url_for("support_staff.ticket", number=ticket.number))

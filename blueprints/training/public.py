@@ -238,7 +238,9 @@ def enrol(course_id: int):
                 # The answer a new enrolment gets, so that the form tells nobody whether
                 # the address is enrolled; its owner is told by mail, with the code.
                 training.tell_already_enrolled(exc.enrolment_id)
-                receipt = training.receipt_as_new(course.id, participant, exc.would_be)
+                receipt = training.receipt_as_new(
+                    course.id, participant, exc.would_be, pays_online=form.pays_online
+                )
                 db.session.commit()
                 session["enrolment_receipt"] = receipt
                 return redirect(url_for("training.enrolled"), 303)
@@ -258,10 +260,9 @@ def enrol(course_id: int):
                 return punchout_views.transfer_response(ps)
             receipt = training.receipt(enrolment)  # read before the commit expires it
             db.session.commit()
-            # Straight on to pay the fee (only one who chose to pay online can).
-            if form.pays_online and payments.course_fee_payable(enrolment):
-                token = payments.enrolment_token(enrolment)
-                return redirect(url_for("payments.course_fee", token=token), 303)
+            # One who pays online pays from the link in the confirmation mail, not from
+            # here: a pay page straight away would tell anyone that the address was not
+            # enrolled yet (an address already enrolled gets the same page as this).
             session["enrolment_receipt"] = receipt
             return redirect(url_for("training.enrolled"), 303)
     return render_template(
@@ -288,6 +289,7 @@ def enrolled():
             email=receipt["email"],
             status=EnrolmentStatus(receipt["status"]),
             position=receipt["position"],
+            pays_online=receipt.get("pays_online", False),
             enrolment=None,
         )
     code = session.pop("enrolled", None)  # an accepted offer: its link holder's own

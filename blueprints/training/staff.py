@@ -23,7 +23,13 @@ from services.timezones import local_to_utc, utc_to_local
 
 staff_bp = Blueprint("training_staff", __name__, url_prefix="/staff/training")
 
-TIME_FIELDS = ("starts_at", "ends_at", "enrolment_deadline", "cancellation_deadline")
+TIME_FIELDS = (
+    "starts_at",
+    "ends_at",
+    "enrolment_deadline",
+    "cancellation_deadline",
+    "refund_deadline",  # the one that may be empty
+)
 
 
 def status_labels() -> dict[str, str]:
@@ -60,7 +66,8 @@ def courses():
 def _save_course(form: CourseForm, course: Course) -> None:
     form.populate_obj(course)
     for name in TIME_FIELDS:
-        setattr(course, name, local_to_utc(getattr(form, name).data))
+        value = getattr(form, name).data
+        setattr(course, name, local_to_utc(value) if value else None)
     course.place = course.place or ""
 
 
@@ -87,7 +94,8 @@ def edit_course(course_id: int):
     form = CourseForm(obj=course)
     if request.method == "GET":
         for name in TIME_FIELDS:
-            getattr(form, name).data = utc_to_local(getattr(course, name))
+            value = getattr(course, name)
+            getattr(form, name).data = utc_to_local(value) if value else None
     if form.validate_on_submit():
         if form.capacity.data < course.seats_taken:
             form.capacity.errors.append(
