@@ -391,12 +391,15 @@ def test_a_worker_killed_inside_a_transaction_leaves_its_message_to_another(
     [(message_id, header)] = queue_messages(app, 1).items()
     port_a, port_b = mailbox.listen(), mailbox.listen()
     hold = mailbox.hold(port_a)
-    worker_a = processes.start_mail_worker(port_a)
+    # Worker A waits on the server's reply for as long as the test needs: on a loaded
+    # machine, worker B's start may take longer than the usual timeout, and A would then
+    # give the message back (queued for a retry) instead of dying inside the delivery.
+    worker_a = processes.start_mail_worker(port_a, MAIL_TIMEOUT=60)
     assert hold.reached.wait(20), worker_a.output()
-    worker_b = processes.start_mail_worker(port_b)
-    worker_b.wait_for_line(r"^Mail worker: every")
     claimed = outbox_rows(app)[message_id]
     assert claimed.status == MailStatus.SENDING
+    worker_b = processes.start_mail_worker(port_b)
+    worker_b.wait_for_line(r"^Mail worker: every")
 
     worker_a.send_signal(signal.SIGKILL)
     assert worker_a.wait() == -signal.SIGKILL
