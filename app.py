@@ -392,17 +392,34 @@ CSP = (
 )
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def register_request_hooks(app: Flask) -> None:
     observability.init_app(app)  # a request id, and one log line per request
 
     @app.before_request
     def refuse_nul_bytes():
-        # No text a person types holds a NUL; PostgreSQL refuses it in text columns.
-        values = (value for values in request.values.listvalues() for value in values)
-        if "\x00" in request.path or any("\x00" in value for value in values):
+        """No text a person types holds a NUL, and PostgreSQL takes none in text.
+
+        In the address or its query: a 400. In a form sent: each NUL becomes another
+        control character (U+0001), which every text field of a form refuses with a
+        message of its own while the rest of what was typed is kept, and which a value
+        read without a form (a look-up by a key) carries into SQL without harm."""
+        query = (value for values in request.args.listvalues() for value in values)
+        if "\x00" in request.path or any("\x00" in value for value in query):
             from flask import abort
 
             abort(400)
+        if request.method == "POST" and request.mimetype in _FORM_TYPES:
+            sent = request.form.items(multi=True)
+            if any("\x00" in value for _, value in sent):
+                from werkzeug.datastructures import ImmutableMultiDict
+
+                request.form = ImmutableMultiDict(
+                    (key.replace("\x00", "\x01"), value.replace("\x00", "\x01"))
+                    for key, value in request.form.items(multi=True)
+                )
 
     app.before_request(follow_link_language)  # after the NUL check: it reads the query
 
