@@ -6,8 +6,6 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
@@ -18,11 +16,13 @@ from werkzeug.exceptions import HTTPException
 
 import config as portal_config
 import observability
+import security
+import templating
+from blueprints.punchout import session as punchout_session
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 from services.urls import LANGUAGE_ARG
 
 if TYPE_CHECKING:
-    from pytz.tzinfo import BaseTzInfo  # the zones Flask-Babel works with
     from werkzeug.wrappers import Response
 
     from models.auth import User
@@ -51,11 +51,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.logger.warning("MAIL_SERVER is not set: no email leaves the portal (captured).")
 
     register_extensions(app)
+    security.init_app(app)  # the security headers, built after every part's own hooks
     register_blueprints(app)
+    app.session_interface = punchout_session.PunchoutSessionInterface()  # cookies in a frame
     register_commands(app)
     register_errorhandlers(app)
     register_request_hooks(app)
-    register_template_helpers(app)
+    templating.init_app(app)
     observability.configure_logging(app)
     return app
 
@@ -286,15 +288,13 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    """Every part from its package (`register(app)`), then the sandboxes that are on."""
+    import sandboxes
     from blueprints import (
-        IdConverter,
         audit,
         auth,
-        health,
-        invoice_sandboxes,
         invoicing,
         main,
-        payment_sandbox,
         payments,
         portal,
         punchout,
@@ -303,9 +303,8 @@ def register_blueprints(app: Flask) -> None:
         training,
     )
 
-    app.url_map.converters["id"] = IdConverter
-    for module in (
-        health,
+    app.url_map.converters["id"] = security.IdConverter
+    for part in (
         main,
         auth,
         staff,
@@ -317,14 +316,8 @@ def register_blueprints(app: Flask) -> None:
         payments,
         audit,
     ):
-        app.register_blueprint(module.bp)
-        if hasattr(module, "staff_bp"):  # a part's pages in the staff area
-            app.register_blueprint(module.staff_bp)
-        setup = getattr(module, "setup_app", None)
-        if setup:
-            setup(app)
-    invoice_sandboxes.register(app)  # the print service and e-invoice operator, locally
-    payment_sandbox.register(app)  # the payment service, locally
+        part.register(app)
+    sandboxes.register(app)  # the local stand-ins for outside services, when switched on
 
 
 def register_commands(app: Flask) -> None:
@@ -385,13 +378,6 @@ def register_errorhandlers(app: Flask) -> None:
     )
 
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; frame-src 'self'"
-)
-
-
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -422,118 +408,3 @@ def register_request_hooks(app: Flask) -> None:
                 )
 
     app.before_request(follow_link_language)  # after the NUL check: it reads the query
-
-    @app.after_request
-    def security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if app.config["SESSION_COOKIE_SECURE"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        # A logged-in user's page is never kept by caches (static files are nobody's).
-        if request.endpoint != "static" and _carries_login(app):
-            headers.setdefault("Cache-Control", "no-store")
-        return response
-
-
-def _carries_login(app: Flask) -> bool:
-    """Whether the request comes with a login (in the session or a remember cookie),
-    known without loading the user from the database."""
-    from flask_login.config import COOKIE_NAME
-
-    if session.get("_user_id"):
-        return True
-    return bool(request.cookies.get(app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)))
-
-
-def register_template_helpers(app: Flask) -> None:
-    from flask_babel import get_locale
-    from flask_babel import lazy_gettext as _l
-
-    import fragments
-    from forms.rendering import render_field
-    from services import outbox, registry
-
-    fragments.init_app(app)  # the layout and the most asked-for pages, rendered once
-    app.jinja_env.globals["render_field"] = render_field  # the field macro of _form.html
-    role_labels = {
-        "customer": _l("Customer"),
-        "staff": _l("Staff"),
-        "health": _l("Health personnel"),
-        "admin": _l("Administrator"),
-    }
-
-    @app.context_processor
-    def portal_globals() -> dict:
-        return {
-            "languages": portal_config.LANGUAGES,
-            "current_language": str(get_locale()),
-            "staff_sections": lambda: registry.staff_sections(app),
-            # Mail that failed for good, for the page of the record it belongs to.
-            "failed_mail_for": outbox.failed_mail_for,
-        }
-
-    @app.template_filter("money")
-    def money(amount, currency: str = "EUR") -> str:
-        from flask_babel import format_currency
-
-        return format_currency(amount, currency)
-
-    @app.template_filter("amount_input")
-    def amount_input(amount) -> str:
-        """An amount as a form field is prefilled with it: in the reader's way (1500,00 in
-        Finnish), without grouping or currency, as LocalDecimalField reads it back."""
-        from flask_babel import format_decimal
-
-        return format_decimal(amount, format="0.00")
-
-    from paging import count_text
-    from services import payment_methods, reasons
-
-    app.add_template_filter(count_text, "count")
-    # Reasons and actors the portal writes as codes, in the reader's language.
-    app.add_template_filter(reasons.describe, "reason")
-    app.add_template_filter(reasons.actor, "actor")
-    app.add_template_filter(payment_methods.method_name, "method_name")  # the bank's name
-
-    @app.template_filter("time_range")
-    def time_range(start, end) -> str:
-        """'7.1.2027 9.00–16.00', or both dates when it spans days, in the user's zone."""
-        from flask_babel import get_timezone
-
-        return _time_range(start, end, get_locale(), get_timezone())
-
-    @app.template_filter("country_name")
-    def country_name(code: str) -> str:
-        from babel import Locale
-
-        return Locale.parse(str(get_locale())).territories.get(code, code)
-
-    @app.template_filter("role_label")
-    def role_label(role) -> str:
-        return role_labels[getattr(role, "value", role)]
-
-
-@lru_cache(maxsize=4096)
-def _time_range(start: datetime, end: datetime, locale: Locale, zone: BaseTzInfo) -> str:
-    """A course's time as `time_range` shows it; a calendar shows the same ones all day."""
-    from babel.dates import format_date, format_time
-
-    def local(moment: datetime) -> datetime:
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        return zone.normalize(moment.astimezone(zone))
-
-    def day(moment: datetime) -> str:
-        return format_date(moment, "medium", locale=locale)
-
-    def clock(moment: datetime) -> str:
-        return format_time(moment, "short", tzinfo=zone, locale=locale)
-
-    first, last = local(start), local(end)
-    if first.date() == last.date():
-        return f"{day(first)} {clock(first)}–{clock(last)}"
-    return f"{day(first)} {clock(first)} – {day(last)} {clock(last)}"

@@ -136,15 +136,14 @@ def _purge_uploads(now: datetime) -> str:
 
 
 def _sandbox_notifies(now: datetime) -> str:
-    from blueprints import payment_sandbox
-
     app = current_app._get_current_object()
-    called = payment_sandbox.deliver_due_notifies(app, now=now.timestamp())
+    sandbox = app.extensions["payment_sandbox"]  # sandboxes.payment_service, when mounted
+    called = sandbox.deliver_due_notifies(app, now=now.timestamp())
     return f"{called} delayed notifies called."
 
 
 def _sandbox_off(app: Flask) -> str | None:
-    if "payment_sandbox" not in app.blueprints:
+    if "payment_sandbox" not in app.extensions:
         return "the payment sandbox is not mounted (PAYMENT_SANDBOX)"
     return None
 

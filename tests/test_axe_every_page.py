@@ -29,9 +29,9 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Error as PlaywrightError
 
-from blueprints import payment_sandbox
 from config import LANGUAGES
 from extensions import db
+from sandboxes.payment_service import views as payment_sandbox
 from services import demo, payments
 from tests.conftest import PASSWORD, AccessibleBrowser
 from tests.test_invoicing import give_number

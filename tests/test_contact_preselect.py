@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from blueprints.support.public import APPLICATION_OF_PART, NO_APPLICATION
+from blueprints.support.common import APPLICATION_OF_PART, NO_APPLICATION
 from extensions import db
 from models.invoicing import SalesInvoice
 from models.portal import Booking

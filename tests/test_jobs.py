@@ -107,7 +107,7 @@ def test_the_mail_outbox_is_a_job_when_jobs_deliver_mail(app, runner, smtp_serve
 
 
 def test_the_payment_sandboxs_delayed_notifies_are_a_job(app, runner, monkeypatch):
-    from blueprints import payment_sandbox
+    from sandboxes.payment_service import views as payment_sandbox
 
     called = []
     monkeypatch.setattr(

@@ -11,7 +11,7 @@ import re
 import pytest
 from flask_babel import force_locale
 
-from blueprints import payment_sandbox
+from sandboxes.payment_service import views as payment_sandbox
 from services import payment_methods
 from services.payment_methods import method_name
 from tests import test_payment_sandbox, test_payments

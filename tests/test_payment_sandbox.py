@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import requests
 
-from blueprints import payment_sandbox
 from models.auth import Role
+from sandboxes.payment_service import views as payment_sandbox
 from services import payment_channel as pc
 from tests.test_payment_channel import (
     EXAMPLE_FORM,
@@ -666,7 +666,7 @@ def test_the_sandbox_is_not_mounted_beside_a_real_service(app_config, caplog):
 
     app_config["PAYMENT_SANDBOX"] = True
     app_config["PAYMENT_SERVICE_URL"] = "https://payment.example.fi/channel-payment"
-    with caplog.at_level("WARNING", logger="blueprints.payment_sandbox"):
+    with caplog.at_level("WARNING", logger="sandboxes.mount"):
         client = create_app(app_config).test_client()
     assert client.post(URL, data=body(example_fields())).status_code == 404
     assert client.get("/sandbox/payment/").status_code == 404

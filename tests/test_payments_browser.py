@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale, gettext
 
-from blueprints import payment_sandbox
 from extensions import db
 from models.auth import Role
 from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
+from sandboxes.payment_service import views as payment_sandbox
 from services import accounts, invoicing
 from tests.conftest import deliver_mail
 from tests.test_invoicing import KAISA, PAYER_EMAIL, TIINA, give_number, helsinki_today, make_sent

@@ -22,11 +22,11 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 
-from blueprints import payment_sandbox
 from extensions import db
 from models.invoicing import InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
 from models.training import Enrolment, EnrolmentStatus
+from sandboxes.payment_service import views as payment_sandbox
 from services import invoicing
 from services import payment_channel as pc
 from tests import test_invoicing as inv

@@ -1,9 +1,21 @@
-"""The invoice desk (e-tunnus): the users' own invoicing pages under /invoices and the
-staff's desk under /staff/invoices."""
+"""The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
+under /staff/invoices."""
 
 from __future__ import annotations
 
-from blueprints.invoicing.public import bp, setup_app
-from blueprints.invoicing.staff import staff_bp
+from flask import Blueprint, Flask
 
-__all__ = ["bp", "setup_app", "staff_bp"]
+from blueprints.invoicing import public, staff
+
+bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
+staff_bp = staff.routes.register(
+    Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
+)
+
+
+def register(app: Flask) -> None:
+    """Mount the part's blueprints and wire its halves."""
+    app.register_blueprint(bp)
+    app.register_blueprint(staff_bp)
+    staff.setup_app(app)
+    public.setup_app(app)

@@ -9,14 +9,15 @@ from decimal import Decimal
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, url_for
+from flask import Flask, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
-from blueprints import paginate
+from blueprints.invoicing.common import pdf_response
+from blueprints.shared import Routes
 from extensions import db
 from forms.invoicing import (
     DELIVERY_HINTS,
@@ -32,9 +33,10 @@ from forms.invoicing import (
 from forms.staff import ActionForm
 from models.auth import Role
 from models.invoicing import EDITABLE, InvoiceStatus, SalesInvoice
+from paging import paginate
 from services import invoicing, reference, registry
 
-bp = Blueprint("invoicing", __name__, url_prefix="/invoices")
+routes = Routes()
 
 
 def invoicing_user_required(view):
@@ -64,7 +66,7 @@ def _own_invoice(invoice_id: int) -> SalesInvoice:
     return invoice
 
 
-@bp.get("/")
+@routes.get("/")
 @login_required
 def index():
     if current_user.role != Role.CUSTOMER:
@@ -84,7 +86,7 @@ def index():
     )
 
 
-@bp.post("/start")
+@routes.post("/start")
 @login_required
 def start():
     """Ota käyttöön: the user gets the next free invoicing number."""
@@ -292,13 +294,13 @@ def _preview(form: InvoiceForm):
     return result if lines and abs(result.gross) < invoicing.MAX_TOTAL else None
 
 
-@bp.route("/new", methods=["GET", "POST"])
+@routes.route("/new", methods=["GET", "POST"])
 @invoicing_user_required
 def new():
     return _edit(None)
 
 
-@bp.route("/<id:invoice_id>/edit", methods=["GET", "POST"])
+@routes.route("/<id:invoice_id>/edit", methods=["GET", "POST"])
 @invoicing_user_required
 def edit(invoice_id: int):
     invoice = _own_invoice(invoice_id)
@@ -307,7 +309,7 @@ def edit(invoice_id: int):
     return _edit(invoice)
 
 
-@bp.get("/<id:invoice_id>")
+@routes.get("/<id:invoice_id>")
 @invoicing_user_required
 def invoice(invoice_id: int):
     invoice = _own_invoice(invoice_id)
@@ -321,7 +323,7 @@ def invoice(invoice_id: int):
     )
 
 
-@bp.get("/<id:invoice_id>/lasku.pdf")
+@routes.get("/<id:invoice_id>/lasku.pdf")
 @invoicing_user_required
 def pdf(invoice_id: int):
     invoice = _own_invoice(invoice_id)
@@ -330,15 +332,7 @@ def pdf(invoice_id: int):
     return pdf_response(invoice)
 
 
-def pdf_response(invoice: SalesInvoice) -> Response:
-    return Response(
-        invoicing.pdf(invoice),
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="lasku-{invoice.number}.pdf"'},
-    )
-
-
-@bp.post("/<id:invoice_id>/delete")
+@routes.post("/<id:invoice_id>/delete")
 @invoicing_user_required
 def delete(invoice_id: int):
     invoice = _own_invoice(invoice_id)
@@ -367,11 +361,6 @@ def _reference_matcher(text: str, organisation_id: int):
 
 
 def setup_app(app: Flask) -> None:
-    from blueprints.invoicing.staff import lookup, record_link
-
-    registry.register_staff_section(app, _l("Invoice desk"), "invoicing_staff.desk")
-    registry.register_lookup(app, lookup)
-    registry.register_record_link(app, invoicing.RECORD_TYPE, record_link)
     registry.register_reference(app, _reference_matcher)
 
     # Globals (not a context processor): imported macros and mail templates see them too.
@@ -380,7 +369,6 @@ def setup_app(app: Flask) -> None:
             "invoice_status_labels": STATUS_LABELS,
             "invoice_event_labels": EVENT_LABELS,
             "delivery_labels": DELIVERY_LABELS,
-            "grouped_reference": reference.grouped,
             "rf_reference": reference.rf,
             "line_errors": line_errors,
             "lines_messages": lines_messages,
@@ -388,13 +376,6 @@ def setup_app(app: Flask) -> None:
             "einvoice_operators": EINVOICE_OPERATORS,
         }
     )
-
-    @app.template_filter("decimal_plain")
-    def decimal_plain(value) -> str:
-        """A quantity or a rate without trailing zeros, the user's way: 25,5 or 1,5."""
-        from flask_babel import format_decimal
-
-        return format_decimal(Decimal(value).normalize(), format="#,##0.###")
 
 
 def lines_messages(form: InvoiceForm) -> list[str]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
-from blueprints import paginate
-from blueprints.invoicing.public import pdf_response
+from blueprints.invoicing.common import pdf_response
+from blueprints.shared import Routes
 from extensions import db
 from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
 from forms.staff import ActionForm
@@ -33,11 +34,11 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.types import one_of, utcnow
-from paging import capped_count, starts_with
+from paging import capped_count, paginate, starts_with
 from services import finvoice, invoicing, registry
 from services.forwarding_errors import ForwardingError
 
-staff_bp = Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
+routes = Routes()
 
 FORWARDED_SHOWN = 50
 # The order of each status list, the order of its partial index (models.invoicing).
@@ -77,7 +78,7 @@ def _invoice_or_404(number: str) -> SalesInvoice:
     return invoice
 
 
-@staff_bp.get("/")
+@routes.get("/")
 @staff_required
 def desk():
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
@@ -102,7 +103,7 @@ def desk():
     )
 
 
-@staff_bp.get("/search")
+@routes.get("/search")
 @staff_required
 def search():
     """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
@@ -163,7 +164,7 @@ def search():
     )
 
 
-@staff_bp.get("/receivables")
+@routes.get("/receivables")
 @staff_required
 def receivables():
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
@@ -172,7 +173,7 @@ def receivables():
     return render_template("invoicing/staff_receivables.html", page=page, today=invoicing.today())
 
 
-@staff_bp.get("/<number>")
+@routes.get("/<number>")
 @staff_required
 def invoice(number: str):
     invoice = _invoice_or_404(number)
@@ -202,13 +203,13 @@ def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=
     ), status
 
 
-@staff_bp.get("/<number>/lasku.pdf")
+@routes.get("/<number>/lasku.pdf")
 @staff_required
 def pdf(number: str):
     return pdf_response(_invoice_or_404(number))
 
 
-@staff_bp.get("/<number>/finvoice.xml")
+@routes.get("/<number>/finvoice.xml")
 @staff_required
 def finvoice_xml(number: str):
     invoice = _invoice_or_404(number)
@@ -227,7 +228,7 @@ def _moved_on(invoice: SalesInvoice):
     return redirect(url_for("invoicing_staff.invoice", number=invoice.number))
 
 
-@staff_bp.post("/<number>/forward")
+@routes.post("/<number>/forward")
 @staff_required
 def forward(number: str):
     """Forward by the delivery method; "finalise" also does Viimeistele in the same step."""
@@ -252,7 +253,7 @@ def forward(number: str):
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 
-@staff_bp.post("/<number>/finalise")
+@routes.post("/<number>/finalise")
 @staff_required
 def finalise(number: str):
     """Viimeistele: the user is told and the invoice moves to the open receivables."""
@@ -268,7 +269,7 @@ def finalise(number: str):
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 
-@staff_bp.post("/<number>/correction")
+@routes.post("/<number>/correction")
 @staff_required
 def correction(number: str):
     """Korjattava: back to the user with a question."""
@@ -285,7 +286,7 @@ def correction(number: str):
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 
-@staff_bp.post("/<number>/payments")
+@routes.post("/<number>/payments")
 @staff_required
 def payment(number: str):
     invoice = _invoice_or_404(number)
@@ -341,3 +342,9 @@ def record_link(record_id: str) -> registry.LookupHit | None:
         _("Invoice %(number)s", number=invoice.number),
         url_for("invoicing_staff.invoice", number=invoice.number),
     )
+
+
+def setup_app(app: Flask) -> None:
+    registry.register_staff_section(app, _l("Invoice desk"), "invoicing_staff.desk")
+    registry.register_lookup(app, lookup)
+    registry.register_record_link(app, invoicing.RECORD_TYPE, record_link)

@@ -1,9 +1,19 @@
-"""The company customer portal (Kundeportal): the customers' tabs under /portal, the
-staff's pages under /staff/portal."""
+"""The company customer portal: orders, employees, invoices and bookings under /portal,
+and the staff's side of them under /staff/portal."""
 
 from __future__ import annotations
 
-from blueprints.portal.public import bp, setup_app
-from blueprints.portal.staff import staff_bp
+from flask import Blueprint, Flask
 
-__all__ = ["bp", "setup_app", "staff_bp"]
+from blueprints.portal import public, staff
+
+bp = public.routes.register(Blueprint("portal", __name__, url_prefix="/portal"))
+staff_bp = staff.routes.register(Blueprint("portal_staff", __name__, url_prefix="/staff/portal"))
+
+
+def register(app: Flask) -> None:
+    """Mount the part's blueprints and wire its halves."""
+    app.register_blueprint(bp)
+    app.register_blueprint(staff_bp)
+    public.setup_app(app)
+    staff.setup_app(app)

@@ -9,7 +9,6 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     Response,
     abort,
@@ -27,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import own_scoped, visible_departments
-from blueprints import paginate
+from blueprints.shared import Routes
 from extensions import db
 from forms.portal import (
     DeactivateForm,
@@ -56,12 +55,12 @@ from models.portal import (
     ProductGroup,
 )
 from models.types import utcnow
-from paging import capped_count
+from paging import capped_count, paginate
 from services import identity, portal, portal_kid, portal_pdf
 from services.spreadsheet import csv_response
 from services.timezones import shown_in_zone
 
-bp = Blueprint("portal", __name__, url_prefix="/portal")
+routes = Routes()
 
 TABS = (
     ("portal.index", _l("Info")),
@@ -146,7 +145,7 @@ def _filters(*names: str) -> dict:
 # ---------------------------------------------------------------- Info
 
 
-@bp.get("/")
+@routes.get("/")
 @customer_required
 def index():
     """Info: what the portal holds, and the bookings open for placing employees."""
@@ -165,7 +164,7 @@ def index():
 # ---------------------------------------------------------------- Bestilling
 
 
-@bp.get("/orders")
+@routes.get("/orders")
 @customer_required
 def orders():
     """Finn bestillinger: filters, sortable columns, pages."""
@@ -221,7 +220,7 @@ def orders():
     )
 
 
-@bp.route("/orders/new", methods=["GET", "POST"])
+@routes.route("/orders/new", methods=["GET", "POST"])
 @customer_required
 def new_order():
     """Ny bestilling: the account manager hears of it at once."""
@@ -273,7 +272,7 @@ def _same_order_just_sent(form: OrderForm) -> PortalOrder | None:
     )
 
 
-@bp.get("/orders/<id:number>")
+@routes.get("/orders/<id:number>")
 @customer_required
 def order(number: int):
     """An order with its bookings and its status history."""
@@ -290,7 +289,7 @@ def _gender_choices() -> list:
     ]
 
 
-@bp.get("/employees")
+@routes.get("/employees")
 @customer_required
 def employees():
     """Finn ansatte: free text and department."""
@@ -310,7 +309,7 @@ def employees():
     )
 
 
-@bp.get("/employees/<id:employee_id>")
+@routes.get("/employees/<id:employee_id>")
 @customer_required
 def employee(employee_id: int):
     employee = _own(Employee, id=employee_id)
@@ -395,7 +394,7 @@ def _employee_form(employee: Employee | None) -> EmployeeForm:
     return form
 
 
-@bp.route("/employees/new", methods=["GET", "POST"])
+@routes.route("/employees/new", methods=["GET", "POST"])
 @customer_required
 def new_employee():
     """Ny ansatt."""
@@ -408,7 +407,7 @@ def new_employee():
     return render_template("portal/employee_form.html", form=form, employee=None)
 
 
-@bp.route("/employees/<id:employee_id>/edit", methods=["GET", "POST"])
+@routes.route("/employees/<id:employee_id>/edit", methods=["GET", "POST"])
 @customer_required
 def edit_employee(employee_id: int):
     """Rediger ansatt: the identity number is shown masked and changed only when typed."""
@@ -420,7 +419,7 @@ def edit_employee(employee_id: int):
     return render_template("portal/employee_form.html", form=form, employee=employee)
 
 
-@bp.post("/employees/<id:employee_id>/deactivate")
+@routes.post("/employees/<id:employee_id>/deactivate")
 @customer_required
 def deactivate_employee(employee_id: int):
     """Deaktiver: off the pickers from the date, with the history kept."""
@@ -434,7 +433,7 @@ def deactivate_employee(employee_id: int):
     return redirect(url_for("portal.employee", employee_id=employee.id))
 
 
-@bp.post("/employees/<id:employee_id>/reactivate")
+@routes.post("/employees/<id:employee_id>/reactivate")
 @customer_required
 def reactivate_employee(employee_id: int):
     employee = _own(Employee, id=employee_id)
@@ -449,7 +448,7 @@ def reactivate_employee(employee_id: int):
 # ---------------------------------------------------------------- Fakturaer
 
 
-@bp.get("/invoices")
+@routes.get("/invoices")
 @customer_required
 def invoices():
     """Søk etter faktura: number, dates and status (Ubetalt, Forfalt, Betalt, all)."""
@@ -482,7 +481,7 @@ def invoices():
     )
 
 
-@bp.get("/invoices/<number>.pdf")
+@routes.get("/invoices/<number>.pdf")
 @customer_required
 def invoice_pdf(number: str):
     invoice = _own(CustomerInvoice, number=number)
@@ -576,7 +575,7 @@ def _visible_placements(booking: Booking) -> list[Placement]:
     ]
 
 
-@bp.get("/bookings/<id:booking_id>")
+@routes.get("/bookings/<id:booking_id>")
 @customer_required
 def booking(booking_id: int):
     """A booking: its times, who is placed, and the form to place more."""
@@ -594,7 +593,7 @@ def booking(booking_id: int):
     )
 
 
-@bp.post("/bookings/<id:booking_id>/place")
+@routes.post("/bookings/<id:booking_id>/place")
 @customer_required
 def place(booking_id: int):
     booking = _own_booking(booking_id)
@@ -637,7 +636,7 @@ def place(booking_id: int):
     ), 400
 
 
-@bp.post("/placements/<id:placement_id>/remove")
+@routes.post("/placements/<id:placement_id>/remove")
 @customer_required
 def remove_placement(placement_id: int):
     placement = db.session.get(Placement, placement_id)
@@ -659,7 +658,7 @@ def remove_placement(placement_id: int):
     return redirect(url_for("portal.booking", booking_id=booking.id))
 
 
-@bp.route("/egenerklaering/<token>", methods=["GET", "POST"])
+@routes.route("/egenerklaering/<token>", methods=["GET", "POST"])
 def declaration(token: str):
     """Egenerklæring: the employee answers a few questions, without logging in."""
     placement = portal.placement_by_token(token)
@@ -698,7 +697,7 @@ def _report_period(form: ReportForm) -> tuple[date, date]:
     return start, end
 
 
-@bp.get("/reports")
+@routes.get("/reports")
 @customer_required
 def reports():
     """Per department: orders by status, employees booked and attended, invoices open."""
@@ -717,7 +716,7 @@ def reports():
     )
 
 
-@bp.get("/reports.csv")
+@routes.get("/reports.csv")
 @customer_required
 def reports_csv():
     form = ReportForm(formdata=request.args)
@@ -747,11 +746,8 @@ def _decimal_comma(amount) -> str:
 
 
 def setup_app(app: Flask) -> None:
-    from blueprints.portal import staff
-
     app.jinja_env.globals["portal_tabs"] = TABS
     app.jinja_env.globals["portal_labels"] = {
         "order": portal.ORDER_STATUS_LABELS,
         "invoice": portal.INVOICE_STATUS_LABELS,
     }
-    staff.setup_app(app)

@@ -9,7 +9,6 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -27,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import reads_health_data, staff_required
-from blueprints import company_filter, paginate
+from blueprints.shared import Routes, company_filter
 from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
 from forms.staff import ActionForm
@@ -44,17 +43,18 @@ from models.portal import (
     PortalOrder,
     ProductGroup,
 )
+from paging import paginate
 from services import audit, portal, portal_kid, registry
 from services.timezones import local_to_utc, shown_in_zone, utc_to_local
 
-staff_bp = Blueprint("portal_staff", __name__, url_prefix="/staff/portal")
+routes = Routes()
 _ID = re.compile(r"[0-9]{1,9}")
 
 
 # ---------------------------------------------------------------- orders
 
 
-@staff_bp.get("/")
+@routes.get("/")
 @staff_required
 def orders():
     """Every company's orders, the newest first; filter by company and status."""
@@ -105,7 +105,7 @@ def _status_form(order: PortalOrder, formdata=None) -> OrderStatusForm:
     return form
 
 
-@staff_bp.get("/orders/<id:number>")
+@routes.get("/orders/<id:number>")
 @staff_required
 def order(number: int):
     order = _order_or_404(number)
@@ -113,7 +113,7 @@ def order(number: int):
         return render_template("portal/staff_order.html", order=order, form=_status_form(order))
 
 
-@staff_bp.post("/orders/<id:number>/status")
+@routes.post("/orders/<id:number>/status")
 @staff_required
 def order_status(number: int):
     """Change the status (the customer sees it at once) and the product group."""
@@ -136,7 +136,7 @@ def order_status(number: int):
 # ---------------------------------------------------------------- bookings
 
 
-@staff_bp.get("/bookings")
+@routes.get("/bookings")
 @staff_required
 def bookings():
     page = paginate(
@@ -148,7 +148,7 @@ def bookings():
         return render_template("portal/staff_bookings.html", page=page)
 
 
-@staff_bp.route("/bookings/new", methods=["GET", "POST"])
+@routes.route("/bookings/new", methods=["GET", "POST"])
 @staff_required
 def new_booking():
     """Define a booking for a company; its times are added on its page."""
@@ -181,7 +181,7 @@ def new_booking():
     return render_template("portal/staff_booking_form.html", form=form)
 
 
-@staff_bp.route("/bookings/<id:booking_id>", methods=["GET", "POST"])
+@routes.route("/bookings/<id:booking_id>", methods=["GET", "POST"])
 @staff_required
 def booking(booking_id: int):
     """A booking's times, who is placed and their answers; add a time."""
@@ -229,7 +229,7 @@ def booking(booking_id: int):
     return page, 400 if form.errors else 200
 
 
-@staff_bp.post("/bookings/<id:booking_id>/active")
+@routes.post("/bookings/<id:booking_id>/active")
 @staff_required
 def booking_active(booking_id: int):
     """Close a booking (the customer no longer sees or fills it) or open it again."""
@@ -250,7 +250,7 @@ def _placement_or_404(placement_id: int) -> Placement:
     return placement
 
 
-@staff_bp.post("/placements/<id:placement_id>/attended")
+@routes.post("/placements/<id:placement_id>/attended")
 @staff_required
 def attended(placement_id: int):
     """Mark whether the employee came (for the reports)."""
@@ -261,7 +261,7 @@ def attended(placement_id: int):
     return redirect(url_for("portal_staff.booking", booking_id=placement.booking_id))
 
 
-@staff_bp.post("/placements/<id:placement_id>/remove")
+@routes.post("/placements/<id:placement_id>/remove")
 @staff_required
 def remove_placement(placement_id: int):
     """Take an employee off, also after the customer's deadline."""
@@ -277,7 +277,7 @@ def remove_placement(placement_id: int):
 # ---------------------------------------------------------------- invoices
 
 
-@staff_bp.get("/invoices")
+@routes.get("/invoices")
 @staff_required
 def invoices():
     stmt = sa.select(CustomerInvoice).options(selectinload(CustomerInvoice.organisation))
@@ -297,7 +297,7 @@ def invoices():
     )
 
 
-@staff_bp.post("/invoices/<id:invoice_id>/payment")
+@routes.post("/invoices/<id:invoice_id>/payment")
 @staff_required
 def payment(invoice_id: int):
     """Register a payment; a part payment leaves the rest outstanding."""
@@ -349,7 +349,7 @@ def _employee_changes_allowed(view):
     return wrapped
 
 
-@staff_bp.get("/employee-changes.json")
+@routes.get("/employee-changes.json")
 @_employee_changes_allowed
 def employee_changes():
     """Changes to employees since a cursor, oldest first, for the CRM integration.

@@ -1,9 +1,19 @@
-"""The contact form (Yhteydenotto) and tickets: the form and the organisation's tickets
-under /support, and the staff's queue under /staff/support."""
+"""The contact form and tickets: the form, the organisation's tickets and the status
+page under /support, the staff's ticket queue under /staff/support."""
 
 from __future__ import annotations
 
-from blueprints.support.public import bp, setup_app
-from blueprints.support.staff import staff_bp
+from flask import Blueprint, Flask
 
-__all__ = ["bp", "setup_app", "staff_bp"]
+from blueprints.support import public, staff
+
+bp = public.routes.register(Blueprint("support", __name__, url_prefix="/support"))
+staff_bp = staff.routes.register(Blueprint("support_staff", __name__, url_prefix="/staff/support"))
+
+
+def register(app: Flask) -> None:
+    """Mount the part's blueprints and wire its halves."""
+    app.register_blueprint(bp)
+    app.register_blueprint(staff_bp)
+    public.setup_app(app)
+    staff.setup_app(app)

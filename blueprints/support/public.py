@@ -6,7 +6,6 @@ import json
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -14,17 +13,22 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import scoped
-from blueprints import paginate
+from blueprints.shared import Routes
+from blueprints.support.common import (
+    APPLICATION_OF_PART,
+    already_sent,
+    collect_images,
+    reader_language,
+    send_attachment,
+)
 from extensions import db, limiter
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
 from fragments import cached_content, content_key
@@ -40,99 +44,13 @@ from models.support import (
     Urgency,
 )
 from models.types import one_of
+from paging import paginate
 from services import support
 
-bp = Blueprint("support", __name__, url_prefix="/support")
-
-# Each part of the portal, by its blueprints (the staff's too), and the key of the
-# contact form's application it stands for (Application.part, as in
-# services.support.DEFAULT_APPLICATIONS): the form opened from the part has it chosen.
-# The one place that knows them: the header's envelope and the links that name a part
-# (`?app=invoicing` of older links) both go through it.
-APPLICATION_OF_PART = {
-    "training": "training",
-    "training_staff": "training",
-    "punchout": "punchout",
-    "punchout_staff": "punchout",
-    "invoicing": "invoices",
-    "invoicing_staff": "invoices",
-    "portal": "portal",
-    "portal_staff": "portal",
-    "payments": "payments",
-    "payments_staff": "payments",
-    "support": "support",
-    "support_staff": "support",
-}
-# Blueprints that are no part of their own (the front page, logging in, the staff area's
-# home and audit, the stand-ins for outside services): the form opened there has no
-# application chosen. tests/test_contact_preselect.py checks that every blueprint is in
-# one of the two.
-NO_APPLICATION = frozenset(
-    {
-        "health",
-        "main",
-        "auth",
-        "staff",
-        "audit",
-        "punchout_sandbox",
-        "print_sandbox",
-        "operator_sandbox",
-        "payment_sandbox",
-    }
-)
-
-
-def contact_url() -> str:
-    """The envelope's link: the contact form, with the application of the part the user
-    is in chosen. It depends on the blueprint only: the header caches it by that."""
-    application = APPLICATION_OF_PART.get(request.blueprint or "")
-    return url_for("support.new", app=application)  # None: no query at all
-
-
-def _language() -> str:
-    return str(get_locale())
+routes = Routes()
 
 
 # ---------------------------------------------------------------- images on forms
-
-
-def collect_images(field, owner: str) -> list[TicketAttachment]:
-    """The images of a form: those kept from an earlier try plus the new uploads.
-
-    A rejected file adds its reason to the field's errors; the others are kept,
-    pending, so that a form shown again with errors does not lose them.
-    """
-    field.errors = list(field.errors)
-    removed = set(request.form.getlist("remove"))
-    kept = [
-        a
-        for a in support.pending_uploads(request.form.getlist("kept"), owner)
-        if a.upload_key not in removed
-    ]
-    uploads = [f for f in (field.data or []) if getattr(f, "filename", None)]
-    for upload in uploads:
-        if len(kept) >= support.MAX_IMAGES:
-            field.errors.append(
-                _(
-                    "At most %(count)s images can be attached: %(file)s was not taken.",
-                    count=support.MAX_IMAGES,
-                    file=upload.filename,
-                )
-            )
-            continue
-        try:
-            kept.append(support.store_upload(upload, owner))
-        except support.UploadRejected as exc:
-            field.errors.append(str(exc))
-    db.session.flush()
-    return kept
-
-
-def already_sent(next_url: str | None):
-    """The same form was sent twice at once: the first one counts, nothing is saved twice."""
-    db.session.rollback()
-    flash(_("The form was already sent: it was not saved a second time."), "info")
-    return redirect(next_url) if next_url else None
 
 
 def _throttle() -> str:
@@ -222,7 +140,7 @@ def _named_sub(application: support.Offered, wanted: str) -> support.Offered | N
     return None
 
 
-@bp.route("/new", methods=["GET", "POST"])
+@routes.route("/new", methods=["GET", "POST"])
 @login_required
 @_send_limit
 def new():
@@ -232,7 +150,7 @@ def new():
         return render_template("support/new.html", kept_page=kept_page)
     organisation = current_user.organisation
     form = ContactForm()
-    language = _language()
+    language = reader_language()
     form.type.choices = type_choices(_("Choose the type"))
     form.urgency.choices = [SelectChoice(u.value, support.URGENCY_LABELS[u]) for u in Urgency]
     offered = support.offered_applications()
@@ -296,7 +214,7 @@ def _own_ticket_or_404(number: str) -> Ticket:
     return ticket
 
 
-@bp.get("/")
+@routes.get("/")
 @login_required
 def index():
     """The organisation's tickets, newest first, with their status."""
@@ -329,11 +247,11 @@ def index():
         )
     page = paginate(stmt, (Ticket.created_at.desc(), Ticket.id.desc()), per_page=25)
     return render_template(
-        "support/index.html", page=page, form=form, language=_language(), query=query
+        "support/index.html", page=page, form=form, language=reader_language(), query=query
     )
 
 
-@bp.get("/tickets/<number>/sent")
+@routes.get("/tickets/<number>/sent")
 @login_required
 def sent(number: str):
     """The confirmation page with the ticket number."""
@@ -342,7 +260,7 @@ def sent(number: str):
 
 
 def _facts(ticket: Ticket) -> dict:
-    return support.summary(ticket, _language())
+    return support.summary(ticket, reader_language())
 
 
 def _thread(ticket: Ticket) -> list[TicketEntry]:
@@ -388,7 +306,7 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
     )
 
 
-@bp.route("/tickets/<number>", methods=["GET", "POST"])
+@routes.route("/tickets/<number>", methods=["GET", "POST"])
 @login_required
 @_send_limit
 def ticket(number: str):
@@ -403,7 +321,7 @@ def ticket(number: str):
     )
 
 
-@bp.route("/track/<number>/<signature>", methods=["GET", "POST"])
+@routes.route("/track/<number>/<signature>", methods=["GET", "POST"])
 @_send_limit
 def track(number: str, signature: str):
     """The ticket's status page behind the link in its mail: no login needed."""
@@ -433,43 +351,13 @@ def track(number: str, signature: str):
 # ---------------------------------------------------------------- images
 
 
-def send_attachment(ticket: Ticket, attachment_id: int, *, staff: bool = False):
-    """Serve a ticket's image; a customer never gets one of an internal note."""
-    kinds = list(EntryKind) if staff else list(CUSTOMER_VISIBLE)
-    attachment = db.session.scalar(
-        sa.select(TicketAttachment)
-        .join(TicketAttachment.entry)
-        .where(
-            TicketAttachment.id == attachment_id,
-            TicketEntry.ticket_id == ticket.id,
-            TicketEntry.kind.in_(kinds),
-        )
-    )
-    if attachment is None:
-        abort(404)
-    path = support.attachment_path(attachment)
-    if not path.is_file():
-        abort(404)
-    response = send_file(
-        path,
-        mimetype=attachment.content_type,
-        download_name=attachment.filename,
-        as_attachment=request.args.get("download") == "1",
-        conditional=True,
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-@bp.get("/tickets/<number>/attachments/<id:attachment_id>")
+@routes.get("/tickets/<number>/attachments/<id:attachment_id>")
 @login_required
 def attachment(number: str, attachment_id: int):
     return send_attachment(_own_ticket_or_404(number), attachment_id)
 
 
-@bp.get("/track/<number>/<signature>/attachments/<id:attachment_id>")
+@routes.get("/track/<number>/<signature>/attachments/<id:attachment_id>")
 def track_attachment(number: str, signature: str, attachment_id: int):
     ticket = support.ticket_by_link(number, signature)
     if ticket is None:
@@ -478,13 +366,9 @@ def track_attachment(number: str, signature: str, attachment_id: int):
 
 
 def setup_app(app: Flask) -> None:
-    from blueprints.support import staff
-
-    app.jinja_env.globals["contact_url"] = contact_url
     app.jinja_env.globals["image_limits"] = support.image_limits
     app.jinja_env.globals["support_labels"] = {
         "type": support.TYPE_LABELS,
         "status": support.STATUS_LABELS,
         "urgency": support.URGENCY_LABELS,
     }
-    staff.setup_app(app)

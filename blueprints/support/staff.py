@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,8 +13,8 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
-from blueprints import company_filter, paginate
-from blueprints.support.public import already_sent, collect_images, send_attachment
+from blueprints.shared import Routes, company_filter
+from blueprints.support.common import already_sent, collect_images, reader_language, send_attachment
 from extensions import db
 from forms.staff import ActionForm
 from forms.support import (
@@ -39,16 +38,13 @@ from models.support import (
     TicketType,
 )
 from models.types import one_of
+from paging import paginate
 from services import registry, support
 
-staff_bp = Blueprint("support_staff", __name__, url_prefix="/staff/support")
+routes = Routes()
 
 QUEUE_FILTERS = ("status", "type", "application", "organisation", "handler")
 _DB_ID = re.compile(r"[0-9]{1,9}")
-
-
-def _language() -> str:
-    return str(get_locale())
 
 
 def _ticket_or_404(number: str) -> Ticket:
@@ -80,7 +76,7 @@ def _queue_choices(form: QueueFilterForm, language: str) -> None:
     ]
 
 
-@staff_bp.get("/")
+@routes.get("/")
 @staff_required
 def queue():
     """The ticket queue: Normaalia nopeammin first, then the oldest."""
@@ -89,7 +85,7 @@ def queue():
     if kept_page := cached_content(key):
         return render_template("support/staff_queue.html", kept_page=kept_page)
     form = QueueFilterForm(formdata=request.args if request.args else None)
-    language = _language()
+    language = reader_language()
     _queue_choices(form, language)
     # What the rows show, in two queries: the ticket with its organisation, application
     # and handler, then the messages (the first one is shown).
@@ -166,7 +162,7 @@ def _render_ticket(ticket: Ticket, **forms):
     return render_template(
         "support/staff_ticket.html",
         ticket=ticket,
-        facts=support.summary(ticket, _language()),
+        facts=support.summary(ticket, reader_language()),
         target=target,
         reply_form=forms.get("reply_form") or _reply_form(),
         note_form=forms.get("note_form") or NoteForm(formdata=None),
@@ -180,14 +176,14 @@ def _render_ticket(ticket: Ticket, **forms):
     )
 
 
-@staff_bp.get("/tickets/<number>")
+@routes.get("/tickets/<number>")
 @staff_required
 def ticket(number: str):
     """A ticket with everything staff need: facts, the whole thread, and the actions."""
     return _render_ticket(_ticket_or_404(number))
 
 
-@staff_bp.post("/tickets/<number>/assign")
+@routes.post("/tickets/<number>/assign")
 @staff_required
 def assign(number: str):
     ticket = _ticket_or_404(number)
@@ -197,7 +193,7 @@ def assign(number: str):
     return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 
-@staff_bp.post("/tickets/<number>/status")
+@routes.post("/tickets/<number>/status")
 @staff_required
 def change_status(number: str):
     ticket = _ticket_or_404(number)
@@ -213,7 +209,7 @@ def change_status(number: str):
     return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 
-@staff_bp.post("/tickets/<number>/reply")
+@routes.post("/tickets/<number>/reply")
 @staff_required
 def reply(number: str):
     """Answer the contact: the reply is mailed to them with the ticket number."""
@@ -236,7 +232,7 @@ def reply(number: str):
     return _render_ticket(ticket, reply_form=form, kept=kept), 400
 
 
-@staff_bp.post("/tickets/<number>/link")
+@routes.post("/tickets/<number>/link")
 @staff_required
 def new_link(number: str):
     """Correct the contact's address and send a new status link; the old one stops working."""
@@ -256,7 +252,7 @@ def new_link(number: str):
     return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 
-@staff_bp.post("/tickets/<number>/note")
+@routes.post("/tickets/<number>/note")
 @staff_required
 def note(number: str):
     """An internal note, for staff only."""
@@ -270,7 +266,7 @@ def note(number: str):
     return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 
-@staff_bp.get("/tickets/<number>/attachments/<id:attachment_id>")
+@routes.get("/tickets/<number>/attachments/<id:attachment_id>")
 @staff_required
 def attachment(number: str, attachment_id: int):
     return send_attachment(_ticket_or_404(number), attachment_id, staff=True)
@@ -279,7 +275,7 @@ def attachment(number: str, attachment_id: int):
 # ---------------------------------------------------------------- applications
 
 
-@staff_bp.get("/applications")
+@routes.get("/applications")
 @staff_required
 def applications():
     """Sovellus and Alisovellus lists of the contact form."""
@@ -289,7 +285,7 @@ def applications():
         .order_by(Application.position, Application.id)
     )
     return render_template(
-        "support/staff_applications.html", applications=list(rows), language=_language()
+        "support/staff_applications.html", applications=list(rows), language=reader_language()
     )
 
 
@@ -311,20 +307,20 @@ def _edit(record, form: ApplicationForm, heading: str, parent: Application | Non
     )
 
 
-@staff_bp.route("/applications/new", methods=["GET", "POST"])
+@routes.route("/applications/new", methods=["GET", "POST"])
 @staff_required
 def create_application():
     return _edit(Application(names={}), ApplicationForm(), _("New application"))
 
 
-@staff_bp.route("/applications/<id:application_id>", methods=["GET", "POST"])
+@routes.route("/applications/<id:application_id>", methods=["GET", "POST"])
 @staff_required
 def edit_application(application_id: int):
     application = db.get_or_404(Application, application_id)
     return _edit(application, ApplicationForm(), _("Edit application"))
 
 
-@staff_bp.route("/applications/<id:application_id>/sub-applications/new", methods=["GET", "POST"])
+@routes.route("/applications/<id:application_id>/sub-applications/new", methods=["GET", "POST"])
 @staff_required
 def create_sub_application(application_id: int):
     application = db.get_or_404(Application, application_id)
@@ -332,7 +328,7 @@ def create_sub_application(application_id: int):
     return _edit(sub, ApplicationForm(), _("New sub-application"), parent=application)
 
 
-@staff_bp.route("/sub-applications/<id:sub_id>", methods=["GET", "POST"])
+@routes.route("/sub-applications/<id:sub_id>", methods=["GET", "POST"])
 @staff_required
 def edit_sub_application(sub_id: int):
     sub = db.get_or_404(SubApplication, sub_id)

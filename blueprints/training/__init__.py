@@ -3,7 +3,19 @@ staff's course and participant pages under /staff/training."""
 
 from __future__ import annotations
 
-from blueprints.training.public import bp, setup_app
-from blueprints.training.staff import staff_bp
+from flask import Blueprint, Flask
 
-__all__ = ["bp", "setup_app", "staff_bp"]
+from blueprints.training import public, staff
+
+bp = public.routes.register(Blueprint("training", __name__, url_prefix="/training"))
+staff_bp = staff.routes.register(
+    Blueprint("training_staff", __name__, url_prefix="/staff/training")
+)
+
+
+def register(app: Flask) -> None:
+    """Mount the part's blueprints and wire its halves."""
+    app.register_blueprint(bp)
+    app.register_blueprint(staff_bp)
+    staff.setup_app(app)
+    public.setup_app(app)

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -25,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import load_only
 from wtforms import SelectChoice
 
-from blueprints import paginate
+from blueprints.punchout import session as punchout_session
+from blueprints.shared import Routes
 from extensions import db, limiter
 from forms.staff import ActionForm
 from forms.training import (
@@ -38,11 +38,11 @@ from fragments import cached_content, content_key
 from models.auth import Organisation, User
 from models.training import Course, EnrolmentStatus
 from models.types import utcnow
-from paging import CURSOR_ARGS
+from paging import CURSOR_ARGS, paginate
 from services import payments, registry, training
 from services.timezones import day_start_utc
 
-bp = Blueprint("training", __name__, url_prefix="/training")
+routes = Routes()
 
 REMOTE = "__remote__"
 
@@ -95,7 +95,7 @@ def _calendar_choices(form: CalendarFilterForm, now) -> None:
     )
 
 
-@bp.get("/")
+@routes.get("/")
 def index():
     """Show the upcoming open courses, filtered, with the service-code field."""
     key = content_key(tables=(Course.__tablename__,))
@@ -157,7 +157,7 @@ def index():
     )
 
 
-@bp.get("/courses/<id:course_id>")
+@routes.get("/courses/<id:course_id>")
 def course(course_id: int):
     """Show a course with its seats and the enrol button (or why there is none)."""
     course = db.get_or_404(Course, course_id)
@@ -170,12 +170,10 @@ def course(course_id: int):
     )
 
 
-@bp.route("/courses/<id:course_id>/enrol", methods=["GET", "POST"])
+@routes.route("/courses/<id:course_id>/enrol", methods=["GET", "POST"])
 def enrol(course_id: int):
     """Enrol one participant (Ilmoittautumislomake), or join the waiting list."""
-    from blueprints import punchout as punchout_views
-
-    ps = punchout_views.current_session()  # ordering through the buyer's procurement system
+    ps = punchout_session.current_session()  # ordering through the buyer's procurement system
     # The course, and the user's own details prefilled (a buyer's cart: anything).
     key = (
         content_key(ps.id)
@@ -257,7 +255,7 @@ def enrol(course_id: int):
             if ps is not None:
                 ps.enrolment = enrolment
                 db.session.commit()
-                return punchout_views.transfer_response(ps)
+                return punchout_session.transfer_response(ps)
             receipt = training.receipt(enrolment)  # read before the commit expires it
             db.session.commit()
             # One who pays online pays from the link in the confirmation mail, not from
@@ -275,7 +273,7 @@ def enrol(course_id: int):
     )
 
 
-@bp.get("/enrolled")
+@routes.get("/enrolled")
 def enrolled():
     """Thank the participant: from the form, with what it was sent (the same page whether
     or not the address was enrolled already); from a seat offer, with the service code."""
@@ -307,7 +305,7 @@ def enrolled():
     )
 
 
-@bp.post("/lookup")
+@routes.post("/lookup")
 @_code_limit
 def lookup():
     """Show the enrolment of a service code (Palvelutunnus)."""
@@ -334,7 +332,7 @@ def _show_enrolment(enrolment, cancel_form: ParticipantCancelForm):
     )
 
 
-@bp.post("/cancel")
+@routes.post("/cancel")
 @_code_limit
 def cancel():
     """Cancel an enrolment with its service code, confirmed by its email address."""
@@ -370,7 +368,7 @@ def cancel():
     return _show_enrolment(enrolment, form)
 
 
-@bp.get("/offers/<token>")
+@routes.get("/offers/<token>")
 def offer(token: str):
     """Show a seat offered from the waiting list, with accept and decline."""
     enrolment = training.enrolment_for_offer(token)
@@ -381,7 +379,7 @@ def offer(token: str):
     )
 
 
-@bp.post("/offers/<token>/<any(accept, decline):answer>")
+@routes.post("/offers/<token>/<any(accept, decline):answer>")
 def answer_offer(token: str, answer: str):
     """Take the offered seat, or let it pass to the next in line."""
     enrolment = training.enrolment_for_offer(token)
@@ -406,8 +404,5 @@ def answer_offer(token: str, answer: str):
 
 
 def setup_app(app: Flask) -> None:
-    from blueprints.training import staff
-
-    staff.setup_app(app)
     registry.register_staff_section(app, _l("Training"), "training_staff.courses")
     app.jinja_env.globals["enrolment_status_labels"] = STATUS_LABELS

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import load_only
 
 from access import staff_required
-from blueprints import paginate
+from blueprints.shared import Routes
 from extensions import db
 from forms.staff import ActionForm
 from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
 from fragments import cached_content, content_key, staff_audience
 from models.training import Course, Enrolment, EnrolmentStatus
-from paging import CURSOR_ARGS
+from paging import CURSOR_ARGS, paginate
 from services import codes, registry, training
 from services.spreadsheet import csv_response
 from services.timezones import local_to_utc, utc_to_local
 
-staff_bp = Blueprint("training_staff", __name__, url_prefix="/staff/training")
+routes = Routes()
 
 TIME_FIELDS = (
     "starts_at",
@@ -42,7 +42,7 @@ def status_labels() -> dict[str, str]:
     }
 
 
-@staff_bp.get("/")
+@routes.get("/")
 @staff_required
 def courses():
     """List every course, the newest start first, with its seats."""
@@ -71,7 +71,7 @@ def _save_course(form: CourseForm, course: Course) -> None:
     course.place = course.place or ""
 
 
-@staff_bp.route("/courses/new", methods=["GET", "POST"])
+@routes.route("/courses/new", methods=["GET", "POST"])
 @staff_required
 def create_course():
     """Add a course to the calendar."""
@@ -86,7 +86,7 @@ def create_course():
     return render_template("training/staff_course_form.html", form=form, course=None)
 
 
-@staff_bp.route("/courses/<id:course_id>/edit", methods=["GET", "POST"])
+@routes.route("/courses/<id:course_id>/edit", methods=["GET", "POST"])
 @staff_required
 def edit_course(course_id: int):
     """Change a course's details, seats, deadlines or whether it is open."""
@@ -123,7 +123,7 @@ def edit_course(course_id: int):
     return render_template("training/staff_course_form.html", form=form, course=course)
 
 
-@staff_bp.post("/courses/<id:course_id>/close")
+@routes.post("/courses/<id:course_id>/close")
 @staff_required
 def close_course(course_id: int):
     """Close a course for enrolment, or open it again."""
@@ -166,7 +166,7 @@ def _filter_form() -> ParticipantFilterForm:
     return form
 
 
-@staff_bp.get("/courses/<id:course_id>")
+@routes.get("/courses/<id:course_id>")
 @staff_required
 def participants(course_id: int):
     """Show a course's participants, filtered by status and text."""
@@ -205,7 +205,7 @@ CSV_COLUMNS = [
 ]
 
 
-@staff_bp.get("/courses/<id:course_id>/participants.csv")
+@routes.get("/courses/<id:course_id>/participants.csv")
 @staff_required
 def participants_csv(course_id: int):
     """Download the (filtered) participants as CSV that Excel opens with Finnish letters."""
@@ -230,7 +230,7 @@ def participants_csv(course_id: int):
     )
 
 
-@staff_bp.get("/enrolments/<id:enrolment_id>")
+@routes.get("/enrolments/<id:enrolment_id>")
 @staff_required
 def enrolment(enrolment_id: int):
     """Show an enrolment with its status history and any mail that failed."""
@@ -243,7 +243,7 @@ def enrolment(enrolment_id: int):
     )
 
 
-@staff_bp.post("/enrolments/<id:enrolment_id>/cancel")
+@routes.post("/enrolments/<id:enrolment_id>/cancel")
 @staff_required
 def cancel_enrolment(enrolment_id: int):
     """Cancel an enrolment with a reason; a freed seat goes to the next in line."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import unquote_plus
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     redirect,
@@ -16,12 +15,13 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from blueprints import safe_next
+from blueprints.shared import Routes
 from extensions import db
 from forms.auth import LanguageForm
+from security import safe_next
 from services.urls import LANGUAGE_ARG
 
-bp = Blueprint("main", __name__)
+routes = Routes()
 
 # The portal's services as the landing page lists them; a card links to its part
 # once that part's blueprint is registered.
@@ -54,7 +54,7 @@ SERVICES = [
 ]
 
 
-@bp.get("/")
+@routes.get("/")
 def index():
     """Show the landing page with the portal's services."""
     services = [
@@ -64,7 +64,7 @@ def index():
     return render_template("main/index.html", services=services)
 
 
-@bp.post("/language")
+@routes.post("/language")
 def set_language():
     """Switch the interface language (and remember it in the profile)."""
     form = LanguageForm()

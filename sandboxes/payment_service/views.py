@@ -86,7 +86,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from babel.numbers import format_currency, format_decimal
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -101,8 +100,9 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice
 from wtforms.validators import InputRequired
 
+import security
 from access import staff_required
-from blueprints import csp_with_form_targets
+from blueprints.shared import Routes
 from extensions import csrf
 from services import payment_channel, payment_methods
 from services.files import claim, write_atomically
@@ -115,7 +115,7 @@ except ImportError:  # pragma: no cover - Windows: across threads only
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("payment_sandbox", __name__, url_prefix="/sandbox/payment")
+routes = Routes()
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
 MAX_FIELDS = 10_000
@@ -700,7 +700,7 @@ def transactions(app: Flask, order_number: str | None = None) -> list[dict]:
 # --- Pages ------------------------------------------------------------------------------
 
 
-@bp.url_value_preprocessor
+@routes.url_value_preprocessor
 def _keep_raw_body(endpoint: str | None, values: dict | None) -> None:
     # The portal's before_request hooks read request.form, which decodes the body as UTF-8
     # and consumes it; the channel form is read from its bytes, in its own charset.
@@ -709,7 +709,7 @@ def _keep_raw_body(endpoint: str | None, values: dict | None) -> None:
         request.get_data(cache=True)
 
 
-@bp.before_request
+@routes.before_request
 def _deliver_due_now() -> None:
     """Delayed notifies that fell due while nobody was here (or the process restarted)."""
     _deliver_due(_service(), time.time())
@@ -782,9 +782,7 @@ def _bank_page(service: _Service, transaction: dict, form: PayForm, error: str |
         error=error,
     )
     response = current_app.make_response((html, 400 if error else 200))
-    response.headers["Content-Security-Policy"] = csp_with_form_targets(
-        transaction["return_address"], transaction["cancel_address"]
-    )
+    security.allow_form_targets(transaction["return_address"], transaction["cancel_address"])
     return response
 
 
@@ -795,7 +793,7 @@ def _transaction_or_404(service: _Service, token: str) -> dict:
     return transaction
 
 
-@bp.post("/channel-payment")
+@routes.post("/channel-payment")
 @csrf.exempt  # posted from the shop's page on another site; authenticated by its AUTHCODE
 def channel_payment():
     """Receive a channel payment form; refuse it with every problem, or open a payment."""
@@ -820,7 +818,7 @@ def channel_payment():
     return redirect(url_for(".bank", token=transaction["token"]), 303)
 
 
-@bp.get("/pay/<token>")
+@routes.get("/pay/<token>")
 def bank(token: str):
     """Show the bank page: the order, its total, the banks, Pay and Cancel."""
     service = _service()
@@ -830,7 +828,7 @@ def bank(token: str):
     return _bank_page(service, transaction, PayForm())
 
 
-@bp.post("/pay/<token>")
+@routes.post("/pay/<token>")
 def pay(token: str):
     """Pay at the chosen bank: call the shop's notify, then send the payer back."""
     service = _service()
@@ -847,7 +845,7 @@ def pay(token: str):
     return redirect(_answer_url(service, transaction), 303)
 
 
-@bp.post("/cancel/<token>")
+@routes.post("/cancel/<token>")
 def cancel(token: str):
     """Cancel the payment and send the payer back to the shop's cancel address."""
     service = _service()
@@ -859,7 +857,7 @@ def cancel(token: str):
     return redirect(_answer_url(service, transaction), 303)
 
 
-@bp.get("/")
+@routes.get("/")
 @staff_required
 def index():
     """The payments the sandbox received, the newest first."""
@@ -874,7 +872,7 @@ def index():
     return render_template("sandbox/payment_index.html", transactions=shown)
 
 
-@bp.post("/notify/<token>")
+@routes.post("/notify/<token>")
 @staff_required
 def notify(token: str):
     """Call a paid payment's notify address again now."""
@@ -892,15 +890,3 @@ def notify(token: str):
 
 
 # --- Registration -----------------------------------------------------------------------
-
-
-def register(app: Flask) -> None:
-    """Mount the sandbox payment service when PAYMENT_SANDBOX is on and no real service is
-    configured: it signs with the channel's secret, so beside a real service it would
-    hand out payments nobody made."""
-    if not app.config.get("PAYMENT_SANDBOX"):
-        return
-    if app.config.get("PAYMENT_SERVICE_URL"):
-        log.warning("PAYMENT_SANDBOX is ignored: PAYMENT_SERVICE_URL names the real service")
-        return
-    app.register_blueprint(bp)

@@ -6,21 +6,22 @@ The log is only read here: there is no route that edits or deletes an event.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, render_template, request
+from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from access import admin_required
-from blueprints import paginate
+from blueprints.shared import Routes
 from forms.audit import ACTION_LABELS, RECORD_TYPE_LABELS, AuditSearchForm
+from paging import paginate
 from services import accounts, audit, registry
 
-bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
+routes = Routes()
 
 PER_PAGE = 50
 
 
-@bp.get("/")
+@routes.get("/")
 @admin_required
 def index():
     """List the audit log, the newest first, filtered by event, record or user."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -18,15 +17,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+import security
 from access import staff_required
-from blueprints import paginate
+from blueprints.shared import Routes
 from extensions import db
 from forms.staff import ActionForm, LookupForm
 from models.mail import MailStatus, OutboxMessage
-from paging import capped_counts
+from paging import capped_counts, paginate
 from services import outbox, registry
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+routes = Routes()
 
 _PASSWORD_LINK = _l(
     "This message carries a personal link for choosing a password and is not shown here."
@@ -44,7 +44,7 @@ HIDDEN_LINKS = {
 HIDDEN_LINK = _l("This message carries a personal link and is not shown here.")
 
 
-@bp.get("/")
+@routes.get("/")
 @staff_required
 def index():
     """Show the staff area's front page with the look-up box."""
@@ -57,7 +57,7 @@ def index():
     return render_template("staff/index.html", form=LookupForm(), mail_counts=counts)
 
 
-@bp.get("/lookup")
+@routes.get("/lookup")
 @staff_required
 def lookup():
     """Find the record a pasted code belongs to and go there."""
@@ -72,7 +72,7 @@ def lookup():
     return render_template("staff/lookup.html", form=form, hits=hits)
 
 
-@bp.get("/mail")
+@routes.get("/mail")
 @staff_required
 def mail():
     """List the outbox, newest first, optionally by status."""
@@ -105,7 +105,7 @@ def _bodies(message: OutboxMessage) -> tuple[str, str | None]:
         return "", None
 
 
-@bp.get("/mail/<id:message_id>")
+@routes.get("/mail/<id:message_id>")
 @staff_required
 def mail_detail(message_id: int):
     """Show one message in full, as it was (or will be) sent."""
@@ -129,7 +129,7 @@ def mail_detail(message_id: int):
     )
 
 
-@bp.get("/mail/<id:message_id>/html")
+@routes.get("/mail/<id:message_id>/html")
 @staff_required
 def mail_html(message_id: int):
     """Serve a message's HTML body for the sandboxed frame of the detail page."""
@@ -139,14 +139,11 @@ def mail_html(message_id: int):
     response = current_app.make_response(_bodies(message)[1] or "")
     response.mimetype = "text/html"
     # The mail's own styles are inline; nothing in it may run or load.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
-    )
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    security.show_inert(security.MAIL_HTML_POLICY)
     return response
 
 
-@bp.get("/mail/<id:message_id>/attachments/<id:attachment_id>")
+@routes.get("/mail/<id:message_id>/attachments/<id:attachment_id>")
 @staff_required
 def mail_attachment(message_id: int, attachment_id: int):
     """Download an attachment of a message."""
@@ -160,7 +157,7 @@ def mail_attachment(message_id: int, attachment_id: int):
     return response
 
 
-@bp.post("/mail/<id:message_id>/retry")
+@routes.post("/mail/<id:message_id>/retry")
 @staff_required
 def mail_retry(message_id: int):
     """Queue an unsent message again with fresh attempts."""

@@ -12,11 +12,12 @@ from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
+from blueprints.shared import Routes
 from extensions import db, limiter
 
-bp = Blueprint("health", __name__)
+routes = Routes()
 
 
 def _answer(checks: dict[str, str]):
@@ -67,13 +68,13 @@ def _throttle_store() -> str:
         return "unreachable"
 
 
-@bp.get("/healthz")
+@routes.get("/healthz")
 def healthz():
     """Answer whether the process and its database connection are up."""
     return _answer({"database": _database()})
 
 
-@bp.get("/readyz")
+@routes.get("/readyz")
 def readyz():
     """Answer whether this process is ready for traffic: database, schema, throttle store."""
     database = _database()

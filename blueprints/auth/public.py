@@ -9,7 +9,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     current_app,
     flash,
@@ -27,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import admin_required, get_owned_or_404, scoped
-from blueprints import paginate, safe_next
+from blueprints.shared import Routes
 from extensions import db, limiter
 from forms.auth import (
     DepartmentForm,
@@ -48,7 +47,8 @@ from fragments import cached_content, content_key
 from models.audit import AuditAction
 from models.auth import Department, Organisation, Role, User
 from models.types import utcnow
-from paging import capped_counts
+from paging import capped_counts, paginate
+from security import safe_next
 from services import accounts, audit
 from services import two_factor as two_factor_service
 from services.outbox import queue_mail
@@ -60,7 +60,7 @@ from services.registry import (
 )
 from services.urls import external_url
 
-bp = Blueprint("auth", __name__, url_prefix="/auth")
+routes = Routes()
 
 
 def _login_email() -> str:
@@ -82,7 +82,7 @@ def _login_throttle(setting: str, key: Callable[[], str]):
     )
 
 
-@bp.route("/login", methods=["GET", "POST"])
+@routes.route("/login", methods=["GET", "POST"])
 @_login_throttle("LOGIN_THROTTLE", lambda: f"{request.remote_addr}|{_login_email()}")
 @_login_throttle("LOGIN_THROTTLE_ACCOUNT", _login_email)
 @_login_throttle("LOGIN_THROTTLE_ADDRESS", lambda: request.remote_addr or "")
@@ -239,7 +239,7 @@ WRONG_CODE = _l(
 REPLAYED_CODE = _l("This code was used already. Wait for the next code in your app and enter it.")
 
 
-@bp.route("/two-factor", methods=["GET", "POST"])
+@routes.route("/two-factor", methods=["GET", "POST"])
 @_code_throttle
 def two_factor():
     """Ask a logging-in user for the code of their authenticator app."""
@@ -261,7 +261,7 @@ def two_factor():
     return render_template("auth/two_factor.html", form=form)
 
 
-@bp.route("/two-factor/recovery", methods=["GET", "POST"])
+@routes.route("/two-factor/recovery", methods=["GET", "POST"])
 @_code_throttle
 def two_factor_recovery():
     """Let a logging-in user who has no app at hand use a recovery code."""
@@ -298,7 +298,7 @@ def _setup_user() -> tuple[User | None, bool]:
     return _pending_user(enrol=True), True
 
 
-@bp.route("/two-factor/setup", methods=["GET", "POST"])
+@routes.route("/two-factor/setup", methods=["GET", "POST"])
 def two_factor_setup():
     """Turn two-factor login on: add the account to an app and confirm with its code."""
     user, logging_in = _setup_user()
@@ -378,7 +378,7 @@ def _second_factor_on() -> bool:
     return False
 
 
-@bp.route("/two-factor/recovery-codes", methods=["GET", "POST"])
+@routes.route("/two-factor/recovery-codes", methods=["GET", "POST"])
 @login_required
 @_code_throttle
 def recovery_codes():
@@ -396,7 +396,7 @@ def recovery_codes():
     return render_template("auth/two_factor_codes.html", codes=None, form=form)
 
 
-@bp.route("/two-factor/disable", methods=["GET", "POST"])
+@routes.route("/two-factor/disable", methods=["GET", "POST"])
 @login_required
 @_code_throttle
 def two_factor_disable():
@@ -435,7 +435,7 @@ def _require_second_factor():
     return redirect(url_for("auth.login", next=safe_next(target)), 303)
 
 
-@bp.post("/logout")
+@routes.post("/logout")
 def logout():
     """Log the user out."""
     form = ActionForm()
@@ -452,7 +452,7 @@ def logout():
     return redirect(url_for("main.index"), 303)
 
 
-@bp.route("/profile", methods=["GET", "POST"])
+@routes.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
     """Show and update the user's own details (omat tiedot)."""
@@ -483,7 +483,7 @@ def profile():
     )
 
 
-@bp.route("/reset", methods=["GET", "POST"])
+@routes.route("/reset", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["PASSWORD_RESET_THROTTLE"],
     key_func=lambda: request.remote_addr or "",
@@ -534,13 +534,13 @@ def _send_password_link(user: User, purpose: str) -> None:
     )
 
 
-@bp.route("/reset/<token>", methods=["GET", "POST"])
+@routes.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
     """Set a new password through an emailed link (single-use, expiring)."""
     return _set_password(token, accounts.RESET)
 
 
-@bp.route("/welcome/<token>", methods=["GET", "POST"])
+@routes.route("/welcome/<token>", methods=["GET", "POST"])
 def welcome(token: str):
     """Set the first password of an invited account (single-use, expiring)."""
     return _set_password(token, accounts.INVITATION)
@@ -562,7 +562,7 @@ def _set_password(token: str, purpose: str):
     return render_template("auth/reset.html", form=form, welcome=purpose == accounts.INVITATION)
 
 
-@bp.get("/organisations")
+@routes.get("/organisations")
 @login_required
 def organisations():
     """List the organisations the user may see (staff: all; a customer: their own)."""
@@ -577,7 +577,7 @@ def organisations():
     return render_template("auth/organisations.html", page=page, user_counts=user_counts)
 
 
-@bp.get("/organisations/<id:org_id>")
+@routes.get("/organisations/<id:org_id>")
 @login_required
 def organisation(org_id: int):
     """Show an organisation with its departments and users."""
@@ -600,7 +600,7 @@ def _staff_choices() -> list[SelectChoice]:
     ]
 
 
-@bp.get("/users")
+@routes.get("/users")
 @admin_required
 def users():
     """List and search the accounts."""
@@ -642,7 +642,7 @@ def _set_access(user: User, form: UserForm) -> None:
     )
 
 
-@bp.route("/users/new", methods=["GET", "POST"])
+@routes.route("/users/new", methods=["GET", "POST"])
 @admin_required
 def create_user():
     """Create an account and email its owner a link for choosing a password."""
@@ -680,7 +680,7 @@ def create_user():
     return render_template("auth/user_form.html", form=form, user=None)
 
 
-@bp.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
+@routes.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
 @admin_required
 def edit_user(user_id: int):
     """Change an account's details, role, organisation or whether it may log in."""
@@ -726,7 +726,7 @@ def _record_role(user: User, old: Role | None) -> None:
     audit.record(AuditAction.ROLE_GRANTED, "user", user.id, f"role: {was} -> {user.role.value}")
 
 
-@bp.post("/users/<id:user_id>/two-factor/reset")
+@routes.post("/users/<id:user_id>/two-factor/reset")
 @admin_required
 def reset_two_factor(user_id: int):
     """Turn off a colleague's second factor (a lost phone): they set it up again."""
@@ -748,7 +748,7 @@ def reset_two_factor(user_id: int):
     return redirect(url_for("auth.edit_user", user_id=user.id), 303)
 
 
-@bp.post("/users/<id:user_id>/invite")
+@routes.post("/users/<id:user_id>/invite")
 @admin_required
 def invite_user(user_id: int):
     """Send the account's owner a new link for choosing a password."""
@@ -771,7 +771,7 @@ def _name_taken(name: str, org: Organisation | None) -> bool:
     return other is not None and (org is None or other.id != org.id)
 
 
-@bp.route("/organisations/new", methods=["GET", "POST"])
+@routes.route("/organisations/new", methods=["GET", "POST"])
 @admin_required
 def create_organisation():
     """Add a customer organisation."""
@@ -791,7 +791,7 @@ def create_organisation():
     return render_template("auth/organisation_form.html", form=form, org=None)
 
 
-@bp.route("/organisations/<id:org_id>/edit", methods=["GET", "POST"])
+@routes.route("/organisations/<id:org_id>/edit", methods=["GET", "POST"])
 @admin_required
 def edit_organisation(org_id: int):
     """Change an organisation's details and account manager."""
@@ -818,7 +818,7 @@ def _department_form(org: Organisation) -> DepartmentForm:
     return form
 
 
-@bp.post("/organisations/<id:org_id>/departments")
+@routes.post("/organisations/<id:org_id>/departments")
 @admin_required
 def create_department(org_id: int):
     """Add a department to an organisation, at the top or under another one."""

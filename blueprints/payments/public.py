@@ -13,48 +13,35 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
-    flash,
     make_response,
-    redirect,
     render_template,
     request,
-    url_for,
 )
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager
 
-from access import staff_required
-from blueprints import csp_with_form_targets, paginate
+import security
+from blueprints.shared import Routes
 from extensions import db, limiter
 from forms.payments import (
-    REFUND_STATE_LABELS,
     STATE_LABELS,
     PayerForm,
-    PaymentSearchForm,
-    RefundForm,
-    RefundSearchForm,
 )
 from models.payments import (
     OnlinePayment,
     OnlinePaymentLine,
     PaymentPurpose,
     PaymentState,
-    Refund,
-    RefundState,
-    RejectedPaymentCall,
 )
-from paging import capped_count
-from services import invoicing, payment_channel, payments, registry, training
+from paging import paginate
+from services import payment_channel, payments, training
 
-bp = Blueprint("payments", __name__, url_prefix="/payments")
-staff_bp = Blueprint("payments_staff", __name__, url_prefix="/staff/payments")
+routes = Routes()
 
 PER_PAGE = 50
 PURPOSE_LABELS = {
@@ -78,7 +65,7 @@ CALL_LABELS = {"return": _l("Return"), "cancel": _l("Cancel"), "notify": _l("Not
 # ---------------------------------------------------------------- payers
 
 
-@bp.get("/")
+@routes.get("/")
 def index():
     """What can be paid here; for an invoicing user, the payments of their invoices."""
     if not current_user.is_authenticated or current_user.is_staff:
@@ -102,7 +89,7 @@ def index():
     return render_template("payments/index.html", page=page)
 
 
-@bp.route("/invoice/<token>", methods=["GET", "POST"])
+@routes.route("/invoice/<token>", methods=["GET", "POST"])
 def invoice(token: str):
     """Pay an invoice of the invoice desk (the link in its email and PDF)."""
     sales_invoice = payments.invoice_for_token(token)
@@ -119,7 +106,7 @@ def invoice(token: str):
     )
 
 
-@bp.route("/course/<token>", methods=["GET", "POST"])
+@routes.route("/course/<token>", methods=["GET", "POST"])
 def course_fee(token: str):
     """Pay the fee of an enrolment whose participant chose to pay online."""
     enrolment = payments.enrolment_for_token(token)
@@ -194,7 +181,7 @@ def _to_service(payment: OnlinePayment):
         )
     )
     # The form leaves for the payment service's address: allow that one form target.
-    response.headers["Content-Security-Policy"] = csp_with_form_targets(action)
+    security.allow_form_targets(action)
     return response
 
 
@@ -212,14 +199,14 @@ _refused_limit = limiter.shared_limit(
 )
 
 
-@bp.get("/return")
+@routes.get("/return")
 @_refused_limit
 def returned():
     """The payer back from the payment service: paid, or (without PAID) failed."""
     return _result("return")
 
 
-@bp.get("/cancel")
+@routes.get("/cancel")
 @_refused_limit
 def cancelled():
     """The payer back from the payment service after cancelling, or a failure."""
@@ -233,7 +220,7 @@ def _result(kind: str):
     )
 
 
-@bp.get("/notify")
+@routes.get("/notify")
 @_refused_limit
 def notify():
     """The payment service's own call when it records the payment as paid (server to server)."""
@@ -245,165 +232,15 @@ def notify():
 # ---------------------------------------------------------------- staff
 
 
-@staff_bp.get("/")
-@staff_required
-def payments_list():
-    form = PaymentSearchForm(request.args)
-    form.validate()
-    code = (form.q.data or "").strip()
-    if code and not form.q.errors:
-        found = payments.by_code(code)
-        if found is not None:
-            return redirect(url_for("payments_staff.payment", order_number=found.order_number))
-    stmt = sa.select(OnlinePayment).options(
-        selectinload(OnlinePayment.sales_invoice), selectinload(OnlinePayment.enrolment)
-    )
-    if form.state.data and not form.state.errors:
-        stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
-    if code:
-        stmt = stmt.where(sa.false())
-    page = paginate(stmt, (OnlinePayment.created_at.desc(), OnlinePayment.id.desc()), PER_PAGE)
-    problems = capped_count(sa.select(OnlinePayment).where(OnlinePayment.problem.is_not(None)))
-    rejected = capped_count(sa.select(RejectedPaymentCall))
-    return render_template(
-        "payments/staff_list.html",
-        form=form,
-        page=page,
-        code=code,
-        problems=problems,
-        rejected=rejected,
-        refunds_due=capped_count(sa.select(Refund).where(Refund.state == RefundState.DUE)),
-        filters={k: v for k, v in (("q", code), ("state", form.state.data)) if v},
-    )
-
-
-@staff_bp.get("/<order_number>")
-@staff_required
-def payment(order_number: str):
-    found = db.session.scalar(
-        sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
-    )
-    if found is None:
-        abort(404)
-    return _payment_page(found, RefundForm())
-
-
-def _payment_page(found: OnlinePayment, refund_form: RefundForm) -> str:
-    refused = db.session.scalars(
-        sa.select(RejectedPaymentCall)
-        .where(RejectedPaymentCall.order_number == found.order_number)
-        .order_by(RejectedPaymentCall.at.desc())
-        .limit(PER_PAGE)
-    ).all()
-    return render_template(
-        "payments/staff_payment.html",
-        payment=found,
-        refused=refused,
-        refund=found.refund,
-        refund_form=refund_form,
-    )
-
-
-@staff_bp.get("/refunds")
-@staff_required
-def refunds():
-    """Course fees owed back to their payers, the oldest first (or those refunded, newest
-    first): staff refund each in the merchant panel and mark it on the payment's page."""
-    form = RefundSearchForm(request.args)
-    state = RefundState(form.state.data) if form.validate() else RefundState.DUE
-    stmt = (
-        sa.select(Refund)
-        .where(Refund.state == state)
-        .options(selectinload(Refund.payment), selectinload(Refund.enrolment))
-    )
-    order = (
-        (Refund.created_at, Refund.id)
-        if state == RefundState.DUE
-        else (Refund.created_at.desc(), Refund.id.desc())
-    )
-    page = paginate(stmt, order, PER_PAGE)
-    return render_template(
-        "payments/staff_refunds.html",
-        form=form,
-        page=page,
-        state=state,
-        filters={"state": state.value},
-    )
-
-
-@staff_bp.post("/<order_number>/refunded")
-@staff_required
-def mark_refunded(order_number: str):
-    """Record that the payment's refund was made, with its reference."""
-    found = db.session.scalar(
-        sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
-    )
-    if found is None or found.refund is None:
-        abort(404)
-    form = RefundForm()
-    if form.validate_on_submit():
-        try:
-            payments.mark_refunded(found.refund, form.reference.data, current_user)
-        except payments.RefundChanged:
-            flash(_("The refund had already been marked refunded."), "info")
-        else:
-            db.session.commit()
-            flash(_("The refund was recorded."), "success")
-        return redirect(url_for("payments_staff.payment", order_number=order_number), 303)
-    return _payment_page(found, form)
-
-
-@staff_bp.get("/refused")
-@staff_required
-def refused():
-    """Return, cancel and notify calls that did not pass: forged, altered or unknown."""
-    page = paginate(
-        sa.select(RejectedPaymentCall),
-        (RejectedPaymentCall.at.desc(), RejectedPaymentCall.id.desc()),
-        per_page=PER_PAGE,
-    )
-    return render_template("payments/staff_refused.html", page=page)
-
-
-def lookup(code: str) -> list[registry.LookupHit]:
-    found = payments.by_code(code)
-    if found is None:
-        return []
-    return [_hit(found)]
-
-
-def _hit(payment: OnlinePayment) -> registry.LookupHit:
-    from flask_babel import gettext as _
-
-    return registry.LookupHit(
-        _("Online payment %(number)s", number=payment.order_number),
-        url_for("payments_staff.payment", order_number=payment.order_number),
-    )
-
-
-def record_link(record_id: str) -> registry.LookupHit | None:
-    found = db.session.get(OnlinePayment, int(record_id)) if record_id.isdigit() else None
-    return _hit(found) if found else None
-
-
 def setup_app(app: Flask) -> None:
-    registry.register_staff_section(app, _l("Online payments"), "payments_staff.payments_list")
-    registry.register_lookup(app, lookup)
-    registry.register_record_link(app, payments.RECORD_TYPE, record_link)
     app.jinja_env.globals.update(
         {
             "payment_state_labels": STATE_LABELS,
             "payment_purpose_labels": PURPOSE_LABELS,
             "payment_call_labels": CALL_LABELS,
             "invoice_payment_url": payments.invoice_payment_url,
-            "invoice_payment_link": invoicing.payment_link,
             "course_fee_payment_url": payments.enrolment_payment_url,
-            "course_fee_payable": payments.course_fee_payable,
             "course_fee_deadline": training.payment_deadline,
-            "course_fee_token": payments.enrolment_token,
-            "course_fee_paid": lambda enrolment: payments.paid_payment(enrolment=enrolment),
-            "course_fee_refund": payments.refund_of,
-            "refund_state_labels": REFUND_STATE_LABELS,
             "invoice_payable": payments.invoice_payable,
         }
     )

@@ -1,0 +1,15 @@
+"""The staff area's home: the sections, the look-up of any code, and the mail outbox."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from blueprints.staff import public
+
+bp = public.routes.register(Blueprint("staff", __name__, url_prefix="/staff"))
+
+
+def register(app: Flask) -> None:
+    """Mount the staff area's home and its mail outbox."""
+    app.register_blueprint(bp)
+    public.setup_app(app)
