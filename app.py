@@ -19,6 +19,7 @@ import observability
 import security
 import templating
 from blueprints.punchout import session as punchout_session
+from config import ConfigurationError, configuration_report
 from extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 from services.urls import LANGUAGE_ARG
 
@@ -60,19 +61,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     observability.configure_logging(app)
     return app
-
-
-class ConfigurationError(SystemExit):
-    """The configuration is unsafe for production: the process stops with the report."""
-
-
-def configuration_report(problems: list[str]) -> str:
-    lines = [
-        f"The portal refuses to start in production (FLASK_ENV=production): {len(problems)} "
-        "setting(s) to fix:"
-    ]
-    lines += [f"  - {problem}" for problem in problems]
-    return "\n".join(lines)
 
 
 def refuse_unsafe_configuration(app: Flask) -> None:

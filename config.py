@@ -394,3 +394,17 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
     }
+
+
+class ConfigurationError(SystemExit):
+    """The configuration is unsafe for production: the process stops with the report."""
+
+
+def configuration_report(problems: list[str]) -> str:
+    """The report a refused start prints: every problem, one a line."""
+    lines = [
+        f"The portal refuses to start in production (FLASK_ENV=production): {len(problems)} "
+        "setting(s) to fix:"
+    ]
+    lines += [f"  - {problem}" for problem in problems]
+    return "\n".join(lines)

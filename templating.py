@@ -51,17 +51,20 @@ def init_app(app: Flask) -> None:
     # payment links and states that training's and invoicing's mail show (payments).
     from blueprints.support.common import contact_url
     from forms.payments import REFUND_STATE_LABELS
-    from services import invoicing, payments, reference
+    from services import invoicing, reference
+    from services.payments import attempts as payment_attempts
+    from services.payments import links as payment_links
+    from services.payments import refunds as payment_refunds
 
     app.jinja_env.globals.update(
         {
             "contact_url": contact_url,
             "grouped_reference": reference.grouped,
             "invoice_payment_link": invoicing.payment_link,
-            "course_fee_payable": payments.course_fee_payable,
-            "course_fee_token": payments.enrolment_token,
-            "course_fee_paid": lambda enrolment: payments.paid_payment(enrolment=enrolment),
-            "course_fee_refund": payments.refund_of,
+            "course_fee_payable": payment_attempts.course_fee_payable,
+            "course_fee_token": payment_links.enrolment_token,
+            "course_fee_paid": lambda enrolment: payment_links.paid_payment(enrolment=enrolment),
+            "course_fee_refund": payment_refunds.refund_of,
             "refund_state_labels": REFUND_STATE_LABELS,
         }
     )
@@ -88,7 +91,8 @@ def init_app(app: Flask) -> None:
         return format_decimal(amount, format="0.00")
 
     from paging import count_text
-    from services import payment_methods, reasons
+    from services import reasons
+    from services.payments import methods as payment_methods
 
     app.add_template_filter(count_text, "count")
     # Reasons and actors the portal writes as codes, in the reader's language.

@@ -17,13 +17,11 @@ def check_config() -> None:
     It checks the settings as FLASK_ENV=production would run them, whatever FLASK_ENV
     is now, so that a deployment's environment can be checked before it is switched on.
     """
-    from app import configuration_report
-
     config = current_app.config
     if not config["PRODUCTION"]:
         click.echo("FLASK_ENV is not production: checking as if it were.")
     problems = portal_config.problems(config)
     if problems:
-        click.echo(configuration_report(problems), err=True)
+        click.echo(portal_config.configuration_report(problems), err=True)
         raise SystemExit(1)
     click.echo("The configuration is fit for production.")

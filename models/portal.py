@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.types import UTCDateTime, partial_index, utcnow, value_enum
+from services import kid
 
 # Unpaid: outstanding above this, written into the SQL as the partial index states it.
 UNPAID_MINIMUM = "0"
@@ -170,10 +171,8 @@ class EmployeeEvent(db.Model):
 def _invoice_kid(context) -> str | None:
     """The KID of the invoice being inserted: a column default, so that rows inserted in
     bulk get theirs too, not only those added one by one."""
-    from services import portal_kid  # it imports this module
-
     number = context.get_current_parameters().get("number")
-    return portal_kid.for_invoice(number) if number else None
+    return kid.for_invoice(number) if number else None
 
 
 class CustomerInvoice(db.Model):

@@ -35,6 +35,7 @@ from paging import capped_count, starts_with
 from services import audit, counters, finvoice, invoice_pdf, reference, vat, workdays
 from services.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
+from services.payments import links as payment_links
 from services.urls import external_url
 
 FIRST_USER_NUMBER = 100001
@@ -548,11 +549,9 @@ def pdf(invoice: SalesInvoice) -> bytes:
 def payment_link(invoice: SalesInvoice, language: str | None = None) -> str | None:
     """The invoice's online payment link, once it has a number and payments are set up;
     in `language` when it goes in a mail."""
-    from services import payments  # payments builds on the invoice desk
-
-    if not invoice.number or not payments.is_configured():
+    if not invoice.number or not payment_links.is_configured():
         return None
-    return payments.invoice_payment_url(invoice, language)
+    return payment_links.invoice_payment_url(invoice, language)
 
 
 def finvoice_message(invoice: SalesInvoice) -> bytes:

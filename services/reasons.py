@@ -27,6 +27,10 @@ REASONS = {
     "paid_twice": _l("The fee had already been paid by another payment."),
 }
 
+PARTICIPANT = "participant"  # the actor of what a participant does with the service code
+PAYMENT_SERVICE = "payment service"  # the actor of a course fee paid online
+SYSTEM = "system"  # the actor of what the portal does by itself (offers expiring)
+
 ACTORS = {
     "participant": _l("the participant"),
     "system": _l("the portal"),

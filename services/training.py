@@ -23,11 +23,11 @@ from models.training import (
 from models.types import utcnow
 from services import codes, reasons
 from services.outbox import queue_mail
+from services.payments import links as payment_links
+from services.payments import refunds as payment_refunds
+from services.reasons import PARTICIPANT, PAYMENT_SERVICE, SYSTEM  # noqa: F401  (actors)
 from services.urls import external_url
 
-PARTICIPANT = "participant"  # the actor of what a participant does with the service code
-PAYMENT_SERVICE = "payment service"  # the actor of a course fee paid online
-SYSTEM = "system"  # the actor of what the portal does by itself (offers expiring)
 WELCOME_DAYS_BEFORE = 14
 
 
@@ -434,8 +434,6 @@ def cancel(
 
     A course fee paid online is owed back by the course's refund rule, and the mail says
     whether it is refunded."""
-    from services import payments  # payments build on enrolments
-
     now = now or utcnow()
     if enrolment.status == EnrolmentStatus.CANCELLED:
         raise EnrolmentError(_("The enrolment has already been cancelled."))
@@ -444,7 +442,7 @@ def cancel(
     enrolment.cancel_reason = reason
     enrolment.offer_expires_at = None
     db.session.flush()
-    fee = payments.refund_on_cancel(enrolment, actor, now)
+    fee = payment_refunds.refund_on_cancel(enrolment, actor, now)
     _mail(
         enrolment,
         "training_cancelled",
@@ -664,12 +662,10 @@ _MAILED_COURSE = (
 
 def _mail(enrolment: Enrolment, template: str, **context) -> None:
     """Queue a mail to the participant; the worker writes it from the enrolment's facts."""
-    from services import payments  # payments build on enrolments
-
     course = enrolment.course
     facts = {name: getattr(enrolment, name) for name in _MAILED_ENROLMENT}
     if enrolment.pays_online and enrolment.status == EnrolmentStatus.PRELIMINARY:
-        context["payment_url"] = payments.enrolment_payment_url(
+        context["payment_url"] = payment_links.enrolment_payment_url(
             enrolment, language=enrolment.language
         )
         context["payment_deadline"] = payment_deadline(enrolment)

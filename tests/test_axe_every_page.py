@@ -32,7 +32,9 @@ from playwright.sync_api import Error as PlaywrightError
 from config import LANGUAGES
 from extensions import db
 from sandboxes.payment_service import views as payment_sandbox
-from services import demo, payments
+from services import demo
+from services.payments import attempts as payment_attempts
+from services.payments import links as payment_links
 from tests.conftest import PASSWORD, AccessibleBrowser
 from tests.test_invoicing import give_number
 from tests.test_payments import CHANNEL_CONFIG
@@ -288,7 +290,7 @@ class Visitor:
             return  # not chosen yet
         if urlsplit(self.page.url).path.startswith("/sandbox/payment/pay/"):
             # The payment service's bank page is in its CULTURE (it speaks no Norwegian).
-            culture = payments.CULTURES.get(self.language, "en_US").lower()
+            culture = payment_attempts.CULTURES.get(self.language, "en_US").lower()
             assert shown in (self.language, payment_sandbox.LANGUAGES[culture]), self.page.url
         else:
             assert shown == self.language, self.page.url
@@ -452,8 +454,8 @@ def _demo_ids(app) -> dict:
             "course": course.id,
             "enrolment": first(Enrolment, Enrolment.course_id == course.id).id,
             "offer_token": urlsplit(training.offer_url(offered)).path.rsplit("/", 1)[1],
-            "invoice_token": payments.invoice_token(invoices[InvoiceStatus.OPEN]),
-            "course_fee_token": payments.enrolment_token(
+            "invoice_token": payment_links.invoice_token(invoices[InvoiceStatus.OPEN]),
+            "course_fee_token": payment_links.enrolment_token(
                 first(Enrolment, Enrolment.course_id == course.id)
             ),
             "declaration_token": "declaration-token",

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from services import payment_channel as pc
-from services.payment_channel import Item, Payment, PaymentFieldError
+from services.payments import channel as pc
+from services.payments.channel import Item, Payment, PaymentFieldError
 
 SECRET = ("1234567890" * 13)[:128]
 CHANNEL = "123"

@@ -12,8 +12,8 @@ import pytest
 from flask_babel import force_locale
 
 from sandboxes.payment_service import views as payment_sandbox
-from services import payment_methods
-from services.payment_methods import method_name
+from services.payments import methods as payment_methods
+from services.payments.methods import method_name
 from tests import test_payment_sandbox, test_payments
 from tests.test_payment_channel import SECRET as CHANNEL_SECRET
 from tests.test_payment_sandbox import opened, pay, shop_form

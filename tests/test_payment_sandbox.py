@@ -21,7 +21,7 @@ import requests
 
 from models.auth import Role
 from sandboxes.payment_service import views as payment_sandbox
-from services import payment_channel as pc
+from services.payments import channel as pc
 from tests.test_payment_channel import (
     EXAMPLE_FORM,
     SECRET,

@@ -39,8 +39,8 @@ from models.payments import (
     RejectedPaymentCall,
 )
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
-from services import payment_channel as pc
 from services import reasons, training
+from services.payments import channel as pc
 from tests import test_invoicing as inv
 from tests.conftest import run_together
 from tests.test_invoicing import (
@@ -130,7 +130,8 @@ def app_config(app_config: dict) -> dict:
 def payments_log_enabled(monkeypatch):
     """The migrations' logging.config.fileConfig (run in this process by the session's
     database fixture) disables every logger that existed then: let this one speak."""
-    monkeypatch.setattr(logging.getLogger("services.payments"), "disabled", False)
+    for name in ("services.payments.attempts", "services.payments.refunds"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
 
 
 @pytest.fixture
@@ -179,10 +180,10 @@ def _token(app: Flask, invoice_number: str) -> str:
 
 
 def _token_of(app: Flask, invoice_id: int) -> str:
-    from services import payments
+    from services.payments import links as payment_links
 
     with app.test_request_context():
-        return payments.invoice_token(db.session.get(SalesInvoice, invoice_id))
+        return payment_links.invoice_token(db.session.get(SalesInvoice, invoice_id))
 
 
 def _pay_url(app: Flask, invoice_number: str) -> str:
@@ -437,10 +438,10 @@ def test_a_bad_token_is_not_found(app, tiina, payer, make_course):
     assert payer.get("/payments/course/garbage").status_code == 404
     # An invoice's token does not open a course fee (another salt), nor a missing invoice.
     assert payer.get(f"/payments/course/{token}").status_code == 404
-    from services import payments
+    from services.payments import links as payment_links
 
     with app.app_context():
-        missing = payments._serializer("invoice-payment").dumps(999999)
+        missing = payment_links._serializer("invoice-payment").dumps(999999)
     assert payer.get(f"/payments/invoice/{missing}").status_code == 404
     assert count(app, OnlinePayment) == 0
 
@@ -632,7 +633,7 @@ def test_a_part_paid_invoice_with_two_vat_rates_pays_the_balance_pro_rata(app, t
     ],
 )
 def test_the_balance_is_split_in_cents_adding_up_exactly(amount, shares, expected):
-    from services.payments import _pro_rata
+    from services.payments.attempts import _pro_rata
 
     rates = [Decimal(n) for n in range(len(shares))]
     split = _pro_rata(Decimal(amount), list(zip(rates, map(Decimal, shares), strict=True)))
@@ -1419,11 +1420,11 @@ def test_the_deadline_never_passes_the_start_of_the_course(app, payer, make_cour
 
 
 def _enrol_online_url(app: Flask) -> str:
-    from services import payments
+    from services.payments import links as payment_links
 
     with app.test_request_context():
         enrolment = db.session.get(Enrolment, _enrolment(app).id)
-        return f"/payments/course/{payments.enrolment_token(enrolment)}"
+        return f"/payments/course/{payment_links.enrolment_token(enrolment)}"
 
 
 def test_a_fee_paid_after_the_enrolment_was_cancelled_is_owed_back(app, payer, make_course, staff):

@@ -171,14 +171,14 @@ def test_a_payer_pays_an_emailed_invoice_from_the_link_in_its_email(
 
 
 def test_a_payer_who_cancels_at_the_bank_tries_again_and_pays(browser_page, app, make_user):
-    from services import payments
+    from services.payments import links as payment_links
 
     make_user(TIINA, org="Toiminimi Testinen", name="Tiina Testinen")
     give_number(app, TIINA, "100102")
     number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
     with app.test_request_context():
         invoice = db.session.scalars(sa.select(SalesInvoice).filter_by(number=number)).one()
-        link = payments.invoice_payment_url(invoice)
+        link = payment_links.invoice_payment_url(invoice)
     browser = browser_page
     page = browser.page
 

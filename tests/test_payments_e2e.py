@@ -28,7 +28,7 @@ from models.payments import OnlinePayment, PaymentState
 from models.training import Enrolment, EnrolmentStatus
 from sandboxes.payment_service import views as payment_sandbox
 from services import invoicing
-from services import payment_channel as pc
+from services.payments import channel as pc
 from tests import test_invoicing as inv
 from tests.test_invoicing import TIINA, mails, make_sent
 from tests.test_payments import CHANNEL_CONFIG, SECRET, _world
@@ -145,7 +145,7 @@ def tiina(app, make_user):
 def open_invoice(app: Flask, lines: list[tuple[str, str, str]] | None = None) -> SimpleNamespace:
     """An open receivable of Tiina's and its payment link (at the live server): by default
     one line of 100,00 € at 25,5 % (125,50 €); else `lines` of (quantity, price, VAT %)."""
-    from services import payments
+    from services.payments import links as payment_links
 
     number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
     with app.test_request_context():
@@ -159,7 +159,7 @@ def open_invoice(app: Flask, lines: list[tuple[str, str, str]] | None = None) ->
                 ],
             )
             db.session.commit()
-        link = payments.invoice_payment_url(invoice)
+        link = payment_links.invoice_payment_url(invoice)
     return SimpleNamespace(number=number, link=link)
 
 

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models.invoicing import InvoiceStatus
-from services import payment_channel as pc
+from services.payments import channel as pc
 from tests import test_invoicing as inv
 from tests.test_invoicing import TIINA, make_sent
 from tests.test_payment_channel import example_payment

@@ -39,7 +39,10 @@ from models.payments import (
     PaymentState,
 )
 from paging import paginate
-from services import payment_channel, payments, training
+from services import training
+from services.payments import attempts as payment_attempts
+from services.payments import channel as payment_channel
+from services.payments import links as payment_links
 
 routes = Routes()
 
@@ -92,15 +95,17 @@ def index():
 @routes.route("/invoice/<token>", methods=["GET", "POST"])
 def invoice(token: str):
     """Pay an invoice of the invoice desk (the link in its email and PDF)."""
-    sales_invoice = payments.invoice_for_token(token)
+    sales_invoice = payment_links.invoice_for_token(token)
     if sales_invoice is None:
         abort(404)
     return _pay(
-        payable=payments.invoice_payable(sales_invoice),
-        contact=lambda: payments.invoice_contact(sales_invoice),
-        start=lambda contact: payments.start_invoice_payment(sales_invoice, contact, _language()),
+        payable=payment_attempts.invoice_payable(sales_invoice),
+        contact=lambda: payment_attempts.invoice_contact(sales_invoice),
+        start=lambda contact: payment_attempts.start_invoice_payment(
+            sales_invoice, contact, _language()
+        ),
         amount=sales_invoice.outstanding,
-        paid=lambda: payments.paid_payment(invoice=sales_invoice),
+        paid=lambda: payment_links.paid_payment(invoice=sales_invoice),
         invoice=sales_invoice,
         enrolment=None,
     )
@@ -109,15 +114,17 @@ def invoice(token: str):
 @routes.route("/course/<token>", methods=["GET", "POST"])
 def course_fee(token: str):
     """Pay the fee of an enrolment whose participant chose to pay online."""
-    enrolment = payments.enrolment_for_token(token)
+    enrolment = payment_links.enrolment_for_token(token)
     if enrolment is None:
         abort(404)
     return _pay(
-        payable=payments.course_fee_payable(enrolment),
-        contact=lambda: payments.enrolment_contact(enrolment),
-        start=lambda contact: payments.start_course_fee_payment(enrolment, contact, _language()),
+        payable=payment_attempts.course_fee_payable(enrolment),
+        contact=lambda: payment_attempts.enrolment_contact(enrolment),
+        start=lambda contact: payment_attempts.start_course_fee_payment(
+            enrolment, contact, _language()
+        ),
         amount=enrolment.course.price,
-        paid=lambda: payments.paid_payment(enrolment=enrolment),
+        paid=lambda: payment_links.paid_payment(enrolment=enrolment),
         invoice=None,
         enrolment=enrolment,
     )
@@ -127,11 +134,11 @@ def _pay(*, payable: bool, contact, start, amount, paid, **what):
     """The payer's details, then the page that posts the channel form to the service."""
     form = PayerForm(data=contact() if request.method == "GET" else None)
     # A link mailed while online payment was in use may be opened after it was switched off.
-    unavailable = not payments.is_configured()
+    unavailable = not payment_links.is_configured()
     payable = payable and not unavailable
     if payable and form.validate_on_submit():
         try:
-            payment = start(payments.Contact(**form.contact_values()))
+            payment = start(payment_attempts.Contact(**form.contact_values()))
         except payment_channel.PaymentFieldError as exc:
             field = CONTACT_FIELDS.get(exc.field)
             if field is None:
@@ -140,7 +147,7 @@ def _pay(*, payable: bool, contact, start, amount, paid, **what):
             getattr(form, field).errors.append(
                 _l("The payment service cannot take this text. Write it in another way.")
             )
-        except payments.NotPayable as exc:
+        except payment_attempts.NotPayable as exc:
             return _not_started(exc)
         else:
             db.session.commit()
@@ -171,13 +178,13 @@ def _not_started(exc: Exception):
 
 def _to_service(payment: OnlinePayment):
     """The page whose form the payer's browser posts to the payment service."""
-    action = payments.service_url()
+    action = payment_links.service_url()
     response = make_response(
         render_template(
             "payments/to_service.html",
             payment=payment,
             action=action,
-            fields=payments.channel_form(payment),
+            fields=payment_attempts.channel_form(payment),
         )
     )
     # The form leaves for the payment service's address: allow that one form target.
@@ -214,7 +221,7 @@ def cancelled():
 
 
 def _result(kind: str):
-    answer = payments.receive(kind, request.args)
+    answer = payment_attempts.receive(kind, request.args)
     return render_template("payments/result.html", answer=answer, payment=answer.payment), (
         200 if answer.accepted else 400
     )
@@ -224,7 +231,7 @@ def _result(kind: str):
 @_refused_limit
 def notify():
     """The payment service's own call when it records the payment as paid (server to server)."""
-    answer = payments.receive("notify", request.args)
+    answer = payment_attempts.receive("notify", request.args)
     text, status = ("OK", 200) if answer.accepted else ("REJECTED", 400)
     return current_app.response_class(text, status=status, mimetype="text/plain")
 
@@ -238,9 +245,9 @@ def setup_app(app: Flask) -> None:
             "payment_state_labels": STATE_LABELS,
             "payment_purpose_labels": PURPOSE_LABELS,
             "payment_call_labels": CALL_LABELS,
-            "invoice_payment_url": payments.invoice_payment_url,
-            "course_fee_payment_url": payments.enrolment_payment_url,
+            "invoice_payment_url": payment_links.invoice_payment_url,
+            "course_fee_payment_url": payment_links.enrolment_payment_url,
             "course_fee_deadline": training.payment_deadline,
-            "invoice_payable": payments.invoice_payable,
+            "invoice_payable": payment_attempts.invoice_payable,
         }
     )

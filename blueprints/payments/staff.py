@@ -34,7 +34,10 @@ from models.payments import (
     RejectedPaymentCall,
 )
 from paging import capped_count, paginate
-from services import payments, registry
+from services import registry
+from services.payments import attempts as payment_attempts
+from services.payments import links as payment_links
+from services.payments import refunds as payment_refunds
 
 routes = Routes()
 PER_PAGE = 50
@@ -47,7 +50,7 @@ def payments_list():
     form.validate()
     code = (form.q.data or "").strip()
     if code and not form.q.errors:
-        found = payments.by_code(code)
+        found = payment_attempts.by_code(code)
         if found is not None:
             return redirect(url_for("payments_staff.payment", order_number=found.order_number))
     stmt = sa.select(OnlinePayment).options(
@@ -138,8 +141,8 @@ def mark_refunded(order_number: str):
     form = RefundForm()
     if form.validate_on_submit():
         try:
-            payments.mark_refunded(found.refund, form.reference.data, current_user)
-        except payments.RefundChanged:
+            payment_refunds.mark_refunded(found.refund, form.reference.data, current_user)
+        except payment_refunds.RefundChanged:
             flash(_("The refund had already been marked refunded."), "info")
         else:
             db.session.commit()
@@ -161,7 +164,7 @@ def refused():
 
 
 def lookup(code: str) -> list[registry.LookupHit]:
-    found = payments.by_code(code)
+    found = payment_attempts.by_code(code)
     if found is None:
         return []
     return [_hit(found)]
@@ -184,4 +187,4 @@ def record_link(record_id: str) -> registry.LookupHit | None:
 def setup_app(app: Flask) -> None:
     registry.register_staff_section(app, _l("Online payments"), "payments_staff.payments_list")
     registry.register_lookup(app, lookup)
-    registry.register_record_link(app, payments.RECORD_TYPE, record_link)
+    registry.register_record_link(app, payment_links.RECORD_TYPE, record_link)

@@ -39,7 +39,8 @@ from models.auth import Organisation, User
 from models.training import Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS, paginate
-from services import payments, registry, training
+from services import registry, training
+from services.payments import links as payment_links
 from services.timezones import day_start_utc
 
 routes = Routes()
@@ -198,7 +199,7 @@ def enrol(course_id: int):
         return redirect(url_for("punchout.cart"), 303)
     waiting = course.is_full and ps is None
     form = EnrolmentForm()
-    if not (course.price > 0 and ps is None and not waiting and payments.is_configured()):
+    if not (course.price > 0 and ps is None and not waiting and payment_links.is_configured()):
         del form.payment_method  # online payment is for a seat of a course with a fee
     if request.method == "GET" and current_user.is_authenticated:
         form.email.data = current_user.email

@@ -104,9 +104,10 @@ import security
 from access import staff_required
 from blueprints.shared import Routes
 from extensions import csrf
-from services import payment_channel, payment_methods
 from services.files import claim, write_atomically
-from services.payment_channel import PaymentFieldError
+from services.payments import channel as payment_channel
+from services.payments import methods as payment_methods
+from services.payments.channel import PaymentFieldError
 
 try:  # one change of state at a time across processes too (POSIX)
     import fcntl

@@ -31,10 +31,8 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 from flask_babel import format_decimal
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from extensions import db
-from models.audit import AuditAction
 from models.auth import User
 from models.invoicing import InvoiceStatus, SalesInvoice
 from models.payments import (
@@ -42,23 +40,22 @@ from models.payments import (
     OnlinePaymentLine,
     PaymentPurpose,
     PaymentState,
-    Refund,
-    RefundState,
     RejectedPaymentCall,
 )
 from models.training import Enrolment, EnrolmentStatus
 from models.types import utcnow
-from services import audit, counters, invoicing, payment_channel, reasons, training
+from services import counters, invoicing, reasons, training
 from services.outbox import queue_mail
+from services.payments import channel as payment_channel
+from services.payments.links import RECORD_TYPE
+from services.payments.refunds import owe_refund
 from services.urls import external_url
 from services.vat import CENT, money
 
 log = logging.getLogger(__name__)
 
-RECORD_TYPE = "online_payment"
 ORDER_PREFIX = "VM"
 ORDER_COUNTER = "online_payment"
-SANDBOX_PATH = "/sandbox/payment/channel-payment"
 CULTURES = {"fi": "fi_FI", "sv": "sv_SE"}  # others see the service in English
 
 
@@ -92,25 +89,6 @@ class Answer:
 # ---------------------------------------------------------------- configuration
 
 
-def service_url() -> str:
-    """Where the payer's browser posts the form: the configured service or the sandbox."""
-    config = current_app.config
-    if config["PAYMENT_SERVICE_URL"]:
-        return config["PAYMENT_SERVICE_URL"]
-    if not config["PAYMENT_SANDBOX"]:
-        raise RuntimeError("PAYMENT_SERVICE_URL is not configured")
-    return config["BASE_URL"] + SANDBOX_PATH
-
-
-def is_configured() -> bool:
-    config = current_app.config
-    return bool(
-        config["PAYMENT_CHANNEL_ID"]
-        and config["PAYMENT_CHANNEL_SECRET"]
-        and (config["PAYMENT_SERVICE_URL"] or config["PAYMENT_SANDBOX"])
-    )
-
-
 def commission_percent(commission_class: str) -> Decimal:
     classes = current_app.config["PAYMENT_COMMISSION_CLASSES"]
     if commission_class not in classes:
@@ -119,47 +97,6 @@ def commission_percent(commission_class: str) -> Decimal:
 
 
 # ---------------------------------------------------------------- links
-
-
-def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
-
-
-def invoice_token(invoice: SalesInvoice) -> str:
-    """The same token for the invoice every time: its PDF is the same bytes on a retry."""
-    return _serializer("invoice-payment").dumps(invoice.id)
-
-
-def enrolment_token(enrolment: Enrolment) -> str:
-    return _serializer("course-fee-payment").dumps(enrolment.id)
-
-
-def _load(salt: str, token: str) -> int | None:
-    try:
-        value = _serializer(salt).loads(token)
-    except BadSignature:
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def invoice_for_token(token: str) -> SalesInvoice | None:
-    ident = _load("invoice-payment", token)
-    return db.session.get(SalesInvoice, ident) if ident is not None else None
-
-
-def enrolment_for_token(token: str) -> Enrolment | None:
-    ident = _load("course-fee-payment", token)
-    return db.session.get(Enrolment, ident) if ident is not None else None
-
-
-def invoice_payment_url(invoice: SalesInvoice, language: str | None = None) -> str:
-    """The invoice's payment page; in `language` when the link goes in a mail."""
-    return external_url("payments.invoice", token=invoice_token(invoice), language=language)
-
-
-def enrolment_payment_url(enrolment: Enrolment, language: str | None = None) -> str:
-    """The course fee's payment page; in `language` when the link goes in a mail."""
-    return external_url("payments.course_fee", token=enrolment_token(enrolment), language=language)
 
 
 # ---------------------------------------------------------------- what can be paid
@@ -181,16 +118,6 @@ def course_fee_payable(enrolment: Enrolment) -> bool:
         and enrolment.course.price > 0
         and utcnow() < training.payment_deadline(enrolment)
     )
-
-
-def paid_payment(*, invoice: SalesInvoice | None = None, enrolment: Enrolment | None = None):
-    """The latest paid attempt of an invoice or an enrolment, if any."""
-    stmt = sa.select(OnlinePayment).where(OnlinePayment.state == PaymentState.PAID)
-    if invoice is not None:
-        stmt = stmt.where(OnlinePayment.sales_invoice_id == invoice.id)
-    else:
-        stmt = stmt.where(OnlinePayment.enrolment_id == enrolment.id)
-    return db.session.scalars(stmt.order_by(OnlinePayment.id.desc()).limit(1)).first()
 
 
 def invoice_contact(invoice: SalesInvoice) -> dict:
@@ -555,86 +482,6 @@ def _receipt(payment: OnlinePayment) -> None:
 
 
 # ---------------------------------------------------------------- refunds
-
-
-@dataclass(frozen=True)
-class FeeOnCancel:
-    """What becomes of a course fee paid online when its enrolment is cancelled."""
-
-    refund: Refund | None = None  # owed back to the payer
-    kept_after: datetime | None = None  # not refunded: cancelled after this deadline
-
-
-def refund_on_cancel(enrolment: Enrolment, actor: str, now: datetime) -> FeeOnCancel:
-    """Owe back the fee of a cancelled enrolment, by the course's refund rule: the
-    participant cancelling after the course's refund deadline is not refunded; a
-    cancellation by the organiser (staff, PunchOut, the portal's own timers) always is."""
-    paid = paid_payment(enrolment=enrolment)
-    if paid is None:
-        return FeeOnCancel()
-    deadline = enrolment.course.refund_deadline
-    if actor == training.PARTICIPANT and deadline is not None and now > deadline:
-        return FeeOnCancel(kept_after=deadline)
-    return FeeOnCancel(refund=owe_refund(paid, reasons.coded("enrolment_cancelled")))
-
-
-def owe_refund(payment: OnlinePayment, cause: str) -> Refund:
-    """The refund of a paid payment, made due once (a payment is refunded at most once)."""
-    existing = db.session.scalar(sa.select(Refund).where(Refund.payment_id == payment.id))
-    if existing is not None:
-        return existing
-    refund = Refund(
-        payment=payment,
-        enrolment_id=payment.enrolment_id,
-        amount=payment.amount,
-        cause=cause,
-        state=RefundState.DUE,
-        created_at=utcnow(),
-    )
-    db.session.add(refund)
-    db.session.flush()
-    log.info("payment %s: a refund of %s is due", payment.order_number, payment.amount)
-    return refund
-
-
-class RefundChanged(Exception):
-    """The refund was marked refunded by someone else a moment ago."""
-
-
-def mark_refunded(refund: Refund, reference: str, user: User) -> None:
-    """Staff refunded the payment in the merchant panel: record it (the caller commits).
-
-    A compare-and-set on the state, so two staff members marking it at once record it once."""
-    now = utcnow()
-    done = db.session.execute(
-        sa.update(Refund)
-        .where(Refund.id == refund.id, Refund.state == RefundState.DUE)
-        .values(
-            state=RefundState.REFUNDED,
-            refunded_at=now,
-            refunded_by_id=user.id,
-            refunded_by_email=user.email,
-            reference=reference,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:
-        db.session.rollback()
-        raise RefundChanged
-    audit.record(
-        AuditAction.PAYMENT_REFUNDED, RECORD_TYPE, refund.payment_id, "refund: due -> refunded"
-    )
-    db.session.refresh(refund)
-
-
-def refund_of(enrolment: Enrolment) -> Refund | None:
-    """The newest refund of an enrolment's fee, if one is owed or made."""
-    return db.session.scalars(
-        sa.select(Refund)
-        .where(Refund.enrolment_id == enrolment.id)
-        .order_by(Refund.id.desc())
-        .limit(1)
-    ).first()
 
 
 # ---------------------------------------------------------------- finding
