@@ -51,7 +51,8 @@ def init_app(app: Flask) -> None:
     # payment links and states that training's and invoicing's mail show (payments).
     from blueprints.support.common import contact_url
     from forms.payments import REFUND_STATE_LABELS
-    from services import invoicing, reference
+    from services.invoicing import desk as invoicing
+    from services.invoicing import reference
     from services.payments import attempts as payment_attempts
     from services.payments import links as payment_links
     from services.payments import refunds as payment_refunds

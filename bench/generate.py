@@ -710,7 +710,8 @@ def generate(engine: Engine, shape: Shape, log=print) -> float:
 def check(conn: Connection, shape: Shape) -> None:
     """Refuse a data set whose counts or codes are not what the shape promises."""
     from models.invoicing import InvoiceStatus
-    from services import codes, reference
+    from services import codes
+    from services.invoicing import reference
 
     def count(name: str, where: str = "") -> int:
         return conn.scalar(sa.text(f'SELECT COUNT(*) FROM "{name}" {where}'))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.reference import WEIGHTS
+from services.invoicing.reference import WEIGHTS
 
 
 class Sql:
@@ -102,7 +102,7 @@ def among(column: str, values: list[str] | tuple[str, ...]) -> str:
 
 def finnish_check_digit(number: str, digits: int = 14) -> str:
     """SQL for the Finnish reference's check digit of an integer expression of at most
-    `digits` digits: its digits weighted 7, 3, 1 … from the right (services.reference)."""
+    `digits` digits: its digits weighted 7, 3, 1 … from the right (services.invoicing.reference)."""
     terms = " + ".join(
         f"(({number} / {10**place}) % 10) * {WEIGHTS[place % 3]}" for place in range(digits)
     )

@@ -265,7 +265,7 @@ def test_staff_ask_nobody(app, demo):
 
 def test_the_pages_with_the_links_and_the_form_they_open_pass_axe(app, demo, browser_page):
     """In a browser, in fi and nb: the pages that gained a link, and the filled-in form."""
-    from services.demo import ACCOUNTS
+    from commands.demo.data import ACCOUNTS
 
     passwords = {account.email: account.password for account in ACCOUNTS}
     with app.app_context():

@@ -29,10 +29,10 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Error as PlaywrightError
 
+from commands.demo import data as demo
 from config import LANGUAGES
 from extensions import db
 from sandboxes.payment_service import views as payment_sandbox
-from services import demo
 from services.payments import attempts as payment_attempts
 from services.payments import links as payment_links
 from tests.conftest import PASSWORD, AccessibleBrowser

@@ -10,7 +10,8 @@ from bench.generate import SEARCH_PREFIX, Shape, generate
 from extensions import db
 from models.invoicing import SalesInvoice
 from models.support import Ticket
-from services import invoicing, portal, support
+from services import portal, support
+from services.invoicing import desk as invoicing
 
 TINY = Shape("tiny", invoicing_users=3, enrolments=120, tickets=100, companies=(60, 10))
 

@@ -13,13 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from blueprints.support.common import APPLICATION_OF_PART, NO_APPLICATION
+from commands.demo.data import ACCOUNTS
 from extensions import db
 from models.invoicing import SalesInvoice
 from models.portal import Booking
 from models.support import Application, Ticket
 from models.training import Course
 from services import support
-from services.demo import ACCOUNTS
 
 MAIJA = "maija.meikalainen@virasto.example.com"  # Testivirasto: training, tickets
 TIINA = "tiina.testinen@toiminimi.example.com"  # the invoicing user 100102

@@ -61,7 +61,7 @@ def test_the_demo_holds_the_seeds_examples(app, runner):
 
 
 def test_every_demo_account_can_log_in(app, runner):
-    from services.demo import ACCOUNTS
+    from commands.demo.data import ACCOUNTS
 
     runner.invoke(args=["seed-demo"])
     for account in ACCOUNTS:
@@ -84,7 +84,8 @@ def test_the_demo_invoices_are_tiinas_series_and_it_goes_on(app, runner):
     """Tiina's demo invoices (user 100102) are numbered as the desk numbers them, the
     e-invoice passes Finance Finland's schema, and her next invoice takes the next number."""
     from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
-    from services import finvoice, invoicing, reference
+    from services.invoicing import desk as invoicing
+    from services.invoicing import finvoice, reference
 
     runner.invoke(args=["seed-demo"])
     runner.invoke(args=["seed-demo"])

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from services import finvoice, reference
+from services.invoicing import finvoice, reference
 from tests.conftest import IN_CI, ROOT
 
 SHARED_SCHEMA = ROOT.parent / "shared" / "schemas" / "Finvoice3.0.xsd"

@@ -15,7 +15,7 @@ import pytest
 from barcode import Code128
 from pypdf import PdfReader
 
-from services import bankbarcode, finvoice, invoice_pdf, reference
+from services.invoicing import bankbarcode, finvoice, invoice_pdf, reference
 from services.pdftext import fi_amount, fi_decimal, pdf_text
 from tests.test_finvoice import invoice as finvoice_invoice
 

@@ -22,9 +22,9 @@ from lxml import etree
 from pypdf import PdfReader
 
 from models.auth import Role
-from services import einvoice_operator, finvoice, print_service
-from services.forwarding_errors import ForwardingError
-from services.print_service import Recipient
+from services.invoicing import einvoice_operator, finvoice, print_service
+from services.invoicing.forwarding_errors import ForwardingError
+from services.invoicing.print_service import Recipient
 from tests.conftest import free_port
 from tests.test_finvoice import invoice as finvoice_invoice
 

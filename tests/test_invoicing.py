@@ -38,8 +38,10 @@ from models.invoicing import (
     SalesInvoicePayment,
 )
 from models.mail import OutboxMessage
-from services import accounts, finvoice, invoicing, outbox, reference, registry
-from services.forwarding_errors import ForwardingError
+from services import accounts, outbox, registry
+from services.invoicing import desk as invoicing
+from services.invoicing import finvoice, reference
+from services.invoicing.forwarding_errors import ForwardingError
 from services.workdays import HELSINKI
 from tests.conftest import PASSWORD, deliver_mail, free_port, run_together, sample_url
 
@@ -824,7 +826,7 @@ def test_only_unsent_invoices_are_counted(app, tiina):
 def test_the_desk_page_shows_the_counts(app, tiina, staff, monkeypatch):
     now = at(2026, 11, 23, 15, 30)
     monkeypatch.setattr("blueprints.invoicing.staff.utcnow", lambda: now)
-    monkeypatch.setattr("services.invoicing.utcnow", lambda: now)
+    monkeypatch.setattr("services.invoicing.desk.utcnow", lambda: now)
     late = make_sent(app, TIINA)
     today = make_sent(app, TIINA)
     later = make_sent(app, TIINA)
@@ -924,7 +926,7 @@ def test_a_retry_after_a_lost_answer_gets_the_first_job(
 ):
     """The print service took the job but its answer never came (a timeout): staff forward
     again, the same round's key answers the first job, and nothing is printed twice."""
-    from services import print_service
+    from services.invoicing import print_service
 
     number = sent_invoice(tiina, app, "posti")
     real_exchange = print_service.exchange

@@ -16,7 +16,8 @@ from forms.invoicing import EVENT_LABELS, STATUS_LABELS
 from models.auth import Role, User
 from models.invoicing import EventKind, InvoiceStatus, SalesInvoice
 from models.mail import OutboxMessage
-from services import invoicing, reference
+from services.invoicing import desk as invoicing
+from services.invoicing import reference
 from tests.conftest import PASSWORD, deliver_mail
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from stdnum import iso11649
 
-from services import bankbarcode, reference, vat, workdays
+from services import vat, workdays
+from services.invoicing import bankbarcode, reference
 from services.workdays import HELSINKI
 
 # ---------------------------------------------------------------- reference numbers

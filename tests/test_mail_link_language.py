@@ -232,7 +232,7 @@ def test_an_invoicing_link_opens_in_the_mails_language(app, make_user):
 
 
 # The training mails' links are built in services/training.py (offer_url, calendar_url,
-# and the course fee's payment link through services/payments.py).
+# and the course fee's payment link through services/payments/).
 
 SWEDE = {
     "first_name": "Maja",

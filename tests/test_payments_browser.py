@@ -23,7 +23,8 @@ from models.auth import Role
 from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
 from sandboxes.payment_service import views as payment_sandbox
-from services import accounts, invoicing
+from services import accounts
+from services.invoicing import desk as invoicing
 from tests.conftest import deliver_mail
 from tests.test_invoicing import KAISA, PAYER_EMAIL, TIINA, give_number, helsinki_today, make_sent
 from tests.test_invoicing_browser import _log_in, _log_out

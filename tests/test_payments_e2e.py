@@ -27,7 +27,7 @@ from models.invoicing import InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
 from models.training import Enrolment, EnrolmentStatus
 from sandboxes.payment_service import views as payment_sandbox
-from services import invoicing
+from services.invoicing import desk as invoicing
 from services.payments import channel as pc
 from tests import test_invoicing as inv
 from tests.test_invoicing import TIINA, mails, make_sent

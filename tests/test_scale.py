@@ -45,7 +45,7 @@ from models.support import (
     TicketType,
 )
 from models.training import Course, Enrolment, EnrolmentStatus
-from services import reference
+from services.invoicing import reference
 from tests.conftest import PASSWORD, recorded_statements
 
 ROWS = 1_500  # per large table: far more than any page, few enough for a quick test

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from models.invoicing import SalesInvoice
-from services import invoicing
+from services.invoicing import desk as invoicing
 
 
 def pdf_response(invoice: SalesInvoice) -> Response:

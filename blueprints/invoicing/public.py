@@ -34,7 +34,9 @@ from forms.staff import ActionForm
 from models.auth import Role
 from models.invoicing import EDITABLE, InvoiceStatus, SalesInvoice
 from paging import paginate
-from services import invoicing, reference, registry
+from services import registry
+from services.invoicing import desk as invoicing
+from services.invoicing import reference
 
 routes = Routes()
 

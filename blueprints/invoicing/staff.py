@@ -35,8 +35,10 @@ from models.invoicing import (
 )
 from models.types import one_of, utcnow
 from paging import capped_count, paginate, starts_with
-from services import finvoice, invoicing, registry
-from services.forwarding_errors import ForwardingError
+from services import registry
+from services.invoicing import desk as invoicing
+from services.invoicing import finvoice
+from services.invoicing.forwarding_errors import ForwardingError
 
 routes = Routes()
 

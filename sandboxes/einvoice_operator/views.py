@@ -20,9 +20,9 @@ from access import staff_required
 from blueprints.shared import Routes
 from extensions import csrf
 from sandboxes import records
-from services import einvoice_operator, finvoice
 from services.files import claim as _claim
 from services.files import write_atomically as _write
+from services.invoicing import einvoice_operator, finvoice
 
 routes = Routes()
 
@@ -149,7 +149,7 @@ def _read_message(message: bytes, framed: dict[str, str]) -> etree._Element:
 @routes.post("/messages")
 @csrf.exempt  # a server-to-server API, authenticated by its bearer token
 def receive_message():
-    """Receive a Finvoice in its SOAP frame (see services/einvoice_operator.py)."""
+    """Receive a Finvoice in its SOAP frame (see services/invoicing/einvoice_operator.py)."""
     refused = records.refusal("EINVOICE_OPERATOR_TOKEN")
     if refused:
         return refused

@@ -4,7 +4,7 @@ The real service is out of reach in development and tests, so this sandbox plays
 service that issued the portal's channel (PAYMENT_CHANNEL_ID, its secret
 PAYMENT_CHANNEL_SECRET, its charset PAYMENT_CHARSET, its commission classes
 PAYMENT_COMMISSION_CLASSES). It checks a posted form as strictly as the service would
-(services.payment_channel.check_received, the AUTHCODE, the channel, the commission
+(services.payments.channel.check_received, the AUTHCODE, the channel, the commission
 classes, an order paid already), refuses it on a page that lists every problem, and
 keeps what it accepts as JSON files under PAYMENT_SANDBOX_DIR. Mounted only when
 PAYMENT_SANDBOX is on (never in production by default).
@@ -18,7 +18,7 @@ URLs, all under /sandbox/payment:
 - ``GET /pay/<token>``: the bank page, the whole page in the CULTURE's language (fi_fi,
   sv_se, en_us in any letter case; default fi), whatever the portal's language is.
 - ``POST /pay/<token>``: fields ``method`` (a bank's METHOD code of the service's table,
-  services.payment_methods: 1 Nordea, 2 Osuuspankki, 3 Danske Bank, 5 Ålandsbanken,
+  services.payments.methods: 1 Nordea, 2 Osuuspankki, 3 Danske Bank, 5 Ålandsbanken,
   6 Handelsbanken, 10 S-Pankki, 50 Aktia, 51 POP Pankki, 52 Säästöpankki, 61 Oma
   Säästöpankki) and ``notify`` (``now``, the default: the notify is called just before
   the return; ``delayed``: after PAYMENT_SANDBOX_NOTIFY_DELAY seconds, as when the payer

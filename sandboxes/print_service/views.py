@@ -2,8 +2,8 @@
 
 The real counterparts (Posti's print service, the Verkkolasku operator) are out of reach
 in development and tests, so these sandboxes play them over real HTTP by their published
-rules (the protocols are described in services/print_service.py and
-services/einvoice_operator.py): they check what arrives as strictly as the real ones
+rules (the protocols are described in services/invoicing/print_service.py and
+services/invoicing/einvoice_operator.py): they check what arrives as strictly as the real ones
 would, refuse it in the same way, and keep what they accept on disk under
 INVOICE_SANDBOX_DIR, where staff can look at it on two pages.
 
@@ -111,7 +111,7 @@ def _job_answer(job: dict) -> dict:
 @routes.post("/jobs")
 @csrf.exempt  # a server-to-server API, authenticated by its bearer token
 def submit_job():
-    """Accept a print job: a PDF and its recipient (see services/print_service.py)."""
+    """Accept a print job: a PDF and its recipient (see services/invoicing/print_service.py)."""
     refused = records.refusal("PRINT_SERVICE_TOKEN")
     if refused:
         return refused

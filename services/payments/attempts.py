@@ -1,6 +1,6 @@
 """Online payments: attempts, the payment service's answers, and what they pay.
 
-The portal is a sales channel of the payment service (services.payment_channel builds and
+The portal is a sales channel of the payment service (services.payments.channel builds and
 checks its messages). An attempt (`OnlinePayment`) freezes its amount and item lines from
 the database; the payer's browser posts the channel form to the payment service; the
 service answers at three addresses of ours:
@@ -44,7 +44,8 @@ from models.payments import (
 )
 from models.training import Enrolment, EnrolmentStatus
 from models.types import utcnow
-from services import counters, invoicing, reasons, training
+from services import counters, reasons, training
+from services.invoicing import desk as invoicing
 from services.outbox import queue_mail
 from services.payments import channel as payment_channel
 from services.payments.links import RECORD_TYPE

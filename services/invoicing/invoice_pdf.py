@@ -22,7 +22,8 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
-from services import bankbarcode, finvoice, reference, vat
+from services import vat
+from services.invoicing import bankbarcode, finvoice, reference
 from services.pdftext import fi_amount, fi_decimal, pdf_text
 
 if TYPE_CHECKING:

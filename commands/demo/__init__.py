@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from services import demo
+from commands.demo import data as demo
 
 
 def print_accounts() -> None:

@@ -32,8 +32,9 @@ from models.invoicing import (
 )
 from models.types import one_of, utcnow
 from paging import capped_count, starts_with
-from services import audit, counters, finvoice, invoice_pdf, reference, vat, workdays
-from services.forwarding_errors import ForwardingError
+from services import audit, counters, vat, workdays
+from services.invoicing import finvoice, invoice_pdf, reference
+from services.invoicing.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
 from services.payments import links as payment_links
 from services.urls import external_url
@@ -348,7 +349,7 @@ def _deliver(invoice: SalesInvoice, config) -> str:
         db.session.flush()
         return f"mail {message.id}"
     if method == DeliveryMethod.POST:
-        from services import print_service
+        from services.invoicing import print_service
 
         return print_service.submit(
             pdf(invoice),
@@ -365,7 +366,7 @@ def _deliver(invoice: SalesInvoice, config) -> str:
             token=config["PRINT_SERVICE_TOKEN"],
             timeout=config["FORWARDING_TIMEOUT"],
         )
-    from services import einvoice_operator
+    from services.invoicing import einvoice_operator
 
     document = finvoice_document(invoice, config)
     return einvoice_operator.submit(

@@ -64,8 +64,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from services import finvoice
-from services.forwarding_errors import ForwardingError, exchange, malformed
+from services.invoicing import finvoice
+from services.invoicing.forwarding_errors import ForwardingError, exchange, malformed
 
 SERVICE = "e-invoice operator"
 

@@ -45,7 +45,7 @@ import json
 from dataclasses import asdict, dataclass
 from urllib.parse import quote
 
-from services.forwarding_errors import ForwardingError, exchange, malformed
+from services.invoicing.forwarding_errors import ForwardingError, exchange, malformed
 
 SERVICE = "print service"
 

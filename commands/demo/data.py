@@ -574,7 +574,8 @@ def seed_invoicing() -> None:
         SalesInvoiceEvent,
         SalesInvoicePayment,
     )
-    from services import invoicing, reference
+    from services.invoicing import desk as invoicing
+    from services.invoicing import reference
 
     user = accounts.user_by_email("tiina.testinen@toiminimi.example.com")
     staff = accounts.user_by_email("kasittelija@example.com")
@@ -648,7 +649,7 @@ def seed_invoicing() -> None:
 def open_invoice_payment_link() -> str | None:
     """The payment link of the first open demo invoice, to try online payment at once."""
     from models.invoicing import InvoiceStatus, SalesInvoice
-    from services import invoicing
+    from services.invoicing import desk as invoicing
 
     invoice = db.session.scalars(
         sa.select(SalesInvoice)
