@@ -206,6 +206,18 @@ _refused_limit = limiter.shared_limit(
 )
 
 
+def _receive(kind: str) -> payment_attempts.Answer:
+    """The payment service's answer at this address, received and committed."""
+    answer = payment_attempts.receive(
+        kind,
+        request.args,
+        remote=request.remote_addr or "",
+        query=request.query_string.decode("latin-1"),
+    )
+    db.session.commit()
+    return answer
+
+
 @routes.get("/return")
 @_refused_limit
 def returned():
@@ -221,7 +233,7 @@ def cancelled():
 
 
 def _result(kind: str):
-    answer = payment_attempts.receive(kind, request.args)
+    answer = _receive(kind)
     return render_template("payments/result.html", answer=answer, payment=answer.payment), (
         200 if answer.accepted else 400
     )
@@ -231,7 +243,7 @@ def _result(kind: str):
 @_refused_limit
 def notify():
     """The payment service's own call when it records the payment as paid (server to server)."""
-    answer = payment_attempts.receive("notify", request.args)
+    answer = _receive("notify")
     text, status = ("OK", 200) if answer.accepted else ("REJECTED", 400)
     return current_app.response_class(text, status=status, mimetype="text/plain")
 

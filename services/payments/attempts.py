@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import current_app
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
@@ -327,9 +327,7 @@ def channel_form(payment: OnlinePayment) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- answers
 
 
-def _reject(kind: str, params: Mapping[str, str], reason: str) -> Answer:
-    remote = (request.remote_addr or "") if has_request_context() else ""
-    query = request.query_string.decode("latin-1") if has_request_context() else ""
+def _reject(kind: str, params: Mapping[str, str], reason: str, remote: str, query: str) -> Answer:
     order_number = str(params.get("ORDER_NUMBER", ""))[:64]
     log.warning(
         "rejected payment %s call for order %r from %s: %s", kind, order_number, remote, reason
@@ -345,12 +343,13 @@ def _reject(kind: str, params: Mapping[str, str], reason: str) -> Answer:
             at=utcnow(),
         )
     )
-    db.session.commit()
     return Answer(None, accepted=False)
 
 
-def receive(kind: str, params: Mapping[str, str]) -> Answer:
-    """Handle a return, cancel or notify call (`kind`); commits what it changes."""
+def receive(kind: str, params: Mapping[str, str], *, remote: str = "", query: str = "") -> Answer:
+    """Handle a return, cancel or notify call (`kind`) with its `params`, from the address
+    `remote` with the query string `query` as it came (kept when refused). The caller
+    commits what it changes, or the refused call's record."""
     params = {key: value for key, value in params.items() if key in payment_channel.RETURN_FIELDS}
     config = current_app.config
     try:
@@ -358,16 +357,16 @@ def receive(kind: str, params: Mapping[str, str]) -> Answer:
             params, config["PAYMENT_CHANNEL_SECRET"], charset=config["PAYMENT_CHARSET"]
         )
     except ValueError as exc:  # e.g. text the channel's charset cannot represent
-        return _reject(kind, params, str(exc))
+        return _reject(kind, params, str(exc), remote, query)
     if not result.authentic:
-        return _reject(kind, params, result.error or "not authentic")
+        return _reject(kind, params, result.error or "not authentic", remote, query)
     payment = db.session.scalar(
         sa.select(OnlinePayment).where(OnlinePayment.order_number == result.order_number)
     )
     if payment is None:
-        return _reject(kind, params, "unknown order number")
+        return _reject(kind, params, "unknown order number", remote, query)
     if kind == "notify" and not result.paid:
-        return _reject(kind, params, "a notify without PAID")
+        return _reject(kind, params, "a notify without PAID", remote, query)
     now = utcnow()
     if result.paid:
         changed = _paid(payment, result, now)
@@ -384,8 +383,6 @@ def receive(kind: str, params: Mapping[str, str]) -> Answer:
         .values({stamp: now})
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
-    db.session.refresh(payment)
     if not changed and not first.rowcount:
         log.info("payment %s: a repeated %s changed nothing", payment.order_number, kind)
     return Answer(payment, accepted=True, changed=changed)
