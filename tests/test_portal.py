@@ -1743,9 +1743,9 @@ def test_an_employee_is_placed_once_per_booking(app, customer, open_booking):
 
 
 def test_a_large_company_searches_the_employee_to_place(app, customer, open_booking, monkeypatch):
-    from blueprints.portal import public
+    from blueprints.portal import bookings
 
-    monkeypatch.setattr(public, "PLACE_CHOICES", 2)
+    monkeypatch.setattr(bookings, "PLACE_CHOICES", 2)
     booking_id, [_small, big], [first, second, third] = open_booking
     page = text(customer.get(f"/portal/bookings/{booking_id}"))
     offered = [key for key in select_options(page, "employee") if key]

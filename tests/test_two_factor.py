@@ -35,7 +35,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("blueprints.auth.public.utcnow", clock)
+    monkeypatch.setattr("blueprints.auth.second_factor.utcnow", clock)
     return clock
 
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def clock(monkeypatch) -> Clock:
     """The server's time for codes (the live server runs in this process)."""
     clock = Clock()
-    monkeypatch.setattr("blueprints.auth.public.utcnow", clock)
+    monkeypatch.setattr("blueprints.auth.second_factor.utcnow", clock)
     return clock
 
 

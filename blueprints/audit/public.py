@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -23,7 +24,7 @@ PER_PAGE = 50
 
 @routes.get("/")
 @admin_required
-def index():
+def index() -> ResponseReturnValue:
     """List the audit log, the newest first, filtered by event, record or user."""
     form = AuditSearchForm(formdata=request.args)
     form.validate()

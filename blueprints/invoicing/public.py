@@ -10,6 +10,7 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import Flask, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -70,7 +71,7 @@ def _own_invoice(invoice_id: int) -> SalesInvoice:
 
 @routes.get("/")
 @login_required
-def index():
+def index() -> ResponseReturnValue:
     if current_user.role != Role.CUSTOMER:
         abort(404)
     if not current_user.invoicing_number:
@@ -90,7 +91,7 @@ def index():
 
 @routes.post("/start")
 @login_required
-def start():
+def start() -> ResponseReturnValue:
     """Ota käyttöön: the user gets the next free invoicing number."""
     form = ActionForm()
     if current_user.role != Role.CUSTOMER or not form.validate_on_submit():
@@ -298,13 +299,13 @@ def _preview(form: InvoiceForm):
 
 @routes.route("/new", methods=["GET", "POST"])
 @invoicing_user_required
-def new():
+def new() -> ResponseReturnValue:
     return _edit(None)
 
 
 @routes.route("/<id:invoice_id>/edit", methods=["GET", "POST"])
 @invoicing_user_required
-def edit(invoice_id: int):
+def edit(invoice_id: int) -> ResponseReturnValue:
     invoice = _own_invoice(invoice_id)
     if invoice.status not in EDITABLE:
         return _already_sent(invoice)
@@ -313,7 +314,7 @@ def edit(invoice_id: int):
 
 @routes.get("/<id:invoice_id>")
 @invoicing_user_required
-def invoice(invoice_id: int):
+def invoice(invoice_id: int) -> ResponseReturnValue:
     invoice = _own_invoice(invoice_id)
     return render_template(
         "invoicing/invoice.html",
@@ -327,7 +328,7 @@ def invoice(invoice_id: int):
 
 @routes.get("/<id:invoice_id>/lasku.pdf")
 @invoicing_user_required
-def pdf(invoice_id: int):
+def pdf(invoice_id: int) -> ResponseReturnValue:
     invoice = _own_invoice(invoice_id)
     if invoice.number is None:
         abort(404)  # a draft has no number nor reference yet
@@ -336,7 +337,7 @@ def pdf(invoice_id: int):
 
 @routes.post("/<id:invoice_id>/delete")
 @invoicing_user_required
-def delete(invoice_id: int):
+def delete(invoice_id: int) -> ResponseReturnValue:
     invoice = _own_invoice(invoice_id)
     if not ActionForm().validate_on_submit():
         abort(400)

@@ -8,6 +8,7 @@ import re
 
 import sqlalchemy as sa
 from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -82,7 +83,7 @@ def _invoice_or_404(number: str) -> SalesInvoice:
 
 @routes.get("/")
 @staff_required
-def desk():
+def desk() -> ResponseReturnValue:
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
     stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
@@ -107,7 +108,7 @@ def desk():
 
 @routes.get("/search")
 @staff_required
-def search():
+def search() -> ResponseReturnValue:
     """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
     form = InvoiceSearchForm(formdata=request.args if request.args else None)
     form.status.choices = [SelectChoice("", _("All"))] + [
@@ -168,7 +169,7 @@ def search():
 
 @routes.get("/receivables")
 @staff_required
-def receivables():
+def receivables() -> ResponseReturnValue:
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
     stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
     page = paginate(stmt, LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
@@ -177,7 +178,7 @@ def receivables():
 
 @routes.get("/<number>")
 @staff_required
-def invoice(number: str):
+def invoice(number: str) -> ResponseReturnValue:
     invoice = _invoice_or_404(number)
     return _render_invoice(invoice)
 
@@ -207,13 +208,13 @@ def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=
 
 @routes.get("/<number>/lasku.pdf")
 @staff_required
-def pdf(number: str):
+def pdf(number: str) -> ResponseReturnValue:
     return pdf_response(_invoice_or_404(number))
 
 
 @routes.get("/<number>/finvoice.xml")
 @staff_required
-def finvoice_xml(number: str):
+def finvoice_xml(number: str) -> ResponseReturnValue:
     invoice = _invoice_or_404(number)
     if invoice.delivery_method != DeliveryMethod.EINVOICE:
         abort(404)  # only an e-invoice has a receiver for the message
@@ -232,7 +233,7 @@ def _moved_on(invoice: SalesInvoice):
 
 @routes.post("/<number>/forward")
 @staff_required
-def forward(number: str):
+def forward(number: str) -> ResponseReturnValue:
     """Forward by the delivery method; "finalise" also does Viimeistele in the same step."""
     invoice = _invoice_or_404(number)
     if not ActionForm().validate_on_submit():
@@ -257,7 +258,7 @@ def forward(number: str):
 
 @routes.post("/<number>/finalise")
 @staff_required
-def finalise(number: str):
+def finalise(number: str) -> ResponseReturnValue:
     """Viimeistele: the user is told and the invoice moves to the open receivables."""
     invoice = _invoice_or_404(number)
     if not ActionForm().validate_on_submit():
@@ -273,7 +274,7 @@ def finalise(number: str):
 
 @routes.post("/<number>/correction")
 @staff_required
-def correction(number: str):
+def correction(number: str) -> ResponseReturnValue:
     """Korjattava: back to the user with a question."""
     invoice = _invoice_or_404(number)
     form = CorrectionForm()
@@ -290,7 +291,7 @@ def correction(number: str):
 
 @routes.post("/<number>/payments")
 @staff_required
-def payment(number: str):
+def payment(number: str) -> ResponseReturnValue:
     invoice = _invoice_or_404(number)
     form = PaymentForm()
     if not form.validate_on_submit():

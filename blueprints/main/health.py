@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
 
 from blueprints.shared import Routes
 from extensions import db, limiter
@@ -69,13 +70,13 @@ def _throttle_store() -> str:
 
 
 @routes.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     """Answer whether the process and its database connection are up."""
     return _answer({"database": _database()})
 
 
 @routes.get("/readyz")
-def readyz():
+def readyz() -> ResponseReturnValue:
     """Answer whether this process is ready for traffic: database, schema, throttle store."""
     database = _database()
     checks = {"database": database}

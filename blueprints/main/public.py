@@ -12,6 +12,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -55,7 +56,7 @@ SERVICES = [
 
 
 @routes.get("/")
-def index():
+def index() -> ResponseReturnValue:
     """Show the landing page with the portal's services."""
     services = [
         {**service, "available": service["endpoint"] in current_app.view_functions}
@@ -65,7 +66,7 @@ def index():
 
 
 @routes.post("/language")
-def set_language():
+def set_language() -> ResponseReturnValue:
     """Switch the interface language (and remember it in the profile)."""
     form = LanguageForm()
     if not form.validate_on_submit():

@@ -20,6 +20,7 @@ from flask import (
     render_template,
     request,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -69,7 +70,7 @@ CALL_LABELS = {"return": _l("Return"), "cancel": _l("Cancel"), "notify": _l("Not
 
 
 @routes.get("/")
-def index():
+def index() -> ResponseReturnValue:
     """What can be paid here; for an invoicing user, the payments of their invoices."""
     if not current_user.is_authenticated or current_user.is_staff:
         return render_template("payments/index.html", page=None)
@@ -93,7 +94,7 @@ def index():
 
 
 @routes.route("/invoice/<token>", methods=["GET", "POST"])
-def invoice(token: str):
+def invoice(token: str) -> ResponseReturnValue:
     """Pay an invoice of the invoice desk (the link in its email and PDF)."""
     sales_invoice = payment_links.invoice_for_token(token)
     if sales_invoice is None:
@@ -112,7 +113,7 @@ def invoice(token: str):
 
 
 @routes.route("/course/<token>", methods=["GET", "POST"])
-def course_fee(token: str):
+def course_fee(token: str) -> ResponseReturnValue:
     """Pay the fee of an enrolment whose participant chose to pay online."""
     enrolment = payment_links.enrolment_for_token(token)
     if enrolment is None:
@@ -220,14 +221,14 @@ def _receive(kind: str) -> payment_attempts.Answer:
 
 @routes.get("/return")
 @_refused_limit
-def returned():
+def returned() -> ResponseReturnValue:
     """The payer back from the payment service: paid, or (without PAID) failed."""
     return _result("return")
 
 
 @routes.get("/cancel")
 @_refused_limit
-def cancelled():
+def cancelled() -> ResponseReturnValue:
     """The payer back from the payment service after cancelling, or a failure."""
     return _result("cancel")
 
@@ -241,7 +242,7 @@ def _result(kind: str):
 
 @routes.get("/notify")
 @_refused_limit
-def notify():
+def notify() -> ResponseReturnValue:
     """The payment service's own call when it records the payment as paid (server to server)."""
     answer = _receive("notify")
     text, status = ("OK", 200) if answer.accepted else ("REJECTED", 400)

@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -45,7 +46,7 @@ PER_PAGE = 50
 
 @routes.get("/")
 @staff_required
-def payments_list():
+def payments_list() -> ResponseReturnValue:
     form = PaymentSearchForm(request.args)
     form.validate()
     code = (form.q.data or "").strip()
@@ -77,7 +78,7 @@ def payments_list():
 
 @routes.get("/<order_number>")
 @staff_required
-def payment(order_number: str):
+def payment(order_number: str) -> ResponseReturnValue:
     found = db.session.scalar(
         sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
     )
@@ -104,7 +105,7 @@ def _payment_page(found: OnlinePayment, refund_form: RefundForm) -> str:
 
 @routes.get("/refunds")
 @staff_required
-def refunds():
+def refunds() -> ResponseReturnValue:
     """Course fees owed back to their payers, the oldest first (or those refunded, newest
     first): staff refund each in the merchant panel and mark it on the payment's page."""
     form = RefundSearchForm(request.args)
@@ -131,7 +132,7 @@ def refunds():
 
 @routes.post("/<order_number>/refunded")
 @staff_required
-def mark_refunded(order_number: str):
+def mark_refunded(order_number: str) -> ResponseReturnValue:
     """Record that the payment's refund was made, with its reference."""
     found = db.session.scalar(
         sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
@@ -153,7 +154,7 @@ def mark_refunded(order_number: str):
 
 @routes.get("/refused")
 @staff_required
-def refused():
+def refused() -> ResponseReturnValue:
     """Return, cancel and notify calls that did not pass: forged, altered or unknown."""
     page = paginate(
         sa.select(RejectedPaymentCall),

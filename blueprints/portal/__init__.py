@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.portal import public, staff
+from blueprints.portal import bookings, employees, public, staff
 
 bp = public.routes.register(Blueprint("portal", __name__, url_prefix="/portal"))
+employees.routes.register(bp)
+bookings.routes.register(bp)
 staff_bp = staff.routes.register(Blueprint("portal_staff", __name__, url_prefix="/staff/portal"))
 
 

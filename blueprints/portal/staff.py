@@ -19,6 +19,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -56,7 +57,7 @@ _ID = re.compile(r"[0-9]{1,9}")
 
 @routes.get("/")
 @staff_required
-def orders():
+def orders() -> ResponseReturnValue:
     """Every company's orders, the newest first; filter by company and status."""
     key = content_key(audience=staff_audience())
     if kept_page := cached_content(key):
@@ -107,7 +108,7 @@ def _status_form(order: PortalOrder, formdata=None) -> OrderStatusForm:
 
 @routes.get("/orders/<id:number>")
 @staff_required
-def order(number: int):
+def order(number: int) -> ResponseReturnValue:
     order = _order_or_404(number)
     with shown_in_zone("Europe/Oslo"):
         return render_template("portal/staff_order.html", order=order, form=_status_form(order))
@@ -115,7 +116,7 @@ def order(number: int):
 
 @routes.post("/orders/<id:number>/status")
 @staff_required
-def order_status(number: int):
+def order_status(number: int) -> ResponseReturnValue:
     """Change the status (the customer sees it at once) and the product group."""
     order = _order_or_404(number)
     form = _status_form(order, request.form)
@@ -138,7 +139,7 @@ def order_status(number: int):
 
 @routes.get("/bookings")
 @staff_required
-def bookings():
+def bookings() -> ResponseReturnValue:
     page = paginate(
         sa.select(Booking).options(selectinload(Booking.organisation), selectinload(Booking.slots)),
         (Booking.deadline.desc(), Booking.id.desc()),
@@ -150,7 +151,7 @@ def bookings():
 
 @routes.route("/bookings/new", methods=["GET", "POST"])
 @staff_required
-def new_booking():
+def new_booking() -> ResponseReturnValue:
     """Define a booking for a company; its times are added on its page."""
     form = BookingForm()
     if form.validate_on_submit():
@@ -183,7 +184,7 @@ def new_booking():
 
 @routes.route("/bookings/<id:booking_id>", methods=["GET", "POST"])
 @staff_required
-def booking(booking_id: int):
+def booking(booking_id: int) -> ResponseReturnValue:
     """A booking's times, who is placed and their answers; add a time."""
     booking = db.get_or_404(Booking, booking_id)
     form = SlotForm()
@@ -231,7 +232,7 @@ def booking(booking_id: int):
 
 @routes.post("/bookings/<id:booking_id>/active")
 @staff_required
-def booking_active(booking_id: int):
+def booking_active(booking_id: int) -> ResponseReturnValue:
     """Close a booking (the customer no longer sees or fills it) or open it again."""
     booking = db.get_or_404(Booking, booking_id)
     if ActionForm().validate_on_submit():
@@ -252,7 +253,7 @@ def _placement_or_404(placement_id: int) -> Placement:
 
 @routes.post("/placements/<id:placement_id>/attended")
 @staff_required
-def attended(placement_id: int):
+def attended(placement_id: int) -> ResponseReturnValue:
     """Mark whether the employee came (for the reports)."""
     placement = _placement_or_404(placement_id)
     if ActionForm().validate_on_submit():
@@ -263,7 +264,7 @@ def attended(placement_id: int):
 
 @routes.post("/placements/<id:placement_id>/remove")
 @staff_required
-def remove_placement(placement_id: int):
+def remove_placement(placement_id: int) -> ResponseReturnValue:
     """Take an employee off, also after the customer's deadline."""
     placement = _placement_or_404(placement_id)
     if ActionForm().validate_on_submit() and portal.remove(
@@ -279,7 +280,7 @@ def remove_placement(placement_id: int):
 
 @routes.get("/invoices")
 @staff_required
-def invoices():
+def invoices() -> ResponseReturnValue:
     stmt = sa.select(CustomerInvoice).options(selectinload(CustomerInvoice.organisation))
     company = company_filter()
     stmt = company.narrow(stmt, CustomerInvoice.organisation_id)
@@ -299,7 +300,7 @@ def invoices():
 
 @routes.post("/invoices/<id:invoice_id>/payment")
 @staff_required
-def payment(invoice_id: int):
+def payment(invoice_id: int) -> ResponseReturnValue:
     """Register a payment; a part payment leaves the rest outstanding."""
     invoice = db.get_or_404(CustomerInvoice, invoice_id)
     form = PaymentForm()
@@ -351,7 +352,7 @@ def _employee_changes_allowed(view):
 
 @routes.get("/employee-changes.json")
 @_employee_changes_allowed
-def employee_changes():
+def employee_changes() -> ResponseReturnValue:
     """Changes to employees since a cursor, oldest first, for the CRM integration.
 
     `?after=<cursor>&limit=<n>`: each change names the fields that changed and carries

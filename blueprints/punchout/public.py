@@ -14,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
@@ -91,7 +92,7 @@ _throttled = limiter.shared_limit(
 @routes.post("/setup")
 @_throttled
 @csrf.exempt  # a server-to-server document, authenticated by its shared secret
-def setup():
+def setup() -> ResponseReturnValue:
     """Answer a PunchOutSetupRequest with the StartPage of a new session."""
 
     def handle(root, raw):
@@ -105,7 +106,7 @@ def setup():
 @routes.post("/order")
 @_throttled
 @csrf.exempt  # a server-to-server document, authenticated by its shared secret
-def order():
+def order() -> ResponseReturnValue:
     """Answer an OrderRequest: its items' enrolments turn binding (once per payloadID)."""
 
     def handle(root, raw):
@@ -116,7 +117,7 @@ def order():
 
 
 @routes.get("/start/<token>")
-def start(token: str):
+def start(token: str) -> ResponseReturnValue:
     """Open the punchout in the browser (the StartPage works once, and not for long)."""
     ps = punchout.start(token)
     if ps is None:
@@ -139,7 +140,7 @@ def start(token: str):
 @routes.route("/oci", methods=["GET", "POST"])
 @_throttled
 @csrf.exempt  # the buyer's system opens it with its credentials, as SAP OCI does
-def oci():
+def oci() -> ResponseReturnValue:
     """Open a punchout from an SAP OCI 4.0 start URL (USERNAME, PASSWORD, HOOK_URL)."""
     values = {k.upper(): v for k, v in request.values.items()}
     buyer = None
@@ -175,7 +176,7 @@ def oci():
 
 
 @routes.get("/cart")
-def cart():
+def cart() -> ResponseReturnValue:
     """Show the cart of an edited or inspected punchout."""
     ps = current_session()
     if ps is None:
@@ -184,7 +185,7 @@ def cart():
 
 
 @routes.post("/cart/<any(transfer, withdraw):action>")
-def cart_action(action: str):
+def cart_action(action: str) -> ResponseReturnValue:
     """Send the cart back as it is, or withdraw its enrolment to choose another course."""
     ps = current_session()
     if ps is None:

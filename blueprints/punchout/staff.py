@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -31,7 +32,7 @@ routes = Routes()
 
 @routes.route("/", methods=["GET", "POST"])
 @staff_required
-def index():
+def index() -> ResponseReturnValue:
     """List the buyers with their traffic, and add a buyer."""
     form = BuyerForm()
     if form.validate_on_submit():
@@ -57,7 +58,7 @@ def index():
 
 @routes.get("/buyers/<id:buyer_id>")
 @staff_required
-def buyer(buyer_id: int):
+def buyer(buyer_id: int) -> ResponseReturnValue:
     """Show a buyer's requests and responses."""
     found = db.get_or_404(PunchoutBuyer, buyer_id)
     return render_template(
@@ -67,14 +68,14 @@ def buyer(buyer_id: int):
 
 @routes.get("/log/<id:log_id>")
 @staff_required
-def log_entry(log_id: int):
+def log_entry(log_id: int) -> ResponseReturnValue:
     """Show one logged document (its secrets redacted)."""
     return render_template("punchout/staff_log.html", entry=db.get_or_404(PunchoutLog, log_id))
 
 
 @routes.get("/pending")
 @staff_required
-def pending():
+def pending() -> ResponseReturnValue:
     """Preliminary PunchOut enrolments still waiting for the buyer's approval."""
     days = request.args.get("days", current_app.config["PUNCHOUT_PENDING_DAYS"], type=int)
     days = min(max(days or 0, 0), 3650)
@@ -89,7 +90,7 @@ def pending():
 
 @routes.post("/enrolments/<id:enrolment_id>/approve")
 @staff_required
-def approve(enrolment_id: int):
+def approve(enrolment_id: int) -> ResponseReturnValue:
     """Approve with the procurement system's order number (as an OrderRequest would)."""
     enrolment = db.get_or_404(Enrolment, enrolment_id)
     form = OrderNumberForm()
@@ -108,7 +109,7 @@ def approve(enrolment_id: int):
 
 @routes.post("/enrolments/<id:enrolment_id>/cancel")
 @staff_required
-def cancel(enrolment_id: int):
+def cancel(enrolment_id: int) -> ResponseReturnValue:
     """Cancel a preliminary enrolment whose order was never approved."""
     enrolment = db.get_or_404(Enrolment, enrolment_id)
     if ActionForm().validate_on_submit():

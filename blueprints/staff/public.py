@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -46,7 +47,7 @@ HIDDEN_LINK = _l("This message carries a personal link and is not shown here.")
 
 @routes.get("/")
 @staff_required
-def index():
+def index() -> ResponseReturnValue:
     """Show the staff area's front page with the look-up box."""
     counts = capped_counts(
         {
@@ -59,7 +60,7 @@ def index():
 
 @routes.get("/lookup")
 @staff_required
-def lookup():
+def lookup() -> ResponseReturnValue:
     """Find the record a pasted code belongs to and go there."""
     form = LookupForm(formdata=request.args)
     hits = []
@@ -74,7 +75,7 @@ def lookup():
 
 @routes.get("/mail")
 @staff_required
-def mail():
+def mail() -> ResponseReturnValue:
     """List the outbox, newest first, optionally by status."""
     status = request.args.get("status", "")
     stmt = sa.select(OutboxMessage)
@@ -107,7 +108,7 @@ def _bodies(message: OutboxMessage) -> tuple[str, str | None]:
 
 @routes.get("/mail/<id:message_id>")
 @staff_required
-def mail_detail(message_id: int):
+def mail_detail(message_id: int) -> ResponseReturnValue:
     """Show one message in full, as it was (or will be) sent."""
     message = db.get_or_404(OutboxMessage, message_id)
     record = (
@@ -131,7 +132,7 @@ def mail_detail(message_id: int):
 
 @routes.get("/mail/<id:message_id>/html")
 @staff_required
-def mail_html(message_id: int):
+def mail_html(message_id: int) -> ResponseReturnValue:
     """Serve a message's HTML body for the sandboxed frame of the detail page."""
     message = db.get_or_404(OutboxMessage, message_id)
     if not _body_visible(message):
@@ -145,7 +146,7 @@ def mail_html(message_id: int):
 
 @routes.get("/mail/<id:message_id>/attachments/<id:attachment_id>")
 @staff_required
-def mail_attachment(message_id: int, attachment_id: int):
+def mail_attachment(message_id: int, attachment_id: int) -> ResponseReturnValue:
     """Download an attachment of a message."""
     message = db.get_or_404(OutboxMessage, message_id)
     attachment = next((a for a in message.attachments if a.id == attachment_id), None)
@@ -159,7 +160,7 @@ def mail_attachment(message_id: int, attachment_id: int):
 
 @routes.post("/mail/<id:message_id>/retry")
 @staff_required
-def mail_retry(message_id: int):
+def mail_retry(message_id: int) -> ResponseReturnValue:
     """Queue an unsent message again with fresh attempts."""
     message = db.get_or_404(OutboxMessage, message_id)
     form = ActionForm()

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
@@ -143,7 +144,7 @@ def _named_sub(application: support.Offered, wanted: str) -> support.Offered | N
 @routes.route("/new", methods=["GET", "POST"])
 @login_required
 @_send_limit
-def new():
+def new() -> ResponseReturnValue:
     """Yhteydenotto: send a contact to customer service; it becomes a ticket."""
     key = content_key(tables=support.CONTACT_FORM_TABLES)
     if kept_page := cached_content(key):
@@ -216,7 +217,7 @@ def _own_ticket_or_404(number: str) -> Ticket:
 
 @routes.get("/")
 @login_required
-def index():
+def index() -> ResponseReturnValue:
     """The organisation's tickets, newest first, with their status."""
     form = TicketListFilterForm(formdata=request.args)
     form.status.choices = [
@@ -253,7 +254,7 @@ def index():
 
 @routes.get("/tickets/<number>/sent")
 @login_required
-def sent(number: str):
+def sent(number: str) -> ResponseReturnValue:
     """The confirmation page with the ticket number."""
     ticket = _own_ticket_or_404(number)
     return render_template("support/sent.html", ticket=ticket, facts=_facts(ticket))
@@ -309,7 +310,7 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
 @routes.route("/tickets/<number>", methods=["GET", "POST"])
 @login_required
 @_send_limit
-def ticket(number: str):
+def ticket(number: str) -> ResponseReturnValue:
     """A ticket of the organisation: its facts, status and conversation."""
     ticket = _own_ticket_or_404(number)
     return _ticket_page(
@@ -323,7 +324,7 @@ def ticket(number: str):
 
 @routes.route("/track/<number>/<signature>", methods=["GET", "POST"])
 @_send_limit
-def track(number: str, signature: str):
+def track(number: str, signature: str) -> ResponseReturnValue:
     """The ticket's status page behind the link in its mail: no login needed."""
     ticket = support.ticket_by_link(number, signature)
     if ticket is None:
@@ -353,12 +354,12 @@ def track(number: str, signature: str):
 
 @routes.get("/tickets/<number>/attachments/<id:attachment_id>")
 @login_required
-def attachment(number: str, attachment_id: int):
+def attachment(number: str, attachment_id: int) -> ResponseReturnValue:
     return send_attachment(_own_ticket_or_404(number), attachment_id)
 
 
 @routes.get("/track/<number>/<signature>/attachments/<id:attachment_id>")
-def track_attachment(number: str, signature: str, attachment_id: int):
+def track_attachment(number: str, signature: str, attachment_id: int) -> ResponseReturnValue:
     ticket = support.ticket_by_link(number, signature)
     if ticket is None:
         abort(404)

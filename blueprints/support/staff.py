@@ -6,6 +6,7 @@ import re
 
 import sqlalchemy as sa
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -78,7 +79,7 @@ def _queue_choices(form: QueueFilterForm, language: str) -> None:
 
 @routes.get("/")
 @staff_required
-def queue():
+def queue() -> ResponseReturnValue:
     """The ticket queue: Normaalia nopeammin first, then the oldest."""
     mine = request.args.get("handler") == "me"  # the only filter that depends on who asks
     key = content_key(audience=None if mine else staff_audience())
@@ -178,14 +179,14 @@ def _render_ticket(ticket: Ticket, **forms):
 
 @routes.get("/tickets/<number>")
 @staff_required
-def ticket(number: str):
+def ticket(number: str) -> ResponseReturnValue:
     """A ticket with everything staff need: facts, the whole thread, and the actions."""
     return _render_ticket(_ticket_or_404(number))
 
 
 @routes.post("/tickets/<number>/assign")
 @staff_required
-def assign(number: str):
+def assign(number: str) -> ResponseReturnValue:
     ticket = _ticket_or_404(number)
     if ActionForm().validate_on_submit() and support.assign_to(ticket, current_user):
         db.session.commit()
@@ -195,7 +196,7 @@ def assign(number: str):
 
 @routes.post("/tickets/<number>/status")
 @staff_required
-def change_status(number: str):
+def change_status(number: str) -> ResponseReturnValue:
     ticket = _ticket_or_404(number)
     form = _status_form(request.form)
     if not form.validate():
@@ -211,7 +212,7 @@ def change_status(number: str):
 
 @routes.post("/tickets/<number>/reply")
 @staff_required
-def reply(number: str):
+def reply(number: str) -> ResponseReturnValue:
     """Answer the contact: the reply is mailed to them with the ticket number."""
     ticket = _ticket_or_404(number)
     form = _reply_form(request.form)
@@ -234,7 +235,7 @@ def reply(number: str):
 
 @routes.post("/tickets/<number>/link")
 @staff_required
-def new_link(number: str):
+def new_link(number: str) -> ResponseReturnValue:
     """Correct the contact's address and send a new status link; the old one stops working."""
     ticket = _ticket_or_404(number)
     form = ContactLinkForm(prefix="link")
@@ -254,7 +255,7 @@ def new_link(number: str):
 
 @routes.post("/tickets/<number>/note")
 @staff_required
-def note(number: str):
+def note(number: str) -> ResponseReturnValue:
     """An internal note, for staff only."""
     ticket = _ticket_or_404(number)
     form = NoteForm()
@@ -268,7 +269,7 @@ def note(number: str):
 
 @routes.get("/tickets/<number>/attachments/<id:attachment_id>")
 @staff_required
-def attachment(number: str, attachment_id: int):
+def attachment(number: str, attachment_id: int) -> ResponseReturnValue:
     return send_attachment(_ticket_or_404(number), attachment_id, staff=True)
 
 
@@ -277,7 +278,7 @@ def attachment(number: str, attachment_id: int):
 
 @routes.get("/applications")
 @staff_required
-def applications():
+def applications() -> ResponseReturnValue:
     """Sovellus and Alisovellus lists of the contact form."""
     rows = db.session.scalars(
         sa.select(Application)
@@ -309,20 +310,20 @@ def _edit(record, form: ApplicationForm, heading: str, parent: Application | Non
 
 @routes.route("/applications/new", methods=["GET", "POST"])
 @staff_required
-def create_application():
+def create_application() -> ResponseReturnValue:
     return _edit(Application(names={}), ApplicationForm(), _("New application"))
 
 
 @routes.route("/applications/<id:application_id>", methods=["GET", "POST"])
 @staff_required
-def edit_application(application_id: int):
+def edit_application(application_id: int) -> ResponseReturnValue:
     application = db.get_or_404(Application, application_id)
     return _edit(application, ApplicationForm(), _("Edit application"))
 
 
 @routes.route("/applications/<id:application_id>/sub-applications/new", methods=["GET", "POST"])
 @staff_required
-def create_sub_application(application_id: int):
+def create_sub_application(application_id: int) -> ResponseReturnValue:
     application = db.get_or_404(Application, application_id)
     sub = SubApplication(application_id=application.id, names={})
     return _edit(sub, ApplicationForm(), _("New sub-application"), parent=application)
@@ -330,7 +331,7 @@ def create_sub_application(application_id: int):
 
 @routes.route("/sub-applications/<id:sub_id>", methods=["GET", "POST"])
 @staff_required
-def edit_sub_application(sub_id: int):
+def edit_sub_application(sub_id: int) -> ResponseReturnValue:
     sub = db.get_or_404(SubApplication, sub_id)
     return _edit(sub, ApplicationForm(), _("Edit sub-application"), parent=sub.application)
 

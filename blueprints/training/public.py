@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -97,7 +98,7 @@ def _calendar_choices(form: CalendarFilterForm, now) -> None:
 
 
 @routes.get("/")
-def index():
+def index() -> ResponseReturnValue:
     """Show the upcoming open courses, filtered, with the service-code field."""
     key = content_key(tables=(Course.__tablename__,))
     if kept_page := cached_content(key):
@@ -159,7 +160,7 @@ def index():
 
 
 @routes.get("/courses/<id:course_id>")
-def course(course_id: int):
+def course(course_id: int) -> ResponseReturnValue:
     """Show a course with its seats and the enrol button (or why there is none)."""
     course = db.get_or_404(Course, course_id)
     if training.expire_offers(course.id):
@@ -172,7 +173,7 @@ def course(course_id: int):
 
 
 @routes.route("/courses/<id:course_id>/enrol", methods=["GET", "POST"])
-def enrol(course_id: int):
+def enrol(course_id: int) -> ResponseReturnValue:
     """Enrol one participant (Ilmoittautumislomake), or join the waiting list."""
     ps = punchout_session.current_session()  # ordering through the buyer's procurement system
     # The course, and the user's own details prefilled (a buyer's cart: anything).
@@ -275,7 +276,7 @@ def enrol(course_id: int):
 
 
 @routes.get("/enrolled")
-def enrolled():
+def enrolled() -> ResponseReturnValue:
     """Thank the participant: from the form, with what it was sent (the same page whether
     or not the address was enrolled already); from a seat offer, with the service code."""
     receipt = session.pop("enrolment_receipt", None)
@@ -308,7 +309,7 @@ def enrolled():
 
 @routes.post("/lookup")
 @_code_limit
-def lookup():
+def lookup() -> ResponseReturnValue:
     """Show the enrolment of a service code (Palvelutunnus)."""
     form = ServiceCodeForm()
     enrolment = None
@@ -335,7 +336,7 @@ def _show_enrolment(enrolment, cancel_form: ParticipantCancelForm):
 
 @routes.post("/cancel")
 @_code_limit
-def cancel():
+def cancel() -> ResponseReturnValue:
     """Cancel an enrolment with its service code, confirmed by its email address."""
     form = ParticipantCancelForm()
     enrolment = training.by_service_code(form.code.data or "")
@@ -370,7 +371,7 @@ def cancel():
 
 
 @routes.get("/offers/<token>")
-def offer(token: str):
+def offer(token: str) -> ResponseReturnValue:
     """Show a seat offered from the waiting list, with accept and decline."""
     enrolment = training.enrolment_for_offer(token)
     if enrolment is None:
@@ -381,7 +382,7 @@ def offer(token: str):
 
 
 @routes.post("/offers/<token>/<any(accept, decline):answer>")
-def answer_offer(token: str, answer: str):
+def answer_offer(token: str, answer: str) -> ResponseReturnValue:
     """Take the offered seat, or let it pass to the next in line."""
     enrolment = training.enrolment_for_offer(token)
     if enrolment is None:

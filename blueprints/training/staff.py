@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -44,7 +45,7 @@ def status_labels() -> dict[str, str]:
 
 @routes.get("/")
 @staff_required
-def courses():
+def courses() -> ResponseReturnValue:
     """List every course, the newest start first, with its seats."""
     key = content_key(audience=staff_audience())
     if kept_page := cached_content(key):
@@ -73,7 +74,7 @@ def _save_course(form: CourseForm, course: Course) -> None:
 
 @routes.route("/courses/new", methods=["GET", "POST"])
 @staff_required
-def create_course():
+def create_course() -> ResponseReturnValue:
     """Add a course to the calendar."""
     form = CourseForm()
     if form.validate_on_submit():
@@ -88,7 +89,7 @@ def create_course():
 
 @routes.route("/courses/<id:course_id>/edit", methods=["GET", "POST"])
 @staff_required
-def edit_course(course_id: int):
+def edit_course(course_id: int) -> ResponseReturnValue:
     """Change a course's details, seats, deadlines or whether it is open."""
     course = db.get_or_404(Course, course_id)
     form = CourseForm(obj=course)
@@ -125,7 +126,7 @@ def edit_course(course_id: int):
 
 @routes.post("/courses/<id:course_id>/close")
 @staff_required
-def close_course(course_id: int):
+def close_course(course_id: int) -> ResponseReturnValue:
     """Close a course for enrolment, or open it again."""
     course = db.get_or_404(Course, course_id)
     if ActionForm().validate_on_submit():
@@ -168,7 +169,7 @@ def _filter_form() -> ParticipantFilterForm:
 
 @routes.get("/courses/<id:course_id>")
 @staff_required
-def participants(course_id: int):
+def participants(course_id: int) -> ResponseReturnValue:
     """Show a course's participants, filtered by status and text."""
     course = db.get_or_404(Course, course_id)
     form = _filter_form()
@@ -207,7 +208,7 @@ CSV_COLUMNS = [
 
 @routes.get("/courses/<id:course_id>/participants.csv")
 @staff_required
-def participants_csv(course_id: int):
+def participants_csv(course_id: int) -> ResponseReturnValue:
     """Download the (filtered) participants as CSV that Excel opens with Finnish letters."""
     course = db.get_or_404(Course, course_id)
 
@@ -232,7 +233,7 @@ def participants_csv(course_id: int):
 
 @routes.get("/enrolments/<id:enrolment_id>")
 @staff_required
-def enrolment(enrolment_id: int):
+def enrolment(enrolment_id: int) -> ResponseReturnValue:
     """Show an enrolment with its status history and any mail that failed."""
     enrolment = db.get_or_404(Enrolment, enrolment_id)
     return render_template(
@@ -245,7 +246,7 @@ def enrolment(enrolment_id: int):
 
 @routes.post("/enrolments/<id:enrolment_id>/cancel")
 @staff_required
-def cancel_enrolment(enrolment_id: int):
+def cancel_enrolment(enrolment_id: int) -> ResponseReturnValue:
     """Cancel an enrolment with a reason; a freed seat goes to the next in line."""
     enrolment = db.get_or_404(Enrolment, enrolment_id)
     form = StaffCancelForm()

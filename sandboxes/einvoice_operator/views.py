@@ -14,6 +14,7 @@ from flask import (
     render_template,
     request,
 )
+from flask.typing import ResponseReturnValue
 from lxml import etree
 
 from access import staff_required
@@ -148,7 +149,7 @@ def _read_message(message: bytes, framed: dict[str, str]) -> etree._Element:
 
 @routes.post("/messages")
 @csrf.exempt  # a server-to-server API, authenticated by its bearer token
-def receive_message():
+def receive_message() -> ResponseReturnValue:
     """Receive a Finvoice in its SOAP frame (see services/invoicing/einvoice_operator.py)."""
     refused = records.refusal("EINVOICE_OPERATOR_TOKEN")
     if refused:
@@ -201,14 +202,14 @@ def _message_answer(record: dict) -> dict:
 
 @routes.get("/")
 @staff_required
-def operator_messages():
+def operator_messages() -> ResponseReturnValue:
     """The messages the operator received, the newest first."""
     return render_template("sandbox/einvoice.html", messages=records.listed("einvoice"))
 
 
 @routes.get("/messages/<message_id>.xml")
 @staff_required
-def operator_message(message_id: str):
+def operator_message(message_id: str) -> ResponseReturnValue:
     """A received Finvoice as it arrived (shown as text: never rendered as a page)."""
     if records.find("einvoice", OPERATOR_ID, message_id) is None:
         abort(404)

@@ -15,6 +15,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -48,7 +49,7 @@ routes = Routes()
 
 @routes.get("/")
 @staff_required
-def sandbox():
+def sandbox() -> ResponseReturnValue:
     """The local Handi: start a punchout as a buyer would."""
     return render_template(
         "sandbox/handi.html", form=ActionForm(), cart=session.get("sandbox_cart")
@@ -57,7 +58,7 @@ def sandbox():
 
 @routes.post("/start")
 @staff_required
-def sandbox_start():
+def sandbox_start() -> ResponseReturnValue:
     """Send a real PunchOutSetupRequest over HTTP and open its StartPage."""
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -84,7 +85,7 @@ def sandbox_start():
 @routes.post("/cart")
 @csrf.exempt  # the supplier's page posts the cart here, as to any procurement system
 @staff_required
-def receive():
+def receive() -> ResponseReturnValue:
     """Receive the cart the supplier posted back (cxml-urlencoded) and show it."""
     raw = request.form.get("cxml-urlencoded", "")
     try:
@@ -109,7 +110,7 @@ def receive():
 
 @routes.post("/approve")
 @staff_required
-def sandbox_approve():
+def sandbox_approve() -> ResponseReturnValue:
     """Hyväksy: send the OrderRequest of the cart over HTTP, as Handi does on approval."""
     cart = session.get("sandbox_cart")
     if not ActionForm().validate_on_submit() or not cart:

@@ -95,6 +95,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import force_locale
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice
@@ -796,7 +797,7 @@ def _transaction_or_404(service: _Service, token: str) -> dict:
 
 @routes.post("/channel-payment")
 @csrf.exempt  # posted from the shop's page on another site; authenticated by its AUTHCODE
-def channel_payment():
+def channel_payment() -> ResponseReturnValue:
     """Receive a channel payment form; refuse it with every problem, or open a payment."""
     service = _service()
     fields: dict[str, str] = {}
@@ -820,7 +821,7 @@ def channel_payment():
 
 
 @routes.get("/pay/<token>")
-def bank(token: str):
+def bank(token: str) -> ResponseReturnValue:
     """Show the bank page: the order, its total, the banks, Pay and Cancel."""
     service = _service()
     transaction = _transaction_or_404(service, token)
@@ -830,7 +831,7 @@ def bank(token: str):
 
 
 @routes.post("/pay/<token>")
-def pay(token: str):
+def pay(token: str) -> ResponseReturnValue:
     """Pay at the chosen bank: call the shop's notify, then send the payer back."""
     service = _service()
     transaction = _transaction_or_404(service, token)
@@ -847,7 +848,7 @@ def pay(token: str):
 
 
 @routes.post("/cancel/<token>")
-def cancel(token: str):
+def cancel(token: str) -> ResponseReturnValue:
     """Cancel the payment and send the payer back to the shop's cancel address."""
     service = _service()
     _transaction_or_404(service, token)
@@ -860,7 +861,7 @@ def cancel(token: str):
 
 @routes.get("/")
 @staff_required
-def index():
+def index() -> ResponseReturnValue:
     """The payments the sandbox received, the newest first."""
     service = _service()
     shown = _all(service)[:MAX_LISTED]
@@ -875,7 +876,7 @@ def index():
 
 @routes.post("/notify/<token>")
 @staff_required
-def notify(token: str):
+def notify(token: str) -> ResponseReturnValue:
     """Call a paid payment's notify address again now."""
     service = _service()
     transaction = _transaction_or_404(service, token)

@@ -29,6 +29,7 @@ from flask import (
     render_template,
     request,
 )
+from flask.typing import ResponseReturnValue
 
 from access import staff_required
 from blueprints.shared import Routes
@@ -110,7 +111,7 @@ def _job_answer(job: dict) -> dict:
 
 @routes.post("/jobs")
 @csrf.exempt  # a server-to-server API, authenticated by its bearer token
-def submit_job():
+def submit_job() -> ResponseReturnValue:
     """Accept a print job: a PDF and its recipient (see services/invoicing/print_service.py)."""
     refused = records.refusal("PRINT_SERVICE_TOKEN")
     if refused:
@@ -183,7 +184,7 @@ def _repeated(first_id: str, fingerprint: str) -> Response:
 
 
 @routes.get("/jobs/<job_id>")
-def job_status(job_id: str):
+def job_status(job_id: str) -> ResponseReturnValue:
     """A job's state: the sandbox prints at once, so an accepted job is soon printed."""
     refused = records.refusal("PRINT_SERVICE_TOKEN")
     if refused:
@@ -197,14 +198,14 @@ def job_status(job_id: str):
 
 @routes.get("/")
 @staff_required
-def print_jobs():
+def print_jobs() -> ResponseReturnValue:
     """The jobs the sandbox printed, the newest first."""
     return render_template("sandbox/print.html", jobs=records.listed("print"))
 
 
 @routes.get("/jobs/<job_id>/document")
 @staff_required
-def print_document(job_id: str):
+def print_document(job_id: str) -> ResponseReturnValue:
     """The PDF of a job, as the service received it."""
     job = records.find("print", JOB_ID, job_id)
     if job is None:
