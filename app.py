@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 import config as portal_config
 import observability
+import routing
 import security
 import templating
 from blueprints.punchout import session as punchout_session
@@ -34,6 +35,7 @@ ERROR_CODES = (400, 403, 404, 405, 409, 413, 429, 500)
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the portal."""
     app = Flask(__name__, instance_relative_config=True)
+    app.url_rule_class = routing.Rule  # URL builders compiled once a process, not an app
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(portal_config.from_environment(app.instance_path))
     if config:
@@ -291,7 +293,7 @@ def register_blueprints(app: Flask) -> None:
         training,
     )
 
-    app.url_map.converters["id"] = security.IdConverter
+    app.url_map.converters["id"] = routing.IdConverter
     for part in (
         main,
         auth,

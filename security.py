@@ -1,5 +1,5 @@
 """The security headers of every response, built from what each page declares it needs,
-and the small web helpers that keep a request on safe ground (ids in URLs, redirects).
+and the small web helpers that keep a request on safe ground (ids typed, redirects).
 
 The Content-Security-Policy is one declaration, `POLICY`. A page that needs more than it
 says declares that need while it is made, and the header is built once, after the view:
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request, session
-from werkzeug.routing import IntegerConverter
 
 # Every page of the portal: nothing but its own scripts, styles, fonts and forms.
 POLICY: dict[str, str] = {
@@ -141,16 +140,6 @@ def _carries_login(app: Flask) -> bool:
     if session.get("_user_id"):
         return True
     return bool(request.cookies.get(app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)))
-
-
-class IdConverter(IntegerConverter):
-    """`<id:name>`: a positive database id that fits a 32-bit integer column.
-
-    A larger number is simply not found (404) instead of an overflow in the database.
-    """
-
-    def __init__(self, map, *args, **kwargs) -> None:
-        super().__init__(map, min=1, max=2**31 - 1)
 
 
 def safe_next(target: str | None) -> str | None:

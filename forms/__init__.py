@@ -43,10 +43,12 @@ class FormMessages:
         self.ours, self.theirs = ours, theirs
 
     def gettext(self, string: str) -> str:
+        """The message from the portal's catalog, or else from WTForms'."""
         text = self.ours.gettext(string)
         return text if text != string else self.theirs.gettext(string)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The singular or plural message from the portal's catalog, or else WTForms'."""
         text = self.ours.ngettext(singular, plural, n)
         if text not in (singular, plural):
             return text
@@ -57,6 +59,7 @@ class RenderingMeta:
     """A form Meta whose fields render through `forms.rendering` (subforms take it too)."""
 
     def render_field(self, field: Any, render_kw: dict) -> Any:
+        """The field's control as `forms.rendering` writes it, or as its widget does."""
         html = render_widget(field, render_kw)
         return super().render_field(field, render_kw) if html is None else html
 
@@ -67,6 +70,7 @@ class PortalMeta(RenderingMeta):
     text fields that refuse control characters with a field message of their own."""
 
     def bind_field(self, form: Any, unbound_field: Any, options: dict) -> Any:
+        """Bind the field, refusing control characters in what is typed into it."""
         field = super().bind_field(form, unbound_field, options)
         # A subform's or a list's own fields are checked by the subform's Meta; a
         # password is never stored as typed (and one set before must still log in); a
@@ -78,6 +82,7 @@ class PortalMeta(RenderingMeta):
         return field
 
     def get_translations(self, form: Any) -> Any:
+        """WTForms' messages in the page's language, the portal's catalog first."""
         if not current_app.config.get("WTF_I18N_ENABLED", True):
             return super().get_translations(form)
         if not has_request_context():

@@ -63,6 +63,7 @@ class AuditSearchForm(PortalForm):
         ]
 
     def validate(self, extra_validators=None) -> bool:
+        """Validate the filters; a record's type and id are given together."""
         valid = super().validate(extra_validators)
         # A record is its type and its id together: its index is searched by both.
         if self.record_id.data and not self.record_type.data and not self.record_id.errors:

@@ -28,6 +28,7 @@ from services.accounts import MIN_PASSWORD_LENGTH
 
 
 def language_choices() -> list[SelectChoice]:
+    """The portal's languages for a select, each named in itself."""
     # Each language named in itself, with lang= so screen readers pronounce it right.
     return [
         SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()
@@ -35,6 +36,8 @@ def language_choices() -> list[SelectChoice]:
 
 
 class LoginForm(PortalForm):
+    """The login's first step: email address and password, and whether to stay logged in."""
+
     email = EmailField(
         _l("Email address"),
         validators=[DataRequired(_l("Enter your email address.")), Length(max=254)],
@@ -72,6 +75,7 @@ class TwoFactorForm(PortalForm):
     )
 
     def validate_code(self, field: StringField) -> None:
+        """Accept only a code of six digits."""
         if two_factor.normalise_code(field.data) is None:
             raise ValidationError(_l("The code has 6 digits."))
 
@@ -90,6 +94,7 @@ class RecoveryCodeForm(PortalForm):
     )
 
     def validate_code(self, field: StringField) -> None:
+        """Accept only a code of the recovery codes' form."""
         if two_factor.normalise_recovery_code(field.data) is None:
             raise ValidationError(_l("A recovery code has 10 letters and digits."))
 
@@ -125,6 +130,8 @@ class TwoFactorConfirmForm(PortalForm):
 
 
 class PasswordResetRequestForm(PortalForm):
+    """The email address a link for setting a new password is sent to."""
+
     email = EmailField(
         _l("Email address"),
         validators=[DataRequired(_l("Enter your email address.")), Email(), Length(max=254)],
@@ -134,6 +141,8 @@ class PasswordResetRequestForm(PortalForm):
 
 
 class PasswordResetForm(PortalForm):
+    """A new password, typed twice, from the link of the password reset mail."""
+
     password = PasswordField(
         _l("New password"),
         validators=[
@@ -160,6 +169,8 @@ class PasswordResetForm(PortalForm):
 
 
 class ProfileForm(PortalForm):
+    """The user's own details (omat tiedot): name, email address and language."""
+
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter your name.")), Length(max=200)],
@@ -233,6 +244,7 @@ class UserForm(PortalForm):
     active = BooleanField(_l("Active: may log in"), default=True)
 
     def validate_granted_department_ids(self, field) -> None:
+        """Accept only departments of the user's organisation."""
         import sqlalchemy as sa
 
         from extensions import db
@@ -257,6 +269,7 @@ class UserForm(PortalForm):
             raise ValidationError(_l("Choose departments of the user's organisation."))
 
     def validate_organisation(self, field: OrganisationField) -> None:
+        """Require the organisation of a customer user."""
         if self.role.data == Role.CUSTOMER.value and field.picked is None and not field.errors:
             raise ValidationError(_l("Choose the organisation of a customer user."))
 
@@ -265,6 +278,8 @@ BUSINESS_ID_FORMATS = {"FI": ytunnus, "NO": orgnr}
 
 
 class OrganisationForm(PortalForm):
+    """An organisation as an admin creates or edits it."""
+
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter the name of the organisation.")), Length(max=200)],
@@ -288,6 +303,7 @@ class OrganisationForm(PortalForm):
     )
 
     def validate_business_id(self, field: StringField) -> None:
+        """Check the business ID by its country's rules and write it in its form."""
         if not field.data:
             return
         module = BUSINESS_ID_FORMATS.get(self.country.data)
@@ -301,6 +317,8 @@ class OrganisationForm(PortalForm):
 
 
 class DepartmentForm(PortalForm):
+    """A department of an organisation, under another department or directly under it."""
+
     name = StringField(
         _l("Department"),
         validators=[DataRequired(_l("Enter the name of the department.")), Length(max=200)],

@@ -125,14 +125,17 @@ class LineForm(Form):
     vat_percent = SelectField(_l("VAT rate"), choices=[], validate_choice=False)
 
     def is_empty(self) -> bool:
+        """Whether the line is left blank: no description, quantity or price."""
         return not (self.description.data or self.quantity.raw_data and self.quantity.raw_data[0]
                     or self.unit_price.raw_data and self.unit_price.raw_data[0])  # fmt: skip
 
     def validate_unit_price(self, field) -> None:
+        """Accept a price in euros and cents only."""
         if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
             raise ValidationError(_l("Enter the price in euros and cents, e.g. 120,50."))
 
     def validate_quantity(self, field) -> None:
+        """Accept a quantity of at most three decimals."""
         if field.data is not None and field.data != field.data.quantize(Decimal("0.001")):
             raise ValidationError(_l("Enter the quantity with at most three decimals."))
 
@@ -213,12 +216,14 @@ class InvoiceForm(PortalForm):
     # -- field checks that hold for drafts too
 
     def validate_payer_business_id(self, field) -> None:
+        """Check the payer's Y-tunnus and write it in its standard form."""
         if field.data:
             if not ytunnus.is_valid(field.data):
                 raise ValidationError(_l("Enter a valid business ID, e.g. 1234567-8."))
             field.data = ytunnus.format(field.data)
 
     def validate_payer_einvoice_address(self, field) -> None:
+        """Accept an OVT code or an IBAN, compacted."""
         if field.data:
             compact = "".join(field.data.split()).upper()
             if not (OVT.fullmatch(compact) or iban.is_valid(compact)):
@@ -226,6 +231,7 @@ class InvoiceForm(PortalForm):
             field.data = compact
 
     def validate_payer_operator(self, field) -> None:
+        """Accept an operator's code, compacted."""
         if field.data:
             compact = "".join(field.data.split()).upper()
             if not OPERATOR.fullmatch(compact):
@@ -233,6 +239,7 @@ class InvoiceForm(PortalForm):
             field.data = compact
 
     def validate_due_date(self, field) -> None:
+        """Accept a due date from the invoice date to a year after it."""
         if field.data and self.invoice_date.data and field.data < self.invoice_date.data:
             raise ValidationError(_l("The due date cannot be before the invoice date."))
         if (
@@ -243,6 +250,7 @@ class InvoiceForm(PortalForm):
             raise ValidationError(_l("The due date can be at most a year after the invoice."))
 
     def validate_lines(self, field) -> None:
+        """Check the lines' VAT rates against the invoice date; refuse a negative total."""
         if self.invoice_date.data:
             allowed = {choice.value for choice in vat_choices(self.invoice_date.data)}
             for entry in field:
@@ -311,6 +319,7 @@ class InvoiceForm(PortalForm):
         return complete
 
     def filled_lines(self) -> list[LineForm]:
+        """The lines that are not left blank."""
         return [entry.form for entry in self.lines if not entry.form.is_empty()]
 
 
@@ -350,6 +359,8 @@ class InvoiceSearchForm(PortalForm):
 
 
 class CorrectionForm(PortalForm):
+    """The staff's question that returns an invoice to its user for correcting."""
+
     class Meta(TrimmedMeta):
         pass
 
@@ -361,6 +372,8 @@ class CorrectionForm(PortalForm):
 
 
 class PaymentForm(PortalForm):
+    """A payment of an invoice as the staff register it."""
+
     class Meta(TrimmedMeta):
         pass
 
@@ -378,6 +391,7 @@ class PaymentForm(PortalForm):
     )
 
     def validate_amount(self, field) -> None:
+        """Accept an amount in euros and cents only."""
         if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
             raise ValidationError(_l("Enter the amount in euros and cents."))
 

@@ -86,10 +86,12 @@ class PayerForm(PortalForm):
         self.country.choices = country_choices()
 
     def validate_postcode(self, field) -> None:
+        """Accept only five digits as a Finnish postcode."""
         if self.country.data == "FI" and field.data and not FINNISH_POSTCODE.fullmatch(field.data):
             raise ValidationError(_l("A Finnish postcode has five digits."))
 
     def contact_values(self) -> dict:
+        """The payer's details by CONTACT_FIELDS name, empty ones as ""."""
         return {name: getattr(self, name).data or "" for name in CONTACT_FIELDS}
 
 
@@ -98,6 +100,8 @@ CONTACT_FIELDS += ("country",)
 
 
 class PaymentSearchForm(PortalForm):
+    """The staff's search of online payments: an order number or payment ID, a status."""
+
     class Meta(SearchMeta):
         pass
 

@@ -235,6 +235,8 @@ class EmployeeForm(PortalForm):
 
 
 class DeactivateForm(PortalForm):
+    """Deaktiver: the date from which an employee is deactivated."""
+
     on = DateField(_l("Deactivated from"), validators=[InputRequired(REQUIRED), SensibleYear()])
 
 
@@ -257,6 +259,7 @@ class PlaceForm(PortalForm):
 
 
 def yes_no() -> list[SelectChoice]:
+    """The choices of a yes/no question of the self-declaration."""
     return [SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))]
 
 
@@ -293,6 +296,8 @@ def declaration_form(questions, formdata=None) -> DeclarationForm:
 
 
 class ReportForm(PortalForm):
+    """The period of the reports: from and to dates, both optional."""
+
     Meta = SearchMeta
 
     date_from = DateField(_l("From date"), validators=[Optional(), SensibleYear()])
@@ -303,11 +308,15 @@ class ReportForm(PortalForm):
 
 
 class OrderStatusForm(PortalForm):
+    """The staff's change of an order's status and product group."""
+
     status = SelectField(_l("Order status"), choices=[])
     product_group = SelectField(_l("Product group"), choices=[], validate_choice=False)
 
 
 class BookingForm(PortalForm):
+    """A booking the staff define for a company, of an order if any."""
+
     class Meta(TrimmedMeta):
         pass
 
@@ -337,6 +346,8 @@ class BookingForm(PortalForm):
 
 
 class SlotForm(PortalForm):
+    """A time of a booking: its start and end and its number of places."""
+
     starts_at = DateTimeLocalField(
         _l("Starts"), validators=[InputRequired(REQUIRED), SensibleYear()]
     )
@@ -344,11 +355,14 @@ class SlotForm(PortalForm):
     capacity = IntegerField(_l("Places"), validators=[InputRequired(REQUIRED), Bounds(1, 1000)])
 
     def validate_ends_at(self, field) -> None:
+        """Accept an end only after the start."""
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
             raise ValidationError(_l("The end must be after the start."))
 
 
 class PaymentForm(PortalForm):
+    """A payment of a customer invoice as the staff register it."""
+
     # What was outstanding when the form was shown: a payment applies only to that.
     seen = LocalDecimalField(widget=HiddenInput(), validators=[InputRequired(REQUIRED), Amount()])
     amount = LocalDecimalField(

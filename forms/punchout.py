@@ -10,6 +10,8 @@ from forms import PortalForm
 
 
 class BuyerForm(PortalForm):
+    """A PunchOut buyer as staff add or edit it: its name and Sender credential."""
+
     name = StringField(
         _l("Name"), validators=[DataRequired(_l("Enter the name of the buyer.")), Length(max=200)]
     )
@@ -35,6 +37,8 @@ class BuyerForm(PortalForm):
 
 
 class OrderNumberForm(PortalForm):
+    """The order number by which staff approve an enrolment without an OrderRequest."""
+
     order_number = StringField(
         _l("Order number of the procurement system"),
         validators=[DataRequired(_l("Enter the order number.")), Length(max=100)],

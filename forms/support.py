@@ -81,6 +81,7 @@ class ContactForm(PortalForm):
     screenshots = _screenshots(_l("Screenshot"))
 
     def validate(self, extra_validators=None) -> bool:
+        """Validate the form; the sub-application must be one of the chosen application's."""
         valid = super().validate(extra_validators)
         chosen = self.sub_application.data or ""
         allowed = {choice.value for choice in self.sub_application.choices}
@@ -107,6 +108,7 @@ class TicketMessageForm(PortalForm):
 
 
 def status_choices() -> list[SelectChoice]:
+    """The ticket statuses with their labels, for a select."""
     from services.support import STATUS_LABELS
 
     return [SelectChoice(status.value, STATUS_LABELS[status]) for status in TicketStatus]
@@ -159,6 +161,8 @@ class ContactLinkForm(PortalForm):
 
 
 class StatusForm(PortalForm):
+    """The staff's change of a ticket's status."""
+
     status = SelectField(_l("Status"), choices=[])
 
 
@@ -208,10 +212,12 @@ class ApplicationForm(PortalForm):
     LANGUAGES = ("fi", "sv", "nb", "en")
 
     def names(self) -> dict[str, str]:
+        """The names given, by language code."""
         fields = {code: getattr(self, f"name_{code}") for code in self.LANGUAGES}
         return {code: field.data for code, field in fields.items() if field.data}
 
     def fill(self, names: dict) -> None:
+        """Fill the name fields from names by language code."""
         for code in self.LANGUAGES:
             getattr(self, f"name_{code}").data = names.get(code, "")
 

@@ -122,9 +122,11 @@ class EnrolmentForm(PortalForm):
 
     @property
     def pays_online(self) -> bool:
+        """Whether the participant chose to pay online (where the form offers it)."""
         return "payment_method" in self._fields and self.payment_method.data == "online"
 
     def validate(self, extra_validators=None) -> bool:
+        """Validate the form; an e-invoice address needs its operator too."""
         valid = super().validate(extra_validators)
         if self.einvoice_address.data and not self.einvoice_operator.data:
             self.einvoice_operator.errors.append(
@@ -153,6 +155,7 @@ class CalendarFilterForm(PortalForm):
     date_to = DateField(_l("To date"), validators=[Optional(), SensibleYear()])
 
     def validate_date_to(self, field) -> None:
+        """Accept an end date only from the start date on."""
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError(_l("The end date is before the start date."))
 
@@ -181,6 +184,8 @@ class ParticipantCancelForm(PortalForm):
 
 
 class StaffCancelForm(PortalForm):
+    """The staff's cancelling of an enrolment, with the reason shown in the cancellation email."""
+
     reason = StringField(
         _l("Reason"),
         validators=[DataRequired(_l("Enter the reason for cancelling.")), Length(max=500)],
@@ -239,25 +244,31 @@ class CourseForm(PortalForm):
     is_open = BooleanField(_l("Open for enrolment"), default=True)
 
     def validate_ends_at(self, field) -> None:
+        """Accept an end only after the course starts."""
         if field.data and self.starts_at.data and field.data <= self.starts_at.data:
             raise ValidationError(_l("The course must end after it starts."))
 
     def validate_enrolment_deadline(self, field) -> None:
+        """Accept an enrolment deadline only up to the course's start."""
         if field.data and self.starts_at.data and field.data > self.starts_at.data:
             raise ValidationError(_l("The deadline must be before the course starts."))
 
     def validate_cancellation_deadline(self, field) -> None:
+        """Accept a cancellation deadline only up to the course's start."""
         if field.data and self.starts_at.data and field.data > self.starts_at.data:
             raise ValidationError(_l("The deadline must be before the course starts."))
 
     validate_refund_deadline = validate_cancellation_deadline
 
     def validate_place(self, field) -> None:
+        """Require a place unless the course is remote."""
         if not self.remote.data and not field.data:
             raise ValidationError(_l("Enter the place, or mark the course as remote."))
 
 
 class ParticipantFilterForm(PortalForm):
+    """The filters of a course's participant list: a search and a status."""
+
     class Meta:
         csrf = False
 

@@ -74,6 +74,7 @@ class TrimmedMeta:
     """A form Meta that trims every text field; an empty optional field is saved as nothing."""
 
     def bind_field(self, form, unbound_field, options):
+        """Bind the field with `strip` among its filters (lists and subforms as they are)."""
         from wtforms import FieldList, FormField
 
         if issubclass(unbound_field.field_class, (FieldList, FormField)):
@@ -182,7 +183,8 @@ class LocalDecimalField(DecimalField):
 
     widget = TextInput()
 
-    def process_formdata(self, valuelist):
+    def process_formdata(self, valuelist) -> None:
+        """Read a number as people write it (1 234,50); refuse anything else."""
         if valuelist:
             valuelist = [value.replace("\u00a0", "").replace(" ", "").replace(",", ".")
                          for value in valuelist]  # fmt: skip
@@ -209,6 +211,7 @@ class OrganisationField(StringField):
         self.picked = None
 
     def process_data(self, value) -> None:
+        """Show an organisation by its name and keep it as the picked one."""
         from models.auth import Organisation
 
         if isinstance(value, Organisation):
@@ -216,9 +219,11 @@ class OrganisationField(StringField):
         super().process_data(value)
 
     def populate_obj(self, obj, name: str) -> None:
+        """Set the picked organisation, not the typed text, on the object."""
         setattr(obj, name, self.picked)
 
     def pre_validate(self, form: Form) -> None:
+        """Pick the organisation the text names; refuse a text naming none or several."""
         from services import accounts
 
         self.picked = None

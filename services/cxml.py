@@ -82,6 +82,7 @@ def find(node: etree._Element, path: str) -> etree._Element | None:
 
 
 def text(node: etree._Element, path: str) -> str | None:
+    """The text of the first element on the path, stripped, or None when missing or empty."""
     found = find(node, path)
     if found is None:
         return None
@@ -90,6 +91,7 @@ def text(node: etree._Element, path: str) -> str | None:
 
 
 def require(node: etree._Element, path: str) -> etree._Element:
+    """The first element on the path; a 400 CXMLError when it is missing."""
     found = find(node, path)
     if found is None:
         raise CXMLError(400, f"The element {path} is missing.")
@@ -97,6 +99,7 @@ def require(node: etree._Element, path: str) -> etree._Element:
 
 
 def require_text(node: etree._Element, path: str) -> str:
+    """The text of the element on the path; a 400 CXMLError when missing or empty."""
     value = text(node, path)
     if value is None:
         raise CXMLError(400, f"The element {path} is missing or empty.")
@@ -105,6 +108,8 @@ def require_text(node: etree._Element, path: str) -> str:
 
 @dataclass(frozen=True)
 class Credential:
+    """A From, To or Sender credential: its domain and identity, and the Sender's secret."""
+
     domain: str
     identity: str
     secret: str | None = None
@@ -154,6 +159,7 @@ def payload_id() -> str:
 
 
 def timestamp() -> str:
+    """The current moment in UTC to the second, for a document's timestamp."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -173,6 +179,7 @@ def _sub(parent: etree._Element, tag: str, text_: str | None = None, **attrs) ->
 
 
 def to_bytes(root: etree._Element) -> bytes:
+    """The document as UTF-8 bytes with the XML declaration and the cXML DOCTYPE."""
     return etree.tostring(
         root,
         xml_declaration=True,
@@ -220,6 +227,7 @@ def _status_name(code: int) -> str:
 
 
 def setup_response(start_url: str) -> bytes:
+    """The PunchOutSetupResponse (200 OK) whose StartPage is `start_url`."""
     body = etree.Element("PunchOutSetupResponse")
     start = _sub(body, "StartPage")
     _sub(start, "URL", start_url)
@@ -227,11 +235,14 @@ def setup_response(start_url: str) -> bytes:
 
 
 def money(amount: Decimal) -> str:
+    """An amount as a Money element carries it: to the cent, with a decimal point."""
     return f"{amount.quantize(Decimal('0.01'))}"
 
 
 @dataclass(frozen=True)
 class CartItem:
+    """One item of a cart sent back to the buyer (by default training, in EUR, one of it)."""
+
     supplier_part_id: str
     auxiliary_id: str
     price: Decimal
@@ -294,6 +305,7 @@ def setup_request(
     browser_form_post: str,
     operation: str = "create",
 ) -> bytes:
+    """A PunchOutSetupRequest as a buyer sends it (the sandbox's buyer side)."""
     root = _document()
     _header(root, sender_, buyer, supplier, "Handi-hiekkalaatikko")
     request = _sub(root, "Request", deploymentMode="test")

@@ -64,6 +64,7 @@ def employee_age(born: date, today: date) -> bool:
 
 
 def birth_date_of(number: str) -> date:
+    """The birth date a fødselsnummer or D-nummer gives."""
     return fodselsnummer.get_birth_date(number)
 
 
@@ -103,9 +104,11 @@ class Vault:
         return cls([key.decode()], secret)
 
     def encrypt(self, number: str) -> str:
+        """The number encrypted with the first key, as text to store."""
         return self._fernet.encrypt(number.encode()).decode()
 
     def decrypt(self, token: str) -> str | None:
+        """The number in an encrypted token, or None when no key opens it."""
         from cryptography.fernet import InvalidToken
 
         try:

@@ -33,6 +33,8 @@ class ImageRejected(ValueError):
 
 @dataclass(frozen=True)
 class CleanImage:
+    """An upload re-encoded without its metadata: the bytes, their type and the size."""
+
     data: bytes
     content_type: str
     extension: str

@@ -53,12 +53,14 @@ class Every:
     interval: timedelta
 
     def next_due(self, last: datetime, zone: ZoneInfo) -> datetime:
+        """When the job is due after its last success: an interval later, less a slack."""
         # A cron run that starts a second earlier than the last one must not wait a whole
         # interval more: a tenth of the interval (at most a minute) counts as on time.
         slack = min(self.interval / 10, timedelta(minutes=1))
         return last + self.interval - slack
 
     def describe(self, zone: ZoneInfo) -> str:
+        """The interval as `flask jobs list` shows it."""
         minutes = int(self.interval.total_seconds() // 60)
         if minutes == 0:
             return "at every run"
@@ -74,6 +76,7 @@ class Daily:
     minute: int = 0
 
     def next_due(self, last: datetime, zone: ZoneInfo) -> datetime:
+        """The first local time of day after the last success."""
         day = last.astimezone(zone).date()
         at = datetime.combine(day, time(self.hour, self.minute), tzinfo=zone).astimezone(UTC)
         if at <= last:
@@ -84,6 +87,7 @@ class Daily:
         return at
 
     def describe(self, zone: ZoneInfo) -> str:
+        """The local time of day as `flask jobs list` shows it."""
         return f"daily at {self.hour:02d}:{self.minute:02d} {zone.key}"
 
 
@@ -102,6 +106,8 @@ def is_due(
 
 @dataclass(frozen=True)
 class Job:
+    """A scheduled job: its name, schedule and work, why it may be off, and whether it locks."""
+
     name: str
     schedule: Schedule
     run: Callable[[datetime], str]  # does the work as of the given moment; what it did
@@ -212,6 +218,7 @@ BY_NAME = {job.name: job for job in JOBS}
 
 
 def local_zone() -> ZoneInfo:
+    """The zone of the daily jobs' hours (BABEL_DEFAULT_TIMEZONE)."""
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
@@ -301,6 +308,7 @@ class Outcome:
 
     @property
     def line(self) -> str:
+        """The outcome as one line of the run's output."""
         return f"{self.job}: {self.state}: {self.text}"
 
 
@@ -326,6 +334,7 @@ def error_summary(error: BaseException) -> str:
 
 
 def last_runs() -> dict[str, JobRun]:
+    """Each job's run record, by job name."""
     return {run.name: run for run in db.session.scalars(sa.select(JobRun))}
 
 
@@ -420,6 +429,7 @@ class Status:
 
 
 def statuses() -> list[Status]:
+    """Every job as `flask jobs list` shows it, with when it is next due."""
     runs = last_runs()
     app = current_app._get_current_object()
     found = []

@@ -48,6 +48,7 @@ def mod11_check_digit(base: str) -> str:
 
 
 def check_digit(base: str, algorithm: str) -> str:
+    """The KID check digit of `base` by the algorithm, mod10 or mod11."""
     if not (base.isascii() and base.isdigit()):
         raise InvalidKid(base)
     if algorithm == "mod10":

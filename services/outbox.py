@@ -64,6 +64,8 @@ LEASE_IN_TIMEOUTS = 10
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file attached to a queued message."""
+
     filename: str
     content_type: str
     data: bytes
@@ -312,9 +314,15 @@ def _socket_timeout(seconds: int):
 
 
 class StopFlag(Protocol):
-    def is_set(self) -> bool: ...
+    """What tells a delivery loop to stop: a `threading.Event` or a `StopSignal`."""
 
-    def wait(self, timeout: float | None = None) -> bool: ...
+    def is_set(self) -> bool:
+        """Whether stopping was asked for."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until stopping is asked for or the timeout passes; whether it was."""
+        ...
 
 
 def _to_flask_mail(message: OutboxMessage) -> Message:
@@ -355,6 +363,8 @@ def _transmit(connection, envelope: tuple[str, list[str], bytes]) -> dict:
 
 @dataclass
 class DeliveryReport:
+    """What one delivery pass did: how many messages were sent, captured, retried, failed."""
+
     sent: int = 0
     captured: int = 0
     retrying: int = 0
@@ -362,6 +372,7 @@ class DeliveryReport:
 
     @property
     def handled(self) -> int:
+        """The number of messages the pass handled, whatever became of them."""
         return self.sent + self.captured + self.retrying + self.failed
 
 
@@ -514,6 +525,7 @@ class StopSignal:
         self.reason: str | None = None
 
     def set(self, reason: str | None = None) -> None:
+        """Ask to stop (the first reason given is kept) and wake `wait` at once."""
         self.reason = self.reason or reason
         self._set = True
         try:
@@ -522,14 +534,17 @@ class StopSignal:
             pass
 
     def is_set(self) -> bool:
+        """Whether stopping was asked for."""
         return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait until stopping is asked for or the timeout passes; whether it was."""
         if not self._set:
             select.select([self._read], [], [], timeout)
         return self._set
 
     def close(self) -> None:
+        """Close the pipe that wakes `wait`."""
         os.close(self._read)
         os.close(self._write)
 

@@ -126,6 +126,7 @@ def department_and_below(department: Department) -> list[int]:
 
 
 def department_path(department: Department) -> str:
+    """The department's name after its parents', top first: "Head office / Sales"."""
     names = []
     node = department
     while node is not None:
@@ -139,6 +140,8 @@ def department_path(department: Department) -> str:
 
 @dataclass
 class OrderRequest:
+    """A new order as the customer's order form gives it (Ny bestilling)."""
+
     department: Department | None
     desired_delivery: str
     quantity: str
@@ -248,7 +251,7 @@ class DuplicateEmployee(ValueError):
     """Another employee of the company has this identity number."""
 
 
-def save_employee(employee: Employee, values: dict, national_id: str | None, actor: str):
+def save_employee(employee: Employee, values: dict, national_id: str | None, actor: str) -> bool:
     """Create or change an employee and record what changed (field names only).
 
     `national_id` is a validated number to set, "" to remove it, or None to leave it.
@@ -564,6 +567,7 @@ def placement_by_token(token: str) -> Placement | None:
 
 
 def save_declaration(placement: Placement, answers: dict) -> None:
+    """Store the answers of a placed employee's self-declaration, dated now."""
     placement.declaration = answers
     placement.declared_at = utcnow()
 
@@ -573,6 +577,8 @@ def save_declaration(placement: Placement, answers: dict) -> None:
 
 @dataclass
 class DepartmentReport:
+    """One department's row of the reports: orders, booked, attended, invoices open."""
+
     name: str
     orders: dict[str, int]
     booked: int

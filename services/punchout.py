@@ -116,6 +116,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def printable(text: str) -> str:
+    """The text with its control characters written as escapes, so the log can keep it."""
     return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
@@ -236,6 +237,8 @@ def active(browser_key: str | None) -> PunchoutSession | None:
 
 @dataclass
 class SetupResult:
+    """An accepted setup request: the buyer, the session it opened and its token."""
+
     buyer: PunchoutBuyer
     session: PunchoutSession
     token: str
@@ -292,6 +295,7 @@ def _buyers_enrolment(buyer: PunchoutBuyer, aux: str) -> Enrolment | None:
 
 
 def supplier_credential() -> cxml.Credential:
+    """Our own credential as the supplier, from the configuration."""
     config = current_app.config
     return cxml.Credential(config["PUNCHOUT_SUPPLIER_DOMAIN"], config["PUNCHOUT_SUPPLIER_IDENTITY"])
 
@@ -302,6 +306,7 @@ MIN_TITLE = 8  # characters of the course title kept in the description, however
 
 
 def cart_item(enrolment: Enrolment) -> cxml.CartItem:
+    """The enrolment as the cart's item: the course, its price, and who and when."""
     course = enrolment.course
     return cxml.CartItem(
         supplier_part_id=f"COURSE-{course.id}",
@@ -378,6 +383,7 @@ def oci_fields(session: PunchoutSession) -> list[tuple[str, str]]:
 
 
 def mark_transferred(session: PunchoutSession) -> None:
+    """Record when the session's cart first went back to the buyer."""
     if session.transferred_at is None:
         session.transferred_at = utcnow()
 
@@ -626,6 +632,7 @@ def pending(older_than_days: int) -> list[Enrolment]:
 
 
 def session_of(enrolment_id: int) -> PunchoutSession | None:
+    """The enrolment's latest PunchOut session, or None."""
     return db.session.scalar(
         sa.select(PunchoutSession)
         .where(PunchoutSession.enrolment_id == enrolment_id)
@@ -635,6 +642,7 @@ def session_of(enrolment_id: int) -> PunchoutSession | None:
 
 
 def recent_log(buyer_id: int | None = None, limit: int = 50) -> list[PunchoutLog]:
+    """The latest PunchOut log entries, newest first, of one buyer or of all."""
     stmt = (
         sa.select(PunchoutLog)
         .options(selectinload(PunchoutLog.buyer))

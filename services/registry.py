@@ -14,6 +14,8 @@ from flask import Flask
 
 @dataclass(frozen=True)
 class LookupHit:
+    """What a part's code look-up found: its label and the address of its staff page."""
+
     label: str  # what was found, e.g. "Ticket T-2026-004217"
     url: str
 
@@ -23,6 +25,8 @@ Lookup = Callable[[str], list[LookupHit]]
 
 @dataclass(frozen=True)
 class StaffSection:
+    """A part's entry in the staff area's navigation."""
+
     label: object  # a lazy_gettext string
     endpoint: str
     admin_only: bool = False
@@ -81,10 +85,12 @@ def register_staff_section(
 
 
 def lookups(app: Flask) -> list[Lookup]:
+    """The code look-ups the parts have registered on the app."""
     return list(_registry(app)["lookups"])
 
 
 def staff_sections(app: Flask) -> list[StaffSection]:
+    """The navigation entries the parts have registered on the app."""
     return list(_registry(app)["sections"])
 
 

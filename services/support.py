@@ -132,6 +132,7 @@ class Offered:
     part: str | None = None  # the portal's part it stands for
 
     def name(self, language: str) -> str:
+        """The application's name in the language, or its Finnish name."""
         return self.names.get(language) or self.names["fi"]
 
 
@@ -194,6 +195,7 @@ def normalise_number(text: str) -> str | None:
 
 
 def by_number(text: str) -> Ticket | None:
+    """The ticket of a number as typed, or None."""
     number = normalise_number(text)
     if number is None:
         return None
@@ -254,6 +256,7 @@ def _upload_dir() -> Path:
 
 
 def attachment_path(attachment: TicketAttachment) -> Path:
+    """Where the attachment's file is kept in the upload folder."""
     return _upload_dir() / attachment.stored_name
 
 
@@ -272,6 +275,7 @@ def image_limits() -> dict:
 
 
 def rejection_message(reason: str, filename: str) -> str:
+    """Why an uploaded file was refused, naming it, in the page's language."""
     from flask_babel import gettext as _
 
     limits = image_limits()

@@ -73,6 +73,7 @@ class Participant:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The names of a participant's details, as the enrolment form has them."""
         return [f.name for f in fields(cls)]
 
 
@@ -264,6 +265,7 @@ def enrol(
 
 
 def duplicate_message() -> str:
+    """The message to one enrolling again on a course with the same email address."""
     return _(
         "This email address is already enrolled on the course. The service code is in "
         "the confirmation email."
@@ -628,6 +630,7 @@ def accept_offer(enrolment: Enrolment) -> None:
 
 
 def calendar_url(language: str | None = None) -> str:
+    """The training calendar's external address, in the language if one is given."""
     return external_url("training.index", language=language)
 
 

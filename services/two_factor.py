@@ -44,6 +44,8 @@ SETUP_SECONDS = 15 * 60  # how long an enrolment page's secret may be confirmed
 
 
 class CodeCheck(enum.Enum):
+    """What became of a typed code: accepted, wrong, or right but used already."""
+
     ACCEPTED = "accepted"
     WRONG = "wrong"
     REPLAYED = "replayed"  # right, but its time step was used already
@@ -58,6 +60,7 @@ class Status:
 
     @property
     def enabled(self) -> bool:
+        """Whether the user has the second factor on."""
         return self.enabled_at is not None
 
 
@@ -120,6 +123,7 @@ def normalise_code(text: str | None) -> str | None:
 
 
 def time_step(now: datetime) -> int:
+    """The TOTP time step (RFC 6238) that `now` falls in."""
     return int(now.timestamp()) // STEP_SECONDS
 
 
@@ -268,6 +272,7 @@ def disable(user: User, *, actor: User | None = None, reset: bool = False) -> No
 
 
 def status(user_id: int) -> Status:
+    """The user's second factor as the profile shows it: since when on, recovery codes left."""
     enabled_at = db.session.scalar(sa.select(User.totp_enabled_at).where(User.id == user_id))
     left = db.session.scalar(
         sa.select(sa.func.count())

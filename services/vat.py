@@ -17,6 +17,8 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Rate:
+    """A VAT rate of one kind and the days it is in force."""
+
     kind: str  # general | reduced | reduced_low | zero
     percent: Decimal
     valid_from: date
@@ -40,22 +42,28 @@ def rates_on(day: date) -> list[Rate]:
 
 
 def money(value: Decimal) -> Decimal:
+    """The amount rounded to the cent, half up."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
 class Line:
+    """An invoice line as the totals need it: quantity, price without VAT and VAT rate."""
+
     quantity: Decimal
     unit_price: Decimal  # VAT excluded
     vat_percent: Decimal
 
     @property
     def net(self) -> Decimal:
+        """The line's amount without VAT, to the cent."""
         return money(self.quantity * self.unit_price)
 
 
 @dataclass(frozen=True)
 class VatRow:
+    """One VAT rate's row of the breakdown: the base and its VAT."""
+
     percent: Decimal
     base: Decimal
     vat: Decimal
@@ -63,6 +71,8 @@ class VatRow:
 
 @dataclass(frozen=True)
 class Totals:
+    """An invoice's VAT breakdown per rate and its net, VAT and gross totals."""
+
     rows: list[VatRow]
     net: Decimal
     vat: Decimal

@@ -27,6 +27,7 @@ def _holidays(year: int) -> holidays.HolidayBase:
 
 
 def is_working_day(day: date) -> bool:
+    """Whether the day is a weekday and not a Finnish public holiday."""
     return day.weekday() < 5 and day not in _holidays(day.year)
 
 

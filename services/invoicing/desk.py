@@ -104,6 +104,7 @@ def next_invoice_number(user_number: str) -> str:
 
 
 def new_invoice(user: User) -> SalesInvoice:
+    """A new draft invoice of the user: dated today, due in 14 days, payer in Finland."""
     day = today()
     return SalesInvoice(
         user=user,
@@ -118,6 +119,8 @@ def new_invoice(user: User) -> SalesInvoice:
 
 @dataclass(frozen=True)
 class LineData:
+    """An invoice line as the user's form gives it."""
+
     description: str
     quantity: Decimal
     unit: str
@@ -143,6 +146,7 @@ def set_lines(invoice: SalesInvoice, lines: list[LineData]) -> None:
 
 
 def totals(invoice: SalesInvoice) -> vat.Totals:
+    """The invoice's VAT breakdown and totals from its lines."""
     return vat.totals(
         vat.Line(Decimal(line.quantity), Decimal(line.unit_price), Decimal(line.vat_percent))
         for line in invoice.lines
@@ -158,6 +162,7 @@ def _event(
 
 
 def created(invoice: SalesInvoice, actor: User) -> None:
+    """Record the invoice's creation by `actor` in its history."""
     _event(invoice, EventKind.CREATED, actor)
 
 
@@ -179,6 +184,7 @@ def submit(invoice: SalesInvoice, actor: User) -> None:
 
 
 def delete_draft(invoice: SalesInvoice) -> None:
+    """Delete a draft that was never numbered; InvoiceStateError for any other invoice."""
     if invoice.status != InvoiceStatus.DRAFT or invoice.number is not None:
         raise InvoiceStateError(invoice.status)
     db.session.delete(invoice)
@@ -188,10 +194,12 @@ def delete_draft(invoice: SalesInvoice) -> None:
 
 
 def forwarding_day(invoice: SalesInvoice) -> date | None:
+    """The day the desk promises to forward the invoice, or None while it is unsent."""
     return workdays.forwarding_day(invoice.sent_at) if invoice.sent_at else None
 
 
 def forwarding_state(invoice: SalesInvoice, now: datetime | None = None) -> str | None:
+    """The sent invoice's forwarding: "today", "late" or "later"; None while unsent."""
     if not invoice.sent_at:
         return None
     return workdays.forwarding_state(invoice.sent_at, now or utcnow())
@@ -269,6 +277,7 @@ def stale_forwarding_cutoff() -> datetime:
 
 
 def can_forward(invoice: SalesInvoice) -> bool:
+    """Whether staff may forward the invoice: on the desk, or its forwarding long dead."""
     if invoice.status == InvoiceStatus.SUBMITTED:
         return True
     return (
@@ -474,6 +483,7 @@ def _paid_in_full(invoice: SalesInvoice, actor: User | None) -> None:
 
 
 def is_overdue(invoice: SalesInvoice, day: date | None = None) -> bool:
+    """Whether the invoice is open with an amount outstanding after its due date."""
     return (
         invoice.status == InvoiceStatus.OPEN
         and invoice.outstanding > 0
@@ -485,6 +495,7 @@ def is_overdue(invoice: SalesInvoice, day: date | None = None) -> bool:
 
 
 def seller(config) -> finvoice.Party:
+    """The invoice desk as the seller of the invoices, from the configuration."""
     return finvoice.Party(
         name=config["INVOICE_SELLER_NAME"],
         street=config["INVOICE_SELLER_STREET"],
@@ -537,6 +548,7 @@ def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
 
 
 def pdf(invoice: SalesInvoice) -> bytes:
+    """The invoice as a PDF: its biller, the desk's contact and the pay link if any."""
     config = current_app.config
     user = invoice.user
     return invoice_pdf.render(
@@ -556,6 +568,7 @@ def payment_link(invoice: SalesInvoice, language: str | None = None) -> str | No
 
 
 def finvoice_message(invoice: SalesInvoice) -> bytes:
+    """The invoice as a Finvoice 3.0 message."""
     return finvoice.build(finvoice_document(invoice))
 
 
@@ -563,6 +576,7 @@ def finvoice_message(invoice: SalesInvoice) -> bytes:
 
 
 def compact_code(code: str) -> str:
+    """An invoice number or reference as typed, without spaces and in capitals."""
     return "".join(code.split()).upper()
 
 

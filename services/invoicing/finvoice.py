@@ -21,6 +21,8 @@ VERSION = "3.0"
 
 @dataclass(frozen=True)
 class Party:
+    """The seller or the buyer of an e-invoice, with its e-invoice mailbox where known."""
+
     name: str
     street: str
     postcode: str
@@ -33,6 +35,8 @@ class Party:
 
 @dataclass(frozen=True)
 class Row:
+    """One row of an invoice: quantity, unit, price without VAT and VAT rate."""
+
     description: str
     quantity: Decimal
     unit: str
@@ -42,6 +46,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Invoice:
+    """What a Finvoice message says: the invoice's numbers, dates, parties and rows."""
+
     number: str
     invoice_date: date
     due_date: date

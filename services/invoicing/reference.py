@@ -33,6 +33,7 @@ def finnish(base: str) -> str:
 
 
 def is_valid_finnish(reference: str) -> bool:
+    """Whether the text is a Finnish reference of 4 to 20 digits with a right check digit."""
     compact = _SPACES.sub("", reference or "")
     if not 4 <= len(compact) <= 20:
         return False

@@ -91,6 +91,7 @@ class Answer:
 
 
 def commission_percent(commission_class: str) -> Decimal:
+    """The percentage of a configured commission class; RuntimeError for another."""
     classes = current_app.config["PAYMENT_COMMISSION_CLASSES"]
     if commission_class not in classes:
         raise RuntimeError(f"commission class {commission_class!r} is not configured")
@@ -134,6 +135,7 @@ def invoice_contact(invoice: SalesInvoice) -> dict:
 
 
 def enrolment_contact(enrolment: Enrolment) -> dict:
+    """The payer's details the enrolment already has, to fill the payer form."""
     return {
         "first_name": enrolment.first_name,
         "last_name": enrolment.last_name,
@@ -240,7 +242,7 @@ def _next_order_number() -> str:
     return f"{ORDER_PREFIX}{counters.next_value(ORDER_COUNTER, start=100001)}"
 
 
-def start_invoice_payment(invoice: SalesInvoice, contact: Contact, language: str):
+def start_invoice_payment(invoice: SalesInvoice, contact: Contact, language: str) -> OnlinePayment:
     """A new attempt to pay what is outstanding on the invoice; the caller commits."""
     if not invoice_payable(invoice):
         raise NotPayable
@@ -249,7 +251,9 @@ def start_invoice_payment(invoice: SalesInvoice, contact: Contact, language: str
     )
 
 
-def start_course_fee_payment(enrolment: Enrolment, contact: Contact, language: str):
+def start_course_fee_payment(
+    enrolment: Enrolment, contact: Contact, language: str
+) -> OnlinePayment:
     """A new attempt to pay the course fee of an enrolment; the caller commits."""
     if not course_fee_payable(enrolment):
         raise NotPayable

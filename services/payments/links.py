@@ -34,6 +34,7 @@ def service_url() -> str:
 
 
 def is_configured() -> bool:
+    """Whether online payments are set up: the channel, its secret, a service or sandbox."""
     config = current_app.config
     return bool(
         config["PAYMENT_CHANNEL_ID"]
@@ -52,6 +53,7 @@ def invoice_token(invoice: SalesInvoice) -> str:
 
 
 def enrolment_token(enrolment: Enrolment) -> str:
+    """The signed token of the enrolment's course fee payment page."""
     return _serializer("course-fee-payment").dumps(enrolment.id)
 
 
@@ -64,11 +66,13 @@ def _load(salt: str, token: str) -> int | None:
 
 
 def invoice_for_token(token: str) -> SalesInvoice | None:
+    """The invoice of a valid invoice payment token, or None."""
     ident = _load("invoice-payment", token)
     return db.session.get(SalesInvoice, ident) if ident is not None else None
 
 
 def enrolment_for_token(token: str) -> Enrolment | None:
+    """The enrolment of a valid course fee payment token, or None."""
     ident = _load("course-fee-payment", token)
     return db.session.get(Enrolment, ident) if ident is not None else None
 
@@ -83,7 +87,9 @@ def enrolment_payment_url(enrolment: Enrolment, language: str | None = None) -> 
     return external_url("payments.course_fee", token=enrolment_token(enrolment), language=language)
 
 
-def paid_payment(*, invoice: SalesInvoice | None = None, enrolment: Enrolment | None = None):
+def paid_payment(
+    *, invoice: SalesInvoice | None = None, enrolment: Enrolment | None = None
+) -> OnlinePayment | None:
     """The latest paid attempt of an invoice or an enrolment, if any."""
     stmt = sa.select(OnlinePayment).where(OnlinePayment.state == PaymentState.PAID)
     if invoice is not None:
