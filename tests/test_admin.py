@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from extensions import db
 from models.auth import Department, Organisation, Role, User
 from models.mail import MailStatus, OutboxMessage
-from tests.conftest import deliver_mail
+from tests.fixtures.mail import deliver_mail
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_admin_deactivates_a_user(app, client, admin, make_user):
     )
     assert response.status_code == 303
     other = app.test_client()
-    from tests.conftest import PASSWORD
+    from tests.fixtures.users import PASSWORD
 
     assert (
         other.post(

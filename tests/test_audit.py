@@ -19,7 +19,7 @@ from models.mail import OutboxMessage
 from models.portal import CustomerInvoice, Employee, Placement
 from services import outbox
 from tests import test_portal, test_scale
-from tests.conftest import page_link, recorded_statements
+from tests.fixtures.app import page_link, recorded_statements
 from tests.test_invoicing import KAISA, forward, open_invoice, pay, sent_invoice
 from tests.test_invoicing import invoicer as invoicing_user
 from tests.test_portal import (

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from extensions import db
 from models.auth import Organisation, Role, User
-from tests.conftest import PASSWORD, deliver_mail
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 
 def test_login_and_logout(client, auth, make_user):

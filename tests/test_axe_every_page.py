@@ -33,7 +33,8 @@ from blueprints import payment_sandbox
 from config import LANGUAGES
 from extensions import db
 from services import demo, payments
-from tests.conftest import PASSWORD, AccessibleBrowser
+from tests.fixtures.browser import AccessibleBrowser
+from tests.fixtures.users import PASSWORD
 from tests.test_invoicing import give_number
 from tests.test_payments import CHANNEL_CONFIG
 from tests.test_robustness import RULES

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from services import finvoice, reference
-from tests.conftest import IN_CI, ROOT
+from tests.fixtures.app import IN_CI, ROOT
 
 SHARED_SCHEMA = ROOT.parent / "shared" / "schemas" / "Finvoice3.0.xsd"
 

@@ -45,7 +45,7 @@ from forms import PortalForm
 from forms.validators import MAX_AMOUNT, Bounds, LocalDecimalField, NoControlCharacters
 from models.auth import Role
 from services import identity, portal
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 LANGUAGES = ["fi", "sv", "nb"]
 LINE = str(NoControlCharacters().message)

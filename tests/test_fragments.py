@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from extensions import db
 from models.support import Application, Ticket
 from models.training import Course
-from tests.conftest import PASSWORD, AuthActions, recorded_statements
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.users import PASSWORD, AuthActions
 from tests.test_support import applications, contact_data  # noqa: F401  (a fixture)
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'

@@ -25,7 +25,7 @@ from models.auth import Role
 from services import einvoice_operator, finvoice, print_service
 from services.forwarding_errors import ForwardingError
 from services.print_service import Recipient
-from tests.conftest import free_port
+from tests.fixtures.app import free_port
 from tests.test_finvoice import invoice as finvoice_invoice
 
 PRINT_TOKEN = "print-test-token"

@@ -41,7 +41,9 @@ from models.mail import OutboxMessage
 from services import accounts, finvoice, invoicing, outbox, reference, registry
 from services.forwarding_errors import ForwardingError
 from services.workdays import HELSINKI
-from tests.conftest import PASSWORD, deliver_mail, free_port, run_together, sample_url
+from tests.fixtures.app import free_port, run_together, sample_url
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 ON_SQLITE = not os.environ.get("TEST_DATABASE_URL", "").strip()
 

@@ -17,7 +17,8 @@ from models.auth import Role, User
 from models.invoicing import EventKind, InvoiceStatus, SalesInvoice
 from models.mail import OutboxMessage
 from services import invoicing, reference
-from tests.conftest import PASSWORD, deliver_mail
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from models.types import utcnow
 from services import jobs
-from tests.conftest import ROOT
+from tests.fixtures.app import ROOT
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 LOCKED_JOBS = [job.name for job in jobs.JOBS if job.locked]

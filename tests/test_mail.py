@@ -15,7 +15,8 @@ from models.mail import MailStatus, OutboxMessage
 from models.training import Enrolment
 from models.types import utcnow
 from services.outbox import Attachment, backoff, failed_mail_for, queue_mail
-from tests.conftest import PASSWORD, deliver_mail
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 
 def _queue(app, n: int = 1, **kwargs) -> list[int]:

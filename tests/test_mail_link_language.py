@@ -19,7 +19,7 @@ from models.portal import BookingSlot, Employee
 from models.training import Course
 from services import accounts, outbox, portal, training
 from services.urls import external_url
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 from tests.test_invoicing import invoice_form
 from tests.test_portal import ORDER_FORM, add_booking, add_employee
 from tests.test_support import contact_data

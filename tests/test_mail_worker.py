@@ -35,7 +35,7 @@ from extensions import db
 from models.auth import User
 from models.mail import MailStatus, OutboxMessage
 from services.outbox import queue_mail
-from tests.conftest import ROOT, free_port
+from tests.fixtures.app import ROOT, free_port
 
 FLASK = str(Path(sys.executable).with_name("flask"))  # the virtualenv's, beside its python
 LEASE_SECONDS = 3

@@ -42,7 +42,7 @@ from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from services import payment_channel as pc
 from services import reasons, training
 from tests import test_invoicing as inv
-from tests.conftest import run_together
+from tests.fixtures.app import run_together
 from tests.test_invoicing import (
     KAISA,
     OLLI,

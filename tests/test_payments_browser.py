@@ -24,7 +24,7 @@ from models.auth import Role
 from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
 from services import accounts, invoicing
-from tests.conftest import deliver_mail
+from tests.fixtures.mail import deliver_mail
 from tests.test_invoicing import KAISA, PAYER_EMAIL, TIINA, give_number, helsinki_today, make_sent
 from tests.test_invoicing_browser import _log_in, _log_out
 from tests.test_payments import CHANNEL_CONFIG

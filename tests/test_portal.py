@@ -37,7 +37,9 @@ from models.portal import (
 )
 from services import identity, portal
 from services.timezones import local_to_utc
-from tests.conftest import PASSWORD, deliver_mail, page_link, run_together
+from tests.fixtures.app import page_link, run_together
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 COMPANY = "Demokunde_Test"
 OTHER_COMPANY = "Annen Bedrift AS"

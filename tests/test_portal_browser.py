@@ -15,7 +15,7 @@ from models.mail import OutboxMessage
 from models.portal import Booking, BookingSlot, Employee, Placement, PortalOrder
 from services import portal
 from services.timezones import local_to_utc
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 

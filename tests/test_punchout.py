@@ -839,7 +839,7 @@ def test_staff_find_an_oci_order_they_approved(app, client, auth, make_user, oci
 
 
 def test_the_order_number_look_up_walks_an_index(app, client, auth, make_user, buyer):
-    from tests.conftest import recorded_statements
+    from tests.fixtures.app import recorded_statements
 
     make_user("staff@example.com", role=Role.STAFF, org=None, name="Staff")
     auth.login("staff@example.com")

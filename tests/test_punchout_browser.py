@@ -12,7 +12,7 @@ from extensions import db
 from models.auth import Role
 from models.training import Enrolment, EnrolmentStatus
 from services import punchout
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -23,7 +23,8 @@ from models.mail import OutboxMessage
 from models.support import Application, SubApplication
 from models.types import utcnow
 from services import support
-from tests.conftest import AuthActions, recorded_statements
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.users import AuthActions
 from tests.test_training import PERSON
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from models.auth import Role
-from tests.conftest import sample_url
+from tests.fixtures.app import sample_url
 
 ODD_NUMBERS = ["0", "99999999999999999999", "-1"]
 ODD_STRINGS = ["x", "%00", "ä" * 300, "../../etc/passwd"]

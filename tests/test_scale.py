@@ -46,7 +46,8 @@ from models.support import (
 )
 from models.training import Course, Enrolment, EnrolmentStatus
 from services import reference
-from tests.conftest import PASSWORD, recorded_statements
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.users import PASSWORD
 
 ROWS = 1_500  # per large table: far more than any page, few enough for a quick test
 COURSES = 150

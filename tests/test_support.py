@@ -22,7 +22,9 @@ from models.support import (
     TicketType,
 )
 from services import support
-from tests.conftest import PASSWORD, deliver_mail, page_link, run_together
+from tests.fixtures.app import page_link, run_together
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 SEED_TYPES_FI = [
     "Kehitysidea",

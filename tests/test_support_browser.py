@@ -14,7 +14,7 @@ from models.auth import Role
 from models.mail import OutboxMessage
 from models.support import Application, Ticket
 from services import support
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ def _log_in(browser, email: str) -> None:
 def test_a_contact_with_a_screenshot_is_answered_and_the_reply_read(
     browser_page, chromium, live_server, served_pages, app, make_user
 ):
-    from tests.conftest import AccessibleBrowser
+    from tests.fixtures.browser import AccessibleBrowser
 
     make_user("maija@example.com", org="Testivirasto")
     make_user("kaisa@example.com", role=Role.STAFF, org="Palveluportaali Oy", name="Kaisa")

@@ -34,7 +34,8 @@ from cryptography.fernet import Fernet
 
 from extensions import db
 from models.mail import MailStatus, OutboxMessage
-from tests.conftest import IN_CI, PASSWORD, ROOT, free_port, run_command
+from tests.fixtures.app import IN_CI, ROOT, free_port, run_command
+from tests.fixtures.users import PASSWORD
 from tests.test_training import PERSON
 
 DEPLOY = ROOT / "deploy"

@@ -13,7 +13,8 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
 from services import codes, outbox, training
-from tests.conftest import deliver_mail, page_link, run_together
+from tests.fixtures.app import page_link, run_together
+from tests.fixtures.mail import deliver_mail
 
 EN = {"Accept-Language": "en"}
 
@@ -858,7 +859,7 @@ def test_the_waiting_list_of_a_started_course_is_closed_with_a_message(
 def test_a_double_submit_of_one_email_gets_the_same_answer(app, client, make_course):
     """Nothing is looked up before the row is written: the database's unique index stops
     the second, and the seat it took goes back with the rolled-back transaction."""
-    from tests.conftest import recorded_statements
+    from tests.fixtures.app import recorded_statements
 
     course = make_course()
     _enrol(client, course.id)

@@ -16,7 +16,8 @@ from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
 from services import codes, training
 from services.timezones import utc_to_local
-from tests.conftest import PASSWORD, deliver_mail
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 

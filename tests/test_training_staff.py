@@ -19,7 +19,8 @@ from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from models.types import utcnow
 from services import outbox, training
 from services.timezones import utc_to_local
-from tests.conftest import PASSWORD, deliver_mail
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.users import PASSWORD
 
 STAFF_EMAIL = "sari.staff@example.com"
 EN = {"Accept-Language": "en"}
@@ -37,7 +38,7 @@ def staff(client, auth, make_user):
 
 
 @pytest.fixture
-def make_course(app) -> Callable[..., int]:
+def make_course_id(app) -> Callable[..., int]:
     """A factory of courses in the calendar (open, in a month); returns the course id."""
 
     def make(title: str = "Hankintojen perusteet", capacity: int = 10, **values) -> int:
@@ -177,8 +178,8 @@ PAGES = [
 
 
 @pytest.fixture
-def some_enrolment(make_course, enrol) -> dict:
-    course_id = make_course()
+def some_enrolment(make_course_id, enrol) -> dict:
+    course_id = make_course_id()
     enrolment_id, _code = enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     return {"course": course_id, "enrolment": enrolment_id}
 
@@ -221,8 +222,8 @@ def test_customers_cannot_change_a_course_or_an_enrolment(
     assert _count(app, Course) == 1
 
 
-def test_the_staff_area_links_to_the_courses(client, staff, make_course):
-    make_course("Hankintojen perusteet")
+def test_the_staff_area_links_to_the_courses(client, staff, make_course_id):
+    make_course_id("Hankintojen perusteet")
     assert 'href="/staff/training/"' in client.get("/staff/").get_data(as_text=True)
     listing = client.get("/staff/training/", headers=EN).get_data(as_text=True)
     assert "Hankintojen perusteet" in listing and "0 / 10" in listing
@@ -324,8 +325,8 @@ def test_the_course_form_refuses_bad_input(app, client, staff, overrides, error_
     assert _count(app, Course) == 0
 
 
-def test_capacity_below_the_seats_taken_is_refused(app, client, staff, make_course, enrol):
-    course_id = make_course("Hankintojen perusteet", capacity=3)
+def test_capacity_below_the_seats_taken_is_refused(app, client, staff, make_course_id, enrol):
+    course_id = make_course_id("Hankintojen perusteet", capacity=3)
     enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     enrol(course_id, "Pekka", "Korhonen", "pekka@example.com")
     course = _course(app, course_id)
@@ -385,8 +386,8 @@ def _newcomer_enrols(app, course_id: int) -> Enrolment:
         return enrolment
 
 
-def test_more_seats_go_to_the_waiting_list_first(app, client, staff, make_course, enrol):
-    course_id = make_course("Hankintojen perusteet", capacity=1)
+def test_more_seats_go_to_the_waiting_list_first(app, client, staff, make_course_id, enrol):
+    course_id = make_course_id("Hankintojen perusteet", capacity=1)
     enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     liisa_id, _ = enrol(course_id, "Liisa", "Mäkinen", "liisa@example.com", waiting_list=True)
     course = _course(app, course_id)
@@ -409,9 +410,9 @@ def test_more_seats_go_to_the_waiting_list_first(app, client, staff, make_course
 
 
 def test_reopening_a_course_offers_its_free_seats_to_the_waiting_list(
-    app, client, staff, make_course, enrol
+    app, client, staff, make_course_id, enrol
 ):
-    course_id = make_course("Hankintojen perusteet", capacity=1)
+    course_id = make_course_id("Hankintojen perusteet", capacity=1)
     aino_id, _ = enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     liisa_id, _ = enrol(course_id, "Liisa", "Mäkinen", "liisa@example.com", waiting_list=True)
     assert client.post(f"/staff/training/courses/{course_id}/close").status_code == 303
@@ -428,8 +429,8 @@ def test_reopening_a_course_offers_its_free_seats_to_the_waiting_list(
     assert newcomer.status == EnrolmentStatus.WAITING
 
 
-def test_an_edit_with_bad_times_saves_nothing(app, client, staff, make_course):
-    course_id = make_course("Hankintojen perusteet")
+def test_an_edit_with_bad_times_saves_nothing(app, client, staff, make_course_id):
+    course_id = make_course_id("Hankintojen perusteet")
     course = _course(app, course_id)
     response = client.post(
         f"/staff/training/courses/{course_id}/edit",
@@ -448,8 +449,8 @@ def test_editing_an_unknown_course_is_404(client, staff):
 # --- Closing and opening ------------------------------------------------------------
 
 
-def test_staff_close_and_reopen_a_course(app, client, staff, make_user, make_course):
-    course_id = make_course("Suljettava kurssi")
+def test_staff_close_and_reopen_a_course(app, client, staff, make_user, make_course_id):
+    course_id = make_course_id("Suljettava kurssi")
     public = f"/training/courses/{course_id}"
     anonymous = app.test_client()
     assert anonymous.get(public).status_code == 200
@@ -496,9 +497,9 @@ def test_staff_close_and_reopen_a_course(app, client, staff, make_user, make_cou
 
 
 @pytest.fixture
-def full_course(make_course, enrol) -> dict:
+def full_course(make_course_id, enrol) -> dict:
     """Two seats taken by Aino and Pekka; Liisa waits in line."""
-    course_id = make_course("Hankintojen perusteet", capacity=2)
+    course_id = make_course_id("Hankintojen perusteet", capacity=2)
     aino = enrol(course_id, "Aino", "Virtanen", "aino@example.com", organisation="Verohallinto")
     pekka = enrol(course_id, "Pekka", "Korhonen", "pekka@example.com")
     liisa = enrol(course_id, "Liisa", "Mäkinen", "liisa@example.com", waiting_list=True)
@@ -554,8 +555,10 @@ def test_participant_list_shows_status_and_seats(client, staff, full_course):
     assert "status=jonossa" in link and "q=liisa" in link
 
 
-def test_participant_search_finds_a_name_with_a_capital_umlaut(client, staff, make_course, enrol):
-    course_id = make_course()
+def test_participant_search_finds_a_name_with_a_capital_umlaut(
+    client, staff, make_course_id, enrol
+):
+    course_id = make_course_id()
     enrol(course_id, "Jörö", "Öhman", "joro@example.com")
     response = client.get(f"/staff/training/courses/{course_id}", query_string={"q": "Öhman"})
     assert _names_listed(response.get_data(as_text=True)) == {"Jörö Öhman"}
@@ -570,8 +573,8 @@ def _csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
 
 
-def test_participants_as_csv_for_excel(app, client, staff, make_course, enrol):
-    course_id = make_course("Hankintojen perusteet", capacity=2)
+def test_participants_as_csv_for_excel(app, client, staff, make_course_id, enrol):
+    course_id = make_course_id("Hankintojen perusteet", capacity=2)
     _id, joro_code = enrol(
         course_id, "Jörö", "Äijälä", "joro@example.com", organisation="Ympäristöministeriö"
     )
@@ -639,9 +642,9 @@ def test_the_csv_honours_the_filters(client, staff, full_course):
 
 
 def test_staff_cancel_with_a_reason_and_the_seat_goes_to_the_first_in_line(
-    app, client, staff, make_course, enrol, smtp_server
+    app, client, staff, make_course_id, enrol, smtp_server
 ):
-    course_id = make_course("Hankintojen perusteet", capacity=1)
+    course_id = make_course_id("Hankintojen perusteet", capacity=1)
     aino_id, _ = enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     liisa_id, _ = enrol(course_id, "Liisa", "Mäkinen", "liisa@example.com", waiting_list=True)
     ville_id, _ = enrol(course_id, "Ville", "Nieminen", "ville@example.com", waiting_list=True)
@@ -770,10 +773,10 @@ def test_the_look_up_box_says_when_a_code_is_unknown(client, staff, some_enrolme
 
 
 def test_the_enrolment_page_shows_a_mail_that_failed_for_good(
-    app, client, staff, make_course, enrol, smtp_server
+    app, client, staff, make_course_id, enrol, smtp_server
 ):
     smtp_server.stop()
-    course_id = make_course()
+    course_id = make_course_id()
     enrolment_id, _code = enrol(course_id, "Aino", "Virtanen", "aino@example.com")
     with app.app_context():
         message_id = db.session.scalar(
@@ -798,8 +801,8 @@ def test_the_enrolment_page_shows_a_mail_that_failed_for_good(
     assert f'href="/staff/training/enrolments/{enrolment_id}"' in detail
 
 
-def test_staff_read_the_captured_finnish_confirmation(app, client, staff, make_course):
-    course_id = make_course("Hankintojen perusteet")
+def test_staff_read_the_captured_finnish_confirmation(app, client, staff, make_course_id):
+    course_id = make_course_id("Hankintojen perusteet")
     enrolling = app.test_client()
     response = enrolling.post(
         f"/training/courses/{course_id}/enrol",

@@ -15,7 +15,8 @@ from extensions import db
 from models.audit import AuditAction, AuditEvent
 from models.auth import RecoveryCode, Role, User
 from models.types import utcnow
-from tests.conftest import PASSWORD, run_together
+from tests.fixtures.app import run_together
+from tests.fixtures.users import PASSWORD
 
 
 class Clock:

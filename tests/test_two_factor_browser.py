@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 from tests.test_two_factor import Clock
 
 pytestmark = pytest.mark.browser
