@@ -21,9 +21,10 @@ from models.support import Application, SubApplication, Ticket
 from tests import test_contact_preselect as preselect
 from tests.test_contact_preselect import BRUKER, KAISA, MAIJA, TIINA, application_id, chosen
 
-# The demo data and its logged-in clients, and cheap password hashing, as there.
+# The demo data and its logged-in clients, as there.
 demo = preselect.demo
-quick_password_hashing = preselect.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def ask_links(page: str) -> list[tuple[str, str]]:

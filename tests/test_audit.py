@@ -38,10 +38,11 @@ from tests.test_portal import (
 )
 from tests.test_portal import pay as pay_portal_invoice
 
-# The portal's fixtures: its company with a customer user, and cheap password hashing.
+# The portal's fixtures: its company with a customer user.
 company = test_portal.company
 customer = test_portal.customer
-quick_password_hashing = test_portal.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 ADMIN = "admin@example.com"
 

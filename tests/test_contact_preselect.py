@@ -28,16 +28,8 @@ KAISA = "kasittelija@example.com"  # staff: customer service
 AINO = "admin@example.com"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Cheap Argon2 parameters: the demo's nine accounts are made for every test."""
-    from argon2 import PasswordHasher
-
-    from services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

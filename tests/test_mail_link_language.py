@@ -28,14 +28,8 @@ FINNISH = {"Accept-Language": "fi-FI,fi;q=0.9"}
 BASE = "http://portal.test"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Cheap Argon2 parameters: these tests log users in, and check no passwords."""
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def text(response) -> str:

@@ -21,7 +21,8 @@ from tests.test_payments import CHANNEL_CONFIG, _answer, _call
 
 # Fixtures of the sandbox's and the portal's payment tests.
 shop = test_payment_sandbox.shop
-quick_password_hashing = test_payments.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 tiina = test_payments.tiina
 payer = test_payments.payer
 staff = test_payments.staff

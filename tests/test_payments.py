@@ -65,7 +65,8 @@ SECRET = "sandbox-channel-secret"
 CHANNEL_ID = "123"
 PAID_ID = "1234567890ABCDEF"
 EN = {"Accept-Language": "en"}
-quick_password_hashing = inv.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The seed's field order (pp. 5-6, 13-15): the order of the form and of its AUTHCODE.
 HEAD_ORDER = [

@@ -58,16 +58,8 @@ NURSE = "helse@example.com"
 # ---------------------------------------------------------------- the world
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Cheap Argon2 parameters: these tests log many users in, and check no passwords."""
-    from argon2 import PasswordHasher
-
-    from services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @dataclass

@@ -33,7 +33,8 @@ NUMBER_AND_KID = sa.select(CustomerInvoice.number, CustomerInvoice.reference)
 company = test_portal.company
 customer = test_portal.customer
 staff = test_portal.staff
-quick_password_hashing = test_portal.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 SELLER = {
     "PORTAL_SELLER_NAME": "Bedriftshelse Vest AS",

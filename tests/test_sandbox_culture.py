@@ -22,7 +22,8 @@ from tests.test_payment_channel import example_payment
 from tests.test_payment_sandbox import BANK_PAGE, opened
 from tests.test_payments import CHANNEL_CONFIG, SECRET, _pay_url, _start
 
-quick_password_hashing = inv.quick_password_hashing
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from extensions import db
@@ -19,10 +20,11 @@ from tests.test_mail import deliver_mail
 from tests.test_portal import place
 
 # The portal's world: a Norwegian company, its English-speaking user, a booking.
-quick_password_hashing = test_portal.quick_password_hashing
 company = test_portal.company
 customer = test_portal.customer
 open_booking = test_portal.open_booking
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 PASSWORD_NOTICE = (
     "This message carries a personal link for choosing a password and is not shown here."
