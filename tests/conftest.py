@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The helpers of tests/fixtures/ fail with pytest's explanations, as the tests do.
+pytest.register_assert_rewrite("tests.fixtures")
+
 pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.users",

@@ -18,8 +18,8 @@ from extensions import db
 from models.invoicing import SalesInvoice
 from models.portal import Booking, CustomerInvoice
 from models.support import Application, SubApplication, Ticket
-from tests import test_contact_preselect as preselect
-from tests.test_contact_preselect import BRUKER, KAISA, MAIJA, TIINA, application_id, chosen
+from tests.fixtures import support as preselect
+from tests.fixtures.support import BRUKER, KAISA, MAIJA, TIINA, application_id, chosen
 
 # The demo data and its logged-in clients, as there.
 demo = preselect.demo

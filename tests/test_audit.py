@@ -18,11 +18,12 @@ from models.auth import Role
 from models.mail import OutboxMessage
 from models.portal import CustomerInvoice, Employee, Placement
 from services import outbox
-from tests import test_portal, test_scale
+from tests.fixtures import portal as portal_fixtures
+from tests.fixtures import scale as scale_fixtures
 from tests.fixtures.app import page_link, recorded_statements
-from tests.test_invoicing import KAISA, forward, open_invoice, pay, sent_invoice
-from tests.test_invoicing import invoicer as invoicing_user
-from tests.test_portal import (
+from tests.fixtures.invoicing import KAISA, forward, open_invoice, pay, sent_invoice
+from tests.fixtures.invoicing import invoicer as invoicing_user
+from tests.fixtures.portal import (
     CUSTOMER,
     NUMBER,
     STAFF,
@@ -36,11 +37,11 @@ from tests.test_portal import (
     saved_employee,
     text,
 )
-from tests.test_portal import pay as pay_portal_invoice
+from tests.fixtures.portal import pay as pay_portal_invoice
 
 # The portal's fixtures: its company with a customer user.
-company = test_portal.company
-customer = test_portal.customer
+company = portal_fixtures.company
+customer = portal_fixtures.customer
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
@@ -384,13 +385,17 @@ def test_every_page_and_filter_of_the_log_reads_a_page_through_an_index(
                 actor_id=someone.id if n % 20 == 1 else None,
                 actor_email="kaisa@example.com" if n % 20 == 1 else None,
             )
-            for n in range(test_scale.ROWS)
+            for n in range(scale_fixtures.ROWS)
         ],
     )
     with app.app_context():
-        test_scale._analyze()
-        middle = db.session.scalar(sa.select(AuditEvent.id).offset(test_scale.ROWS // 2).limit(1))
-    monkeypatch.setattr(test_scale, "LARGE_TABLES", test_scale.LARGE_TABLES | {"audit_event"})
+        scale_fixtures._analyze()
+        middle = db.session.scalar(
+            sa.select(AuditEvent.id).offset(scale_fixtures.ROWS // 2).limit(1)
+        )
+    monkeypatch.setattr(
+        scale_fixtures, "LARGE_TABLES", scale_fixtures.LARGE_TABLES | {"audit_event"}
+    )
     monkeypatch.setattr(paging, "COUNT_CAP", 100)
     urls = [
         "/staff/audit/",
@@ -414,7 +419,7 @@ def test_every_page_and_filter_of_the_log_reads_a_page_through_an_index(
         assert response.status_code == 200, url
         selects = [(sql, params) for sql, params in statements if sql.lstrip()[:6] == "SELECT"]
         assert any("audit_event" in sql for sql, _params in selects), url
-        problems += [f"{url}: {problem}" for problem in test_scale.problems_of(app, selects)]
+        problems += [f"{url}: {problem}" for problem in scale_fixtures.problems_of(app, selects)]
     assert not problems, "\n".join(problems)
 
 

@@ -34,10 +34,10 @@ from config import LANGUAGES
 from extensions import db
 from services import demo, payments
 from tests.fixtures.browser import AccessibleBrowser
+from tests.fixtures.invoicing import give_number
+from tests.fixtures.payments import CHANNEL_CONFIG
+from tests.fixtures.routes import RULES
 from tests.fixtures.users import PASSWORD
-from tests.test_invoicing import give_number
-from tests.test_payments import CHANNEL_CONFIG
-from tests.test_robustness import RULES
 
 # --- What the error state of a page is ------------------------------------------------
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
 
 from blueprints.support.public import APPLICATION_OF_PART, NO_APPLICATION
 from extensions import db
@@ -19,12 +18,11 @@ from models.portal import Booking
 from models.support import Application, Ticket
 from models.training import Course
 from services import support
-from services.demo import ACCOUNTS
+from tests.fixtures import support as support_fixtures
+from tests.fixtures.support import BRUKER, KAISA, MAIJA, TIINA, application_id, chosen
 
-MAIJA = "maija.meikalainen@virasto.example.com"  # Testivirasto: training, tickets
-TIINA = "tiina.testinen@toiminimi.example.com"  # the invoicing user 100102
-BRUKER = "test.bruker@demokunde.example.com"  # the customer portal's whole company
-KAISA = "kasittelija@example.com"  # staff: customer service
+demo = support_fixtures.demo
+
 AINO = "admin@example.com"
 
 
@@ -32,44 +30,11 @@ AINO = "admin@example.com"
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
-@pytest.fixture
-def demo(app: Flask, runner) -> Callable[[str], FlaskClient]:
-    """The demo data; a function that gives a logged-in client of a demo account."""
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    passwords = {account.email: account.password for account in ACCOUNTS}
-
-    def login(email: str) -> FlaskClient:
-        client = app.test_client()
-        response = client.post("/auth/login", data={"email": email, "password": passwords[email]})
-        assert response.status_code == 303, email
-        return client
-
-    return login
-
-
-def application_id(app: Flask, key: str) -> str:
-    with app.app_context():
-        return str(db.session.scalar(sa.select(Application.id).where(Application.part == key)))
-
-
 def contact_link(page: str) -> str:
     """The header's envelope link."""
     found = re.search(r'<a class="contact-link" href="([^"]*)"', page)
     assert found, "no contact link on the page"
     return html.unescape(found.group(1))
-
-
-def chosen(page: str, field: str = "application") -> str | None:
-    """The value selected in the contact form's select `field`, or None."""
-    select = re.search(rf'<select[^>]*id="{field}".*?</select>', page, re.S)
-    assert select, f"no {field} select: not the contact form"
-    for option in re.findall(r"<option\b[^>]*>", select.group(0)):
-        value = re.search(r'\bvalue="([^"]*)"', option)
-        bare = re.sub(r'"[^"]*"', '""', option)  # not a word of a guidance text
-        if re.search(r"\sselected\b", bare) and value and value.group(1):
-            return value.group(1)
-    return None
 
 
 def _first(model, column: str = "id") -> Callable[[Flask], str]:

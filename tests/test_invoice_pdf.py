@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from services import bankbarcode, finvoice, invoice_pdf, reference
 from services.pdftext import fi_amount, fi_decimal, pdf_text
-from tests.test_finvoice import invoice as finvoice_invoice
+from tests.fixtures.invoicing import finvoice_invoice
 
 MM = 72 / 25.4  # PDF points in a millimetre
 

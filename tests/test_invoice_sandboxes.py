@@ -26,7 +26,7 @@ from services import einvoice_operator, finvoice, print_service
 from services.forwarding_errors import ForwardingError
 from services.print_service import Recipient
 from tests.fixtures.app import free_port
-from tests.test_finvoice import invoice as finvoice_invoice
+from tests.fixtures.invoicing import finvoice_invoice
 
 PRINT_TOKEN = "print-test-token"
 OPERATOR_TOKEN = "operator-test-token"

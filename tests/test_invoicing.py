@@ -7,29 +7,21 @@ Every user here speaks English, so the pages' words are the source texts.
 
 from __future__ import annotations
 
-import html
-import io
-import os
 import re
-import secrets
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
-from pypdf import PdfReader
 
 import paging
 from extensions import db
-from models.auth import Role
-from models.counters import Counter
 from models.invoicing import (
     EventKind,
     InvoiceStatus,
@@ -37,249 +29,53 @@ from models.invoicing import (
     SalesInvoiceLine,
     SalesInvoicePayment,
 )
-from models.mail import OutboxMessage
-from services import accounts, finvoice, invoicing, outbox, reference, registry
+from services import accounts, finvoice, invoicing, reference, registry
 from services.forwarding_errors import ForwardingError
 from services.workdays import HELSINKI
+from tests.fixtures import invoicing as invoicing_fixtures
 from tests.fixtures.app import free_port, run_together, sample_url
+from tests.fixtures.invoicing import (
+    KAISA,
+    OLLI,
+    ON_SQLITE,
+    PAYER_EMAIL,
+    TIINA,
+    at,
+    count,
+    events,
+    field_error,
+    forward,
+    helsinki_today,
+    invoice_form,
+    invoice_id,
+    invoice_row,
+    invoicer,
+    login,
+    mails,
+    make_sent,
+    numbers,
+    open_invoice,
+    page,
+    pay,
+    pdf_text,
+    send,
+    sent_invoice,
+    set_sent_at,
+    set_series,
+)
 from tests.fixtures.mail import deliver_mail
-from tests.fixtures.users import PASSWORD
 
-ON_SQLITE = not os.environ.get("TEST_DATABASE_URL", "").strip()
-
-TIINA = "tiina@example.com"  # the invoicing user 100102 of the seed
-OLLI = "olli@example.com"  # another invoicing user, of another organisation
-KAISA = "kaisa@example.com"  # staff
-PAYER_EMAIL = "reskontra@asiakas.example.com"
+app_config = invoicing_fixtures.app_config
+olli = invoicing_fixtures.olli
+staff = invoicing_fixtures.staff
+tiina = invoicing_fixtures.tiina
 
 
 # ---------------------------------------------------------------- the world
 
 
-@pytest.fixture
-def app_config(app_config: dict) -> dict:
-    """The sandboxes mounted: with the live server, forwarding reaches them over HTTP."""
-    app_config["INVOICE_SANDBOX"] = True
-    return app_config
-
-
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
-
-
-def login(app: Flask, email: str) -> FlaskClient:
-    """A client of its own, logged in as the user."""
-    client = app.test_client()
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    assert response.status_code in (302, 303), f"{email} could not log in"
-    return client
-
-
-def give_number(app: Flask, email: str, number: str) -> None:
-    """Set a user's invoicing number directly, as the seed does for 100102."""
-    with app.app_context():
-        accounts.user_by_email(email).invoicing_number = number
-        db.session.commit()
-
-
-def invoicer(app: Flask, make_user, email: str, number: str | None, org: str) -> FlaskClient:
-    """A customer user (with the invoicing number, if given), logged in."""
-    make_user(email, org=org, name=email.split("@")[0].title(), language="en")
-    if number:
-        give_number(app, email, number)
-    return login(app, email)
-
-
-@pytest.fixture
-def tiina(app, make_user) -> FlaskClient:
-    """The invoicing user 100102, logged in."""
-    return invoicer(app, make_user, TIINA, "100102", "Toiminimi Testinen")
-
-
-@pytest.fixture
-def olli(app, make_user) -> FlaskClient:
-    """Another invoicing user, 100103, of another organisation, logged in."""
-    return invoicer(app, make_user, OLLI, "100103", "Olli Oy")
-
-
-@pytest.fixture
-def staff(app, make_user) -> FlaskClient:
-    make_user(KAISA, role=Role.STAFF, org="Palveluportaali Oy", name="Kaisa", language="en")
-    return login(app, KAISA)
-
-
-def helsinki_today() -> date:
-    return datetime.now(HELSINKI).date()
-
-
-def invoice_form(method: str = "sahkoposti", **fields) -> dict:
-    """A complete invoice form for the delivery method: 2 h × 50,00 € at 25,5 %."""
-    data = {
-        "delivery_method": method,
-        "payer_name": "Asiakas Oy",
-        "payer_business_id": "",
-        "payer_street": "Esimerkkikatu 5",
-        "payer_postcode": "00500",
-        "payer_city": "Helsinki",
-        "payer_country": "FI",
-        "payer_email": PAYER_EMAIL if method == "sahkoposti" else "",
-        "payer_einvoice_address": "",
-        "payer_operator": "",
-        "invoice_date": helsinki_today().isoformat(),
-        "payment_days": "14",
-        "due_date": "",
-        "free_text": "",
-        "form_key": secrets.token_hex(16),
-        "lines-0-description": "Konsultointi",
-        "lines-0-quantity": "2",
-        "lines-0-unit": "h",
-        "lines-0-unit_price": "50,00",
-        "lines-0-vat_percent": "25.5",
-        "action": "send",
-    }
-    if method == "verkkolasku":
-        data.update(
-            payer_business_id="1234567-1",
-            payer_einvoice_address="003712345671",
-            payer_operator="003721291126",
-        )
-    data.update(fields)
-    return data
-
-
-def send(client: FlaskClient, method: str = "sahkoposti", **fields):
-    return client.post("/invoices/new", data=invoice_form(method, **fields))
-
-
-def sent_invoice(client: FlaskClient, app: Flask, method: str = "sahkoposti", **fields) -> str:
-    """Send a new invoice through the form; its number."""
-    response = send(client, method, **fields)
-    assert response.status_code == 302, page(response)
-    invoice_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
-    with app.app_context():
-        return db.session.get(SalesInvoice, invoice_id).number
-
-
-def page(response) -> str:
-    """The response's text with its entities resolved (ä rather than &auml;)."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def invoice_row(app: Flask, number: str | None = None, **where) -> SimpleNamespace:
-    """The invoice's columns, as they are in the database now."""
-    if number is not None:
-        where["number"] = number
-    with app.app_context():
-        row = db.session.scalars(sa.select(SalesInvoice).filter_by(**where)).one()
-        columns = sa.inspect(SalesInvoice).columns.keys()
-        return SimpleNamespace(**{name: getattr(row, name) for name in columns})
-
-
-def invoice_id(app: Flask, number: str) -> int:
-    return invoice_row(app, number).id
-
-
-def count(app: Flask, model) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
-
-
-def numbers(app: Flask) -> list[str | None]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(SalesInvoice.number).order_by(SalesInvoice.id)))
-
-
-def events(app: Flask, number: str) -> list[tuple[str, int, str]]:
-    with app.app_context():
-        invoice = db.session.scalars(sa.select(SalesInvoice).filter_by(number=number)).one()
-        return [(e.kind.value, e.round, e.text) for e in invoice.events]
-
-
-def mails(app: Flask, template: str | None = None) -> list[SimpleNamespace]:
-    """The outbox, oldest first (optionally of one template)."""
-    with app.app_context():
-        stmt = sa.select(OutboxMessage).order_by(OutboxMessage.id)
-        if template:
-            stmt = stmt.where(OutboxMessage.template == template)
-        return [
-            SimpleNamespace(
-                template=m.template,
-                recipients=list(m.recipients),
-                sender=m.sender,
-                subject=m.subject,
-                body=outbox.bodies(m)[0],  # as the mail worker writes it
-                record=(m.record_type, m.record_id),
-                attachments=[(a.filename, a.content_type) for a in m.attachments],
-            )
-            for m in db.session.scalars(stmt)
-        ]
-
-
-def forward(staff: FlaskClient, number: str, *, finalise: bool = True):
-    return staff.post(
-        f"/staff/invoices/{number}/forward", data={"finalise": "1" if finalise else "0"}
-    )
-
-
-def pdf_text(data: bytes) -> str:
-    """All the text of a PDF, with its white space taken out."""
-    reader = PdfReader(io.BytesIO(data))
-    return "".join("".join(p.extract_text().split()) for p in reader.pages)
-
-
-def make_sent(
-    app: Flask,
-    email: str,
-    payer: str = "Asiakas Oy",
-    *,
-    status: InvoiceStatus = InvoiceStatus.SUBMITTED,
-    invoice_date: date | None = None,
-    payment_days: int = 14,
-    price: str = "100.00",
-) -> str:
-    """An invoice sent by the user through the service's own rules (quicker than the form,
-    for the tests that need many); moved on to `status` as staff would have. Its number."""
-    with app.test_request_context():
-        user = accounts.user_by_email(email)
-        invoice = invoicing.new_invoice(user)
-        invoice.invoice_date = invoice_date or helsinki_today()
-        invoice.payment_days = payment_days
-        invoice.due_date = invoice.invoice_date + timedelta(days=payment_days)
-        invoice.payer_name, invoice.payer_search = payer, payer.lower()
-        invoice.payer_email = PAYER_EMAIL
-        invoicing.set_lines(
-            invoice,
-            [invoicing.LineData("Työ", Decimal(1), "h", Decimal(price), Decimal("25.5"))],
-        )
-        db.session.add(invoice)
-        invoicing.created(invoice, user)
-        invoicing.submit(invoice, user)
-        invoice.status = status
-        db.session.commit()
-        return invoice.number
-
-
-def set_sent_at(app: Flask, number: str, sent_at: datetime) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(SalesInvoice).where(SalesInvoice.number == number).values(sent_at=sent_at)
-        )
-        db.session.commit()
-
-
-def set_series(app: Flask, user_number: str, last: int) -> None:
-    """Move the user's series on, as if `last` invoices had been sent."""
-    with app.app_context():
-        db.session.execute(
-            sa.update(Counter)
-            .where(Counter.key == f"invoicing:invoice:{user_number}")
-            .values(value=last)
-        )
-        db.session.commit()
-
-
-def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=HELSINKI)
 
 
 # ================================================================= 1. the user's side
@@ -404,13 +200,6 @@ def refused(client: FlaskClient, app: Flask, method: str = "sahkoposti", **field
     assert count(app, SalesInvoiceLine) == 0
     assert mails(app) == []
     return page(response)
-
-
-def field_error(text: str, field_id: str) -> str:
-    """The error shown for one field of the form."""
-    found = re.search(rf'id="{re.escape(field_id)}-error"[^>]*>(.*?)</p>', text, re.S)
-    assert found, f"no error shown for {field_id}"
-    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split())
 
 
 def test_sending_by_email_needs_the_payers_email(app, tiina):
@@ -1383,20 +1172,6 @@ def test_anonymous_visitors_are_sent_to_log_in(app, tiina):
 
 
 # ================================================================= 8. receivables
-
-
-def open_invoice(app: Flask, tiina: FlaskClient, staff: FlaskClient) -> str:
-    """An invoice of 125,49 € forwarded by email and finalised: an open receivable."""
-    number = sent_invoice(tiina, app, **{"lines-0-quantity": "3", "lines-0-unit_price": "33,33"})
-    forward(staff, number)
-    assert invoice_row(app, number).status == InvoiceStatus.OPEN
-    return number
-
-
-def pay(staff: FlaskClient, number: str, amount: str, paid_on: str = "2026-11-20"):
-    return staff.post(
-        f"/staff/invoices/{number}/payments", data={"amount": amount, "paid_on": paid_on}
-    )
 
 
 def test_a_partial_payment_leaves_the_rest_outstanding(app, tiina, staff):

@@ -17,26 +17,12 @@ from models.auth import Role, User
 from models.invoicing import EventKind, InvoiceStatus, SalesInvoice
 from models.mail import OutboxMessage
 from services import invoicing, reference
+from tests.fixtures.browser import _log_in, _log_out
 from tests.fixtures.mail import deliver_mail
-from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 PAYER_EMAIL = "reskontra@asiakas.example.com"
-
-
-def _log_in(browser, email: str) -> None:
-    page = browser.page
-    browser.goto("/auth/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    browser.navigate(lambda: page.locator("form.form button[type=submit]").click())
-
-
-def _log_out(browser) -> None:
-    page = browser.page
-    browser.navigate(lambda: page.locator(".account form button[type=submit]").click())
-    assert page.locator(".account a[href='/auth/login']").is_visible()
 
 
 def _finnish(app, label) -> str:

@@ -15,33 +15,8 @@ from models.mail import MailStatus, OutboxMessage
 from models.training import Enrolment
 from models.types import utcnow
 from services.outbox import Attachment, backoff, failed_mail_for, queue_mail
-from tests.fixtures.mail import deliver_mail
+from tests.fixtures.mail import _message, _queue, deliver_mail
 from tests.fixtures.users import PASSWORD
-
-
-def _queue(app, n: int = 1, **kwargs) -> list[int]:
-    """Queue n password-reset style messages and commit; return their ids."""
-    ids = []
-    with app.test_request_context():
-        for i in range(n):
-            message = queue_mail(
-                "auth_password_reset",
-                f"person{i}@example.com",
-                language="fi",
-                context={"user": User(name=f"Person {i}"), "url": "http://x/y", "minutes": 60},
-                **kwargs,
-            )
-            db.session.flush()
-            ids.append(message.id)
-        db.session.commit()
-    return ids
-
-
-def _message(app, message_id: int) -> OutboxMessage:
-    with app.app_context():
-        message = db.session.get(OutboxMessage, message_id)
-        db.session.expunge(message)
-        return message
 
 
 def _all(app) -> list[OutboxMessage]:

@@ -19,10 +19,10 @@ from models.portal import BookingSlot, Employee
 from models.training import Course
 from services import accounts, outbox, portal, training
 from services.urls import external_url
+from tests.fixtures.invoicing import invoice_form
+from tests.fixtures.portal import ORDER_FORM, add_booking, add_employee
+from tests.fixtures.support import contact_data
 from tests.fixtures.users import PASSWORD
-from tests.test_invoicing import invoice_form
-from tests.test_portal import ORDER_FORM, add_booking, add_employee
-from tests.test_support import contact_data
 
 FINNISH = {"Accept-Language": "fi-FI,fi;q=0.9"}
 BASE = "http://portal.test"
@@ -275,7 +275,7 @@ def test_a_welcome_mails_calendar_link_opens_in_the_mails_language(app, client, 
 @pytest.fixture
 def payments_on(app_config: dict) -> None:
     """The payment channel set up (before `app` is made)."""
-    from tests.test_payments import CHANNEL_CONFIG
+    from tests.fixtures.payments import CHANNEL_CONFIG
 
     app_config.update(CHANNEL_CONFIG)
 

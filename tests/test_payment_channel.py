@@ -18,100 +18,20 @@ import pytest
 
 from services import payment_channel as pc
 from services.payment_channel import Item, Payment, PaymentFieldError
+from tests.fixtures.payment_channel import (
+    EXAMPLE_FORM,
+    SECRET,
+    SEED_AUTHCODE_ISO,
+    SEED_AUTHCODE_UTF8,
+    example_payment,
+)
 
-SECRET = ("1234567890" * 13)[:128]
 CHANNEL = "123"
 
 
 def md5_upper(text: str, encoding: str) -> str:
     return hashlib.md5(text.encode(encoding)).hexdigest().upper()
 
-
-def example_payment(**changes: object) -> Payment:
-    """The seed's example payment (p. 12-15)."""
-    payment = Payment(
-        order_number="12345678",
-        return_address="https://www.esimerkki.fi/ok",
-        cancel_address="https://www.esimerkki.fi/cancel",
-        notify_address="https://www.esimerkki.fi/notify",
-        culture="fi_fi",
-        contact_telno="+35812345678",
-        contact_email="esimerkki@esimerkki.fi",
-        contact_firstname="Matti",
-        contact_lastname="Meikäläinen",
-        contact_company="Testi Oy Ab",
-        contact_addr_street="Testikatu 1",
-        contact_addr_zip="43210",
-        contact_addr_city="Jyväskylä",
-        contact_addr_country="FI",
-        include_vat=1,
-        items=[
-            Item(
-                title="Esimerkkituote 1",
-                no="12345",
-                amount=1,
-                price=Decimal("10.00"),
-                tax=Decimal("22.00"),
-                merchant_id="13466",
-                cp=1,
-                discount=0,
-                type=1,
-            ),
-            Item(
-                title="Esimerkkituote 2",
-                no="12346",
-                amount=2,
-                price="5.00",
-                tax="22.00",
-                merchant_id=13466,
-                cp=1,
-                discount="20.00",
-                type=1,
-            ),
-        ],
-    )
-    return replace(payment, **changes)
-
-
-EXAMPLE_FORM = [
-    ("CHANNEL_ID", "123"),
-    ("ORDER_NUMBER", "12345678"),
-    ("CURRENCY", "EUR"),
-    ("RETURN_ADDRESS", "https://www.esimerkki.fi/ok"),
-    ("CANCEL_ADDRESS", "https://www.esimerkki.fi/cancel"),
-    ("NOTIFY_ADDRESS", "https://www.esimerkki.fi/notify"),
-    ("VERSION", "1"),
-    ("CULTURE", "fi_FI"),
-    ("CONTACT_TELNO", "+35812345678"),
-    ("CONTACT_EMAIL", "esimerkki@esimerkki.fi"),
-    ("CONTACT_FIRSTNAME", "Matti"),
-    ("CONTACT_LASTNAME", "Meikäläinen"),
-    ("CONTACT_COMPANY", "Testi Oy Ab"),
-    ("CONTACT_ADDR_STREET", "Testikatu 1"),
-    ("CONTACT_ADDR_ZIP", "43210"),
-    ("CONTACT_ADDR_CITY", "Jyväskylä"),
-    ("CONTACT_ADDR_COUNTRY", "FI"),
-    ("INCLUDE_VAT", "1"),
-    ("ITEMS", "2"),
-    ("ITEM_TITLE[0]", "Esimerkkituote 1"),
-    ("ITEM_NO[0]", "12345"),
-    ("ITEM_AMOUNT[0]", "1"),
-    ("ITEM_PRICE[0]", "10.00"),
-    ("ITEM_TAX[0]", "22.00"),
-    ("ITEM_MERCHANT_ID[0]", "13466"),
-    ("ITEM_CP[0]", "1"),
-    ("ITEM_DISCOUNT[0]", "0"),
-    ("ITEM_TYPE[0]", "1"),
-    ("ITEM_TITLE[1]", "Esimerkkituote 2"),
-    ("ITEM_NO[1]", "12346"),
-    ("ITEM_AMOUNT[1]", "2"),
-    ("ITEM_PRICE[1]", "5.00"),
-    ("ITEM_TAX[1]", "22.00"),
-    ("ITEM_MERCHANT_ID[1]", "13466"),
-    ("ITEM_CP[1]", "1"),
-    ("ITEM_DISCOUNT[1]", "20.00"),
-    ("ITEM_TYPE[1]", "1"),
-]
 
 # The AUTHCODE string of p. 15: METHOD_PRESELECT and CONTACT_CELLNO are not sent and
 # stand as empty strings ("fi_FI||+35812345678||esimerkki@…").
@@ -125,8 +45,6 @@ EXAMPLE_STRING = "|".join(
         "|Esimerkkituote 2|12346|2|5.00|22.00|13466|1|20.00|1",
     ]
 )
-SEED_AUTHCODE_UTF8 = "29322DBEEBC3C86B1E1B1F31A007B4DC"  # p. 15
-SEED_AUTHCODE_ISO = "657BAE6236F0FB709388FABB6467BFDB"  # p. 15 (lower case in the p. 13 form)
 
 
 # --- the seed's example ---------------------------------------------------------------

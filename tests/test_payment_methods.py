@@ -14,19 +14,20 @@ from flask_babel import force_locale
 from blueprints import payment_sandbox
 from services import payment_methods
 from services.payment_methods import method_name
-from tests import test_payment_sandbox, test_payments
-from tests.test_payment_channel import SECRET as CHANNEL_SECRET
-from tests.test_payment_sandbox import opened, pay, shop_form
-from tests.test_payments import CHANNEL_CONFIG, _answer, _call
+from tests.fixtures import payment_channel as payment_channel_fixtures
+from tests.fixtures import payments as payments_fixtures
+from tests.fixtures.payment_channel import SECRET as CHANNEL_SECRET
+from tests.fixtures.payment_channel import opened, pay, shop_form
+from tests.fixtures.payments import CHANNEL_CONFIG, _answer, _call
 
 # Fixtures of the sandbox's and the portal's payment tests.
-shop = test_payment_sandbox.shop
+shop = payment_channel_fixtures.shop
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
-tiina = test_payments.tiina
-payer = test_payments.payer
-staff = test_payments.staff
-started = test_payments.started
+tiina = payments_fixtures.tiina
+payer = payments_fixtures.payer
+staff = payments_fixtures.staff
+started = payments_fixtures.started
 
 
 @pytest.fixture

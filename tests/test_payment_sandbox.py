@@ -8,11 +8,8 @@ Flask's test client (and, in the last tests, `requests` over a live server and C
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,17 +19,24 @@ import requests
 from blueprints import payment_sandbox
 from models.auth import Role
 from services import payment_channel as pc
-from tests.test_payment_channel import (
+from tests.fixtures import payment_channel as channel_fixtures
+from tests.fixtures.payment_channel import (
+    BANK_PAGE,
     EXAMPLE_FORM,
+    FORM,
     SECRET,
     SEED_AUTHCODE_ISO,
     SEED_AUTHCODE_UTF8,
+    URL,
+    body,
     example_payment,
+    opened,
+    pay,
+    post,
+    shop_form,
 )
 
-URL = "/sandbox/payment/channel-payment"
-FORM = "application/x-www-form-urlencoded"
-BANK_PAGE = re.compile(r"/sandbox/payment/pay/([0-9a-f]{32})$")
+shop = channel_fixtures.shop
 
 
 @pytest.fixture
@@ -49,55 +53,6 @@ def app_config(app_config: dict) -> dict:
     return app_config
 
 
-class Shop:
-    """The shop's addresses on loopback: records each GET and answers `status`."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, str]]] = []
-        self.status = 200
-        self.arrived = threading.Semaphore(0)
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                shop.calls.append((parts.path, dict(parse_qsl(parts.query))))
-                self.send_response(shop.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"OK")
-                shop.arrived.release()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def notifies(self) -> list[dict[str, str]]:
-        return [params for path, params in self.calls if path == "/notify"]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def shop() -> Iterator[Shop]:
-    shop = Shop()
-    yield shop
-    shop.stop()
-
-
-def body(fields: dict[str, str] | list[tuple[str, str]], charset: str = "utf-8") -> bytes:
-    """The form as a browser posts it, names in lower case as in the seed's example."""
-    items = fields.items() if isinstance(fields, dict) else fields
-    return urlencode([(name.lower(), value) for name, value in items], encoding=charset).encode()
-
-
 def signed(fields: dict[str, str], charset: str = "UTF-8") -> dict[str, str]:
     """The fields with their AUTHCODE computed anew (a form the channel built, wrong or not).
 
@@ -108,33 +63,6 @@ def signed(fields: dict[str, str], charset: str = "UTF-8") -> dict[str, str]:
     if not (fields["ITEMS"].isdigit() and int(fields["ITEMS"]) < 100):
         return fields | {"AUTHCODE": SEED_AUTHCODE_UTF8}
     return fields | {"AUTHCODE": pc.form_authcode(fields, secret=SECRET, charset=charset)}
-
-
-def shop_form(shop: Shop, charset: str = "UTF-8", **changes: object) -> dict[str, str]:
-    addresses = {
-        "return_address": f"{shop.url}/ok",
-        "cancel_address": f"{shop.url}/cancel",
-        "notify_address": f"{shop.url}/notify",
-    }
-    payment = example_payment(**(addresses | changes))
-    return dict(pc.build_form(payment, channel_id="123", secret=SECRET, charset=charset))
-
-
-def post(client, fields, charset: str = "utf-8", content_type: str = FORM):
-    return client.post(URL, data=body(fields, charset), content_type=content_type)
-
-
-def opened(client, fields, charset: str = "utf-8", content_type: str = FORM) -> str:
-    """Post the form, expect the bank page; its path."""
-    response = post(client, fields, charset, content_type)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    location = response.headers["Location"]
-    assert BANK_PAGE.search(location)
-    return location
-
-
-def pay(client, bank_page: str, method: str = "1", notify: str = "now"):
-    return client.post(bank_page, data={"method": method, "notify": notify})
 
 
 def cancel(client, bank_page: str):

@@ -9,7 +9,6 @@ as the seed (pp. 10-11) says. Payers, Tiina, Olli and Kaisa see the pages in Eng
 from __future__ import annotations
 
 import hashlib
-import html as html_lib
 import logging
 import re
 from decimal import Decimal
@@ -22,29 +21,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from extensions import db
-from models.auth import Role
 from models.invoicing import (
     InvoiceStatus,
-    SalesInvoice,
-    SalesInvoiceEvent,
     SalesInvoicePayment,
 )
 from models.mail import OutboxMessage
 from models.payments import (
     OnlinePayment,
-    OnlinePaymentLine,
     PaymentState,
     Refund,
     RefundState,
     RejectedPaymentCall,
 )
-from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
+from models.training import Course, Enrolment, EnrolmentStatus
 from services import payment_channel as pc
 from services import reasons, training
-from tests import test_invoicing as inv
+from tests.fixtures import invoicing as inv
+from tests.fixtures import payments as payments_fixtures
 from tests.fixtures.app import run_together
-from tests.test_invoicing import (
-    KAISA,
+from tests.fixtures.invoicing import (
     OLLI,
     PAYER_EMAIL,
     TIINA,
@@ -59,274 +54,47 @@ from tests.test_invoicing import (
     pdf_text,
     sent_invoice,
 )
-from tests.test_training import PERSON, _enrolment
+from tests.fixtures.payments import (
+    CHANNEL_ID,
+    CONTACT,
+    EN,
+    HEAD_ORDER,
+    ITEM_ORDER,
+    PAID_ID,
+    SECRET,
+    _answer,
+    _call,
+    _fields,
+    _form_items,
+    _form_tag,
+    _lines,
+    _online_payments,
+    _pay_url,
+    _payment,
+    _refund,
+    _rejected,
+    _result_text,
+    _start,
+    _start_invoice_payment,
+    _token,
+    _token_of,
+    _world,
+)
+from tests.fixtures.training import PERSON, _enrolment
 
-SECRET = "sandbox-channel-secret"
-CHANNEL_ID = "123"
-PAID_ID = "1234567890ABCDEF"
-EN = {"Accept-Language": "en"}
+app_config = payments_fixtures.app_config
+olli = payments_fixtures.olli
+payer = payments_fixtures.payer
+payments_log_enabled = payments_fixtures.payments_log_enabled
+staff = payments_fixtures.staff
+started = payments_fixtures.started
+tiina = payments_fixtures.tiina
+
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
-# The seed's field order (pp. 5-6, 13-15): the order of the form and of its AUTHCODE.
-HEAD_ORDER = [
-    "CHANNEL_ID",
-    "ORDER_NUMBER",
-    "CURRENCY",
-    "RETURN_ADDRESS",
-    "CANCEL_ADDRESS",
-    "NOTIFY_ADDRESS",
-    "VERSION",
-    "CULTURE",
-    "METHOD_PRESELECT",
-    "CONTACT_TELNO",
-    "CONTACT_CELLNO",
-    "CONTACT_EMAIL",
-    "CONTACT_FIRSTNAME",
-    "CONTACT_LASTNAME",
-    "CONTACT_COMPANY",
-    "CONTACT_ADDR_STREET",
-    "CONTACT_ADDR_ZIP",
-    "CONTACT_ADDR_CITY",
-    "CONTACT_ADDR_COUNTRY",
-    "INCLUDE_VAT",
-    "ITEMS",
-]
-ITEM_ORDER = [
-    "ITEM_TITLE",
-    "ITEM_NO",
-    "ITEM_AMOUNT",
-    "ITEM_PRICE",
-    "ITEM_TAX",
-    "ITEM_MERCHANT_ID",
-    "ITEM_CP",
-    "ITEM_DISCOUNT",
-    "ITEM_TYPE",
-]
-
-
-# The channel as the payment tests know it, whatever the environment says.
-CHANNEL_CONFIG = {
-    "INVOICE_SANDBOX": True,
-    "PAYMENT_SANDBOX": True,
-    "PAYMENT_SERVICE_URL": "",
-    "PAYMENT_CHANNEL_ID": CHANNEL_ID,
-    "PAYMENT_CHANNEL_SECRET": SECRET,
-    "PAYMENT_CHARSET": "UTF-8",
-    "PAYMENT_COMMISSION_CLASSES": {"1": "2.5", "7": "1.9"},
-    "PAYMENT_INVOICE_COMMISSION_CLASS": "1",
-    "PAYMENT_COURSE_COMMISSION_CLASS": "1",
-    "PAYMENT_COURSE_MERCHANT_ID": "13466",
-    "PAYMENT_COURSE_VAT_PERCENT": "25.5",
-}
-
-
-@pytest.fixture
-def app_config(app_config: dict) -> dict:
-    app_config.update(CHANNEL_CONFIG)
-    return app_config
-
-
-@pytest.fixture(autouse=True)
-def payments_log_enabled(monkeypatch):
-    """The migrations' logging.config.fileConfig (run in this process by the session's
-    database fixture) disables every logger that existed then: let this one speak."""
-    monkeypatch.setattr(logging.getLogger("services.payments"), "disabled", False)
-
-
-@pytest.fixture
-def tiina(app, make_user):
-    """The invoicing user 100102, logged in."""
-    return inv.invoicer(app, make_user, TIINA, "100102", "Toiminimi Testinen")
-
-
-@pytest.fixture
-def olli(app, make_user):
-    """Another invoicing user, 100103, of another organisation, logged in."""
-    return inv.invoicer(app, make_user, OLLI, "100103", "Olli Oy")
-
-
-@pytest.fixture
-def staff(app, make_user):
-    make_user(KAISA, role=Role.STAFF, org="Palveluportaali Oy", name="Kaisa", language="en")
-    return inv.login(app, KAISA)
-
-
-@pytest.fixture
-def payer(app) -> FlaskClient:
-    """The payer's browser: not logged in, asking for English."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
-
-
-CONTACT = {
-    "first_name": "Matti",
-    "last_name": "Meikäläinen",
-    "company": "Asiakas Oy",
-    "email": "matti@asiakas.example.com",
-    "street": "Testikatu 1",
-    "postcode": "43210",
-    "city": "Jyväskylä",
-    "country": "FI",
-}
-
 
 # ---------------------------------------------------------------- helpers
-
-
-def _token(app: Flask, invoice_number: str) -> str:
-    return _token_of(app, invoice_row(app, invoice_number).id)
-
-
-def _token_of(app: Flask, invoice_id: int) -> str:
-    from services import payments
-
-    with app.test_request_context():
-        return payments.invoice_token(db.session.get(SalesInvoice, invoice_id))
-
-
-def _pay_url(app: Flask, invoice_number: str) -> str:
-    return f"/payments/invoice/{_token(app, invoice_number)}"
-
-
-def _form_items(text: str) -> list[tuple[str, str]]:
-    """The hidden fields of the form to the payment service, in the page's order."""
-    found = re.search(r"<form[^>]*accept-charset[^>]*>(.*?)</form>", text, re.S)
-    if found is None:
-        return []
-    return [
-        (name, html_lib.unescape(value))
-        for name, value in re.findall(
-            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(1)
-        )
-    ]
-
-
-def _fields(text: str) -> dict[str, str]:
-    return dict(_form_items(text))
-
-
-def _form_tag(text: str) -> str:
-    found = re.search(r"<form[^>]*accept-charset[^>]*>", text)
-    assert found, "no form to the payment service"
-    return found.group(0)
-
-
-def _start(client: FlaskClient, url: str, **contact) -> dict[str, str]:
-    """Confirm the payer's details on the pay page: the channel form's fields."""
-    response = client.post(url, data={**CONTACT, **contact})
-    assert response.status_code == 200, page(response)
-    fields = _fields(response.text)
-    assert fields, page(response)
-    return fields
-
-
-def _start_invoice_payment(app: Flask, client: FlaskClient, number: str, **contact) -> dict:
-    url = _pay_url(app, number)
-    assert client.get(url).status_code == 200
-    return _start(client, url, **contact)
-
-
-def _answer(
-    order: str,
-    *,
-    paid: str | None = PAID_ID,
-    method: str | None = "1",
-    ts: str = "1700000000",
-    secret: str = SECRET,
-) -> dict[str, str]:
-    """The payment service's answer, signed as p. 11 says (METHOD in it when sent)."""
-    parts = [order, ts] + ([paid] if paid else []) + ([method] if paid and method else [])
-    code = hashlib.md5("|".join([*parts, secret]).encode()).hexdigest().upper()
-    assert code == pc.return_authcode(order, ts, paid, method if paid else None, secret)
-    params = {"ORDER_NUMBER": order, "TIMESTAMP": ts}
-    if paid:
-        params["PAID"] = paid
-        if method:
-            params["METHOD"] = method
-    params["RETURN_AUTHCODE"] = code
-    return params
-
-
-def _call(client: FlaskClient, kind: str, params: dict[str, str]):
-    return client.get(f"/payments/{kind}?" + urlencode(params))
-
-
-def _payment(app: Flask, order: str | None = None) -> SimpleNamespace:
-    """The attempt's columns (the only one, or the one with the order number)."""
-    with app.app_context():
-        stmt = sa.select(OnlinePayment)
-        if order is not None:
-            stmt = stmt.where(OnlinePayment.order_number == order)
-        row = db.session.scalars(stmt).one()
-        columns = sa.inspect(OnlinePayment).columns.keys()
-        return SimpleNamespace(**{name: getattr(row, name) for name in columns})
-
-
-def _refund(app: Flask) -> tuple[RefundState, Decimal, str] | None:
-    """The state, amount and cause (its code) of the only refund, if one is owed."""
-    with app.app_context():
-        refund = db.session.scalars(sa.select(Refund)).one_or_none()
-        if refund is None:
-            return None
-        return refund.state, refund.amount, reasons.decode(refund.cause)[0]
-
-
-def _lines(app: Flask, order: str) -> list[SimpleNamespace]:
-    with app.app_context():
-        payment = db.session.scalars(
-            sa.select(OnlinePayment).where(OnlinePayment.order_number == order)
-        ).one()
-        columns = sa.inspect(OnlinePaymentLine).columns.keys()
-        return [
-            SimpleNamespace(**{name: getattr(line, name) for name in columns})
-            for line in payment.lines
-        ]
-
-
-def _online_payments(app: Flask, number: str) -> list[tuple[Decimal, str]]:
-    """The invoice's recorded payments: (amount, source)."""
-    with app.app_context():
-        invoice = db.session.scalars(sa.select(SalesInvoice).filter_by(number=number)).one()
-        return [(p.amount, p.source) for p in invoice.payments]
-
-
-def _rejected(app: Flask) -> list[tuple[str, str, str]]:
-    with app.app_context():
-        rows = db.session.scalars(sa.select(RejectedPaymentCall).order_by(RejectedPaymentCall.id))
-        return [(r.kind, r.order_number, r.reason) for r in rows]
-
-
-def _world(app: Flask, *, stamps: bool = True, refused: bool = False) -> dict:
-    """Everything an answer of the payment service could change; without `stamps`, not
-    when the calls came; with `refused`, the refused calls too."""
-    with app.app_context():
-
-        def rows(model, *columns):
-            stmt = sa.select(*(getattr(model, c) for c in columns)).order_by(model.id)
-            return [tuple(row) for row in db.session.execute(stmt)]
-
-        payment = ["order_number", "state", "paid_code", "method", "problem", "paid_at"]
-        if stamps:
-            payment += ["service_timestamp", "closed_at", "returned_at", "notified_at"]
-        world = {
-            "payments": rows(OnlinePayment, *payment),
-            "invoices": rows(SalesInvoice, "number", "status", "paid_amount"),
-            "invoice_payments": rows(SalesInvoicePayment, "amount", "source"),
-            "invoice_events": rows(SalesInvoiceEvent, "kind", "text"),
-            "enrolments": rows(Enrolment, "status", "billing_reference"),
-            "enrolment_events": rows(EnrolmentEvent, "id"),
-            "mails": rows(OutboxMessage, "template", "subject"),
-            "courses": rows(Course, "seats_taken"),
-        }
-        if refused:
-            world["refused"] = rows(RejectedPaymentCall, "kind", "reason")
-        return world
-
-
-def _result_text(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", page(response)).split())
 
 
 # ================================================================= 1. starting
@@ -761,14 +529,6 @@ def test_the_utf_8_channel_says_so(app, tiina, payer):
 
 
 # ================================================================= 2. the answers
-
-
-@pytest.fixture
-def started(app, tiina, payer) -> SimpleNamespace:
-    """An open receivable of 125,50 € and an attempt to pay it."""
-    number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
-    fields = _start_invoice_payment(app, payer, number)
-    return SimpleNamespace(number=number, order=fields["ORDER_NUMBER"], fields=fields)
 
 
 def _assert_paid_once(app: Flask, started: SimpleNamespace, *, flagged: bool = False) -> None:

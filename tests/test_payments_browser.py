@@ -24,10 +24,17 @@ from models.auth import Role
 from models.invoicing import DeliveryMethod, InvoiceStatus, SalesInvoice
 from models.payments import OnlinePayment, PaymentState
 from services import accounts, invoicing
+from tests.fixtures.browser import _log_in, _log_out
+from tests.fixtures.invoicing import (
+    KAISA,
+    PAYER_EMAIL,
+    TIINA,
+    give_number,
+    helsinki_today,
+    make_sent,
+)
 from tests.fixtures.mail import deliver_mail
-from tests.test_invoicing import KAISA, PAYER_EMAIL, TIINA, give_number, helsinki_today, make_sent
-from tests.test_invoicing_browser import _log_in, _log_out
-from tests.test_payments import CHANNEL_CONFIG
+from tests.fixtures.payments import CHANNEL_CONFIG
 
 pytestmark = pytest.mark.browser
 

@@ -29,11 +29,11 @@ from models.payments import OnlinePayment, PaymentState
 from models.training import Enrolment, EnrolmentStatus
 from services import invoicing
 from services import payment_channel as pc
-from tests import test_invoicing as inv
-from tests.test_invoicing import TIINA, mails, make_sent
-from tests.test_payments import CHANNEL_CONFIG, SECRET, _world
-from tests.test_payments import _rejected as rejected
-from tests.test_training import PERSON
+from tests.fixtures import invoicing as inv
+from tests.fixtures.invoicing import TIINA, mails, make_sent
+from tests.fixtures.payments import CHANNEL_CONFIG, SECRET, _world
+from tests.fixtures.payments import _rejected as rejected
+from tests.fixtures.training import PERSON
 
 NOTIFY_DELAY = 3600  # never by the timer while a test runs: the tests deliver it
 TIMEOUT = 15

@@ -15,12 +15,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from babel.dates import format_datetime
-from flask import Flask
-from flask.testing import FlaskClient
 from stdnum.no import fodselsnummer
 
 from extensions import db
-from models.auth import Department, Organisation, Role, User
+from models.auth import Department, Role, User
 from models.counters import Counter
 from models.mail import OutboxMessage
 from models.portal import (
@@ -33,26 +31,59 @@ from models.portal import (
     OrderStatus,
     Placement,
     PortalOrder,
-    ProductGroup,
 )
-from services import identity, portal
+from services import portal
 from services.timezones import local_to_utc
+from tests.fixtures import portal as portal_fixtures
 from tests.fixtures.app import page_link, run_together
 from tests.fixtures.mail import deliver_mail
-from tests.fixtures.users import PASSWORD
+from tests.fixtures.portal import (
+    BERGEN,
+    BORN,
+    COMPANY,
+    CUSTOMER,
+    MANAGER,
+    NUMBER,
+    NURSE,
+    ORDER_FORM,
+    OSLO,
+    TESTBEDRIFTEN,
+    Company,
+    add_booking,
+    add_employee,
+    add_invoice,
+    add_order,
+    count,
+    employee_form,
+    field_error,
+    get,
+    get_order_id,
+    get_order_status,
+    group_id,
+    listed_employees,
+    listed_invoices,
+    listed_orders,
+    location,
+    login,
+    make_manager,
+    national_id,
+    pay,
+    place,
+    place_directly,
+    saved_employee,
+    select_options,
+    table_row,
+    text,
+    utc,
+)
 
-COMPANY = "Demokunde_Test"
-OTHER_COMPANY = "Annen Bedrift AS"
-TESTBEDRIFTEN = "Testbedriften AS"
-BERGEN = "Bergen TEST"
-OSLO = portal.OSLO
-
-CUSTOMER = "kunde@demokunde.example.com"
-BERGEN_USER = "bergen@demokunde.example.com"
-OTHER_USER = "kunde@annen.example.com"
-STAFF = "staff@example.com"
-MANAGER = "kari.nordmann@example.com"
-NURSE = "helse@example.com"
+bergen_client = portal_fixtures.bergen_client
+company = portal_fixtures.company
+customer = portal_fixtures.customer
+health = portal_fixtures.health
+open_booking = portal_fixtures.open_booking
+other_client = portal_fixtures.other_client
+staff = portal_fixtures.staff
 
 
 # ---------------------------------------------------------------- the world
@@ -62,323 +93,10 @@ NURSE = "helse@example.com"
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
-@dataclass
-class Company:
-    """Demokunde_Test with its two departments; ids only (no detached objects)."""
-
-    id: int
-    departments: dict[str, int]
-    other_id: int
-
-    @property
-    def dept_testbedriften(self) -> int:
-        return self.departments[TESTBEDRIFTEN]
-
-    @property
-    def dept_bergen(self) -> int:
-        return self.departments[BERGEN]
-
-
-@pytest.fixture
-def company(app, make_org, make_user) -> Company:
-    org = make_org(COMPANY, departments=[TESTBEDRIFTEN, BERGEN], country="NO", language="nb")
-    other = make_org(OTHER_COMPANY, departments=["Annen avdeling"], country="NO", language="nb")
-    make_user(CUSTOMER, org=COMPANY, name="Test Bruker", language="en")
-    with app.app_context():
-        departments = {
-            d.name: d.id
-            for d in db.session.scalars(
-                sa.select(Department).where(Department.organisation_id == org.id)
-            )
-        }
-    return Company(org.id, departments, other.id)
-
-
-def login(app: Flask, email: str) -> FlaskClient:
-    """A client of its own, logged in as the user."""
-    client = app.test_client()
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD})
-    assert response.status_code in (302, 303), f"{email} could not log in"
-    return client
-
-
-@pytest.fixture
-def customer(app, company) -> FlaskClient:
-    """The whole company's user (no departments granted), speaking English."""
-    return login(app, CUSTOMER)
-
-
-@pytest.fixture
-def bergen_client(app, company, make_user) -> FlaskClient:
-    """A user of the same company granted only the department Bergen TEST."""
-    user = make_user(BERGEN_USER, org=COMPANY, name="Bergen Bruker", language="en")
-    with app.app_context():
-        row = db.session.get(User, user.id)
-        row.granted_departments.append(db.session.get(Department, company.dept_bergen))
-        db.session.commit()
-    return login(app, BERGEN_USER)
-
-
-@pytest.fixture
-def other_client(app, company, make_user) -> FlaskClient:
-    """A user of another company."""
-    make_user(OTHER_USER, org=OTHER_COMPANY, name="Annen Bruker", language="en")
-    return login(app, OTHER_USER)
-
-
-@pytest.fixture
-def staff(app, make_user) -> FlaskClient:
-    make_user(STAFF, role=Role.STAFF, org=None, name="Siri Staff", language="en")
-    return login(app, STAFF)
-
-
-@pytest.fixture
-def health(app, make_user) -> FlaskClient:
-    """A nurse: staff who are health personnel, the only ones who read the answers."""
-    make_user(NURSE, role=Role.HEALTH, org=None, name="Hege Helse", language="en")
-    return login(app, NURSE)
-
-
-def make_manager(app, make_user, company: Company) -> User:
-    """Kari Nordmann (staff) as the company's account manager (kundeansvarlig)."""
-    manager = make_user(MANAGER, role=Role.STAFF, org=None, name="Kari Nordmann", language="en")
-    with app.app_context():
-        db.session.get(Organisation, company.id).account_manager_id = manager.id
-        db.session.commit()
-    return manager
-
-
 # ---------------------------------------------------------------- data factories
 
 
-def utc(year, month, day, hour=12, minute=0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def add_order(
-    app,
-    org_id: int,
-    number: int,
-    *,
-    at: datetime,
-    status: OrderStatus = OrderStatus.RECEIVED,
-    department_id: int | None = None,
-    group: str | None = None,
-    description: str = "",
-) -> int:
-    product_group_id = group_id(app, group) if group else None
-    with app.app_context():
-        order = PortalOrder(
-            number=number,
-            organisation_id=org_id,
-            department_id=department_id,
-            product_group_id=product_group_id,
-            status=status,
-            desired_delivery="Helsekontroll",
-            quantity="5",
-            contact="Ola Olsen - tlf 41234567",
-            invoice_reference="",
-            location="Oslo",
-            description=description,
-            ordered_at=at,
-        )
-        order.events.append(OrderEvent(actor="test", to_status=status, at=at))
-        db.session.add(order)
-        db.session.commit()
-        return order.id
-
-
-def add_employee(
-    app,
-    org_id: int,
-    first: str,
-    last: str,
-    email: str | None = None,
-    *,
-    department_id: int | None = None,
-    national_id: str | None = None,
-    active: bool = True,
-) -> int:
-    with app.app_context():
-        employee = Employee(organisation_id=org_id, active=True)
-        values = {
-            "first_name": first,
-            "last_name": last,
-            "email": email or f"{first}.{last}@example.com".lower(),
-            "mobile": None,
-            "birth_date": identity.birth_date_of(national_id) if national_id else None,
-            "gender": None,
-            "department_id": department_id,
-        }
-        portal.save_employee(employee, values, national_id, "test")
-        if not active:
-            portal.set_active(employee, False, date(2024, 1, 31), "test")
-        db.session.commit()
-        return employee.id
-
-
-def add_invoice(
-    app,
-    org_id: int,
-    number: str,
-    *,
-    issued: date,
-    due: date,
-    total: str = "1500.00",
-    outstanding: str | None = None,
-    department_id: int | None = None,
-) -> int:
-    with app.app_context():
-        invoice = CustomerInvoice(
-            number=number,
-            organisation_id=org_id,
-            department_id=department_id,
-            payer="Testbedriften AS",
-            invoice_date=issued,
-            due_date=due,
-            total=Decimal(total),
-            outstanding=Decimal(total if outstanding is None else outstanding),
-            lines=[{"description": "Bedriftshelsetjeneste", "quantity": "1", "unit_price": total}],
-        )
-        db.session.add(invoice)
-        db.session.commit()
-        return invoice.id
-
-
-def add_booking(
-    app,
-    org_id: int,
-    *,
-    order_id: int | None = None,
-    deadline: datetime | None = None,
-    capacities: tuple[int, ...] = (2,),
-    starts: datetime | None = None,
-    title: str = "Helsekontroll",
-) -> tuple[int, list[int]]:
-    """A booking with one slot per capacity, an hour apart; returns its id and slot ids."""
-    start = starts or datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
-    with app.app_context():
-        booking = Booking(
-            organisation_id=org_id,
-            order_id=order_id,
-            title=title,
-            place="Helsestasjonen, Storgata 10, 0155 Oslo",
-            what_to_bring="Legitimasjon",
-            deadline=deadline or datetime.now(UTC) + timedelta(days=10),
-        )
-        for n, capacity in enumerate(capacities):
-            at = start + timedelta(hours=n)
-            booking.slots.append(
-                BookingSlot(
-                    starts_at=at, ends_at=at + timedelta(minutes=45), capacity=capacity, taken=0
-                )
-            )
-        db.session.add(booking)
-        db.session.commit()
-        return booking.id, [s.id for s in booking.slots]
-
-
-def place_directly(app, slot_id: int, employee_id: int) -> int:
-    with app.app_context():
-        placement = portal.place(
-            db.session.get(BookingSlot, slot_id), db.session.get(Employee, employee_id), "test"
-        )
-        db.session.commit()
-        return placement.id
-
-
-def get(app, model, ident):
-    """A fresh, detached copy of a row."""
-    with app.app_context():
-        row = db.session.get(model, ident)
-        if row is not None:
-            db.session.expunge(row)
-        return row
-
-
-def count(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
-
-def group_id(app, name: str) -> int:
-    """A product group of a new installation."""
-    with app.app_context():
-        portal.ensure_product_groups()
-        db.session.commit()
-        return db.session.scalar(sa.select(ProductGroup.id).where(ProductGroup.name == name))
-
-
-def get_order_id(app, number: int) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.select(PortalOrder.id).where(PortalOrder.number == number))
-
-
-def get_order_status(app, number: int) -> OrderStatus:
-    with app.app_context():
-        return db.session.scalar(sa.select(PortalOrder.status).where(PortalOrder.number == number))
-
-
-def national_id(born: date, *, d_number: bool = False, individual: int = 500) -> str:
-    """A valid fødselsnummer (or D-nummer) for the birth date; 500+ for births 2000–2039."""
-    day = born.day + (40 if d_number else 0)
-    for n in range(individual, 1000):
-        base = f"{day:02d}{born:%m%y}{n:03d}"
-        first = fodselsnummer.calc_check_digit1(base)
-        number = base + first + fodselsnummer.calc_check_digit2(base + first)
-        if fodselsnummer.is_valid(number):
-            return number
-    raise ValueError(born)
-
-
-BORN = date(2005, 3, 15)
-NUMBER = national_id(BORN)
-
-
 # ---------------------------------------------------------------- reading pages
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def listed_orders(html: str) -> list[int]:
-    return [int(n) for n in re.findall(r'href="/portal/orders/(\d+)"', html)]
-
-
-def listed_employees(html: str) -> list[int]:
-    return [int(n) for n in re.findall(r'href="/portal/employees/(\d+)"', html)]
-
-
-def listed_invoices(html: str) -> list[str]:
-    return re.findall(r'href="/portal/invoices/([^"/]+)\.pdf"', html)
-
-
-def field_error(html: str, field_id: str) -> str | None:
-    """The error text shown under a field, or None."""
-    match = re.search(rf'<p class="field-error" id="{field_id}-error">(.*?)</p>', html, re.S)
-    if match is None:
-        return None
-    words = html_module.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split()
-    return " ".join(words).replace("Error: ", "")
-
-
-def select_options(html: str, field_id: str) -> dict[str, str]:
-    """The options of a select: value → label."""
-    select = re.search(rf'<select[^>]*id="{field_id}".*?</select>', html, re.S).group(0)
-    return dict(re.findall(r'<option[^>]*value="([^"]*)"[^>]*>([^<]*)</option>', select))
-
-
-def table_row(html: str, needle: str) -> str:
-    """The <tr> of a table that holds the text."""
-    for row in re.findall(r"<tr>.*?</tr>", html, re.S):
-        if needle in row:
-            return row
-    raise AssertionError(f"no row with {needle!r}")
-
-
-def location(response) -> str:
-    return response.headers["Location"]
 
 
 # ================================================================= 1. orders
@@ -521,17 +239,6 @@ def test_orders_come_25_to_a_page(app, customer, company):
     assert customer.get("/portal/orders?before=0").status_code == 404
     newest = text(customer.get("/portal/orders"))
     assert listed_orders(newest) == list(range(300129, 300104, -1))
-
-
-ORDER_FORM = {
-    "department": "company",
-    "desired_delivery": "Førstehjelpskurs",
-    "quantity": "12 ansatte",
-    "contact": "Ola Olsen - tlf 41234567",
-    "invoice_reference": "Prosjekt 77",
-    "location": "Storgata 1, Oslo",
-    "description": "Helst i mai.",
-}
 
 
 def test_a_new_order_needs_its_required_fields(app, customer):
@@ -742,29 +449,6 @@ def test_deactivated_employees_are_marked_in_the_list(customer, staff_list):
     row = table_row(text(customer.get("/portal/employees?inactive=y")), "Anne Olsen")
     assert "(deactivated)" in row
     assert "(deactivated)" not in table_row(text(customer.get("/portal/employees")), "Per Olsen")
-
-
-def employee_form(**overrides) -> dict:
-    data = {
-        "first_name": "Nora",
-        "last_name": "Berg",
-        "email": "nora.berg@example.com",
-        "mobile": "",
-        "birth_date": "",
-        "gender": "",
-        "department": "company",
-        "national_id": "",
-    }
-    data.update(overrides)
-    return data
-
-
-def saved_employee(app, email: str = "nora.berg@example.com") -> Employee | None:
-    with app.app_context():
-        row = db.session.scalar(sa.select(Employee).where(Employee.email == email))
-        if row is not None:
-            db.session.expunge(row)
-        return row
 
 
 def test_a_new_employee_is_saved_with_every_field(app, customer, company):
@@ -1396,14 +1080,6 @@ def test_an_invoice_downloads_as_pdf(customer, invoices):
             assert response.status_code == 404, missing
 
 
-def pay(app, staff, invoice_id: int, amount: str):
-    """Register a payment as the staff page does: with the outstanding amount it showed."""
-    seen = get(app, CustomerInvoice, invoice_id).outstanding
-    return staff.post(
-        f"/staff/portal/invoices/{invoice_id}/payment", data={"amount": amount, "seen": str(seen)}
-    )
-
-
 def test_a_double_click_registers_a_payment_once(app, staff, invoices):
     with app.app_context():
         invoice_id = db.session.scalar(
@@ -1495,13 +1171,6 @@ def staff_add_slot(staff, booking_id: int, starts: datetime, minutes=45, capacit
             "ends_at": local_input(starts + timedelta(minutes=minutes)),
             "capacity": str(capacity),
         },
-    )
-
-
-def place(client, booking_id: int, employee_id: int, slot_id: int):
-    return client.post(
-        f"/portal/bookings/{booking_id}/place",
-        data={"employee": str(employee_id), "slot": str(slot_id)},
     )
 
 
@@ -1701,14 +1370,6 @@ def test_a_booking_may_belong_to_an_order(app, customer, staff, company):
     )
     assert get(app, Booking, booking_id).order_id == get_order_id(app, 300070)
     assert f'href="/portal/bookings/{booking_id}"' in text(customer.get("/portal/orders/300070"))
-
-
-@pytest.fixture
-def open_booking(app, company) -> tuple[int, list[int], list[int]]:
-    """A booking with a slot of 1 place and one of 3; three employees."""
-    booking_id, slots = add_booking(app, company.id, capacities=(1, 3))
-    employees = [add_employee(app, company.id, f"Ansatt{n}", "Test") for n in range(3)]
-    return booking_id, slots, employees
 
 
 def test_a_full_slot_refuses_more(app, customer, open_booking):

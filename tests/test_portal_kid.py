@@ -21,8 +21,8 @@ import config as portal_config
 from extensions import db
 from models.portal import CustomerInvoice
 from services import portal, portal_kid, portal_pdf, registry
-from tests import test_portal
-from tests.test_portal import add_invoice
+from tests.fixtures import portal as portal_fixtures
+from tests.fixtures.portal import add_invoice
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = str(ROOT / "migrations")
@@ -30,9 +30,9 @@ KID_REVISION = "f38c3e2a7d03"
 
 NUMBER_AND_KID = sa.select(CustomerInvoice.number, CustomerInvoice.reference)
 
-company = test_portal.company
-customer = test_portal.customer
-staff = test_portal.staff
+company = portal_fixtures.company
+customer = portal_fixtures.customer
+staff = portal_fixtures.staff
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 

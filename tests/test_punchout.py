@@ -955,7 +955,7 @@ def test_a_deleted_orders_reason_is_a_code_told_in_each_readers_language(
 ):
     """The participant's mail once said "Syy: Order HANDI-DEL was deleted" in English."""
     from services import reasons
-    from tests.test_invoicing import mails
+    from tests.fixtures.invoicing import mails
 
     _ordered_then_deleted(app, client, course)
     cancelled = _enrolment(app)

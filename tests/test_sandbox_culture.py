@@ -16,11 +16,10 @@ from flask.testing import FlaskClient
 
 from models.invoicing import InvoiceStatus
 from services import payment_channel as pc
-from tests import test_invoicing as inv
-from tests.test_invoicing import TIINA, make_sent
-from tests.test_payment_channel import example_payment
-from tests.test_payment_sandbox import BANK_PAGE, opened
-from tests.test_payments import CHANNEL_CONFIG, SECRET, _pay_url, _start
+from tests.fixtures import invoicing as inv
+from tests.fixtures.invoicing import TIINA, make_sent
+from tests.fixtures.payment_channel import BANK_PAGE, example_payment, opened
+from tests.fixtures.payments import CHANNEL_CONFIG, SECRET, _pay_url, _start
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")

@@ -66,7 +66,7 @@ def test_several_hits_are_listed(app, client, auth, make_user):
 
 
 def test_lookup_of_an_outbox_message_by_message_id(app, client, auth, make_user):
-    from tests.test_mail import _message, _queue
+    from tests.fixtures.mail import _message, _queue
 
     [message_id] = _queue(app)
     header = _message(app, message_id).message_id_header

@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from extensions import db
 from models.auth import Role
 from models.mail import OutboxMessage
-from tests import test_portal
-from tests.test_mail import deliver_mail
-from tests.test_portal import place
+from tests.fixtures import portal as portal_fixtures
+from tests.fixtures.mail import deliver_mail
+from tests.fixtures.portal import place
 
 # The portal's world: a Norwegian company, its English-speaking user, a booking.
-company = test_portal.company
-customer = test_portal.customer
-open_booking = test_portal.open_booking
+company = portal_fixtures.company
+customer = portal_fixtures.customer
+open_booking = portal_fixtures.open_booking
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 

@@ -22,9 +22,13 @@ from models.support import (
     TicketType,
 )
 from services import support
+from tests.fixtures import support as support_fixtures
 from tests.fixtures.app import page_link, run_together
 from tests.fixtures.mail import deliver_mail
+from tests.fixtures.support import contact_data
 from tests.fixtures.users import PASSWORD
+
+applications = support_fixtures.applications
 
 SEED_TYPES_FI = [
     "Kehitysidea",
@@ -47,36 +51,10 @@ def png(width: int = 40, height: int = 30, color=(200, 30, 30)) -> bytes:
 
 
 @pytest.fixture
-def applications(app):
-    with app.app_context():
-        support.ensure_default_applications()
-        db.session.commit()
-        return {
-            a.part: (a.id, a.sub_applications[0].id)
-            for a in db.session.scalars(sa.select(Application))
-        }
-
-
-@pytest.fixture
 def customer(make_user, auth, applications):
     user = make_user("maija@example.com", org="Testivirasto")
     auth.login("maija@example.com")
     return user
-
-
-def contact_data(applications, **overrides) -> dict:
-    app_id, sub_id = applications["training"]
-    data = {
-        "type": TicketType.MALFUNCTION.value,
-        "urgency": "normaali",
-        "email": "maija@example.com",
-        "application": str(app_id),
-        "sub_application": str(sub_id),
-        "target_reference": "",
-        "message": "Raportti ei lataudu, kun valitsen kurssin. Tapahtui klo 9.15.",
-    }
-    data.update(overrides)
-    return data
 
 
 def send(client, data, files=()):

@@ -15,32 +15,13 @@ from models.types import utcnow
 from services import codes, outbox, training
 from tests.fixtures.app import page_link, run_together
 from tests.fixtures.mail import deliver_mail
+from tests.fixtures.training import PERSON, _enrolment
 
 EN = {"Accept-Language": "en"}
 
 
-PERSON = {
-    "first_name": "Maija",
-    "last_name": "Meikäläinen",
-    "email": "Maija.Meikalainen@Virasto.example.com",
-    "organisation": "Testivirasto",
-}
-
-
 def _enrol(client, course_id: int, **extra):
     return client.post(f"/training/courses/{course_id}/enrol", data={**PERSON, **extra})
-
-
-def _enrolment(app, email: str = "maija.meikalainen@virasto.example.com", course_id=None):
-    with app.app_context():
-        stmt = sa.select(Enrolment).where(Enrolment.email == email)
-        if course_id:
-            stmt = stmt.where(Enrolment.course_id == course_id)
-        enrolment = db.session.scalars(stmt.order_by(Enrolment.id.desc())).first()
-        if enrolment is not None:
-            _ = (enrolment.events, enrolment.course)  # loaded before the session closes
-            db.session.expunge_all()
-        return enrolment
 
 
 def _seats_taken(app, course_id: int) -> int:

@@ -4,8 +4,6 @@ step, replays, throttling, the staff requirement and an admin's reset."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from html import unescape
 
 import pyotp
 import pytest
@@ -14,23 +12,9 @@ import sqlalchemy as sa
 from extensions import db
 from models.audit import AuditAction, AuditEvent
 from models.auth import RecoveryCode, Role, User
-from models.types import utcnow
 from tests.fixtures.app import run_together
+from tests.fixtures.two_factor import Clock, setup_token, shown_codes, shown_secret
 from tests.fixtures.users import PASSWORD
-
-
-class Clock:
-    """The time the second factor is checked at, moved on by the test (codes change
-    every 30 seconds; a test must not wait for them)."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: int = 30) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -42,26 +26,6 @@ def clock(monkeypatch) -> Clock:
 
 def code_at(secret: str, clock: Clock, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(clock.now, counter_offset=offset_steps)
-
-
-def shown_secret(page: str) -> str:
-    found = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page)
-    assert found, page
-    return found.group(1).replace(" ", "")
-
-
-def setup_token(page: str) -> str:
-    found = re.search(r'name="secret_token"[^>]*value="([^"]*)"', page) or re.search(
-        r'value="([^"]*)"[^>]*name="secret_token"', page
-    )
-    assert found, page
-    return unescape(found.group(1))
-
-
-def shown_codes(page: str) -> list[str]:
-    listed = re.search(r'<ol class="code" id="recovery-codes">(.*?)</ol>', page, re.S)
-    assert listed, page
-    return re.findall(r"<li>([0-9A-Z]{5}-[0-9A-Z]{5})</li>", listed.group(1))
 
 
 def enrol(client, clock: Clock) -> tuple[str, list[str]]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
+from tests.fixtures.two_factor import Clock
 from tests.fixtures.users import PASSWORD
-from tests.test_two_factor import Clock
 
 pytestmark = pytest.mark.browser
 
