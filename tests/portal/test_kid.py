@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,9 +21,9 @@ from extensions import db
 from models.portal import CustomerInvoice
 from services import portal, portal_kid, portal_pdf, registry
 from tests.fixtures import portal as portal_fixtures
+from tests.fixtures.app import ROOT
 from tests.fixtures.portal import add_invoice
 
-ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = str(ROOT / "migrations")
 KID_REVISION = "f38c3e2a7d03"
 

@@ -6,7 +6,6 @@ import base64
 import html
 import re
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,8 +18,9 @@ from models.punchout import PunchoutBuyer, PunchoutLog, PunchoutSession
 from models.training import Course, Enrolment, EnrolmentStatus
 from models.types import utcnow
 from services import outbox, punchout
+from tests.fixtures.app import ROOT
 
-DATA = Path(__file__).parent / "data"
+DATA = ROOT / "tests" / "data"
 PARTICIPANT = {
     "first_name": "Matti",
     "last_name": "Virtanen",
