@@ -239,7 +239,7 @@ def test_mail_worker_command_delivers(app, app_config, smtp_server, monkeypatch)
     assert result.output.splitlines()[-1] == "Mail worker stopped."
 
 
-# The worker as a process, with real signals: tests/test_mail_worker.py.
+# The worker as a process, with real signals: tests/mail/test_worker.py.
 
 
 def test_the_lease_comes_from_the_configuration(app, app_config, smtp_server):
