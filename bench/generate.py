@@ -711,7 +711,7 @@ def check(conn: Connection, shape: Shape) -> None:
     """Refuse a data set whose counts or codes are not what the shape promises."""
     from models.invoicing import InvoiceStatus
     from services import codes
-    from services.invoicing import reference
+    from services.invoicing.desk import reference
 
     def count(name: str, where: str = "") -> int:
         return conn.scalar(sa.text(f'SELECT COUNT(*) FROM "{name}" {where}'))

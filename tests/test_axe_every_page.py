@@ -35,10 +35,11 @@ from extensions import db
 from sandboxes.payment_service import views as payment_sandbox
 from services.payments import attempts as payment_attempts
 from services.payments import links as payment_links
-from tests.conftest import PASSWORD, AccessibleBrowser
-from tests.test_invoicing import give_number
-from tests.test_payments import CHANNEL_CONFIG
-from tests.test_robustness import RULES
+from tests.fixtures.browser import AccessibleBrowser
+from tests.fixtures.invoicing import give_number
+from tests.fixtures.payments import CHANNEL_CONFIG
+from tests.fixtures.routes import RULES
+from tests.fixtures.users import PASSWORD
 
 # --- What the error state of a page is ------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.auth import Role
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from werkzeug.routing import Rule
 
 from app import create_app
 from extensions import csrf, db
-from tests.conftest import sample_url
+from tests.fixtures.app import sample_url
 
 
 def _post_rules(app: Flask) -> list[Rule]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_invoicing import TIINA, give_number
-from tests.test_invoicing_browser import _log_in
-from tests.test_payments import CHANNEL_CONFIG
+from tests.fixtures.browser import _log_in
+from tests.fixtures.invoicing import TIINA, give_number
+from tests.fixtures.payments import CHANNEL_CONFIG
 
 pytestmark = pytest.mark.browser
 

@@ -45,7 +45,7 @@ from forms import PortalForm
 from forms.validators import MAX_AMOUNT, Bounds, LocalDecimalField, NoControlCharacters
 from models.auth import Role
 from services import identity, portal
-from tests.conftest import PASSWORD
+from tests.fixtures.users import PASSWORD
 
 LANGUAGES = ["fi", "sv", "nb"]
 LINE = str(NoControlCharacters().message)
@@ -88,15 +88,8 @@ def login(app: Flask, email: str) -> FlaskClient:
     return client
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from services import accounts
-
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
+# Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
+pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

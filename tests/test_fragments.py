@@ -15,8 +15,12 @@ from flask.testing import FlaskClient
 from extensions import db
 from models.support import Application, Ticket
 from models.training import Course
-from tests.conftest import PASSWORD, AuthActions, recorded_statements
-from tests.test_support import applications, contact_data  # noqa: F401  (a fixture)
+from tests.fixtures import support as support_fixtures
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.support import contact_data
+from tests.fixtures.users import PASSWORD, AuthActions
+
+applications = support_fixtures.applications
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
                    r'name="csrf_token" value="([^"]+)"')  # fmt: skip

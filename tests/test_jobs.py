@@ -18,7 +18,8 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from models.types import utcnow
 from services import jobs
-from tests.conftest import ROOT
+from tests.fixtures.app import ROOT
+from tests.fixtures.training import _binding, _expired_offer_with_one_in_line
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 LOCKED_JOBS = [job.name for job in jobs.JOBS if job.locked]
@@ -229,43 +230,6 @@ def test_links_in_a_jobs_mail_come_from_base_url(app, runner, make_course):
 
 
 # --- Once on any number of hosts -----------------------------------------------------
-
-
-def _enrolment(course_id: int, n: int, status: EnrolmentStatus, **values) -> Enrolment:
-    return Enrolment(
-        course_id=course_id,
-        service_code=f"JOB{n:05d}",
-        status=status,
-        first_name="Osallistuja",
-        last_name=str(n),
-        email=f"osallistuja{n}@example.com",
-        organisation="Testivirasto",
-        **values,
-    )
-
-
-def _binding(app, course_id: int, count: int) -> None:
-    with app.app_context():
-        for n in range(count):
-            db.session.add(_enrolment(course_id, n, EnrolmentStatus.BINDING))
-        db.session.get(Course, course_id).seats_taken = count
-        db.session.commit()
-
-
-def _expired_offer_with_one_in_line(app, course_id: int) -> None:
-    with app.app_context():
-        db.session.add(
-            _enrolment(
-                course_id,
-                100,
-                EnrolmentStatus.OFFERED,
-                offer_expires_at=utcnow() - timedelta(minutes=1),
-                created_at=utcnow() - timedelta(days=2),
-            )
-        )
-        db.session.add(_enrolment(course_id, 101, EnrolmentStatus.WAITING))
-        db.session.get(Course, course_id).seats_taken = 1
-        db.session.commit()
 
 
 def _environment(app, **extra: str) -> dict[str, str]:

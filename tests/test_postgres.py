@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import config as portal_config
 from app import create_app
 from extensions import db
-from tests.conftest import IN_CI
+from tests.fixtures.app import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.postgres

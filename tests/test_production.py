@@ -21,7 +21,8 @@ import observability
 from app import ConfigurationError, create_app
 from extensions import db
 from models.auth import Role
-from tests.conftest import IN_CI, PASSWORD, ROOT, run_command
+from tests.fixtures.app import IN_CI, ROOT, run_command
+from tests.fixtures.users import PASSWORD
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

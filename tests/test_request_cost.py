@@ -23,8 +23,9 @@ from models.mail import OutboxMessage
 from models.support import Application, SubApplication
 from models.types import utcnow
 from services import support
-from tests.conftest import AuthActions, recorded_statements
-from tests.test_training import PERSON
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.training import PERSON
+from tests.fixtures.users import AuthActions
 
 
 @contextmanager
@@ -152,7 +153,7 @@ def test_the_contact_form_takes_no_query_per_application(app, client, make_user,
 
 
 def test_the_staff_queue_takes_no_query_per_ticket(app, staff_client, make_user):
-    from tests.test_support import contact_data
+    from tests.fixtures.support import contact_data
 
     make_user("maija@example.com")
     customer = app.test_client()

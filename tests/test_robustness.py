@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from models.auth import Role
-from tests.conftest import sample_url
+from tests.fixtures.app import sample_url
+from tests.fixtures.routes import RULES
 
 ODD_NUMBERS = ["0", "99999999999999999999", "-1"]
 ODD_STRINGS = ["x", "%00", "ä" * 300, "../../etc/passwd"]
@@ -31,27 +31,12 @@ ODD_QUERIES = [
 ]
 
 
-def _get_rules():
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    return sorted(
-        (
-            rule
-            for rule in app.url_map.iter_rules()
-            if "GET" in rule.methods and rule.endpoint != "static"
-        ),
-        key=lambda rule: rule.rule,
-    )
-
-
 def _odd_urls(rule) -> list[str]:
     """The rule's URL with each odd number in its number arguments, then each odd string."""
 
     urls = {sample_url(rule, number=number) for number in ODD_NUMBERS}
     urls |= {sample_url(rule, text=text) for text in ODD_STRINGS}
     return sorted(urls)
-
-
-RULES = _get_rules()
 
 
 @pytest.mark.parametrize("role", [None, Role.CUSTOMER, Role.STAFF])

@@ -14,7 +14,6 @@ shows up as well. No timing anywhere: speed is measured in bench/.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -46,28 +45,11 @@ from models.support import (
 )
 from models.training import Course, Enrolment, EnrolmentStatus
 from services.invoicing import reference
-from tests.conftest import PASSWORD, recorded_statements
+from tests.fixtures.app import recorded_statements
+from tests.fixtures.scale import ROWS, _analyze, problems_of
+from tests.fixtures.users import PASSWORD
 
-ROWS = 1_500  # per large table: far more than any page, few enough for a quick test
 COURSES = 150
-READ_BOUND = 400  # rows one query of a page may read, every scan added up
-LARGE_TABLES = {
-    "sales_invoice",
-    "course",
-    "enrolment",
-    "ticket",
-    "ticket_entry",
-    "portal_order",
-    "employee",
-    "customer_invoice",
-    "booking",
-    "online_payment",
-    "online_payment_line",
-    "rejected_payment_call",
-    "outbox_message",
-    "user",
-    "organisation",
-}
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 USER_NUMBER = "100102"
 
@@ -365,69 +347,6 @@ def fill(app: Flask) -> dict[str, object]:
         }
         _analyze()
         return {**ids, **codes}
-
-
-def _analyze() -> None:
-    """Statistics as PostgreSQL's autovacuum keeps them; SQLite is left without, as a
-    deployment that never runs ANALYZE is: its plans must be right from the schema."""
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
-
-
-def _rows_read(plan: dict) -> tuple[int, list[str]]:
-    """Rows a PostgreSQL plan read in its scans, and the tables it read sequentially."""
-    read, sequential = 0, []
-    node_type = plan.get("Node Type", "")
-    if "Scan" in node_type:
-        loops = plan.get("Actual Loops", 1)
-        removed = plan.get("Rows Removed by Filter", 0) + plan.get(
-            "Rows Removed by Index Recheck", 0
-        )
-        read += (plan.get("Actual Rows", 0) + removed) * loops
-        if node_type == "Seq Scan":
-            sequential.append(plan.get("Relation Name", ""))
-    for child in plan.get("Plans", []):
-        child_read, child_sequential = _rows_read(child)
-        read += child_read
-        sequential += child_sequential
-    return read, sequential
-
-
-def problems_of(app: Flask, selects: list[tuple[str, object]]) -> list[str]:
-    """What is wrong with the plans of these statements, as readable lines."""
-    found = []
-    with app.app_context(), db.engine.connect() as connection:
-        postgres = connection.dialect.name == "postgresql"
-        if postgres:
-            # Whether an index can answer in bounded reads, whatever a small table's
-            # statistics make the planner prefer: a bitmap scan reads every match.
-            connection.exec_driver_sql("SET enable_seqscan = off")
-            connection.exec_driver_sql("SET enable_bitmapscan = off")
-        for statement, parameters in selects:
-            short = " ".join(statement.split())[:160]
-            if postgres:
-                explained = connection.exec_driver_sql(
-                    "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
-                ).scalar()
-                plan = (explained if isinstance(explained, list) else json.loads(explained))[0]
-                read, sequential = _rows_read(plan["Plan"])
-                large = sorted(set(sequential) & LARGE_TABLES)
-                if large:
-                    found.append(f"sequential scan of {', '.join(large)}: {short}")
-                if read > READ_BOUND:
-                    found.append(f"read {read} rows: {short}")
-            else:
-                lines = connection.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN " + statement, parameters
-                ).all()
-                detail = " | ".join(str(line[-1]) for line in lines)
-                paged = re.search(r"\bORDER BY\b.*\bLIMIT\b", statement, re.S)
-                if paged and "TEMP B-TREE FOR ORDER BY" in detail:
-                    found.append(f"sorts every match ({detail}): {short}")
-        if postgres:
-            connection.exec_driver_sql("RESET ALL")
-    return found
 
 
 def login(app: Flask, email: str):

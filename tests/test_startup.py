@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, run_command
+from tests.fixtures.app import ROOT, run_command
 
 # Imported on first use, never by a start-up.
 HEAVY = (

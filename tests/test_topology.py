@@ -34,8 +34,9 @@ from cryptography.fernet import Fernet
 
 from extensions import db
 from models.mail import MailStatus, OutboxMessage
-from tests.conftest import IN_CI, PASSWORD, ROOT, free_port, run_command
-from tests.test_training import PERSON
+from tests.fixtures.app import IN_CI, ROOT, free_port, run_command
+from tests.fixtures.training import PERSON
+from tests.fixtures.users import PASSWORD
 
 DEPLOY = ROOT / "deploy"
 WORKERS = 3
@@ -377,7 +378,7 @@ def test_500_submissions_are_each_mailed_once_while_a_mail_worker_is_killed(
 def test_the_jobs_started_twice_at_once_do_each_thing_once(app, environment, make_course):
     from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
     from models.types import utcnow
-    from tests.test_jobs import _binding, _expired_offer_with_one_in_line
+    from tests.fixtures.training import _binding, _expired_offer_with_one_in_line
 
     soon = make_course(title="Pian alkava", starts_at=utcnow() + timedelta(days=5), capacity=40)
     _binding(app, soon.id, 40)
@@ -426,7 +427,7 @@ def test_staff_enrol_a_second_factor_and_wrong_codes_are_throttled_across_worker
     import pyotp
 
     from models.auth import Role
-    from tests.test_two_factor import setup_token, shown_codes, shown_secret
+    from tests.fixtures.two_factor import setup_token, shown_codes, shown_secret
 
     make_user("kasittelija@example.com", role=Role.STAFF, org=None, language="en")
     browser = Browser(portal)
