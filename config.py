@@ -46,6 +46,19 @@ def _norwegian(name: str, default: str, number, what: str) -> str:
         raise SystemExit(f"{name} must be {what}, not {value!r}.") from None
 
 
+def _address_lines(name: str, default: str) -> tuple[str, ...]:
+    """A postal address from the environment, its lines separated by `;`: at most four
+    lines of at most 60 characters, as the invoice's window envelope holds them."""
+    value = os.environ.get(name, "").strip() or default
+    lines = tuple(line.strip() for line in value.split(";") if line.strip())
+    if not lines or len(lines) > 4 or any(len(line) > 60 for line in lines):
+        raise SystemExit(
+            f"{name} must be one to four lines of at most 60 characters, separated by ';', "
+            f"not {value!r}."
+        )
+    return lines
+
+
 def _kid_length() -> int:
     length = _int("PORTAL_KID_LENGTH", 11)
     if length != 0 and not 2 <= length <= 25:
@@ -340,6 +353,9 @@ def from_environment(instance_path: str) -> dict:
             "123456785",
             orgnr,
             "a Norwegian organisation number (9 digits, valid control digit)",
+        ),
+        "PORTAL_SELLER_ADDRESS": _address_lines(
+            "PORTAL_SELLER_ADDRESS", "Postboks 1234 Sentrum; 0106 Oslo"
         ),
         "PORTAL_SELLER_ACCOUNT": _norwegian(
             "PORTAL_SELLER_ACCOUNT",

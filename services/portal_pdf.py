@@ -1,7 +1,7 @@
 """An invoice of the customer portal as PDF (fpdf2), in Norwegian, amounts in NOK.
 
 The seller, its organisation number and its account come from configuration
-(PORTAL_SELLER_*); the payer pays with the invoice's KID (services.portal_kid).
+(PORTAL_SELLER_*, the address too); the payer pays with the invoice's KID (services.portal_kid).
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from stdnum.no import kontonr, orgnr
 from models.portal import CustomerInvoice
 from services.pdftext import pdf_text
 
-# Not configurable yet: the seller's postal address.
-SELLER_ADDRESS = ("Postboks 1234 Sentrum", "0106 Oslo")
-
 
 def seller_lines(config: Mapping) -> list[str]:
     """The seller as printed: name, address, and the organisation number with MVA (the
     seller is registered for VAT; bokføringsforskriften § 5-1-1)."""
     number = orgnr.format(config["PORTAL_SELLER_ORGANISATION_NUMBER"])
-    return [config["PORTAL_SELLER_NAME"], *SELLER_ADDRESS, f"Org.nr. {number} MVA"]
+    address = config.get("PORTAL_SELLER_ADDRESS") or ()
+    return [config["PORTAL_SELLER_NAME"], *address, f"Org.nr. {number} MVA"]
 
 
 def payment_line(invoice: CustomerInvoice, config: Mapping) -> str:

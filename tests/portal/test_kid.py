@@ -39,6 +39,7 @@ SELLER = {
     "PORTAL_SELLER_NAME": "Bedriftshelse Vest AS",
     "PORTAL_SELLER_ORGANISATION_NUMBER": "988077917",
     "PORTAL_SELLER_ACCOUNT": "76940512057",
+    "PORTAL_SELLER_ADDRESS": ("Kaigaten 4", "5016 Bergen"),
 }
 
 
@@ -307,7 +308,8 @@ def test_the_pdf_prints_the_kid_and_the_configured_seller_and_account(app_config
     assert "Bedriftshelse Vest AS" in printed
     assert "Org.nr. 988 077 917 MVA" in printed
     assert "Betales til kontonummer 7694.05.12057" in printed
-    for old in ("Palveluportaali Norge AS", "999 999 999", "1234.56.78903"):
+    assert "Kaigaten 4" in printed and "5016 Bergen" in printed
+    for old in ("Palveluportaali Norge AS", "999 999 999", "1234.56.78903", "0106 Oslo"):
         assert old not in printed
     assert PdfReader(io.BytesIO(response.data)).metadata.author == "Bedriftshelse Vest AS"
 
@@ -322,6 +324,7 @@ def test_the_pdf_of_an_invoice_without_a_kid_asks_for_the_number(app, make_org):
     assert "Oppgi fakturanummer 2024-000101 ved betaling" in printed
     assert "KID" not in printed
     assert "Palveluportaali Norge AS" in printed and "Org.nr. 123 456 785 MVA" in printed
+    assert "Postboks 1234 Sentrum" in printed and "0106 Oslo" in printed
     assert "kontonummer 8601.11.17947" in printed
 
 
@@ -416,6 +419,12 @@ def test_the_development_defaults_are_valid_examples(monkeypatch):
     assert (settings["PORTAL_KID_ALGORITHM"], settings["PORTAL_KID_LENGTH"]) == ("mod10", 11)
 
 
+def test_the_sellers_address_is_read_line_by_line(monkeypatch):
+    monkeypatch.setenv("PORTAL_SELLER_ADDRESS", " Kaigaten 4 ;5016 Bergen; ")
+    settings = portal_config.from_environment("/nonexistent")
+    assert settings["PORTAL_SELLER_ADDRESS"] == ("Kaigaten 4", "5016 Bergen")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -432,6 +441,8 @@ def test_the_development_defaults_are_valid_examples(monkeypatch):
         ("PORTAL_KID_LENGTH", "1", "PORTAL_KID_LENGTH must be 0 or 2 to 25"),
         ("PORTAL_KID_LENGTH", "26", "PORTAL_KID_LENGTH must be 0 or 2 to 25"),
         ("PORTAL_KID_LENGTH", "eleven", "PORTAL_KID_LENGTH must be a whole number"),
+        ("PORTAL_SELLER_ADDRESS", "a; b; c; d; e", "PORTAL_SELLER_ADDRESS must be one to four"),
+        ("PORTAL_SELLER_ADDRESS", "Gate " + "x" * 60, "PORTAL_SELLER_ADDRESS must be one to four"),
     ],
 )
 def test_a_bad_seller_or_kid_setting_is_named(monkeypatch, name, value, message):
