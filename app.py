@@ -314,6 +314,7 @@ def register_commands(app: Flask) -> None:
     from commands import (
         config_commands,
         demo,
+        invoicing_commands,
         jobs_commands,
         mail_commands,
         portal_commands,
@@ -329,6 +330,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(punchout_commands.punchout)
     app.cli.add_command(support_commands.support)
     app.cli.add_command(portal_commands.portal)
+    app.cli.add_command(invoicing_commands.invoicing)
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
     app.cli.add_command(jobs_commands.jobs)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from babel import Locale
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from stdnum import iban
 from stdnum.fi import ytunnus
 from wtforms import (
@@ -435,3 +436,38 @@ STATUS_LABELS = {
     InvoiceStatus.OPEN: _l("Open receivable"),
     InvoiceStatus.PAID: _l("Paid"),
 }
+
+
+class BankFileForm(PortalForm):
+    """A bank report of incoming payments (camt.054 or camt.053), uploaded by staff."""
+
+    file = FileField(
+        _l("Bank file (camt.054 or camt.053)"),
+        validators=[FileRequired(_l("Choose the bank's file."))],
+        description=_l("The XML file of incoming reference payments from the bank."),
+    )
+
+
+class AllocateForm(PortalForm):
+    """The invoice staff book a waiting bank payment on, by its number."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    invoice_number = StringField(
+        _l("Invoice number"),
+        validators=[DataRequired(_l("Enter the invoice number.")), Length(max=19)],
+    )
+
+
+class BankNoteForm(PortalForm):
+    """How staff return a bank payment, or its overpaid part, to the payer."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    note = StringField(
+        _l("How it is returned"),
+        validators=[DataRequired(_l("Say how it is returned.")), Length(max=200)],
+        description=_l("For example: returned to the payer's account FI… on 4.12."),
+    )

@@ -230,7 +230,7 @@ class SalesInvoicePayment(db.Model):
     )
     paid_on: Mapped[date] = mapped_column(sa.Date)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
-    source: Mapped[str] = mapped_column(sa.String(20), default="manual")  # manual | online
+    source: Mapped[str] = mapped_column(sa.String(20), default="manual")  # manual | online | bank
     recorded_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user.id", ondelete="SET NULL")
     )
@@ -238,3 +238,73 @@ class SalesInvoicePayment(db.Model):
 
     invoice: Mapped[SalesInvoice] = relationship(back_populates="payments")
     recorded_by = relationship("User")
+
+
+class BankPaymentState(enum.StrEnum):
+    """Where an incoming bank payment stands."""
+
+    MATCHED = "matched"  # booked on the invoice its reference names
+    UNMATCHED = "unmatched"  # waits for staff: to allocate by hand or to return
+    ALLOCATED = "allocated"  # booked by staff on the invoice they chose
+    RETURNED = "returned"  # staff send it back to the payer (outside the portal)
+
+
+# The payments staff must act on: unmatched, or overpaid and not yet returned (a partial
+# index holds just these rows, so the queue never reads the booked ones).
+TO_CHECK = "state = 'unmatched' OR (overpaid > 0 AND handled_at IS NULL)"
+
+
+class BankFile(db.Model):
+    """A bank report imported (camt.054 or camt.053): who brought it, and what it held."""
+
+    __tablename__ = "bank_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # camt.054 | camt.053
+    message_id: Mapped[str] = mapped_column(sa.String(35))  # GrpHdr/MsgId
+    filename: Mapped[str] = mapped_column(sa.String(200), default="")
+    account: Mapped[str] = mapped_column(sa.String(34), default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    imported_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    credits: Mapped[int] = mapped_column(default=0)  # incoming payments in the file
+    booked: Mapped[int] = mapped_column(default=0)  # new ones, matched by their reference
+    unmatched: Mapped[int] = mapped_column(default=0)  # new ones, left to staff
+    repeated: Mapped[int] = mapped_column(default=0)  # imported before: nothing booked
+
+    imported_by = relationship("User")
+
+
+class BankPayment(db.Model):
+    """An incoming payment from the bank's report, unique by the bank's own reference."""
+
+    __tablename__ = "bank_payment"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        partial_index("ix_bank_payment_to_check", "id", where=TO_CHECK),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_reference: Mapped[str] = mapped_column(sa.String(35), unique=True)  # AcctSvcrRef
+    file_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bank_file.id", ondelete="RESTRICT"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    booked_on: Mapped[date] = mapped_column(sa.Date)
+    reference: Mapped[str] = mapped_column(sa.String(35), default="")  # as the payer gave it
+    payer_name: Mapped[str] = mapped_column(sa.String(140), default="")
+    state: Mapped[BankPaymentState] = mapped_column(value_enum(BankPaymentState))
+    reason: Mapped[str] = mapped_column(sa.String(30), default="")  # why it is unmatched
+    invoice_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="RESTRICT"), index=True
+    )
+    overpaid: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    file: Mapped[BankFile] = relationship()
+    invoice: Mapped[SalesInvoice | None] = relationship()
+    handled_by = relationship("User")

@@ -18,6 +18,8 @@ from decimal import Decimal
 
 from lxml import etree
 
+from services.safe_xml import hardened_parser
+
 VERSION = "1.2.014"
 DTD_URL = f"http://xml.cxml.org/schemas/cXML/{VERSION}/cXML.dtd"
 # Any cXML 1.2.0xx DTD is accepted (buyers pin different minor versions).
@@ -44,15 +46,7 @@ def parse(data: bytes) -> etree._Element:
         raise CXMLError(400, f"The document is larger than {MAX_BYTES} bytes.")
     if b"<!ENTITY" in data.upper():
         raise CXMLError(400, "Entity declarations are not accepted.")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = hardened_parser()
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:

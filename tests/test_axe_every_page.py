@@ -158,6 +158,7 @@ PAGES: dict[str, Page] = {
     ),
     "invoicing_staff.desk": Page(ADMIN, "/staff/invoices/", MISSING),
     "invoicing_staff.invoice": Page(ADMIN, "/staff/invoices/{sent_invoice_number}", FORM),
+    "invoicing_staff.bank_payments": Page(ADMIN, "/staff/invoices/bank", FORM),
     "invoicing_staff.receivables": Page(ADMIN, "/staff/invoices/receivables", MISSING),
     "invoicing_staff.search": Page(ADMIN, "/staff/invoices/search", SEARCH),
     "payments_staff.payments_list": Page(ADMIN, "/staff/payments/", SEARCH),

@@ -1,16 +1,17 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
-under /staff/invoices."""
+under /staff/invoices (with the incoming bank payments, `bank.py`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import public, staff
+from blueprints.invoicing import bank, public, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
     Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 )
+bank.routes.register(staff_bp)  # incoming bank payments, in the staff's desk
 
 
 def register(app: Flask) -> None:

@@ -445,7 +445,7 @@ def record_payment(
             # finalised; staff record payments of open receivables.
             SalesInvoice.status.in_(
                 (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
-                if source == "online"
+                if source in ("online", "bank")
                 else (InvoiceStatus.OPEN,)
             ),
             # In whole cents: SQLite keeps the numbers as floats (125.49 - 100 < 25.49).
@@ -480,6 +480,7 @@ def _paid_in_full(invoice: SalesInvoice, actor: User | None) -> None:
     if invoice.status == InvoiceStatus.OPEN and invoice.outstanding == 0:
         invoice.status = InvoiceStatus.PAID
         _event(invoice, EventKind.PAID, actor)
+        _mail_user(invoice, "invoicing_paid")  # by any way: the bank, online, staff
 
 
 def is_overdue(invoice: SalesInvoice, day: date | None = None) -> bool:
