@@ -180,6 +180,7 @@ PAGES: dict[str, Page] = {
     "payment_sandbox.index": Page(ADMIN, "/sandbox/payment/", MISSING),
     "print_sandbox.print_jobs": Page(ADMIN, "/sandbox/print/", MISSING),
     "operator_sandbox.operator_messages": Page(ADMIN, "/sandbox/einvoice/", MISSING),
+    "bank_sandbox.index": Page(ADMIN, "/sandbox/bank/", MISSING),
 }
 
 EXCLUDED: dict[str, str] = {

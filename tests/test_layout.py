@@ -141,7 +141,13 @@ def test_the_sandboxes_are_apart_from_the_product():
     ]
     assert in_blueprints == []
     mounted = {p.name for p in (ROOT / "sandboxes").iterdir() if (p / "__init__.py").exists()}
-    assert mounted == {"payment_service", "print_service", "einvoice_operator", "handi_buyer"}
+    assert mounted == {
+        "payment_service",
+        "print_service",
+        "einvoice_operator",
+        "handi_buyer",
+        "bank",
+    }
     for name in mounted:
         assert (ROOT / "sandboxes" / name / "views.py").exists()
         assert (ROOT / "sandboxes" / name / "templates").is_dir()

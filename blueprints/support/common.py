@@ -62,6 +62,7 @@ NO_APPLICATION = frozenset(
         "print_sandbox",
         "operator_sandbox",
         "payment_sandbox",
+        "bank_sandbox",
     }
 )
 

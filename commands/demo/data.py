@@ -643,6 +643,17 @@ def seed_invoicing() -> None:
                 SalesInvoicePayment(paid_on=day + timedelta(days=10), amount=invoice.gross,
                                     recorded_by=staff)
             )  # fmt: skip
+    # The bank's file of the day, imported as staff would: a payment without a reference
+    # waits on the desk's bank page for staff to book or return.
+    from flask import current_app
+
+    from sandboxes.bank.views import camt054
+    from services.invoicing import bank
+
+    db.session.flush()
+    iban = "".join(current_app.config["INVOICE_IBAN"].split())
+    unknown = [(Decimal("48.00"), "", "Tuntematon Maksaja Oy")]
+    bank.import_file(camt054(unknown, iban, now.astimezone()), "camt054-demo.xml", staff)
     db.session.commit()
 
 

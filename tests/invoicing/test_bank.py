@@ -272,3 +272,31 @@ def test_the_queue_reads_one_page_through_its_index(app):
     with app.app_context():
         sql = str(bank.waiting().compile(db.engine))
     assert "unmatched" in sql and "handled_at IS NULL" in sql
+
+
+@pytest.mark.parametrize(
+    ("variant", "status", "paid", "waiting"),
+    [
+        ("full", InvoiceStatus.PAID, "125.49", 0),
+        ("rf", InvoiceStatus.PAID, "125.49", 0),
+        ("partial", InvoiceStatus.OPEN, "62.74", 0),
+        ("over", InvoiceStatus.PAID, "125.49", 1),
+        ("unmatched", InvoiceStatus.OPEN, "0.00", 2),
+    ],
+)
+def test_the_bank_sandboxs_file_imports_at_the_desk(
+    app, staff, receivable, variant, status, paid, waiting
+):
+    number, _ref = receivable
+    page_shown = page(staff.get("/sandbox/bank/"))
+    assert number in page_shown
+    download = staff.post("/sandbox/bank/camt054", data={"variant": variant})
+    assert download.mimetype == "application/xml"
+    assert "attachment" in download.headers["Content-Disposition"]
+    report = camt.parse(download.data)
+    assert report.kind == "camt.054" and report.account == "FI2112345600000785"
+    upload(staff, download.data)
+    row = invoice_row(app, number)
+    assert (row.status, row.paid_amount) == (status, Decimal(paid))
+    with app.app_context():
+        assert len(db.session.scalars(bank.waiting()).all()) == waiting
