@@ -171,11 +171,14 @@ def test_a_payer_pays_an_emailed_invoice_from_the_link_in_its_email(
     assert f"/sandbox/payment/pay/{transaction['token']}" in checked
     assert "/payments/return" in checked
 
-    # The receipt reaches the payer.
-    assert deliver_mail(app).sent == 1
+    # The receipt reaches the payer, and the invoicing user is told the invoice is paid.
+    told_before = len(_mail_to(smtp_server, TIINA))
+    assert deliver_mail(app).sent == 2
     [receipt] = _mail_to(smtp_server, PAYER_EMAIL)[1:]
     assert order in receipt["Subject"]
     assert payment.paid_code in smtp_server.text_of(receipt)
+    assert len(_mail_to(smtp_server, TIINA)) == told_before + 1
+    assert number in _mail_to(smtp_server, TIINA)[-1]["Subject"]
 
 
 def test_a_payer_who_cancels_at_the_bank_tries_again_and_pays(browser_page, app, make_user):
