@@ -86,6 +86,7 @@ def test_the_payment_choice_of_the_enrolment_form_is_a_boxed_radio_group(browser
     course = make_course()
     browser = browser_page
     browser.goto(f"/training/courses/{course.id}/enrol")
+    assert browser.page.locator("#payment_method-0").count() == 1  # the choice is offered
     _at_each_width(browser, "fieldset:has(#payment_method-0)", "form.form > fieldset")
 
 

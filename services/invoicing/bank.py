@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models.auth import User
@@ -235,4 +236,8 @@ def mark_overpayment_returned(payment: BankPayment, note: str, actor: User) -> N
 
 def waiting() -> sa.Select:
     """The payments staff must act on: those left unmatched, and overpayments not returned."""
-    return sa.select(BankPayment).where(sa.text(TO_CHECK))
+    return (
+        sa.select(BankPayment)
+        .where(sa.text(TO_CHECK))
+        .options(joinedload(BankPayment.invoice))  # the page links each to its invoice
+    )

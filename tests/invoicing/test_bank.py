@@ -300,3 +300,22 @@ def test_the_bank_sandboxs_file_imports_at_the_desk(
     assert (row.status, row.paid_amount) == (status, Decimal(paid))
     with app.app_context():
         assert len(db.session.scalars(bank.waiting()).all()) == waiting
+
+
+def test_the_queue_reads_no_more_for_more_payments(app, staff, receivable):
+    from tests.fixtures.app import recorded_statements
+    from tests.fixtures.invoicing import make_sent
+
+    number, ref = receivable
+    upload(staff, camt054(entry([Paid("BR-1", "130.00", ref)])))  # an overpayment
+    staff.get("/staff/invoices/bank")  # the user and the page's kept parts, loaded once
+    with recorded_statements(app) as one:
+        assert page(staff.get("/staff/invoices/bank")).count("Overpaid by") == 1
+    others = [make_sent(app, TIINA, status=InvoiceStatus.OPEN) for _ in range(4)]
+    overpaid = [
+        Paid(f"BR-{n}", "200.00", invoice_row(app, o).reference) for n, o in enumerate(others, 2)
+    ]
+    upload(staff, camt054(entry(overpaid), message_id="M2"))
+    with recorded_statements(app) as five:
+        assert page(staff.get("/staff/invoices/bank")).count("Overpaid by") == 5
+    assert len(five) == len(one)
