@@ -63,6 +63,13 @@ class Invoice:
     created_at: datetime | None = None
     seller_einvoice: tuple[str, str] = ("", "")  # our own address and operator
     extra: dict = field(default_factory=dict)
+    # What the document is: Finvoice's type code and text (INV01 LASKU, an invoice), and
+    # for a document about another invoice (a credit note, a reminder) that invoice's
+    # number and date.
+    type_code: str = "INV01"
+    type_text: str = "LASKU"
+    original_number: str = ""
+    original_date: date | None = None
 
 
 def _amount(value: Decimal) -> str:
@@ -144,11 +151,15 @@ def build(invoice: Invoice) -> bytes:
     _address(buyer, "BuyerPostalAddressDetails", "Buyer", invoice.buyer)
 
     info = etree.SubElement(root, "InvoiceDetails")
-    _text(info, "InvoiceTypeCode", "INV01")
-    _text(info, "InvoiceTypeText", "LASKU")
+    _text(info, "InvoiceTypeCode", invoice.type_code)
+    _text(info, "InvoiceTypeText", invoice.type_text)
     _text(info, "OriginCode", "Original")
     _text(info, "InvoiceNumber", invoice.number)
     _date(info, "InvoiceDate", invoice.invoice_date)
+    if invoice.original_number:
+        _text(info, "OriginalInvoiceNumber", invoice.original_number)
+    if invoice.original_date:
+        _date(info, "OriginalInvoiceDate", invoice.original_date)
     _money(info, "InvoiceTotalVatExcludedAmount", totals.net, cur)
     _money(info, "InvoiceTotalVatAmount", totals.vat, cur)
     _money(info, "InvoiceTotalVatIncludedAmount", totals.gross, cur)

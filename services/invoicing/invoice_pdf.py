@@ -97,18 +97,19 @@ def _document_class() -> type[FPDF]:
     from fpdf import FPDF
 
     class _Document(FPDF):
-        """An A4 page with the invoice's header: "LASKU" and the page number on every page,
-        the invoice number too on the pages after the first."""
+        """An A4 page with the document's header ("LASKU", "HYVITYSLASKU", …) and the page
+        number on every page, the invoice number too on the pages after the first."""
 
-        def __init__(self, number: str) -> None:
+        def __init__(self, number: str, title: str = "LASKU") -> None:
             super().__init__(orientation="P", unit="mm", format="A4")
             self.invoice_number = number
+            self.heading = title
 
         def header(self) -> None:
             self.set_text_color(0)
             self.set_font("Helvetica", "B", 16)
             self.set_xy(110, 10)
-            self.cell(60, 8, "LASKU")
+            self.cell(60, 8, pdf_text(self.heading))
             self.set_font("Helvetica", size=9)
             self.set_xy(170, 11)
             self.cell(TABLE_RIGHT - 170, 6, f"{self.page_no()} ({{nb}})", align="R")
@@ -136,8 +137,8 @@ def render(
     totals = vat.totals(
         vat.Line(row.quantity, row.unit_price, row.vat_percent) for row in invoice.rows
     )
-    pdf = _document_class()(invoice.number)
-    pdf.set_title(pdf_text(f"Lasku {invoice.number}"))
+    pdf = _document_class()(invoice.number, invoice.type_text)
+    pdf.set_title(pdf_text(f"{invoice.type_text.capitalize()} {invoice.number}"))
     pdf.set_author(pdf_text(invoice.seller.name))
     pdf.set_lang("fi")
     # The same invoice gives the same bytes: a retried forwarding is the same print job.
