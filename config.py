@@ -59,6 +59,43 @@ def _address_lines(name: str, default: str) -> tuple[str, ...]:
     return lines
 
 
+def _money(name: str, default: str) -> str:
+    """An amount in euros, 0 or more with at most two decimals, as text ("5.00")."""
+    from decimal import Decimal, InvalidOperation
+
+    value = os.environ.get(name, "").strip() or default
+    try:
+        amount = Decimal(value.replace(",", "."))
+    except InvalidOperation:
+        amount = None
+    if (
+        amount is None
+        or not amount.is_finite()
+        or amount < 0
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise SystemExit(f"{name} must be an amount in euros such as 5.00, not {value!r}.")
+    return f"{amount:.2f}"
+
+
+def _at_least(name: str, default: int, least: int) -> int:
+    value = _int(name, default)
+    if value < least:
+        raise SystemExit(f"{name} must be at least {least}, not {value}.")
+    return value
+
+
+def _reference_rates() -> str:
+    value = os.environ.get("INVOICE_REFERENCE_RATES", "").strip()
+    from services.invoicing import interest
+
+    try:
+        interest.parse_setting(value)
+    except interest.RateTableError as error:
+        raise SystemExit(f"INVOICE_REFERENCE_RATES: {error}.") from None
+    return value
+
+
 def _kid_length() -> int:
     length = _int("PORTAL_KID_LENGTH", 11)
     if length != 0 and not 2 <= length <= 25:
@@ -340,6 +377,17 @@ def from_environment(instance_path: str) -> dict:
         "EINVOICE_OPERATOR_URL": os.environ.get("EINVOICE_OPERATOR_URL", "").strip().rstrip("/"),
         "EINVOICE_OPERATOR_TOKEN": sandbox_secret("EINVOICE_OPERATOR_TOKEN"),
         "FORWARDING_TIMEOUT": _int("FORWARDING_TIMEOUT", 30),
+        # Payment reminders: the fee (a consumer's is capped at 5 € by law), a business
+        # payer's fee, the days a reminder gives to pay (14 at least), the days after a
+        # due date before an automatic reminder, and the most reminders an invoice gets.
+        "INVOICE_REMINDER_FEE": _money("INVOICE_REMINDER_FEE", "5.00"),
+        "INVOICE_REMINDER_FEE_BUSINESS": _money("INVOICE_REMINDER_FEE_BUSINESS", "10.00"),
+        "INVOICE_REMINDER_DAYS": _at_least("INVOICE_REMINDER_DAYS", 14, 14),
+        "INVOICE_REMINDER_AFTER_DAYS": _at_least("INVOICE_REMINDER_AFTER_DAYS", 7, 1),
+        "INVOICE_REMINDER_MAX": _at_least("INVOICE_REMINDER_MAX", 3, 1),
+        # Reference rates (korkolaki 12 §) of half-years newer than the portal's table:
+        # "2027-01-01=2.0,2027-07-01=2.5".
+        "INVOICE_REFERENCE_RATES": _reference_rates(),
         "INVOICE_SANDBOX": _bool(os.environ.get("INVOICE_SANDBOX"), not production),
         "INVOICE_SANDBOX_DIR": os.environ.get(
             "INVOICE_SANDBOX_DIR", str(Path(instance_path) / "sandbox")

@@ -425,6 +425,7 @@ EVENT_LABELS = {
     EventKind.FINALISED: _l("Finalised: the invoice went out"),
     EventKind.PAYMENT: _l("Payment received"),
     EventKind.PAID: _l("Paid in full"),
+    EventKind.REMINDER: _l("Payment reminder sent"),
 }
 
 STATUS_LABELS = {
@@ -436,6 +437,25 @@ STATUS_LABELS = {
     InvoiceStatus.OPEN: _l("Open receivable"),
     InvoiceStatus.PAID: _l("Paid"),
 }
+
+
+class ReminderSettingsForm(PortalForm):
+    """How the user's overdue invoices are reminded: by hand or automatically, how often."""
+
+    mode = RadioField(
+        _l("Payment reminders"),
+        choices=[
+            SelectChoice("manual", _l("I send reminders myself from the invoice's page")),
+            SelectChoice("automatic", _l("The service sends reminders automatically")),
+        ],
+        validators=[DataRequired(_l("Choose how reminders are sent."))],
+    )
+    limit = SelectField(
+        _l("Reminders at most per invoice"),
+        choices=[],
+        coerce=int,
+        description=_l("Automatic reminders stop after this many."),
+    )
 
 
 class BankFileForm(PortalForm):

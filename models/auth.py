@@ -141,6 +141,10 @@ class User(UserMixin, db.Model):
     )
     # The 6-digit number of a user of the invoicing service (e-tunnus); None for others.
     invoicing_number: Mapped[str | None] = mapped_column(sa.String(6), unique=True)
+    # The invoicing user's payment reminders: sent by hand ("manual") or by the desk's
+    # job ("automatic"), at most this many for one invoice.
+    invoice_reminders: Mapped[str] = mapped_column(sa.String(10), default="manual")
+    invoice_reminder_limit: Mapped[int] = mapped_column(default=2)
     active: Mapped[bool] = mapped_column(default=True)
     # Part of the login cookie; a new one ends every session of the user (password
     # change, logout), since signed cookies cannot be revoked one by one.

@@ -64,6 +64,7 @@ class EventKind(enum.StrEnum):
     FINALISED = "finalised"  # Viimeistele: the user is told, open receivables
     PAYMENT = "payment"
     PAID = "paid"
+    REMINDER = "reminder"  # Maksumuistutus sent to the payer
 
 
 class SalesInvoice(db.Model):
@@ -95,6 +96,13 @@ class SalesInvoice(db.Model):
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),
         sa.Index("ix_sales_invoice_invoice_date", "invoice_date", "id"),
+        # The automatic reminders' job: the invoices whose next reminder is due.
+        partial_index(
+            "ix_sales_invoice_reminder_due",
+            "next_reminder_on",
+            "id",
+            where="next_reminder_on IS NOT NULL",
+        ),
         sa.CheckConstraint("gross >= 0", name="gross_not_negative"),
     )
 
@@ -133,6 +141,11 @@ class SalesInvoice(db.Model):
     vat: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
     gross: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
     paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    # What the payment reminders added to the receivable: late-payment interest and fees.
+    charges: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    reminder_count: Mapped[int] = mapped_column(default=0)
+    # When the automatic reminders' job sends the next one; None: not by the job.
+    next_reminder_on: Mapped[date | None] = mapped_column(sa.Date)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -167,8 +180,20 @@ class SalesInvoice(db.Model):
         cascade="all, delete-orphan",
     )
 
+    reminders: Mapped[list[SalesInvoiceReminder]] = relationship(
+        back_populates="invoice",
+        order_by="SalesInvoiceReminder.number",
+        cascade="all, delete-orphan",
+    )
+
     @property
     def outstanding(self) -> Decimal:
+        """What the payer still owes: the invoice and its reminders' charges, less payments."""
+        return max(self.gross + self.charges - self.paid_amount, Decimal("0.00"))
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        """What is still unpaid of the invoice itself (the base of late-payment interest)."""
         return max(self.gross - self.paid_amount, Decimal("0.00"))
 
     def __repr__(self) -> str:
@@ -238,6 +263,38 @@ class SalesInvoicePayment(db.Model):
 
     invoice: Mapped[SalesInvoice] = relationship(back_populates="payments")
     recorded_by = relationship("User")
+
+
+class SalesInvoiceReminder(db.Model):
+    """Maksumuistutus: a reminder of an overdue invoice, sent by the invoice's delivery
+    method, with the open balance, the late-payment interest and the fee it adds."""
+
+    __tablename__ = "sales_invoice_reminder"
+    __table_args__ = (
+        sa.UniqueConstraint("invoice_id", "number", name="uq_sales_invoice_reminder_number"),
+        sa.CheckConstraint("fee >= 0 AND interest >= 0", name="charges_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column()  # the invoice's 1st, 2nd, … reminder
+    sent_on: Mapped[date] = mapped_column(sa.Date)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    automatic: Mapped[bool] = mapped_column(default=False)
+    delivery_method: Mapped[DeliveryMethod] = mapped_column(value_enum(DeliveryMethod))
+    balance: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # open before this reminder
+    interest: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # accrued since the last one
+    interest_rates: Mapped[str] = mapped_column(sa.String(40), default="")  # "10.5;9.5"
+    fee: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # to pay by the new due date
+    due_date: Mapped[date] = mapped_column(sa.Date)
+    receipt: Mapped[str] = mapped_column(sa.String(100), default="")
+
+    invoice: Mapped[SalesInvoice] = relationship(back_populates="reminders")
+    sent_by = relationship("User")
 
 
 class BankPaymentState(enum.StrEnum):

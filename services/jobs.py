@@ -141,6 +141,12 @@ def _purge_uploads(now: datetime) -> str:
     return f"{support.purge_uploads(now=now)} unsent images removed."
 
 
+def _send_reminders(now: datetime) -> str:
+    from services.invoicing import reminders
+
+    return reminders.run_job()
+
+
 def _sandbox_notifies(now: datetime) -> str:
     app = current_app._get_current_object()
     sandbox = app.extensions["payment_sandbox"]  # sandboxes.payment_service, when mounted
@@ -196,6 +202,13 @@ JOBS: tuple[Job, ...] = (
         Daily(3, 30),
         _purge_uploads,
         "screenshots uploaded with a contact form that was never sent",
+    ),
+    Job(
+        "invoice-reminders",
+        Daily(8),
+        _send_reminders,
+        "payment reminders of overdue invoices whose users chose automatic reminders",
+        writes_links=True,
     ),
     Job(
         "payment-sandbox-notifies",

@@ -81,6 +81,7 @@ def test_jobs_run_when_due_at_a_given_time(app):
             "expire-offers": "ran",
             "send-welcome": "ran",
             "purge-uploads": "ran",
+            "invoice-reminders": "ran",
             "payment-sandbox-notifies": "ran",
             "deliver-mail": "off",  # JOBS_DELIVER_MAIL is off: a mail worker delivers
         }

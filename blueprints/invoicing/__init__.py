@@ -1,17 +1,20 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
-under /staff/invoices (with the incoming bank payments, `bank.py`)."""
+under /staff/invoices (with the incoming bank payments, `bank.py`); the payment
+reminders of both (`reminders.py`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, public, staff
+from blueprints.invoicing import bank, public, reminders, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
     Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 )
 bank.routes.register(staff_bp)  # incoming bank payments, in the staff's desk
+reminders.routes.register(bp)  # payment reminders: the user's,
+reminders.staff_routes.register(staff_bp)  # and the staff's
 
 
 def register(app: Flask) -> None:
@@ -20,3 +23,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     staff.setup_app(app)
     public.setup_app(app)
+    app.jinja_env.globals["reminder_preview"] = reminders.preview

@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from decimal import Decimal
-from functools import wraps
 
 import sqlalchemy as sa
 from flask import Flask, abort, flash, redirect, render_template, url_for
@@ -17,7 +16,8 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
-from blueprints.invoicing.common import pdf_response
+from blueprints.invoicing.common import invoicing_user_required, pdf_response
+from blueprints.invoicing.common import own_invoice as _own_invoice
 from blueprints.shared import Routes
 from extensions import db
 from forms.invoicing import (
@@ -40,33 +40,6 @@ from services.invoicing import desk as invoicing
 from services.invoicing import reference
 
 routes = Routes()
-
-
-def invoicing_user_required(view):
-    """The user's own invoicing pages: customers only, who have started using the service."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if current_user.role != Role.CUSTOMER:
-            abort(404)
-        if not current_user.invoicing_number:
-            return redirect(url_for("invoicing.index"))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def _own_invoice(invoice_id: int) -> SalesInvoice:
-    """One of the user's own invoices, or 404 (another user's is not known to exist)."""
-    invoice = db.session.scalar(
-        sa.select(SalesInvoice).where(
-            SalesInvoice.id == invoice_id, SalesInvoice.user_id == current_user.id
-        )
-    )
-    if invoice is None:
-        abort(404)
-    return invoice
 
 
 @routes.get("/")

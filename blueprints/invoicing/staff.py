@@ -13,11 +13,11 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
 from blueprints.invoicing.common import pdf_response
+from blueprints.invoicing.common import staff_invoice as _invoice_or_404
 from blueprints.shared import Routes
 from extensions import db
 from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
@@ -31,8 +31,6 @@ from models.invoicing import (
     DeliveryMethod,
     InvoiceStatus,
     SalesInvoice,
-    SalesInvoiceEvent,
-    SalesInvoicePayment,
 )
 from models.types import one_of, utcnow
 from paging import capped_count, paginate, starts_with
@@ -62,23 +60,6 @@ SEARCH_FILTERS = (
     "overdue",
 )
 _DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-def _invoice_or_404(number: str) -> SalesInvoice:
-    invoice = None
-    if _DIGITS.fullmatch(number):
-        invoice = db.session.scalar(
-            sa.select(SalesInvoice)
-            .where(SalesInvoice.number == number)
-            .options(
-                selectinload(SalesInvoice.lines),
-                selectinload(SalesInvoice.events).joinedload(SalesInvoiceEvent.actor),
-                selectinload(SalesInvoice.payments).joinedload(SalesInvoicePayment.recorded_by),
-            )
-        )
-    if invoice is None:
-        abort(404)
-    return invoice
 
 
 @routes.get("/")

@@ -9,6 +9,7 @@ repeated forwarding carries the same idempotency key, so the payer gets one invo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -159,6 +160,9 @@ def _event(
     event = SalesInvoiceEvent(kind=kind, actor=actor, round=invoice.round, text=text, at=utcnow())
     invoice.events.append(event)
     return event
+
+
+record_event = _event  # the desk's other modules (reminders) write the same history
 
 
 def created(invoice: SalesInvoice, actor: User) -> None:
@@ -341,17 +345,43 @@ def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -
 
 
 def _deliver(invoice: SalesInvoice, config) -> str:
+    return deliver(
+        invoice,
+        name=f"lasku-{invoice.number}",
+        pdf=lambda: pdf(invoice),
+        document=lambda: finvoice_document(invoice, config),
+        key=idempotency_key(invoice),
+        mail=("invoicing_to_payer", {"invoice": invoice, "seller": seller(config)}),
+    )
+
+
+def deliver(
+    invoice: SalesInvoice,
+    *,
+    name: str,
+    pdf: Callable[[], bytes],
+    document: Callable[[], finvoice.Invoice],
+    key: str,
+    mail: tuple[str, dict],
+) -> str:
+    """Send a document about the invoice (the invoice, a reminder, a credit note) to its
+    payer by the invoice's delivery method; the receipt of the sending.
+
+    By email the PDF `name`.pdf is queued with the `mail` (template, context) in the
+    caller's transaction; the print service gets the PDF and the operator the Finvoice
+    message of `document`, both with the idempotency `key`.
+    """
+    config = current_app.config
     method = invoice.delivery_method
     if method == DeliveryMethod.EMAIL:
+        template, context = mail
         message = queue_mail(
-            "invoicing_to_payer",
+            template,
             invoice.payer_email,
             language="fi",
-            context={"invoice": invoice, "seller": seller(config)},
+            context=context,
             record=(RECORD_TYPE, invoice.id),
-            attachments=[
-                Attachment(f"lasku-{invoice.number}.pdf", "application/pdf", pdf(invoice))
-            ],
+            attachments=[Attachment(f"{name}.pdf", "application/pdf", pdf())],
             sender=config["INVOICE_MAIL_SENDER"],
             reply_to=config["INVOICE_SELLER_EMAIL"],
         )
@@ -361,8 +391,8 @@ def _deliver(invoice: SalesInvoice, config) -> str:
         from services.invoicing import print_service
 
         return print_service.submit(
-            pdf(invoice),
-            job_name=f"lasku-{invoice.number}",
+            pdf(),
+            job_name=name,
             recipient=print_service.Recipient(
                 name=invoice.payer_name,
                 street=invoice.payer_street,
@@ -370,17 +400,17 @@ def _deliver(invoice: SalesInvoice, config) -> str:
                 city=invoice.payer_city,
                 country=invoice.payer_country,
             ),
-            idempotency_key=idempotency_key(invoice),
+            idempotency_key=key,
             base_url=service_url("PRINT_SERVICE_URL"),
             token=config["PRINT_SERVICE_TOKEN"],
             timeout=config["FORWARDING_TIMEOUT"],
         )
     from services.invoicing import einvoice_operator
 
-    document = finvoice_document(invoice, config)
+    message = document()
     return einvoice_operator.submit(
-        finvoice.build(document),
-        message_id=document.message_id,
+        finvoice.build(message),
+        message_id=message.message_id,
         sender=(config["INVOICE_EINVOICE_ADDRESS"], config["INVOICE_EINVOICE_OPERATOR"]),
         receiver=(invoice.payer_einvoice_address, invoice.payer_operator),
         base_url=service_url("EINVOICE_OPERATOR_URL"),
@@ -411,6 +441,10 @@ def finalise(invoice: SalesInvoice, actor: User) -> None:
     invoice.finalised_at = utcnow()
     _event(invoice, EventKind.FINALISED, actor)
     _mail_user(invoice, "invoicing_forwarded")
+    # The automatic reminders' first (reminders.schedule keeps the dates after).
+    if invoice.user.invoice_reminders == "automatic":
+        after = current_app.config["INVOICE_REMINDER_AFTER_DAYS"]
+        invoice.next_reminder_on = invoice.due_date + timedelta(days=after)
     _paid_in_full(invoice, actor)
 
 
@@ -449,7 +483,9 @@ def record_payment(
                 else (InvoiceStatus.OPEN,)
             ),
             # In whole cents: SQLite keeps the numbers as floats (125.49 - 100 < 25.49).
-            sa.func.round((SalesInvoice.gross - SalesInvoice.paid_amount) * 100)
+            sa.func.round(
+                (SalesInvoice.gross + SalesInvoice.charges - SalesInvoice.paid_amount) * 100
+            )
             >= int(amount * 100),
         )
         .values(paid_amount=SalesInvoice.paid_amount + amount)
@@ -479,6 +515,7 @@ def _paid_in_full(invoice: SalesInvoice, actor: User | None) -> None:
     so when finalised (the user is told first that it went out)."""
     if invoice.status == InvoiceStatus.OPEN and invoice.outstanding == 0:
         invoice.status = InvoiceStatus.PAID
+        invoice.next_reminder_on = None
         _event(invoice, EventKind.PAID, actor)
         _mail_user(invoice, "invoicing_paid")  # by any way: the bank, online, staff
 
