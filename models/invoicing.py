@@ -53,6 +53,8 @@ STATUS_LISTS = {
 EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
 # What is on its way to the payer or with them: open receivables once finalised.
 RECEIVABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+# With the payer, who may owe some of it still: the receivables the ageing counts.
+WITH_THE_PAYER = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
 
 
 class EventKind(enum.StrEnum):
@@ -91,6 +93,13 @@ class SalesInvoice(db.Model):
             "ix_sales_invoice_open", "due_date", "id", where=sql_list("status", RECEIVABLE_OPEN)
         ),
         partial_index("ix_sales_invoice_correction", "id", where=sql_list("status", IN_CORRECTION)),
+        # The receivables' ageing, of every user or of one (services.invoicing.ageing).
+        partial_index(
+            "ix_sales_invoice_with_payer",
+            "user_id",
+            "due_date",
+            where=sql_list("status", WITH_THE_PAYER),
+        ),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),

@@ -1,17 +1,20 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
-under /staff/invoices (with the incoming bank payments, `bank.py`)."""
+under /staff/invoices (with the incoming bank payments, `bank.py`, and the receivables'
+ageing, `receivables.py`, which the users have too)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, public, staff
+from blueprints.invoicing import bank, public, receivables, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
     Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 )
 bank.routes.register(staff_bp)  # incoming bank payments, in the staff's desk
+receivables.staff_routes.register(staff_bp)  # the receivables' ageing, every user's
+receivables.user_routes.register(bp)  # and each user's own
 
 
 def register(app: Flask) -> None:
