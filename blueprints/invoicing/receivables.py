@@ -95,6 +95,7 @@ def ageing_report() -> ResponseReturnValue:
 @staff_routes.get("/ageing.csv")
 @staff_required
 def ageing_csv() -> ResponseReturnValue:
+    """The staff's ageing as CSV (the filter as on the page; a bad one is not found)."""
     form, user, usable = _staff_scope()
     if not usable:
         abort(404)
@@ -116,4 +117,5 @@ def receivables() -> ResponseReturnValue:
 @user_routes.get("/receivables.csv")
 @invoicing_user_required
 def receivables_csv() -> ResponseReturnValue:
+    """The user's own ageing as CSV."""
     return _csv(ageing.ageing(user_id=current_user.id), f"{current_user.invoicing_number}-")

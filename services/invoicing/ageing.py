@@ -54,6 +54,7 @@ class Bucket:
 
     @property
     def overdue(self) -> bool:
+        """Whether the bucket's invoices are past their due date."""
         return self.key != "not_due"
 
 
@@ -66,18 +67,22 @@ class Ageing:
 
     @property
     def outstanding(self) -> Decimal:
+        """What the payers owe in all."""
         return sum((b.amount for b in self.buckets), Decimal("0.00"))
 
     @property
     def overdue(self) -> Decimal:
+        """What they owe past the due dates."""
         return sum((b.amount for b in self.buckets if b.overdue), Decimal("0.00"))
 
     @property
     def count(self) -> int:
+        """The open invoices: those with an amount outstanding."""
         return sum(b.count for b in self.buckets)
 
     @property
     def overdue_count(self) -> int:
+        """The open invoices past their due date."""
         return sum(b.count for b in self.buckets if b.overdue)
 
     def share(self, bucket: Bucket) -> float:
