@@ -359,6 +359,24 @@ class InvoiceSearchForm(PortalForm):
     )
 
 
+class AgeingFilterForm(PortalForm):
+    """The receivables' ageing for staff: of every user, or of one by invoicing number."""
+
+    Meta = SearchMeta
+
+    user_number = SearchField(
+        _l("Invoicing number"),
+        validators=[Optional(), Length(max=6, message=_l("An invoicing number has 6 digits."))],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        description=_l("The user's 6-digit number; empty for every user."),
+    )
+
+    def validate_user_number(self, field) -> None:
+        """Accept six digits (spaces around them are taken away)."""
+        if field.data and not re.fullmatch(r"[0-9]{6}", field.data):
+            raise ValidationError(_l("An invoicing number has 6 digits."))
+
+
 class CorrectionForm(PortalForm):
     """The staff's question that returns an invoice to its user for correcting."""
 

@@ -53,6 +53,8 @@ STATUS_LISTS = {
 EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
 # What is on its way to the payer or with them: open receivables once finalised.
 RECEIVABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+# With the payer, who may owe some of it still: the receivables the ageing counts.
+WITH_THE_PAYER = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
 
 
 class EventKind(enum.StrEnum):
@@ -92,6 +94,13 @@ class SalesInvoice(db.Model):
             "ix_sales_invoice_open", "due_date", "id", where=sql_list("status", RECEIVABLE_OPEN)
         ),
         partial_index("ix_sales_invoice_correction", "id", where=sql_list("status", IN_CORRECTION)),
+        # The receivables' ageing, of every user or of one (services.invoicing.ageing).
+        partial_index(
+            "ix_sales_invoice_with_payer",
+            "user_id",
+            "due_date",
+            where=sql_list("status", WITH_THE_PAYER),
+        ),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),
@@ -198,6 +207,12 @@ class SalesInvoice(db.Model):
 
     def __repr__(self) -> str:
         return f"<SalesInvoice {self.number or self.id}>"
+
+
+def outstanding_sql() -> sa.ColumnElement:
+    """What the payer still owes, in SQL, as `SalesInvoice.outstanding` computes it (not
+    floored at 0): the one place a query writes it."""
+    return SalesInvoice.gross + SalesInvoice.charges - SalesInvoice.paid_amount
 
 
 class SalesInvoiceLine(db.Model):

@@ -1,12 +1,12 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
 under /staff/invoices (with the incoming bank payments, `bank.py`); the payment
-reminders of both (`reminders.py`)."""
+reminders (`reminders.py`) and the receivables' ageing (`receivables.py`) of both."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, public, reminders, staff
+from blueprints.invoicing import bank, public, receivables, reminders, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
@@ -15,6 +15,8 @@ staff_bp = staff.routes.register(
 bank.routes.register(staff_bp)  # incoming bank payments, in the staff's desk
 reminders.routes.register(bp)  # payment reminders: the user's,
 reminders.staff_routes.register(staff_bp)  # and the staff's
+receivables.staff_routes.register(staff_bp)  # the receivables' ageing, every user's
+receivables.user_routes.register(bp)  # and each user's own
 
 
 def register(app: Flask) -> None:

@@ -30,6 +30,7 @@ from models.invoicing import (
     SalesInvoiceEvent,
     SalesInvoiceLine,
     SalesInvoicePayment,
+    outstanding_sql,
 )
 from models.types import one_of, utcnow
 from paging import capped_count, starts_with
@@ -483,10 +484,7 @@ def record_payment(
                 else (InvoiceStatus.OPEN,)
             ),
             # In whole cents: SQLite keeps the numbers as floats (125.49 - 100 < 25.49).
-            sa.func.round(
-                (SalesInvoice.gross + SalesInvoice.charges - SalesInvoice.paid_amount) * 100
-            )
-            >= int(amount * 100),
+            sa.func.round(outstanding_sql() * 100) >= int(amount * 100),
         )
         .values(paid_amount=SalesInvoice.paid_amount + amount)
         .execution_options(synchronize_session=False)

@@ -1,9 +1,13 @@
 """The invoice desk in headless Chromium: a user writes and sends an invoice, staff forward
-and finalise it by email, the payer gets the PDF and the user sees an open receivable."""
+and finalise it by email, the payer gets the PDF and the user sees an open receivable;
+staff import the bank's file of payments; the user looks at their receivables' ageing."""
 
 from __future__ import annotations
 
+import csv
 import re
+from datetime import timedelta
+from decimal import Decimal
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -18,7 +22,9 @@ from models.invoicing import EventKind, InvoiceStatus, SalesInvoice
 from models.mail import OutboxMessage
 from services.invoicing import desk as invoicing
 from services.invoicing import reference
+from tests.fixtures.bank import Paid, camt054, entry
 from tests.fixtures.browser import _log_in, _log_out
+from tests.fixtures.invoicing import give_number, helsinki_today, make_sent
 from tests.fixtures.mail import deliver_mail
 
 pytestmark = pytest.mark.browser
@@ -248,3 +254,104 @@ def test_the_invoice_form_is_filled_and_sent_with_the_keyboard(browser_page, app
         assert invoice.status == InvoiceStatus.SUBMITTED
         assert (invoice.payer_name, invoice.payer_email) == ("Asiakas Oy", PAYER_EMAIL)
         assert str(invoice.net) == "120.00"
+
+
+def test_staff_import_the_banks_file_and_handle_what_it_could_not_book(
+    browser_page, app, make_user, tmp_path
+):
+    make_user("tiina@example.com", org="Toiminimi Testinen", name="Tiina")
+    give_number(app, "tiina@example.com", "100102")
+    make_user("kaisa@example.com", role=Role.STAFF, org="Palveluportaali Oy", name="Kaisa")
+    number = make_sent(app, "tiina@example.com", status=InvoiceStatus.OPEN)  # 125,50 €
+    with app.app_context():
+        ref = db.session.scalar(sa.select(SalesInvoice.reference))
+    bank_file = tmp_path / "camt054-20261203.xml"
+    bank_file.write_bytes(
+        camt054(entry([Paid("BR-PAID-1", "125.50", ref), Paid("BR-NOREF-2", "40.00")]))
+    )
+    browser = browser_page
+    page = browser.page
+
+    _log_in(browser, "kaisa@example.com")
+    browser.goto("/staff/invoices/")
+    browser.navigate(lambda: page.locator(".portal-tabs a[href$='/bank']").click())
+    assert page.locator("section.card").count() == 0
+    page.set_input_files("#file", str(bank_file))
+    browser.navigate(lambda: page.locator("main form[enctype] button[type=submit]").click())
+
+    # The result: one booked, one to handle; the file is listed with its counts.
+    flash = page.locator(".flash--success").inner_text()
+    assert re.search(r"\b1\b.*\b1\b.*\b0\b", flash), flash
+    files = page.locator("table tbody tr").first.locator("td").all_inner_texts()
+    assert "camt054-20261203.xml" in files[1] and files[2:] == ["2", "1", "1", "0"]
+    # The payment without a reference waits in the queue, with the form to book it.
+    (waiting,) = page.locator("section.card").all()
+    assert "BR-NOREF-2" in waiting.inner_text()
+    assert waiting.locator("input[name=invoice_number]").count() == 1
+
+    # The invoice its reference named is paid.
+    browser.goto(f"/staff/invoices/{number}")
+    assert page.locator(".details .badge--invoice-maksettu").is_visible()
+    with app.app_context():
+        invoice = db.session.scalar(sa.select(SalesInvoice))
+        assert (invoice.status, invoice.paid_amount) == (InvoiceStatus.PAID, Decimal("125.50"))
+
+
+def test_the_user_sees_their_receivables_by_days_past_due(browser_page, app, make_user):
+    make_user("tiina@example.com", org="Toiminimi Testinen", name="Tiina")
+    give_number(app, "tiina@example.com", "100102")
+    make_user("olli@example.com", org="Olli Oy", name="Olli")
+    give_number(app, "olli@example.com", "100103")
+    today = helsinki_today()
+    for email, days in [("tiina@example.com", -3), ("tiina@example.com", 45)]:
+        number = make_sent(app, email, status=InvoiceStatus.OPEN)  # 125,50 € each
+        with app.app_context():
+            db.session.execute(
+                sa.update(SalesInvoice)
+                .where(SalesInvoice.number == number)
+                .values(due_date=today - timedelta(days=days))
+            )
+            db.session.commit()
+    make_sent(app, "olli@example.com", status=InvoiceStatus.OPEN, price="999.00")
+    browser = browser_page
+    page = browser.page
+    page.set_viewport_size({"width": 375, "height": 800})
+
+    _log_in(browser, "tiina@example.com")
+    browser.goto("/invoices/")
+    browser.navigate(lambda: page.locator("main a[href='/invoices/receivables']").click())
+    # The chart: an image with its text alternative, one labelled bar a bucket.
+    chart = page.locator("main svg[role=img]")
+    assert chart.is_visible()
+    name = page.evaluate(
+        "() => [...document.querySelector('main svg[role=img]').getAttribute("
+        "'aria-labelledby').split(' ')].map(id => document.getElementById(id)"
+        ".textContent).join(' ')"
+    )
+    assert "125,50" in name and "999" not in name
+    assert chart.locator("rect").count() == 5
+    # At 375 px the chart and the page fit the screen; nothing scrolls sideways.
+    assert chart.bounding_box()["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # The same figures as a table.
+    rows = page.locator("main table tbody tr")
+    assert rows.count() == 5
+    assert "125,50" in rows.nth(0).inner_text() and "125,50" in rows.nth(2).inner_text()
+    assert "251,00" in page.locator("main table tfoot tr").first.inner_text()
+
+    # The CSV, through its link: semicolons, decimal commas, her figures only.
+    link = page.locator("main a[href='/invoices/receivables.csv']")
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    assert download.suggested_filename == (f"saatavien-ikajakauma-100102-{today.isoformat()}.csv")
+    text = download.path().read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines(), delimiter=";"))
+    assert [row[1:] for row in rows[1:6]] == [
+        ["1", "125,50"],
+        ["0", "0,00"],
+        ["1", "125,50"],
+        ["0", "0,00"],
+        ["0", "0,00"],
+    ]
+    assert rows[6][1:] == ["2", "251,00"]
