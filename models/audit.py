@@ -16,6 +16,8 @@ class AuditAction(enum.StrEnum):
     NATIONAL_ID_CHANGED = "national_id.changed"
     HEALTH_OPENED = "health.opened"
     INVOICE_FORWARDED = "invoice.forwarded"
+    INVOICE_CREDITED = "invoice.credited"
+    CREDIT_REFUND_RETURNED = "invoice.refund_returned"
     PAYMENT_REFUNDED = "payment.refunded"
     PAYMENT_MARKED = "payment.marked"
     ROLE_GRANTED = "role.granted"

@@ -12,5 +12,5 @@ def pdf_response(invoice: SalesInvoice) -> Response:
     return Response(
         invoicing.pdf(invoice),
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="lasku-{invoice.number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{invoicing.file_stem(invoice)}.pdf"'},
     )
