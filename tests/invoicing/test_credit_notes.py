@@ -487,3 +487,41 @@ def test_a_bank_payment_to_a_partly_credited_invoice_pays_what_is_left(app, tiin
 
         overpaid = db.session.scalar(sa.select(BankPayment.overpaid))
     assert overpaid == Decimal("8.80")
+
+
+def test_an_online_payment_of_a_partly_credited_invoice_pays_what_is_left(app, tiina, staff):
+    from services.payments import attempts
+
+    number = forwarded(app, tiina, staff)
+    credit_part(staff, app, number, {1: {"quantity": "2"}})  # 45,40 off 346,60
+    with app.test_request_context():
+        invoice = db.session.scalars(sa.select(SalesInvoice).filter_by(number=number)).one()
+        lines = attempts._invoice_lines(invoice)
+        assert sum(line.price for line in lines) == Decimal("301.20")
+
+
+@pytest.mark.browser
+def test_staff_credit_part_of_an_invoice_in_the_browser(browser_page, app, tiina, staff):
+    """The credit form, its error state, the credit note and the lists pass axe."""
+    from tests.fixtures.browser import _log_in
+    from tests.fixtures.invoicing import KAISA, make_sent
+
+    number = make_sent(app, TIINA, status=InvoiceStatus.OPEN)
+    browser = browser_page
+    page = browser.page
+    _log_in(browser, KAISA)
+    browser.goto(f"/staff/invoices/{number}")
+    submit = f"form[action$='/{number}/credit'] button[type=submit]"
+    page.check("#scope-1")  # some lines
+    browser.navigate(lambda: page.locator(submit).click())  # none chosen: the error state
+    assert page.locator(".error-summary").is_visible()
+    assert credit_notes(app, number) == []
+    page.check("#scope-1")
+    page.fill("#lines-0-amount", "20,00")
+    browser.navigate(lambda: page.locator(submit).click())
+    [note] = credit_notes(app, number)
+    assert page.url.endswith(f"/staff/invoices/{note.number}")
+    assert note.gross == Decimal("25.10")
+    browser.goto(f"/staff/invoices/{number}")
+    assert page.locator(f"a[href='/staff/invoices/{note.number}']").count() == 1
+    browser.goto("/staff/invoices/receivables")
