@@ -66,6 +66,12 @@ STATUS_LISTS = {
 EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
 # What is on its way to the payer or with them: open receivables once finalised.
 RECEIVABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+# A credit note's own statuses (no receivable's: the staff's search lists none of them).
+CREDIT_NOTE_STATUSES = (
+    InvoiceStatus.CREDIT_UNSENT,
+    InvoiceStatus.CREDIT_SENDING,
+    InvoiceStatus.CREDIT_SENT,
+)
 # What a forwarded invoice can still be credited from (it is never edited or deleted).
 CREDITABLE = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN, InvoiceStatus.PAID)
 # Credits owed back to the payer (the invoice was paid already) that staff have not yet

@@ -31,6 +31,7 @@ from forms.invoicing import (
 from forms.staff import ActionForm
 from models.invoicing import (
     AWAITING_FINALISING,
+    CREDIT_NOTE_STATUSES,
     IN_CORRECTION,
     ON_THE_DESK,
     RECEIVABLE_OPEN,
@@ -121,7 +122,9 @@ def search() -> ResponseReturnValue:
     """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
     form = InvoiceSearchForm(formdata=request.args if request.args else None)
     form.status.choices = [SelectChoice("", _("All"))] + [
-        SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
+        SelectChoice(status.value, label)
+        for status, label in STATUS_LABELS.items()
+        if status not in CREDIT_NOTE_STATUSES
     ]
     stmt = sa.select(SalesInvoice)
     # The newest first; a prefix search walks its column's index in order instead.
