@@ -444,6 +444,8 @@ EVENT_LABELS = {
     EventKind.PAYMENT: _l("Payment received"),
     EventKind.PAID: _l("Paid in full"),
     EventKind.REMINDER: _l("Payment reminder sent"),
+    EventKind.CREDITED: _l("Credited"),
+    EventKind.REFUND_RETURNED: _l("Credit returned to the payer"),
 }
 
 STATUS_LABELS = {
@@ -454,6 +456,10 @@ STATUS_LABELS = {
     InvoiceStatus.FORWARDED: _l("Forwarded"),
     InvoiceStatus.OPEN: _l("Open receivable"),
     InvoiceStatus.PAID: _l("Paid"),
+    InvoiceStatus.CREDITED: _l("Credited"),
+    InvoiceStatus.CREDIT_UNSENT: _l("Credit note, not yet sent"),
+    InvoiceStatus.CREDIT_SENDING: _l("Credit note being sent"),
+    InvoiceStatus.CREDIT_SENT: _l("Credit note sent"),
 }
 
 
@@ -509,3 +515,76 @@ class BankNoteForm(PortalForm):
         validators=[DataRequired(_l("Say how it is returned.")), Length(max=200)],
         description=_l("For example: returned to the payer's account FI… on 4.12."),
     )
+
+
+class CreditLineForm(Form):
+    """What to credit of one line of the invoice: a quantity, or an amount excl. VAT."""
+
+    class Meta(TrimmedMeta, PortalMeta):
+        pass
+
+    line_id = HiddenField()
+    quantity = LocalDecimalField(
+        _l("Quantity to credit"),
+        places=None,
+        validators=[
+            Optional(),
+            Bounds(
+                Decimal("0.001"),
+                Decimal("99999999"),
+                message=_l("Enter a quantity from %(min)s to %(max)s."),
+            ),
+        ],
+    )
+    amount = LocalDecimalField(
+        _l("or amount excl. VAT (EUR)"),
+        places=None,
+        validators=[Optional(), Amount(min=Decimal("0.01"))],
+    )
+
+    def validate_quantity(self, field) -> None:
+        """Accept a quantity of at most three decimals."""
+        if field.data is not None and field.data != field.data.quantize(Decimal("0.001")):
+            raise ValidationError(_l("Enter the quantity with at most three decimals."))
+
+    def validate_amount(self, field) -> None:
+        """Accept an amount in euros and cents, and not beside a quantity."""
+        if field.data is None:
+            return
+        if field.data != field.data.quantize(Decimal("0.01")):
+            raise ValidationError(_l("Enter the amount in euros and cents."))
+        if self.quantity.data is not None:
+            raise ValidationError(_l("Enter a quantity or an amount, not both."))
+
+
+class CreditForm(PortalForm):
+    """Hyvitä: credit a forwarded invoice in full, or some of its lines."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    scope = RadioField(
+        _l("What is credited"),
+        choices=[
+            SelectChoice("full", _l("The whole invoice")),
+            SelectChoice("part", _l("Some lines")),
+        ],
+        default="full",
+        validators=[DataRequired(_l("Choose what is credited."))],
+    )
+    lines = FieldList(FormField(CreditLineForm), _l("Lines to credit"), max_entries=MAX_LINES)
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("Printed on the credit note, for example what was wrong."),
+    )
+
+    def validate_lines(self, field) -> None:
+        """Some lines: at least one of them with a quantity or an amount."""
+        if self.scope.data != "part":
+            return
+        if not any(
+            entry.form.quantity.data is not None or entry.form.amount.data is not None
+            for entry in field.entries
+        ):
+            raise ValidationError(_l("Enter a quantity or an amount for a line to credit."))

@@ -17,6 +17,8 @@ class AuditAction(enum.StrEnum):
     HEALTH_OPENED = "health.opened"
     INVOICE_FORWARDED = "invoice.forwarded"
     INVOICE_REMINDED = "invoice.reminded"
+    INVOICE_CREDITED = "invoice.credited"
+    CREDIT_REFUND_RETURNED = "invoice.refund_returned"
     PAYMENT_REFUNDED = "payment.refunded"
     PAYMENT_MARKED = "payment.marked"
     ROLE_GRANTED = "role.granted"

@@ -34,6 +34,19 @@ class InvoiceStatus(enum.StrEnum):
     FORWARDED = "valitetty"  # forwarded, the process not yet finalised
     OPEN = "avoin"  # Avoimet saatavat
     PAID = "maksettu"
+    CREDITED = "hyvitetty"  # credited in full: no longer a receivable
+    # A credit note's own life: issued and booked, at the print service or the operator
+    # right now, sent to the payer.
+    CREDIT_UNSENT = "hyvitys_lahettamaton"
+    CREDIT_SENDING = "hyvitys_valityksessa"
+    CREDIT_SENT = "hyvitys_lahetetty"
+
+
+class InvoiceKind(enum.StrEnum):
+    """What the document is: an invoice, or a credit note (hyvityslasku) of one."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
 
 
 # On the desk: Lähettämättömät laskut (at the print service or the operator right now too).
@@ -55,6 +68,17 @@ EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION)
 RECEIVABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 # With the payer, who may owe some of it still: the receivables the ageing counts.
 WITH_THE_PAYER = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN)
+# A credit note's own statuses (no receivable's: the staff's search lists none of them).
+CREDIT_NOTE_STATUSES = (
+    InvoiceStatus.CREDIT_UNSENT,
+    InvoiceStatus.CREDIT_SENDING,
+    InvoiceStatus.CREDIT_SENT,
+)
+# What a forwarded invoice can still be credited from (it is never edited or deleted).
+CREDITABLE = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN, InvoiceStatus.PAID)
+# Credits owed back to the payer (the invoice was paid already) that staff have not yet
+# returned: a partial index holds just these credit notes.
+OWED_BACK = "refund_due > 0 AND refund_returned_at IS NULL"
 
 
 class EventKind(enum.StrEnum):
@@ -67,6 +91,8 @@ class EventKind(enum.StrEnum):
     PAYMENT = "payment"
     PAID = "paid"
     REMINDER = "reminder"  # Maksumuistutus sent to the payer
+    CREDITED = "credited"  # a credit note of the invoice issued (its text: the number)
+    REFUND_RETURNED = "refund_returned"  # what the credit owed back, returned by staff
 
 
 class SalesInvoice(db.Model):
@@ -113,6 +139,11 @@ class SalesInvoice(db.Model):
             where="next_reminder_on IS NOT NULL",
         ),
         sa.CheckConstraint("gross >= 0", name="gross_not_negative"),
+        # A credit note's amounts are kept as the credited lines' (positive); what it
+        # takes off its invoice is `credited` there.
+        sa.CheckConstraint("credited >= 0", name="credited_not_negative"),
+        sa.CheckConstraint("refund_due >= 0", name="refund_due_not_negative"),
+        partial_index("ix_sales_invoice_owed_back", "id", where=OWED_BACK),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -155,6 +186,18 @@ class SalesInvoice(db.Model):
     reminder_count: Mapped[int] = mapped_column(default=0)
     # When the automatic reminders' job sends the next one; None: not by the job.
     next_reminder_on: Mapped[date | None] = mapped_column(sa.Date)
+    # An invoice or a credit note; a credit note names the invoice it credits.
+    kind: Mapped[InvoiceKind] = mapped_column(value_enum(InvoiceKind), default=InvoiceKind.INVOICE)
+    credit_of_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="RESTRICT"), index=True
+    )
+    # On an invoice: what its credit notes took off it.
+    credited: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    # On a credit note: the part of it that the payer had paid already, owed back to them,
+    # and when and how staff returned it.
+    refund_due: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    refund_returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_note: Mapped[str] = mapped_column(sa.String(200), default="")
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -173,6 +216,12 @@ class SalesInvoice(db.Model):
     form_key: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
 
     user = relationship("User")
+    credit_of: Mapped[SalesInvoice | None] = relationship(
+        remote_side="SalesInvoice.id", back_populates="credit_notes"
+    )
+    credit_notes: Mapped[list[SalesInvoice]] = relationship(
+        back_populates="credit_of", order_by="SalesInvoice.id"
+    )
     lines: Mapped[list[SalesInvoiceLine]] = relationship(
         back_populates="invoice",
         order_by="SalesInvoiceLine.position",
@@ -197,13 +246,22 @@ class SalesInvoice(db.Model):
 
     @property
     def outstanding(self) -> Decimal:
-        """What the payer still owes: the invoice and its reminders' charges, less payments."""
-        return max(self.gross + self.charges - self.paid_amount, Decimal("0.00"))
+        """What the payer still owes: the invoice and its reminders' charges, less its
+        credits and its payments (a credit note: nothing to pay)."""
+        if self.kind == InvoiceKind.CREDIT_NOTE:
+            return Decimal("0.00")
+        return max(
+            self.gross + self.charges - (self.credited or 0) - self.paid_amount, Decimal("0.00")
+        )
 
     @property
     def principal_outstanding(self) -> Decimal:
         """What is still unpaid of the invoice itself (the base of late-payment interest)."""
-        return max(self.gross - self.paid_amount, Decimal("0.00"))
+        return max(self.gross - (self.credited or 0) - self.paid_amount, Decimal("0.00"))
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == InvoiceKind.CREDIT_NOTE
 
     def __repr__(self) -> str:
         return f"<SalesInvoice {self.number or self.id}>"
@@ -212,7 +270,9 @@ class SalesInvoice(db.Model):
 def outstanding_sql() -> sa.ColumnElement:
     """What the payer still owes, in SQL, as `SalesInvoice.outstanding` computes it (not
     floored at 0): the one place a query writes it."""
-    return SalesInvoice.gross + SalesInvoice.charges - SalesInvoice.paid_amount
+    return (
+        SalesInvoice.gross + SalesInvoice.charges - SalesInvoice.credited - SalesInvoice.paid_amount
+    )
 
 
 class SalesInvoiceLine(db.Model):
@@ -228,6 +288,10 @@ class SalesInvoiceLine(db.Model):
     unit: Mapped[str] = mapped_column(sa.String(10), default="kpl")
     unit_price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # VAT excluded
     vat_percent: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2))
+    # On a credit note: the invoice's line it credits (never more than is uncredited).
+    credit_of_line_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sales_invoice_line.id", ondelete="RESTRICT"), index=True
+    )
 
     invoice: Mapped[SalesInvoice] = relationship(back_populates="lines")
 

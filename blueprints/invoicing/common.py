@@ -58,6 +58,7 @@ def staff_invoice(number: str) -> SalesInvoice:
                 selectinload(SalesInvoice.events).joinedload(SalesInvoiceEvent.actor),
                 selectinload(SalesInvoice.payments).joinedload(SalesInvoicePayment.recorded_by),
                 selectinload(SalesInvoice.reminders),
+                selectinload(SalesInvoice.credit_notes),
             )
         )
     if invoice is None:
@@ -69,5 +70,5 @@ def pdf_response(invoice: SalesInvoice) -> Response:
     return Response(
         invoicing.pdf(invoice),
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="lasku-{invoice.number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{invoicing.file_stem(invoice)}.pdf"'},
     )

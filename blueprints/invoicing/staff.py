@@ -20,23 +20,32 @@ from blueprints.invoicing.common import pdf_response
 from blueprints.invoicing.common import staff_invoice as _invoice_or_404
 from blueprints.shared import Routes
 from extensions import db
-from forms.invoicing import STATUS_LABELS, CorrectionForm, InvoiceSearchForm, PaymentForm
+from forms.invoicing import (
+    STATUS_LABELS,
+    BankNoteForm,
+    CorrectionForm,
+    CreditForm,
+    InvoiceSearchForm,
+    PaymentForm,
+)
 from forms.staff import ActionForm
 from models.invoicing import (
     AWAITING_FINALISING,
+    CREDIT_NOTE_STATUSES,
     IN_CORRECTION,
     ON_THE_DESK,
     RECEIVABLE_OPEN,
     STATUS_LISTS,
     DeliveryMethod,
+    InvoiceKind,
     InvoiceStatus,
     SalesInvoice,
 )
 from models.types import one_of, utcnow
 from paging import capped_count, paginate, starts_with
 from services import registry
+from services.invoicing import credit, finvoice
 from services.invoicing import desk as invoicing
-from services.invoicing import finvoice
 from services.invoicing.forwarding_errors import ForwardingError
 
 routes = Routes()
@@ -93,7 +102,9 @@ def search() -> ResponseReturnValue:
     """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
     form = InvoiceSearchForm(formdata=request.args if request.args else None)
     form.status.choices = [SelectChoice("", _("All"))] + [
-        SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
+        SelectChoice(status.value, label)
+        for status, label in STATUS_LABELS.items()
+        if status not in CREDIT_NOTE_STATUSES
     ]
     stmt = sa.select(SalesInvoice)
     # The newest first; a prefix search walks its column's index in order instead.
@@ -134,8 +145,9 @@ def search() -> ResponseReturnValue:
         searched = True
     else:
         stmt = stmt.where(sa.false())
-    # Drafts are the users' own business until sent.
-    stmt = stmt.where(SalesInvoice.number.is_not(None))
+    # Drafts are the users' own business until sent; credit notes are no receivables (the
+    # look-up box finds them by number, and each invoice's page lists its own).
+    stmt = stmt.where(SalesInvoice.number.is_not(None), SalesInvoice.kind == InvoiceKind.INVOICE)
     page = paginate(stmt, order, per_page=50, count=True)
     filters = {name: request.args.get(name, "") for name in SEARCH_FILTERS}
     return render_template(
@@ -154,7 +166,12 @@ def receivables() -> ResponseReturnValue:
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
     stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
     page = paginate(stmt, LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
-    return render_template("invoicing/staff_receivables.html", page=page, today=invoicing.today())
+    return render_template(
+        "invoicing/staff_receivables.html",
+        page=page,
+        today=invoicing.today(),
+        owed_back=credit.owed_back(),
+    )
 
 
 @routes.get("/<number>")
@@ -164,7 +181,39 @@ def invoice(number: str) -> ResponseReturnValue:
     return _render_invoice(invoice)
 
 
-def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=200):
+def _credit_form(invoice: SalesInvoice, formdata=None) -> CreditForm:
+    """The credit form with a row for each line of the invoice (sent or to be filled)."""
+    if formdata is None:
+        lines = [{"line_id": line.id} for line in invoice.lines]
+        return CreditForm(formdata=None, data={"lines": lines})
+    return CreditForm()
+
+
+def _line_errors(invoice: SalesInvoice, form: CreditForm | None) -> list[tuple[str, str, str]]:
+    """The credit form's line errors for its error summary: (field id, "Line 2: …", error)."""
+    if form is None:
+        return []
+    positions = {str(line.id): line.position for line in invoice.lines}
+    found = [(form.scope.id + "-0", str(form.lines.label.text), str(message))
+             for message in form.lines.errors if not isinstance(message, dict | list)]  # fmt: skip
+    for entry in form.lines.entries:
+        position = positions.get(str(entry.form.line_id.data))
+        for subfield in (entry.form.quantity, entry.form.amount):
+            for message in subfield.errors:
+                label = _("Line %(number)s", number=position) + ": " + str(subfield.label.text)
+                found.append((subfield.id, label, str(message)))
+    return found
+
+
+def _render_invoice(
+    invoice,
+    *,
+    correction_form=None,
+    payment_form=None,
+    credit_form=None,
+    refund_form=None,
+    status=200,
+):
     message_errors: list[str] = []
     if invoice.delivery_method == DeliveryMethod.EINVOICE:
         message_errors = finvoice.errors(invoicing.finvoice_message(invoice))
@@ -184,6 +233,11 @@ def _render_invoice(invoice, *, correction_form=None, payment_form=None, status=
         due_state=invoicing.forwarding_state(invoice, now),
         can_forward=invoicing.can_forward(invoice),
         overdue=invoicing.is_overdue(invoice),
+        can_credit=credit.can_credit(invoice),
+        credit_form=credit_form or _credit_form(invoice),
+        credit_errors=_line_errors(invoice, credit_form),
+        uncredited=credit.uncredited(invoice) if credit.can_credit(invoice) else {},
+        refund_form=refund_form or BankNoteForm(formdata=None),
     ), status
 
 
@@ -230,7 +284,9 @@ def forward(number: str) -> ResponseReturnValue:
         )
         return redirect(url_for("invoicing_staff.invoice", number=number))
     db.session.commit()
-    if finalise_too:
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        flash(_("The credit note was sent; an email telling the user is on its way."), "success")
+    elif finalise_too:
         flash(_("The invoice was forwarded; an email telling the user is on its way."), "success")
     else:
         flash(_("The invoice was forwarded. Finalise it to tell the user."), "success")
@@ -297,25 +353,97 @@ def payment(number: str) -> ResponseReturnValue:
     return redirect(url_for("invoicing_staff.invoice", number=number))
 
 
+@routes.post("/<number>/credit")
+@staff_required
+def credit_note(number: str) -> ResponseReturnValue:
+    """Hyvitä: issue a credit note of the invoice and send it by the invoice's method."""
+    invoice = _invoice_or_404(number)
+    form = _credit_form(invoice, formdata=True)
+    if not form.validate_on_submit():
+        return _render_invoice(invoice, credit_form=form, status=422)
+    credits = None
+    if form.scope.data == "part":
+        credits = [
+            credit.LineCredit(
+                int(entry.form.line_id.data), entry.form.quantity.data, entry.form.amount.data
+            )
+            for entry in form.lines.entries
+            if (entry.form.line_id.data or "").isdigit()
+            and (entry.form.quantity.data is not None or entry.form.amount.data is not None)
+        ]
+    try:
+        note = credit.issue(invoice, current_user, credits, form.reason.data or "")
+    except credit.CreditError as error:
+        db.session.rollback()
+        form.form_errors.append(str(error.message))
+        return _render_invoice(_invoice_or_404(number), credit_form=form, status=422)
+    note_number = note.number
+    try:
+        invoicing.forward(note, current_user)
+    except ForwardingError as error:  # booked and kept; staff send it again from its page
+        flash(
+            _(
+                "Credit note %(number)s was booked, but sending it failed: %(error)s",
+                number=note_number,
+                error=str(error),
+            ),
+            "error",
+        )
+        return redirect(url_for("invoicing_staff.invoice", number=note_number))
+    db.session.commit()
+    flash(
+        _(
+            "Credit note %(number)s was booked and sent; an email telling the user is on its way.",
+            number=note_number,
+        ),
+        "success",
+    )
+    return redirect(url_for("invoicing_staff.invoice", number=note_number))
+
+
+@routes.post("/<number>/refund-returned")
+@staff_required
+def refund_returned(number: str) -> ResponseReturnValue:
+    """Record that what a credit note owes the payer was returned to them."""
+    note = _invoice_or_404(number)
+    form = BankNoteForm()
+    if not form.validate_on_submit():
+        return _render_invoice(note, refund_form=form, status=422)
+    try:
+        credit.mark_refund_returned(note, form.note.data, current_user)
+    except credit.CreditError as error:
+        db.session.rollback()
+        flash(str(error.message), "info")
+        return redirect(url_for("invoicing_staff.invoice", number=number))
+    db.session.commit()
+    flash(_("The return of the credit to the payer was recorded."), "success")
+    return redirect(url_for("invoicing_staff.invoice", number=number))
+
+
 # ---------------------------------------------------------------- the staff area
 
 
 def lookup(code: str) -> list[registry.LookupHit]:
-    """Invoices by number, reference or RF reference (a number may be another's reference:
-    both are listed)."""
+    """Invoices and credit notes by number, reference or RF reference (a number may be
+    another's reference: both are listed)."""
     return [
         registry.LookupHit(
-            _(
-                "Invoice %(number)s: %(payer)s, %(status)s",
-                number=invoice.number,
-                payer=invoice.payer_name,
-                status=STATUS_LABELS[invoice.status],
-            ),
-            url_for("invoicing_staff.invoice", number=invoice.number),
+            _lookup_label(invoice), url_for("invoicing_staff.invoice", number=invoice.number)
         )
         for invoice in invoicing.by_code(code)
         if invoice.number is not None
     ]
+
+
+def _lookup_label(invoice: SalesInvoice) -> str:
+    values = {
+        "number": invoice.number,
+        "payer": invoice.payer_name,
+        "status": STATUS_LABELS[invoice.status],
+    }
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return _("Credit note %(number)s: %(payer)s, %(status)s", **values)
+    return _("Invoice %(number)s: %(payer)s, %(status)s", **values)
 
 
 def record_link(record_id: str) -> registry.LookupHit | None:

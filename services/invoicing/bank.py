@@ -4,8 +4,9 @@ whose reference it carries, the others left to staff to allocate by hand or to r
 - The full amount marks the invoice paid; less leaves the rest outstanding (part-paid);
   more pays the invoice and records the overpayment for staff to return.
 - A payment with no reference, an unknown one, one to an invoice that is not an open
-  receivable (a credited or draft invoice), to one already paid, in another currency,
-  or a reversal by the bank waits in the staff's queue with its reason.
+  receivable (a draft), one credited in full or a credit note ("credited"), one already
+  paid, in another currency, or a reversal by the bank waits in the staff's queue with
+  its reason.
 - Each payment is unique by the bank's own reference (AcctSvcrRef): a file imported
   twice, or two files reporting the same payment (camt.054 and the day's camt.053),
   book it once.
@@ -29,6 +30,7 @@ from models.invoicing import (
     BankFile,
     BankPayment,
     BankPaymentState,
+    InvoiceKind,
     InvoiceStatus,
     SalesInvoice,
 )
@@ -45,6 +47,7 @@ REASONS = {
     "no_reference": _l("No reference"),
     "unknown_reference": _l("No invoice has this reference"),
     "not_open": _l("The invoice is not an open receivable"),
+    "credited": _l("The invoice was credited"),
     "already_paid": _l("The invoice is already paid"),
     "currency": _l("Not in euros"),
     "reversal": _l("A reversal by the bank"),
@@ -160,6 +163,8 @@ def _match(credit: camt.Credit) -> tuple[str, SalesInvoice | None]:
 
 
 def _bookable(invoice: SalesInvoice) -> str:
+    if invoice.status == InvoiceStatus.CREDITED or invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return "credited"  # credited in full, or the payer used the credit note's reference
     if invoice.status not in PAYABLE:
         return "already_paid" if invoice.status == InvoiceStatus.PAID else "not_open"
     if invoice.outstanding <= 0:

@@ -25,6 +25,7 @@ from models.invoicing import (
     ON_THE_DESK,
     DeliveryMethod,
     EventKind,
+    InvoiceKind,
     InvoiceStatus,
     SalesInvoice,
     SalesInvoiceEvent,
@@ -281,14 +282,20 @@ def stale_forwarding_cutoff() -> datetime:
     return utcnow() - timedelta(seconds=current_app.config["FORWARDING_TIMEOUT"] * 2 + 30)
 
 
+def stages(invoice: SalesInvoice) -> tuple[InvoiceStatus, InvoiceStatus, InvoiceStatus]:
+    """Where the document waits to be sent, where it is during the call, and where it is
+    once sent: an invoice on the desk, or a credit note issued and not yet sent."""
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return InvoiceStatus.CREDIT_UNSENT, InvoiceStatus.CREDIT_SENDING, InvoiceStatus.CREDIT_SENT
+    return InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING, InvoiceStatus.FORWARDED
+
+
 def can_forward(invoice: SalesInvoice) -> bool:
     """Whether staff may forward the invoice: on the desk, or its forwarding long dead."""
-    if invoice.status == InvoiceStatus.SUBMITTED:
+    waiting, sending, _sent = stages(invoice)
+    if invoice.status == waiting:
         return True
-    return (
-        invoice.status == InvoiceStatus.FORWARDING
-        and invoice.updated_at < stale_forwarding_cutoff()
-    )
+    return invoice.status == sending and invoice.updated_at < stale_forwarding_cutoff()
 
 
 def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -> None:
@@ -304,16 +311,17 @@ def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -
     if not can_forward(invoice):
         raise InvoiceStateError(invoice.status)
     config = current_app.config
+    waiting, sending, sent = stages(invoice)  # a credit note is sent the same way
     if invoice.delivery_method == DeliveryMethod.EMAIL:
-        _claim(invoice, InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDED)
+        _claim(invoice, waiting, sent)
         receipt = _deliver(invoice, config)
     else:
         _claim(
             invoice,
-            (InvoiceStatus.SUBMITTED, InvoiceStatus.FORWARDING),
-            InvoiceStatus.FORWARDING,
+            (waiting, sending),
+            sending,
             sa.or_(
-                SalesInvoice.status == InvoiceStatus.SUBMITTED,
+                SalesInvoice.status == waiting,
                 SalesInvoice.updated_at < stale_forwarding_cutoff(),
             ),
         )
@@ -324,12 +332,12 @@ def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -
         except ForwardingError as error:
             db.session.rollback()
             invoice = db.session.get(SalesInvoice, invoice_id)
-            _claim(invoice, InvoiceStatus.FORWARDING, InvoiceStatus.SUBMITTED)
+            _claim(invoice, sending, waiting)
             invoice.last_error = str(error)
             _event(invoice, EventKind.FORWARD_FAILED, actor, str(error))
             db.session.commit()
             raise
-        _claim(invoice, InvoiceStatus.FORWARDING, InvoiceStatus.FORWARDED)
+        _claim(invoice, sending, sent)
     invoice.forwarded_at = utcnow()
     invoice.forward_receipt = receipt[:100]
     invoice.last_error = ""
@@ -338,21 +346,28 @@ def forward(invoice: SalesInvoice, actor: User, *, finalise_too: bool = False) -
         AuditAction.INVOICE_FORWARDED,
         RECORD_TYPE,
         invoice.id,
-        f"invoice {invoice.number} forwarded by {invoice.delivery_method.value}",
+        f"{document_name(invoice)} {invoice.number} forwarded by {invoice.delivery_method.value}",
         actor=actor,
     )
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        _mail_user(invoice, "invoicing_credited", original=invoice.credit_of)
+        return  # nothing to finalise: the credit was booked when the note was issued
     if finalise_too:
         finalise(invoice, actor)
 
 
 def _deliver(invoice: SalesInvoice, config) -> str:
+    credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
     return deliver(
         invoice,
-        name=f"lasku-{invoice.number}",
+        name=file_stem(invoice),
         pdf=lambda: pdf(invoice),
         document=lambda: finvoice_document(invoice, config),
         key=idempotency_key(invoice),
-        mail=("invoicing_to_payer", {"invoice": invoice, "seller": seller(config)}),
+        mail=(
+            "invoicing_credit_to_payer" if credit_note else "invoicing_to_payer",
+            {"invoice": invoice, "seller": seller(config), "original": invoice.credit_of},
+        ),
     )
 
 
@@ -545,6 +560,10 @@ def seller(config) -> finvoice.Party:
 def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
     """The invoice as the data the PDF and the Finvoice message are made of."""
     config = config or current_app.config
+    original = invoice.credit_of if invoice.kind == InvoiceKind.CREDIT_NOTE else None
+    # A credit note's amounts are negative in Finvoice: the credited quantities are, the
+    # unit prices stay positive, and so the rows, the VAT and the totals come out negative.
+    sign = Decimal(-1) if original is not None else Decimal(1)
     return finvoice.Invoice(
         number=invoice.number or "",
         invoice_date=invoice.invoice_date,
@@ -564,7 +583,7 @@ def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
         rows=[
             finvoice.Row(
                 description=line.description,
-                quantity=Decimal(line.quantity),
+                quantity=sign * Decimal(line.quantity),
                 unit=line.unit,
                 unit_price=Decimal(line.unit_price),
                 vat_percent=Decimal(line.vat_percent),
@@ -580,24 +599,62 @@ def finvoice_document(invoice: SalesInvoice, config=None) -> finvoice.Invoice:
             workdays.HELSINKI
         ),
         seller_einvoice=(config["INVOICE_EINVOICE_ADDRESS"], config["INVOICE_EINVOICE_OPERATOR"]),
+        **(
+            {
+                "type_code": finvoice.CREDIT_NOTE_CODE,
+                "type_text": finvoice.CREDIT_NOTE_TEXT,
+                "original_number": original.number or "",
+                "original_date": original.invoice_date,
+            }
+            if original is not None
+            else {}
+        ),
     )
 
 
+def document_name(invoice: SalesInvoice) -> str:
+    """ "invoice" or "credit note", for the logs and the audit trail."""
+    return "credit note" if invoice.kind == InvoiceKind.CREDIT_NOTE else "invoice"
+
+
+def file_stem(invoice: SalesInvoice) -> str:
+    """The name of the document's PDF (without .pdf) and of its print job."""
+    prefix = "hyvityslasku" if invoice.kind == InvoiceKind.CREDIT_NOTE else "lasku"
+    return f"{prefix}-{invoice.number}"
+
+
 def pdf(invoice: SalesInvoice) -> bytes:
-    """The invoice as a PDF: its biller, the desk's contact and the pay link if any."""
+    """The invoice as a PDF: its biller, the desk's contact and the pay link if any; a
+    credit note says how the credit is settled instead, and has nothing to pay."""
     config = current_app.config
     user = invoice.user
+    credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
     return invoice_pdf.render(
         finvoice_document(invoice, config),
         biller=[f"Laskuttaja: {user.name}, laskuttajanumero {invoice.user_number}"],
         seller_contact=[config["INVOICE_SELLER_EMAIL"]],
-        payment_url=payment_link(invoice),
+        payment_url=None if credit_note else payment_link(invoice),
+        settlement=_settlement(invoice) if credit_note else (),
+    )
+
+
+def _settlement(note: SalesInvoice) -> list[str]:
+    """How a credit note is settled, in the words of its PDF (from what it was issued
+    with, so a retried sending prints the same)."""
+    original = note.credit_of
+    return invoice_pdf.settlement_lines(
+        original.number or "",
+        Decimal(note.gross),
+        Decimal(note.refund_due),
+        in_full=Decimal(note.gross) == Decimal(original.gross),
     )
 
 
 def payment_link(invoice: SalesInvoice, language: str | None = None) -> str | None:
     """The invoice's online payment link, once it has a number and payments are set up;
-    in `language` when it goes in a mail."""
+    in `language` when it goes in a mail (a credit note has nothing to pay)."""
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return None
     if not invoice.number or not payment_links.is_configured():
         return None
     return payment_links.invoice_payment_url(invoice, language)

@@ -17,6 +17,10 @@ from lxml import etree
 from services import vat
 
 VERSION = "3.0"
+# Finvoice's credit note (hyvityslasku): its type code and text. Its amounts are negative
+# (a minus sign before the number: "-125,49"), and it names the invoice it credits.
+CREDIT_NOTE_CODE = "INV02"
+CREDIT_NOTE_TEXT = "HYVITYSLASKU"
 
 
 @dataclass(frozen=True)
@@ -172,10 +176,11 @@ def build(invoice: Invoice) -> bytes:
         _money(specification, "VatRateAmount", row.vat, cur)
     if invoice.free_text:
         _text(info, "InvoiceFreeText", invoice.free_text[:512])
-    terms = etree.SubElement(info, "PaymentTermsDetails")
-    days = (invoice.due_date - invoice.invoice_date).days
-    _text(terms, "PaymentTermsFreeText", f"{days} pv netto")
-    _date(terms, "InvoiceDueDate", invoice.due_date)
+    if invoice.type_code != CREDIT_NOTE_CODE:  # a credit note has no terms: nothing to pay
+        terms = etree.SubElement(info, "PaymentTermsDetails")
+        days = (invoice.due_date - invoice.invoice_date).days
+        _text(terms, "PaymentTermsFreeText", f"{days} pv netto")
+        _date(terms, "InvoiceDueDate", invoice.due_date)
 
     for number, row in enumerate(invoice.rows, start=1):
         line = vat.Line(row.quantity, row.unit_price, row.vat_percent)

@@ -115,7 +115,10 @@ def _document_class() -> type[FPDF]:
             self.cell(TABLE_RIGHT - 170, 6, f"{self.page_no()} ({{nb}})", align="R")
             if self.page_no() > 1:
                 self.set_xy(110, 18)
-                self.cell(90, 5, pdf_text(f"Laskun numero {self.invoice_number}"))
+                label = (
+                    "Hyvityslaskun numero" if self.heading == "HYVITYSLASKU" else "Laskun numero"
+                )
+                self.cell(90, 5, pdf_text(f"{label} {self.invoice_number}"))
             self.set_xy(self.l_margin, self.t_margin)
 
     return _Document
@@ -127,13 +130,17 @@ def render(
     biller: Sequence[str] = (),
     seller_contact: Sequence[str] = (),
     payment_url: str | None = None,
+    settlement: Sequence[str] = (),
 ) -> bytes:
     """The invoice as PDF bytes: Finnish, A4, the transfer form on the last page.
 
     `biller` are the lines that name who invoices on whose behalf (e.g. "Laskuttaja: …,
     laskuttajanumero …"); `seller_contact` the seller's phone, e-mail and the like;
-    `payment_url` a link to pay online, printed when given.
+    `payment_url` a link to pay online, printed when given. A credit note (its rows
+    negative) names the invoice it credits, prints `settlement` (how the credit is
+    settled, see `settlement_lines`) and has no transfer form: there is nothing to pay.
     """
+    credit_note = invoice.type_code == finvoice.CREDIT_NOTE_CODE
     totals = vat.totals(
         vat.Line(row.quantity, row.unit_price, row.vat_percent) for row in invoice.rows
     )
@@ -154,12 +161,36 @@ def render(
     pdf.set_y(max(TABLE_TOP, facts_end + 6))
     _rows(pdf, invoice.rows)
     _totals(pdf, totals, invoice.currency)
-    _notes(pdf, invoice.free_text, payment_url, spilled_contacts)
+    _notes(pdf, invoice.free_text, payment_url, spilled_contacts, settlement)
+    if credit_note:
+        return bytes(pdf.output())
 
     if pdf.get_y() > FORM_TOP - 6:  # no room left for the form: it gets a page of its own
         pdf.add_page()
     _transfer_form(pdf, invoice, totals.gross)
     return bytes(pdf.output())
+
+
+def settlement_lines(
+    original_number: str, amount: Decimal, refund: Decimal, *, in_full: bool
+) -> list[str]:
+    """How a credit note of `amount` (VAT included) is settled: taken off what the payer
+    still owes on the invoice, and what of it they had paid already (`refund`) returned."""
+    lines = ["Hyvityslaskulla ei ole maksettavaa."]
+    deducted = amount - refund
+    if in_full and not refund:
+        lines.append(f"Lasku {original_number} on hyvitetty kokonaan: sitä ei tarvitse maksaa.")
+    elif deducted > 0:
+        lines.append(
+            f"Hyvitys {fi_amount(deducted)} EUR vähennetään laskun {original_number} "
+            "maksettavasta summasta."
+        )
+    if refund > 0:
+        lines.append(
+            f"Laskusta {original_number} jo maksettu {fi_amount(refund)} EUR palautetaan "
+            "maksajan tilille."
+        )
+    return lines
 
 
 def fi_date(day: date) -> str:
@@ -249,7 +280,7 @@ def _facts(pdf: FPDF, invoice: finvoice.Invoice, biller: Sequence[str]) -> float
     """The facts block right of the window, then the biller lines; returns where it ends."""
     finnish, rf = references(invoice.reference)
     days = (invoice.due_date - invoice.invoice_date).days
-    facts = (
+    facts: tuple[tuple[str, str], ...] = (
         ("Laskun numero", invoice.number),
         ("Laskun päivämäärä", fi_date(invoice.invoice_date)),
         ("Eräpäivä", fi_date(invoice.due_date)),
@@ -259,6 +290,14 @@ def _facts(pdf: FPDF, invoice: finvoice.Invoice, biller: Sequence[str]) -> float
         ("Viivästyskorko", LATE_INTEREST),
         ("Huomautusaika", COMPLAINT_PERIOD),
     )
+    if invoice.type_code == finvoice.CREDIT_NOTE_CODE:
+        facts = (
+            ("Hyvityslaskun numero", invoice.number),
+            ("Päivämäärä", fi_date(invoice.invoice_date)),
+            ("Hyvitettävä lasku", invoice.original_number),
+            ("Laskun päivämäärä", fi_date(invoice.original_date or invoice.invoice_date)),
+            ("Viitenumero", finnish),
+        )
     pdf.set_y(22)
     for label, value in facts:
         pdf.set_x(110)
@@ -388,9 +427,24 @@ def _totals(pdf: FPDF, totals: vat.Totals, currency: str) -> None:
     pdf.set_y(max(breakdown_end, pdf.get_y()) + 4)
 
 
-def _notes(pdf: FPDF, free_text: str, payment_url: str | None, contacts: Sequence[str]) -> None:
-    """The invoice's free text, the link to pay online and any contact lines left over."""
+def _notes(
+    pdf: FPDF,
+    free_text: str,
+    payment_url: str | None,
+    contacts: Sequence[str],
+    settlement: Sequence[str] = (),
+) -> None:
+    """The invoice's free text, the link to pay online and any contact lines left over;
+    on a credit note, how the credit is settled."""
     width = TABLE_RIGHT - MARGIN
+    if settlement:
+        _ensure_room(pdf, 5 * (len(settlement) + 1))
+        pdf.set_font("Helvetica", "B", 9)
+        pdf.cell(width, 5, pdf_text("Hyvityksen suoritus"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=9)
+        for line in settlement:
+            pdf.multi_cell(width, 4.5, pdf_text(line), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
     pdf.set_font("Helvetica", size=9)
     if free_text:
         _ensure_room(pdf, 5)

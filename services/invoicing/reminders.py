@@ -134,7 +134,7 @@ def calculate(invoice: SalesInvoice, day: date | None = None) -> Calculation:
     day = day or desk.today()
     payments = [(payment.paid_on, Decimal(payment.amount)) for payment in invoice.payments]
     accrued = interest.late_interest(
-        Decimal(invoice.gross),
+        Decimal(invoice.gross) - Decimal(invoice.credited or 0),
         invoice.due_date,
         day,
         payments=payments,

@@ -181,10 +181,11 @@ def _invoice_lines(invoice: SalesInvoice) -> list[OnlinePaymentLine]:
     title = _("Invoice %(number)s", number=invoice.number)
     whole = [(row.percent, row.base + row.vat) for row in rows if row.base + row.vat != 0]
     if whole and all(total > 0 for _rate, total in whole):
-        parts = whole if invoice.paid_amount == 0 else _pro_rata(invoice.outstanding, whole)
+        settled = invoice.paid_amount or invoice.credited  # part-paid or part-credited
+        parts = _pro_rata(invoice.outstanding, whole) if settled else whole
     else:  # credit lines among them: the balance as it is
         parts = [(rows[0].percent if len(rows) == 1 else Decimal(0), invoice.outstanding)]
-    if invoice.paid_amount:
+    if invoice.paid_amount or invoice.credited:
         title = _("%(title)s, the balance", title=title)
     many = len(parts) > 1
     return [
