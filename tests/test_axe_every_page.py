@@ -114,7 +114,9 @@ PAGES: dict[str, Page] = {
     "invoicing.new": Page(TIINA, "/invoices/new", FORM),
     "invoicing.invoice": Page(TIINA, "/invoices/{sent_invoice}", MISSING),
     "invoicing.edit": Page(TIINA, "/invoices/{draft_invoice}/edit", FORM),
-    "invoicing.settings": Page(TIINA, "/invoices/reminders", FORM),
+    "invoicing.settings": Page(
+        TIINA, "/invoices/reminders", OWN, "two choices, each always chosen: nothing to get wrong"
+    ),
     "invoicing.receivables": Page(TIINA, "/invoices/receivables", MISSING),
     "portal.index": Page(KUNDE, "/portal/", MISSING),
     "portal.orders": Page(KUNDE, "/portal/orders", SEARCH),
