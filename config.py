@@ -78,6 +78,25 @@ def _money(name: str, default: str) -> str:
     return f"{amount:.2f}"
 
 
+def _percent(name: str, default: str) -> str:
+    """A percentage from 0 to 100 with at most two decimals, as text ("3.00")."""
+    from decimal import Decimal, InvalidOperation
+
+    value = os.environ.get(name, "").strip() or default
+    try:
+        rate = Decimal(value.replace(",", "."))
+    except InvalidOperation:
+        rate = None
+    if (
+        rate is None
+        or not rate.is_finite()
+        or not 0 <= rate < 100
+        or rate != rate.quantize(Decimal("0.01"))
+    ):
+        raise SystemExit(f"{name} must be a percentage from 0 to 99.99 such as 3.5, not {value!r}.")
+    return f"{rate:.2f}"
+
+
 def _at_least(name: str, default: int, least: int) -> int:
     value = _int(name, default)
     if value < least:
@@ -385,6 +404,11 @@ def from_environment(instance_path: str) -> dict:
         "INVOICE_REMINDER_DAYS": _at_least("INVOICE_REMINDER_DAYS", 14, 14),
         "INVOICE_REMINDER_AFTER_DAYS": _at_least("INVOICE_REMINDER_AFTER_DAYS", 7, 1),
         "INVOICE_REMINDER_MAX": _at_least("INVOICE_REMINDER_MAX", 3, 1),
+        # Payouts to the users (tilitys): the service's fee in percent of what the payer
+        # paid of an invoice (VAT included, at the VAT rate given), fixed on each invoice
+        # when it is first sent; the rest is paid to the user's account by payout batches.
+        "INVOICE_SERVICE_FEE_PERCENT": _percent("INVOICE_SERVICE_FEE_PERCENT", "3.00"),
+        "INVOICE_SERVICE_FEE_VAT_PERCENT": _percent("INVOICE_SERVICE_FEE_VAT_PERCENT", "25.50"),
         # Reference rates (korkolaki 12 §) of half-years newer than the portal's table:
         # "2027-01-01=2.0,2027-07-01=2.5".
         "INVOICE_REFERENCE_RATES": _reference_rates(),

@@ -19,6 +19,9 @@ ACTION_LABELS = {
     AuditAction.INVOICE_FORWARDED: _l("Invoice forwarded"),
     AuditAction.PAYMENT_REFUNDED: _l("Payment refunded"),
     AuditAction.PAYMENT_MARKED: _l("Payment marked"),
+    AuditAction.PAYOUT_BATCH_RUN: _l("Payout batch run"),
+    AuditAction.PAYOUT_FILE_DOWNLOADED: _l("Payout file downloaded"),
+    AuditAction.PAYOUT_ACCOUNT_CHANGED: _l("Payout account changed"),
     AuditAction.ROLE_GRANTED: _l("Role granted"),
     AuditAction.TWO_FACTOR_ENABLED: _l("Two-factor login turned on"),
     AuditAction.TWO_FACTOR_DISABLED: _l("Two-factor login turned off"),
@@ -30,6 +33,7 @@ RECORD_TYPE_LABELS = {
     "sales_invoice": _l("Invoice of the invoice desk"),
     "customer_invoice": _l("Portal invoice"),
     "online_payment": _l("Online payment"),
+    "payout_batch": _l("Payout batch"),
     "user": _l("User"),
 }
 

@@ -588,3 +588,40 @@ class CreditForm(PortalForm):
             for entry in field.entries
         ):
             raise ValidationError(_l("Enter a quantity or an amount for a line to credit."))
+
+
+class PayoutAccountForm(PortalForm):
+    """The account the invoicing user's payouts are paid to."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    iban = StringField(
+        _l("Account number (IBAN)"),
+        validators=[DataRequired(_l("Enter the account number.")), Length(max=42)],
+        description=_l("For example FI21 1234 5600 0007 85."),
+    )
+    name = StringField(
+        _l("Account holder"),
+        validators=[DataRequired(_l("Enter the account holder's name.")), Length(max=70)],
+    )
+
+    def validate_iban(self, field) -> None:
+        """Accept a valid IBAN, compacted and in capitals."""
+        compact = "".join((field.data or "").split()).upper()
+        if not iban.is_valid(compact):
+            raise ValidationError(
+                _l("Enter a valid IBAN account number, such as FI21 1234 5600 0007 85.")
+            )
+        field.data = compact
+
+
+class PayoutBatchForm(PortalForm):
+    """The staff's payout batch: the day the bank pays, and the form's one-time key."""
+
+    execution_date = DateField(
+        _l("Payment date"),
+        validators=[DataRequired(_l("Enter the payment date.")), SensibleYear()],
+        description=_l("A banking day after today: the bank pays the users on it."),
+    )
+    form_key = HiddenField(filters=[lambda key: key if key and FORM_KEY.fullmatch(key) else ""])

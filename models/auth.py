@@ -145,6 +145,9 @@ class User(UserMixin, db.Model):
     # job ("automatic"), at most this many for one invoice.
     invoice_reminders: Mapped[str] = mapped_column(sa.String(10), default="manual")
     invoice_reminder_limit: Mapped[int] = mapped_column(default=2)
+    # The account the invoicing user is paid to (tilitystili), and its holder's name.
+    payout_iban: Mapped[str] = mapped_column(sa.String(34), default="")
+    payout_name: Mapped[str] = mapped_column(sa.String(70), default="")
     active: Mapped[bool] = mapped_column(default=True)
     # Part of the login cookie; a new one ends every session of the user (password
     # change, logout), since signed cookies cannot be revoked one by one.

@@ -79,6 +79,9 @@ CREDITABLE = (InvoiceStatus.FORWARDED, InvoiceStatus.OPEN, InvoiceStatus.PAID)
 # Credits owed back to the payer (the invoice was paid already) that staff have not yet
 # returned: a partial index holds just these credit notes.
 OWED_BACK = "refund_due > 0 AND refund_returned_at IS NULL"
+# Invoices whose user is owed an amount the payout batches have not yet paid (or owes one
+# back, after a credit of what was paid out): a partial index holds just these.
+PAYOUT_PENDING = "payout_due <> 0"
 
 
 class EventKind(enum.StrEnum):
@@ -144,6 +147,9 @@ class SalesInvoice(db.Model):
         sa.CheckConstraint("credited >= 0", name="credited_not_negative"),
         sa.CheckConstraint("refund_due >= 0", name="refund_due_not_negative"),
         partial_index("ix_sales_invoice_owed_back", "id", where=OWED_BACK),
+        # What the next payout batch pays the users: the invoices with an amount owed to
+        # their user (or owed back, after a credit), by user.
+        partial_index("ix_sales_invoice_payout_due", "user_id", "id", where=PAYOUT_PENDING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,6 +204,16 @@ class SalesInvoice(db.Model):
     refund_due: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
     refund_returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refund_note: Mapped[str] = mapped_column(sa.String(200), default="")
+    # The payout to the user (tilitys, services.invoicing.payouts). The service's fee in
+    # percent, fixed when the invoice is first sent; what the payout batches have paid of
+    # it so far (the payer's money they were based on, the fee kept and the user's part,
+    # after the fee); what the next batch owes the user; and how many batches paid it.
+    fee_percent: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    payout_base: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    payout_fee: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    paid_out: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    payout_due: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    payout_count: Mapped[int] = mapped_column(default=0)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -444,3 +460,98 @@ class BankPayment(db.Model):
     file: Mapped[BankFile] = relationship()
     invoice: Mapped[SalesInvoice | None] = relationship()
     handled_by = relationship("User")
+
+
+class PayoutBatch(db.Model):
+    """Tilitysajo: one payout batch run by staff, closed as it is made. Its payouts and
+    lines never change after, and its SEPA credit transfer file (pain.001) is kept as
+    made, so that every download is the same file for the bank."""
+
+    __tablename__ = "payout_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(20), unique=True)  # TIL-2026-000001
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    execution_date: Mapped[date] = mapped_column(sa.Date)  # the bank pays on this day
+    payouts_count: Mapped[int] = mapped_column(default=0)
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal("0.00"))
+    fees: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal("0.00"))
+    pain001: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+    # The run form's one-time key: a double click makes one batch, not two.
+    form_key: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by = relationship("User")
+
+
+class Payout(db.Model):
+    """Tilitys: what one batch pays one user, to the account the user gave."""
+
+    __tablename__ = "payout"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "user_id", name="uq_payout_batch_user"),
+        sa.Index("ix_payout_user", "user_id", "id"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("payout_batch.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="RESTRICT"))
+    iban: Mapped[str] = mapped_column(sa.String(34))
+    account_name: Mapped[str] = mapped_column(sa.String(70))
+    base: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # the payers' money
+    fee: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # the service's fee
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # paid to the user
+    end_to_end_id: Mapped[str] = mapped_column(sa.String(35))  # in the pain.001
+
+    batch: Mapped[PayoutBatch] = relationship()
+    user = relationship("User")
+
+
+class PayoutLine(db.Model):
+    """One invoice's part of a payout: what came in for it since the last batch, the fee
+    and the user's part (negative when a credit took back what was paid out before)."""
+
+    __tablename__ = "payout_line"
+    __table_args__ = (
+        # An invoice's n-th payout, once: two batches at once cannot both pay it.
+        sa.UniqueConstraint("invoice_id", "sequence", name="uq_payout_line_invoice_sequence"),
+        sa.Index("ix_payout_line_payout", "payout_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payout_id: Mapped[int] = mapped_column(sa.ForeignKey("payout.id", ondelete="RESTRICT"))
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("sales_invoice.id", ondelete="RESTRICT"))
+    sequence: Mapped[int] = mapped_column()
+    base: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    fee: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+
+    payout: Mapped[Payout] = relationship()
+    invoice: Mapped[SalesInvoice] = relationship()
+
+
+class ClosedBatchError(Exception):
+    """An attempt to change what a closed payout batch paid."""
+
+
+@sa.event.listens_for(PayoutBatch, "before_update")
+@sa.event.listens_for(Payout, "before_update")
+@sa.event.listens_for(PayoutLine, "before_update")
+def _unchanged(mapper, connection, target) -> None:
+    """A closed batch's payouts and lines never change (but for the file's download time);
+    only the run that makes the batch fills it in (`making` set on its objects)."""
+    if getattr(target, "making", False):
+        return
+    state = sa.inspect(target)
+    if any(a.history.has_changes() for a in state.attrs if a.key != "downloaded_at"):
+        raise ClosedBatchError(f"{type(target).__name__} {target.id} is of a closed batch")
+
+
+@sa.event.listens_for(PayoutBatch, "before_delete")
+@sa.event.listens_for(Payout, "before_delete")
+@sa.event.listens_for(PayoutLine, "before_delete")
+def _kept(mapper, connection, target) -> None:
+    """A closed batch's payouts and lines are never deleted."""
+    raise ClosedBatchError(f"{type(target).__name__} {target.id} is of a closed batch")

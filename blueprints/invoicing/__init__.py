@@ -1,12 +1,13 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
 under /staff/invoices (with the incoming bank payments, `bank.py`); the payment
-reminders (`reminders.py`) and the receivables' ageing (`receivables.py`) of both."""
+reminders (`reminders.py`), the receivables' ageing (`receivables.py`) and the payouts
+to the users (`payouts.py`) of both."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, public, receivables, reminders, staff
+from blueprints.invoicing import bank, payouts, public, receivables, reminders, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
@@ -17,6 +18,8 @@ reminders.routes.register(bp)  # payment reminders: the user's,
 reminders.staff_routes.register(staff_bp)  # and the staff's
 receivables.staff_routes.register(staff_bp)  # the receivables' ageing, every user's
 receivables.user_routes.register(bp)  # and each user's own
+payouts.staff_routes.register(staff_bp)  # payouts to the users: the staff's batches,
+payouts.user_routes.register(bp)  # and each user's own
 
 
 def register(app: Flask) -> None:
@@ -26,3 +29,4 @@ def register(app: Flask) -> None:
     staff.setup_app(app)
     public.setup_app(app)
     app.jinja_env.globals["reminder_preview"] = reminders.preview
+    app.jinja_env.globals["service_fee"] = payouts.service_fee

@@ -589,6 +589,10 @@ def seed_invoicing() -> None:
         db.session.commit()
         return
     now = utcnow()
+    from services.invoicing import payouts
+
+    if not user.payout_iban:  # the account her payouts go to
+        user.payout_iban, user.payout_name = "FI5810171000000122", user.name
     for payer, method, days, status, lines, email in DEMO_INVOICES:
         sent_at = now - timedelta(days=days) if days is not None else None
         day = (sent_at or now).astimezone(HELSINKI).date()
@@ -620,6 +624,7 @@ def seed_invoicing() -> None:
             continue
         invoice.number = invoicing.next_invoice_number(user.invoicing_number)
         invoice.reference = reference.finnish(invoice.number)
+        payouts.fix_fee(invoice)
         invoice.sent_at, invoice.round = sent_at, 1
         invoice.events.append(
             SalesInvoiceEvent(kind=EventKind.SUBMITTED, actor=user, round=1, at=sent_at)
@@ -643,6 +648,7 @@ def seed_invoicing() -> None:
                 SalesInvoicePayment(paid_on=day + timedelta(days=10), amount=invoice.gross,
                                     recorded_by=staff)
             )  # fmt: skip
+            payouts.refresh(invoice)  # owed to her in the next payout batch
     # The bank's file of the day, imported as staff would: a payment without a reference
     # waits on the desk's bank page for staff to book or return.
     from flask import current_app

@@ -38,7 +38,7 @@ from models.invoicing import (
 )
 from models.types import utcnow
 from services import audit, vat
-from services.invoicing import desk, reference
+from services.invoicing import desk, payouts, reference
 
 ZERO = Decimal("0.00")
 # The unit of a line credited by an amount rather than by a quantity.
@@ -146,6 +146,7 @@ def issue(
         desk._paid_in_full(invoice, actor)  # what is left was paid already: Maksettu
     desk._event(note, EventKind.CREATED, actor)
     db.session.flush()
+    payouts.refresh(invoice)  # a credit of what was paid out is owed back by the user
     audit.record(
         AuditAction.INVOICE_CREDITED,
         desk.RECORD_TYPE,

@@ -36,7 +36,7 @@ from models.invoicing import (
 from models.types import one_of, utcnow
 from paging import capped_count, starts_with
 from services import audit, counters, vat, workdays
-from services.invoicing import finvoice, invoice_pdf, reference
+from services.invoicing import finvoice, invoice_pdf, payouts, reference
 from services.invoicing.forwarding_errors import ForwardingError
 from services.outbox import Attachment, queue_mail
 from services.payments import links as payment_links
@@ -177,6 +177,7 @@ def submit(invoice: SalesInvoice, actor: User) -> None:
     if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.CORRECTION):
         raise InvoiceStateError(invoice.status)
     if invoice.number is None:
+        payouts.fix_fee(invoice)
         invoice.user_number = invoice.user.invoicing_number
         invoice.number = next_invoice_number(invoice.user_number)
         invoice.reference = reference.finnish(invoice.number)
@@ -510,6 +511,7 @@ def record_payment(
     payment = SalesInvoicePayment(amount=amount, paid_on=paid_on, source=source, recorded_by=actor)
     invoice.payments.append(payment)
     _event(invoice, EventKind.PAYMENT, actor, f"{amount:.2f}")
+    payouts.refresh(invoice)
     _paid_in_full(invoice, actor)
     if source != "online":  # marked by staff; the payment service's own is its record
         audit.record(
