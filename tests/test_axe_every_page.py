@@ -118,6 +118,8 @@ PAGES: dict[str, Page] = {
         TIINA, "/invoices/reminders", OWN, "two choices, each always chosen: nothing to get wrong"
     ),
     "invoicing.receivables": Page(TIINA, "/invoices/receivables", MISSING),
+    "invoicing.payouts": Page(TIINA, "/invoices/payouts", FORM),
+    "invoicing.payouts_owed": Page(TIINA, "/invoices/payouts/owed", MISSING),
     "portal.index": Page(KUNDE, "/portal/", MISSING),
     "portal.orders": Page(KUNDE, "/portal/orders", SEARCH),
     "portal.new_order": Page(KUNDE, "/portal/orders/new", FORM),
@@ -164,6 +166,8 @@ PAGES: dict[str, Page] = {
     "invoicing_staff.invoice": Page(ADMIN, "/staff/invoices/{sent_invoice_number}", FORM),
     "invoicing_staff.bank_payments": Page(ADMIN, "/staff/invoices/bank", FORM),
     "invoicing_staff.receivables": Page(ADMIN, "/staff/invoices/receivables", MISSING),
+    "invoicing_staff.payouts_page": Page(ADMIN, "/staff/invoices/payouts", FORM),
+    "invoicing_staff.payout_batch": Page(ADMIN, "/staff/invoices/payouts/{payout_batch}", MISSING),
     "invoicing_staff.ageing_report": Page(ADMIN, "/staff/invoices/ageing", SEARCH),
     "invoicing_staff.search": Page(ADMIN, "/staff/invoices/search", SEARCH),
     "payments_staff.payments_list": Page(ADMIN, "/staff/payments/", SEARCH),
@@ -194,6 +198,9 @@ EXCLUDED: dict[str, str] = {
     "invoicing.pdf": "a PDF download",
     "invoicing_staff.pdf": "a PDF download",
     "invoicing.reminder_pdf": "a PDF download",
+    "invoicing.payout_pdf": "a PDF download (the payout statement)",
+    "invoicing_staff.payout_statement": "a PDF download (the payout statement)",
+    "invoicing_staff.payout_file": "a SEPA credit transfer XML download (pain.001)",
     "invoicing_staff.staff_pdf": "a PDF download",
     "portal.invoice_pdf": "a PDF download",
     "print_sandbox.print_document": "a PDF download",
@@ -434,6 +441,7 @@ def _demo_ids(app) -> dict:
     from models.support import Application, SubApplication, Ticket
     from models.training import Course, Enrolment
     from services import accounts, portal, punchout, support, training
+    from services.invoicing import payouts
 
     def first(model, *where, order=None):
         query = sa.select(model).where(*where).order_by(order or model.id).limit(1)
@@ -460,7 +468,11 @@ def _demo_ids(app) -> dict:
         _session, punchout_token = punchout.open_session(
             buyer, protocol="cxml", return_url="http://127.0.0.1:9/return", buyer_cookie="c"
         )
+        batch = payouts.run_batch(  # Tiina's paid demo invoices, paid out
+            accounts.user_by_email(ADMIN), payouts.next_execution_date()
+        )
         ids = {
+            "payout_batch": batch.id,
             "reset_token": accounts.make_password_token(maija, key),
             "welcome_token": accounts.make_password_token(maija, key, accounts.INVITATION),
             "course": course.id,

