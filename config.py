@@ -455,7 +455,8 @@ def from_environment(instance_path: str) -> dict:
         "PAYMENT_COURSE_COMMISSION_CLASS": os.environ.get(
             "PAYMENT_COURSE_COMMISSION_CLASS", "1"
         ).strip(),
-        # The merchant ID (kauppiastunnus) of the training institute, the seller of courses.
+        # Merchant IDs (kauppiastunnus): the service's (its invoices), the institute's (courses).
+        "PAYMENT_MERCHANT_ID": os.environ.get("PAYMENT_MERCHANT_ID", "13466").strip(),
         "PAYMENT_COURSE_MERCHANT_ID": os.environ.get("PAYMENT_COURSE_MERCHANT_ID", "13466").strip(),
         # Course prices include VAT at this rate (the item's ITEM_TAX).
         "PAYMENT_COURSE_VAT_PERCENT": os.environ.get("PAYMENT_COURSE_VAT_PERCENT", "25.5").strip(),
@@ -467,9 +468,10 @@ def from_environment(instance_path: str) -> dict:
         "PAYMENT_SANDBOX_DIR": os.environ.get(
             "PAYMENT_SANDBOX_DIR", str(Path(instance_path) / "sandbox" / "payment")
         ),
-        # How long the sandbox waits before a delayed notify (the real service: up to one
-        # banking day).
+        # The sandbox's wait before a delayed notify (the real service's: a banking day).
         "PAYMENT_SANDBOX_NOTIFY_DELAY": _int("PAYMENT_SANDBOX_NOTIFY_DELAY", 60),
+        # The merchants who accepted the channel, as the sandbox knows them (with the two).
+        "PAYMENT_SANDBOX_MERCHANTS": os.environ.get("PAYMENT_SANDBOX_MERCHANTS", "13466,13467"),
         # Logs: "json" (one JSON object a line; the default in production) or "text".
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text").strip(),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper(),

@@ -22,6 +22,8 @@ ACTION_LABELS = {
     AuditAction.PAYOUT_BATCH_RUN: _l("Payout batch run"),
     AuditAction.PAYOUT_FILE_DOWNLOADED: _l("Payout file downloaded"),
     AuditAction.PAYOUT_ACCOUNT_CHANGED: _l("Payout account changed"),
+    AuditAction.COURSE_ORGANISER_ADDED: _l("Course organiser added"),
+    AuditAction.COURSE_ORGANISER_CHANGED: _l("Course organiser changed"),
     AuditAction.ROLE_GRANTED: _l("Role granted"),
     AuditAction.TWO_FACTOR_ENABLED: _l("Two-factor login turned on"),
     AuditAction.TWO_FACTOR_DISABLED: _l("Two-factor login turned off"),
@@ -34,6 +36,7 @@ RECORD_TYPE_LABELS = {
     "customer_invoice": _l("Portal invoice"),
     "online_payment": _l("Online payment"),
     "payout_batch": _l("Payout batch"),
+    "course_organiser": _l("Course organiser"),
     "user": _l("User"),
 }
 

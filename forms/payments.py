@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, SearchField, SelectChoice, SelectField, StringField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    SearchField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from forms import PortalForm
 from forms.invoicing import FINNISH_POSTCODE, country_choices
@@ -31,6 +40,14 @@ class NoBar:
     def __call__(self, form, field) -> None:
         if field.data and "|" in field.data:
             raise ValidationError(_l('Remove the character "|".'))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A choice of several, as a group of checkboxes (forms.rendering draws it as a
+    fieldset, each box with its label)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class PayerForm(PortalForm):
@@ -80,6 +97,8 @@ class PayerForm(PortalForm):
         render_kw={"autocomplete": "address-level2"},
     )
     country = SelectField(_l("Country"), choices=[], default="FI")
+    # The payer's other open items to pay in the same payment (set by the view).
+    also = MultiCheckboxField(_l("Pay these at the same time"), coerce=int, choices=[])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -139,6 +158,8 @@ class RefundForm(PortalForm):
 
     class Meta(TrimmedMeta):
         pass
+
+    refund_id = HiddenField()  # which of the payment's refunds (one an enrolment)
 
     reference = StringField(
         _l("Refund reference"),

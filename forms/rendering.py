@@ -231,7 +231,7 @@ def render_field(
             f'  <label for="{field_id}">{label}</label>\n'
             f"  {_hint_and_errors(field, hint)}\n</div>\n"
         )
-    elif field.type == "RadioField":
+    elif field.type in ("RadioField", "MultiCheckboxField"):
         described = f' aria-describedby="{describedby}"' if describedby else ""
         option_hints = option_hints or {}
         options = "".join(

@@ -1,10 +1,14 @@
 """Forms of the training calendar: the enrolment form (Ilmoittautumislomake), the
-calendar's filters and service-code field, cancelling, and the staff's course form."""
+calendar's filters and service-code field, cancelling, and the staff's course and course
+organiser forms."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from flask import current_app
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -25,6 +29,7 @@ from wtforms.validators import (
     InputRequired,
     Length,
     Optional,
+    Regexp,
     ValidationError,
 )
 
@@ -38,8 +43,10 @@ from forms.validators import (
     SensibleYear,
     TrimmedMeta,
 )
+from services import course_organisers
 
 REQUIRED = _l("This field is required.")
+MERCHANT_ID = _l("Enter the merchant ID the payment service gave, up to 8 digits.")
 
 
 class EnrolmentForm(PortalForm):
@@ -193,6 +200,19 @@ class StaffCancelForm(PortalForm):
     )
 
 
+def _organiser_id(value: object) -> int | None:
+    """Coerce the organiser select's value to an id: the empty choice (the institute) is
+    None; anything but plain ASCII digits is refused as no choice."""
+    if value in (None, "", "None"):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise ValueError("not an id")
+    return int(text)
+
+
 class CourseForm(PortalForm):
     """A course as staff create and edit it; times are local (Europe/Helsinki)."""
 
@@ -241,7 +261,31 @@ class CourseForm(PortalForm):
             "the fee is always refunded."
         ),
     )
+    organiser_id = SelectField(
+        _l("Organiser"),
+        coerce=_organiser_id,
+        choices=[],
+        validate_choice=True,
+        description=_l("The seller of the course: its fee is paid online to its merchant ID."),
+    )
     is_open = BooleanField(_l("Open for enrolment"), default=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        """The form, its organiser select offering the institute and the organisers (the
+        course's own among them, `obj`'s)."""
+        super().__init__(*args, **kwargs)
+        own = getattr(kwargs.get("obj"), "organiser_id", None)
+        institute = _(
+            "The training institute (merchant ID %(id)s)",
+            id=current_app.config["PAYMENT_COURSE_MERCHANT_ID"],
+        )
+        self.organiser_id.choices = [SelectChoice("", institute)] + [
+            SelectChoice(
+                str(organiser.id),
+                _("%(name)s (merchant ID %(id)s)", name=organiser.name, id=organiser.merchant_id),
+            )
+            for organiser in course_organisers.choices(include_id=own)
+        ]
 
     def validate_ends_at(self, field) -> None:
         """Accept an end only after the course starts."""
@@ -274,3 +318,44 @@ class ParticipantFilterForm(PortalForm):
 
     q = SearchField(_l("Search"), validators=[Optional(), Length(max=100)])
     status = SelectField(_l("Status"), choices=[], validate_choice=False)
+
+
+class CourseOrganiserForm(PortalForm):
+    """A course organiser as staff add and edit it: the merchant ID and commission class
+    the payment service gave it for the channel."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter the organiser's name.")), Length(max=128)],
+        render_kw={"autocomplete": "organization"},
+    )
+    merchant_id = StringField(
+        _l("Merchant ID"),
+        validators=[DataRequired(MERCHANT_ID), Regexp(r"[0-9]{1,8}\Z", message=MERCHANT_ID)],
+        description=_l("The organiser's merchant ID (kauppiastunnus) at the payment service."),
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "spellcheck": "false"},
+    )
+    commission_class = SelectField(
+        _l("Commission class"),
+        choices=[],
+        validate_choice=True,
+        description=_l("As agreed with the payment service for the organiser's sales."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        """The form, its commission classes those of the channel (PAYMENT_COMMISSION_CLASSES)."""
+        super().__init__(*args, **kwargs)
+        self.commission_class.choices = [
+            SelectChoice(
+                key,
+                _(
+                    "%(id)s (commission %(percent)s %%)",
+                    id=key,
+                    percent=format_decimal(Decimal(percent)),
+                ),
+            )
+            for key, percent in current_app.config["PAYMENT_COMMISSION_CLASSES"].items()
+        ]

@@ -24,6 +24,8 @@ class AuditAction(enum.StrEnum):
     PAYOUT_BATCH_RUN = "payout.batch_run"
     PAYOUT_FILE_DOWNLOADED = "payout.file_downloaded"
     PAYOUT_ACCOUNT_CHANGED = "payout.account_changed"
+    COURSE_ORGANISER_ADDED = "course_organiser.added"
+    COURSE_ORGANISER_CHANGED = "course_organiser.changed"
     ROLE_GRANTED = "role.granted"
     TWO_FACTOR_ENABLED = "two_factor.enabled"
     TWO_FACTOR_DISABLED = "two_factor.disabled"

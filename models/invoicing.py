@@ -130,6 +130,14 @@ class SalesInvoice(db.Model):
             "due_date",
             where=sql_list("status", WITH_THE_PAYER),
         ),
+        # A payer's other invoices, to pay several in one online payment.
+        partial_index(
+            "ix_sales_invoice_payer_email",
+            "payer_email",
+            "due_date",
+            "id",
+            where=sql_list("status", WITH_THE_PAYER),
+        ),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),

@@ -89,6 +89,12 @@ class OnlinePayment(db.Model):
     def payer_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
+    @property
+    def several(self) -> bool:
+        """Whether it pays more than one item (invoices or course fees)."""
+        items = {(line.sales_invoice_id, line.enrolment_id) for line in self.lines}
+        return len(items) > 1
+
     def __repr__(self) -> str:
         return f"<OnlinePayment {self.order_number} {self.state}>"
 
@@ -112,12 +118,21 @@ class OnlinePaymentLine(db.Model):
     commission_class: Mapped[str] = mapped_column(sa.String(10))
     commission: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # the channel's, in euros
     total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))  # what the payer pays for it
-    # The invoicing user whose invoice the line pays (the merchants' view), if any.
+    # The invoicing user whose invoice the line pays (their view of the payments), if any.
     merchant_user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
     )
+    # What the line pays: an invoice or an enrolment's fee (a payment may pay several).
+    sales_invoice_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sales_invoice.id", ondelete="RESTRICT"), index=True
+    )
+    enrolment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("enrolment.id", ondelete="RESTRICT"), index=True
+    )
 
     payment: Mapped[OnlinePayment] = relationship(back_populates="lines")
+    sales_invoice = relationship("SalesInvoice")
+    enrolment = relationship("Enrolment")
 
 
 # The merchants' view: the newest payment first, each one's lines in order.
@@ -153,17 +168,21 @@ class Refund(db.Model):
     """A course fee owed back to its payer: the enrolment it paid was cancelled, or the
     fee was paid when it could no longer be taken.
 
-    The channel interface has no refund call: staff refund the payment in the payment
-    service's merchant panel and record here the reference it gave. One refund a payment
-    at most (the unique payment), so a cancellation seen twice owes nothing twice.
+    The channel interface has no refund call: staff refund the payment's lines of the
+    enrolment in the payment service's merchant panel and record here the reference it
+    gave. One refund an enrolment of a payment at most (a payment may pay the fees of
+    several), so a cancellation seen twice owes nothing twice.
     """
 
     __tablename__ = "refund"
-    __table_args__ = (sa.Index("ix_refund_state_created", "state", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_refund_state_created", "state", "created_at", "id"),
+        sa.UniqueConstraint("payment_id", "enrolment_id", name="uq_refund_payment_enrolment"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("online_payment.id", ondelete="RESTRICT"), unique=True
+        sa.ForeignKey("online_payment.id", ondelete="RESTRICT"), index=True
     )
     enrolment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("enrolment.id", ondelete="RESTRICT"), index=True
@@ -180,7 +199,7 @@ class Refund(db.Model):
     # The merchant panel's reference of the refund (or a bank transfer's archive id).
     reference: Mapped[str | None] = mapped_column(sa.String(100))
 
-    payment: Mapped[OnlinePayment] = relationship(backref=backref("refund", uselist=False))
+    payment: Mapped[OnlinePayment] = relationship(backref=backref("refunds"))
     enrolment = relationship("Enrolment")
 
     def __repr__(self) -> str:

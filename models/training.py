@@ -27,6 +27,26 @@ SEAT_HOLDING = (EnrolmentStatus.PRELIMINARY, EnrolmentStatus.BINDING, EnrolmentS
 ACTIVE = (*SEAT_HOLDING, EnrolmentStatus.WAITING)
 
 
+class CourseOrganiser(db.Model):
+    """An organiser of courses registered with the payment service as a merchant: the
+    seller of its courses' fees. A course without one is the training institute's own,
+    sold under PAYMENT_COURSE_MERCHANT_ID."""
+
+    __tablename__ = "course_organiser"
+    __table_args__ = (sa.Index("ix_course_organiser_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    # The merchant ID (kauppiastunnus) the payment service gave it: ITEM_MERCHANT_ID.
+    merchant_id: Mapped[str] = mapped_column(sa.String(8), unique=True)
+    # The channel's commission class of its lines (ITEM_CP), as agreed with the service.
+    commission_class: Mapped[str] = mapped_column(sa.String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CourseOrganiser {self.merchant_id} {self.name!r}>"
+
+
 class Course(db.Model):
     """A course of the training calendar."""
 
@@ -56,10 +76,15 @@ class Course(db.Model):
     refund_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_open: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who sells the course's fee; None: the training institute itself.
+    organiser_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("course_organiser.id", ondelete="RESTRICT"), index=True
+    )
 
     enrolments: Mapped[list[Enrolment]] = relationship(
         back_populates="course", order_by="Enrolment.created_at"
     )
+    organiser: Mapped[CourseOrganiser | None] = relationship()
 
     @property
     def seats_left(self) -> int:

@@ -23,6 +23,8 @@ RECORD_TYPES = (
     "sales_invoice",  # the invoice desk
     "customer_invoice",  # the customer portal's invoices
     "online_payment",
+    "payout_batch",  # the payouts to the invoicing users
+    "course_organiser",  # a merchant ID and commission class
     "user",  # a role, a second factor
 )
 

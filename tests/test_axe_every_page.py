@@ -149,6 +149,10 @@ PAGES: dict[str, Page] = {
     "training_staff.participants": Page(ADMIN, "/staff/training/courses/{course}", SEARCH),
     "training_staff.edit_course": Page(ADMIN, "/staff/training/courses/{course}/edit", FORM),
     "training_staff.enrolment": Page(ADMIN, "/staff/training/enrolments/{enrolment}", FORM),
+    "training_staff.organisers": Page(ADMIN, "/staff/training/organisers", FORM),
+    "training_staff.edit_organiser": Page(
+        ADMIN, "/staff/training/organisers/{organiser}/edit", FORM
+    ),
     "support_staff.queue": Page(ADMIN, "/staff/support/", SEARCH),
     "support_staff.ticket": Page(ADMIN, "/staff/support/tickets/{ticket}", FORM),
     "support_staff.applications": Page(ADMIN, "/staff/support/applications", MISSING),
@@ -187,6 +191,7 @@ PAGES: dict[str, Page] = {
     # The sandboxes (stand-ins for outside services).
     "punchout_sandbox.sandbox": Page(ADMIN, "/punchout/sandbox/", MISSING),
     "payment_sandbox.index": Page(ADMIN, "/sandbox/payment/", MISSING),
+    "payment_sandbox.merchant": Page(ADMIN, "/sandbox/payment/merchant/13466", MISSING),
     "print_sandbox.print_jobs": Page(ADMIN, "/sandbox/print/", MISSING),
     "operator_sandbox.operator_messages": Page(ADMIN, "/sandbox/einvoice/", MISSING),
     "bank_sandbox.index": Page(ADMIN, "/sandbox/bank/", MISSING),
@@ -439,7 +444,7 @@ def _demo_ids(app) -> dict:
     from models.portal import Booking, Employee
     from models.punchout import PunchoutBuyer
     from models.support import Application, SubApplication, Ticket
-    from models.training import Course, Enrolment
+    from models.training import Course, CourseOrganiser, Enrolment
     from services import accounts, portal, punchout, support, training
     from services.invoicing import payouts
 
@@ -476,6 +481,7 @@ def _demo_ids(app) -> dict:
             "reset_token": accounts.make_password_token(maija, key),
             "welcome_token": accounts.make_password_token(maija, key, accounts.INVITATION),
             "course": course.id,
+            "organiser": first(CourseOrganiser).id,
             "enrolment": first(Enrolment, Enrolment.course_id == course.id).id,
             "offer_token": urlsplit(training.offer_url(offered)).path.rsplit("/", 1)[1],
             "invoice_token": payment_links.invoice_token(invoices[InvoiceStatus.OPEN]),

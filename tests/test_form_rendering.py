@@ -60,7 +60,7 @@ MACRO = """
   <label for="{{ field.id }}">{{ field.label.text }}{% if required %} <span class="required" aria-hidden="true">*</span>{% endif %}</label>
   {{ _hint_and_errors(field, hint) }}
 </div>
-{% elif field.type in ("RadioField",) %}
+{% elif field.type in ("RadioField", "MultiCheckboxField") %}
 <fieldset class="form-field form-field--radios{% if field.errors %} form-field--error{% endif %} {{ class_ }}"{% if describedby %} aria-describedby="{{ describedby }}"{% endif %}>
   <legend>{{ field.label.text }}{% if required %} <span class="required" aria-hidden="true">*</span>{% endif %}</legend>
   {{ _hint_and_errors(field, hint) }}

@@ -21,7 +21,7 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import format_currency, format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager
@@ -99,11 +99,24 @@ def invoice(token: str) -> ResponseReturnValue:
     sales_invoice = payment_links.invoice_for_token(token)
     if sales_invoice is None:
         abort(404)
+    others = payment_attempts.other_invoices(sales_invoice)
     return _pay(
         payable=payment_attempts.invoice_payable(sales_invoice),
         contact=lambda: payment_attempts.invoice_contact(sales_invoice),
-        start=lambda contact: payment_attempts.start_invoice_payment(
-            sales_invoice, contact, _language()
+        others={
+            other.id: (
+                other,
+                _l(
+                    "Invoice %(number)s, due %(date)s: %(amount)s",
+                    number=other.number,
+                    date=format_date(other.due_date, "short"),
+                    amount=format_currency(other.outstanding, "EUR"),
+                ),
+            )
+            for other in others
+        },
+        start=lambda contact, also: payment_attempts.start_invoice_payment(
+            sales_invoice, contact, _language(), also
         ),
         amount=sales_invoice.outstanding,
         paid=lambda: payment_links.paid_payment(invoice=sales_invoice),
@@ -118,11 +131,24 @@ def course_fee(token: str) -> ResponseReturnValue:
     enrolment = payment_links.enrolment_for_token(token)
     if enrolment is None:
         abort(404)
+    others = payment_attempts.other_course_fees(enrolment)
     return _pay(
         payable=payment_attempts.course_fee_payable(enrolment),
         contact=lambda: payment_attempts.enrolment_contact(enrolment),
-        start=lambda contact: payment_attempts.start_course_fee_payment(
-            enrolment, contact, _language()
+        others={
+            other.id: (
+                other,
+                _l(
+                    "Course fee: %(title)s, %(date)s: %(amount)s",
+                    title=other.course.title,
+                    date=format_date(other.course.starts_at, "short"),
+                    amount=format_currency(other.course.price, "EUR"),
+                ),
+            )
+            for other in others
+        },
+        start=lambda contact, also: payment_attempts.start_course_fee_payment(
+            enrolment, contact, _language(), also
         ),
         amount=enrolment.course.price,
         paid=lambda: payment_links.paid_payment(enrolment=enrolment),
@@ -131,15 +157,18 @@ def course_fee(token: str) -> ResponseReturnValue:
     )
 
 
-def _pay(*, payable: bool, contact, start, amount, paid, **what):
-    """The payer's details, then the page that posts the channel form to the service."""
+def _pay(*, payable: bool, contact, others: dict, start, amount, paid, **what):
+    """The payer's details and the other open items they may pay at the same time, then
+    the page that posts the channel form to the service."""
     form = PayerForm(data=contact() if request.method == "GET" else None)
+    form.also.choices = [(key, label) for key, (_item, label) in others.items()]
     # A link mailed while online payment was in use may be opened after it was switched off.
     unavailable = not payment_links.is_configured()
     payable = payable and not unavailable
     if payable and form.validate_on_submit():
+        also = [others[key][0] for key in form.also.data or ()]
         try:
-            payment = start(payment_attempts.Contact(**form.contact_values()))
+            payment = start(payment_attempts.Contact(**form.contact_values()), also)
         except payment_channel.PaymentFieldError as exc:
             field = CONTACT_FIELDS.get(exc.field)
             if field is None:

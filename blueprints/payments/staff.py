@@ -98,7 +98,7 @@ def _payment_page(found: OnlinePayment, refund_form: RefundForm) -> str:
         "payments/staff_payment.html",
         payment=found,
         refused=refused,
-        refund=found.refund,
+        refunds=found.refunds,
         refund_form=refund_form,
     )
 
@@ -137,12 +137,16 @@ def mark_refunded(order_number: str) -> ResponseReturnValue:
     found = db.session.scalar(
         sa.select(OnlinePayment).where(OnlinePayment.order_number == order_number)
     )
-    if found is None or found.refund is None:
-        abort(404)
     form = RefundForm()
+    # A payment of several course fees may owe several refunds: the form names its own.
+    refunds = found.refunds if found else []
+    chosen = form.refund_id.data or (str(refunds[0].id) if len(refunds) == 1 else "")
+    refund = next((r for r in refunds if str(r.id) == chosen), None)
+    if refund is None:
+        abort(404)
     if form.validate_on_submit():
         try:
-            payment_refunds.mark_refunded(found.refund, form.reference.data, current_user)
+            payment_refunds.mark_refunded(refund, form.reference.data, current_user)
         except payment_refunds.RefundChanged:
             flash(_("The refund had already been marked refunded."), "info")
         else:

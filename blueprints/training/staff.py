@@ -1,4 +1,5 @@
-"""Staff pages of the training calendar: courses, participants, cancelling, CSV export."""
+"""Staff pages of the training calendar: courses, participants, cancelling, CSV export,
+and the course organisers (the merchants selling course fees)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from access import staff_required
 from blueprints.shared import Routes
 from extensions import db
 from forms.staff import ActionForm
-from forms.training import CourseForm, ParticipantFilterForm, StaffCancelForm
+from forms.training import (
+    CourseForm,
+    CourseOrganiserForm,
+    ParticipantFilterForm,
+    StaffCancelForm,
+)
 from fragments import cached_content, content_key, staff_audience
-from models.training import Course, Enrolment, EnrolmentStatus
+from models.training import Course, CourseOrganiser, Enrolment, EnrolmentStatus
 from paging import CURSOR_ARGS, paginate
-from services import codes, registry, training
+from services import codes, course_organisers, registry, training
 from services.spreadsheet import csv_response
 from services.timezones import local_to_utc, utc_to_local
 
@@ -141,6 +147,57 @@ def close_course(course_id: int) -> ResponseReturnValue:
             "success",
         )
     return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+
+
+def _organiser_values(form: CourseOrganiserForm) -> dict[str, str]:
+    return {
+        "name": form.name.data,
+        "merchant_id": form.merchant_id.data,
+        "commission_class": form.commission_class.data,
+    }
+
+
+def _refused(form: CourseOrganiserForm, error: course_organisers.OrganiserError) -> None:
+    field = getattr(form, error.field)
+    field.errors = [*field.errors, error.message]
+
+
+@routes.route("/organisers", methods=["GET", "POST"])
+@staff_required
+def organisers() -> ResponseReturnValue:
+    """List the course organisers by name, a page at a time, with the form that adds one."""
+    form = CourseOrganiserForm()
+    if form.validate_on_submit():
+        try:
+            organiser = course_organisers.create(**_organiser_values(form))
+        except course_organisers.OrganiserError as exc:
+            _refused(form, exc)
+        else:
+            db.session.commit()
+            flash(_("The organiser %(name)s was added.", name=organiser.name), "success")
+            return redirect(url_for("training_staff.organisers"), 303)
+    page = course_organisers.page()
+    html = render_template("training/staff_organisers.html", page=page, form=form)
+    return html, (422 if request.method == "POST" else 200)
+
+
+@routes.route("/organisers/<id:organiser_id>/edit", methods=["GET", "POST"])
+@staff_required
+def edit_organiser(organiser_id: int) -> ResponseReturnValue:
+    """Change a course organiser's name, merchant ID or commission class."""
+    organiser = db.get_or_404(CourseOrganiser, organiser_id)
+    form = CourseOrganiserForm(obj=organiser)
+    if form.validate_on_submit():
+        try:
+            course_organisers.update(organiser, **_organiser_values(form))
+        except course_organisers.OrganiserError as exc:
+            _refused(form, exc)
+        else:
+            db.session.commit()
+            flash(_("The organiser was saved."), "success")
+            return redirect(url_for("training_staff.organisers"), 303)
+    html = render_template("training/staff_organiser_form.html", form=form, organiser=organiser)
+    return html, (422 if request.method == "POST" else 200)
 
 
 def _participants(course: Course, form: ParticipantFilterForm) -> sa.Select:

@@ -170,6 +170,7 @@ def seed() -> list[DemoAccount]:
             orgs[org_name].account_manager = accounts.user_by_email(email)
     db.session.commit()
     seed_courses()
+    seed_course_organisers()
     seed_punchout_buyers()
     seed_tickets()
     seed_portal()
@@ -255,6 +256,32 @@ def seed_courses(now: datetime | None = None) -> None:
             )
             enrolment.events.append(EnrolmentEvent(actor="demo", to_status=status))
             db.session.add(enrolment)
+    db.session.commit()
+
+
+# A fictional organiser selling one of the courses under a merchant ID of its own (one of
+# those the payment sandbox accepts), with its course's title.
+COURSE_ORGANISER = ("Aluehallinnon koulutuskeskus", "13467", "1")
+ORGANISED_COURSE = "Excel talousammattilaisille"
+
+
+def seed_course_organisers() -> None:
+    """The demo's course organiser, and its course: added once, with the organiser (a
+    course staff have since given back to the institute stays the institute's)."""
+    from models.training import Course, CourseOrganiser
+
+    name, merchant_id, commission_class = COURSE_ORGANISER
+    if db.session.scalar(
+        sa.select(CourseOrganiser.id).where(CourseOrganiser.merchant_id == merchant_id)
+    ):
+        return
+    organiser = CourseOrganiser(
+        name=name, merchant_id=merchant_id, commission_class=commission_class
+    )
+    db.session.add(organiser)
+    course = db.session.scalar(sa.select(Course).where(Course.title == ORGANISED_COURSE))
+    if course is not None and course.organiser_id is None:
+        course.organiser = organiser
     db.session.commit()
 
 

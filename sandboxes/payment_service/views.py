@@ -30,6 +30,10 @@ URLs, all under /sandbox/payment:
   TIMESTAMP and RETURN_AUTHCODE (no PAID, no METHOD); again: the same; after paying: 409.
 - ``GET /``: the payments kept, for staff; ``POST /notify/<token>`` (staff) calls a
   paid payment's NOTIFY_ADDRESS again now.
+- ``GET /merchant/<merchant_id>``: the merchant panel of one merchant (staff): of the paid
+  payments, only the lines that merchant sells, as the seed says (p. 4). The merchants
+  are the service's customers who accepted the channel: PAYMENT_SANDBOX_MERCHANTS, with
+  PAYMENT_MERCHANT_ID and PAYMENT_COURSE_MERCHANT_ID; a line of any other is refused.
 
 The bank page's forms carry the portal's usual csrf_token (the sandbox is served by the
 portal itself, so the payer's browser has its session).
@@ -249,6 +253,7 @@ class _Service:
     charset: str
     classes: dict[str, str]
     notify_delay: float
+    merchants: frozenset[str]  # its customers who accepted the channel (p. 4)
 
 
 def _service(app: Flask | None = None) -> _Service:
@@ -260,6 +265,16 @@ def _service(app: Flask | None = None) -> _Service:
         charset=payment_channel.normalise_charset(config["PAYMENT_CHARSET"]),
         classes=dict(config["PAYMENT_COMMISSION_CLASSES"]),
         notify_delay=float(config["PAYMENT_SANDBOX_NOTIFY_DELAY"]),
+        merchants=frozenset(
+            part.strip()
+            for part in (
+                config.get("PAYMENT_SANDBOX_MERCHANTS", ""),
+                config.get("PAYMENT_MERCHANT_ID", ""),
+                config.get("PAYMENT_COURSE_MERCHANT_ID", ""),
+            )
+            for part in str(part).split(",")
+            if part.strip()
+        ),
     )
 
 
@@ -423,6 +438,15 @@ def _problems(
                 errors.append(
                     PaymentFieldError(
                         name, f"is not a commission class of this channel (classes: {known})"
+                    )
+                )
+            name = f"ITEM_MERCHANT_ID[{x}]"
+            if name not in failed and fields[name] not in service.merchants:
+                errors.append(
+                    PaymentFieldError(
+                        name,
+                        "is not a merchant of this service who has accepted the channel "
+                        f"(merchants: {', '.join(sorted(service.merchants)) or 'none'})",
                     )
                 )
         if "AUTHCODE" not in failed:
@@ -871,7 +895,32 @@ def index() -> ResponseReturnValue:
         transaction["due_at"] = (
             datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds") if due else None
         )
-    return render_template("sandbox/payment_index.html", transactions=shown)
+    return render_template(
+        "sandbox/payment_index.html", transactions=shown, merchants=sorted(service.merchants)
+    )
+
+
+@routes.get("/merchant/<merchant_id>")
+@staff_required
+def merchant(merchant_id: str) -> ResponseReturnValue:
+    """The merchant panel of one merchant: of the payments through the channel, only the
+    lines that merchant sells (p. 4), the newest payment first."""
+    service = _service()
+    if merchant_id not in service.merchants:
+        abort(404)
+    shown = []
+    for transaction in _all(service):
+        lines = [line for line in transaction["lines"] if line["merchant_id"] == merchant_id]
+        if lines and transaction["state"] == "paid":
+            shown.append({**transaction, "lines": lines})
+        if len(shown) == MAX_LISTED:
+            break
+    return render_template(
+        "sandbox/payment_merchant.html",
+        merchant_id=merchant_id,
+        merchants=sorted(service.merchants),
+        transactions=shown,
+    )
 
 
 @routes.post("/notify/<token>")

@@ -22,7 +22,7 @@ the notify) are accepted and change nothing; forged or altered ones are recorded
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +34,7 @@ from flask_babel import gettext as _
 
 from extensions import db
 from models.auth import User
-from models.invoicing import InvoiceStatus, SalesInvoice
+from models.invoicing import WITH_THE_PAYER, InvoiceStatus, SalesInvoice
 from models.payments import (
     OnlinePayment,
     OnlinePaymentLine,
@@ -42,8 +42,8 @@ from models.payments import (
     PaymentState,
     RejectedPaymentCall,
 )
-from models.training import Enrolment, EnrolmentStatus
-from models.types import utcnow
+from models.training import Course, Enrolment, EnrolmentStatus
+from models.types import one_of, utcnow
 from services import counters, reasons, training
 from services.invoicing import desk as invoicing
 from services.outbox import queue_mail
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 ORDER_PREFIX = "VM"
 ORDER_COUNTER = "online_payment"
 CULTURES = {"fi": "fi_FI", "sv": "sv_SE"}  # others see the service in English
+MAX_ITEMS = 10  # the most invoices or course fees one payment pays
 
 
 class NotPayable(Exception):
@@ -153,10 +154,13 @@ def _line(
     merchant_id: str,
     commission_class: str,
     merchant_user: User | None = None,
+    paying: SalesInvoice | Enrolment | None = None,
 ) -> OnlinePaymentLine:
-    """One line of quantity 1 at a VAT-inclusive price: what the payer pays is exact."""
+    """One line of quantity 1 at a VAT-inclusive price: what the payer pays is exact. The
+    channel's commission is the class's share of it, never more than the line (p. 4)."""
     total = money(total)
     charset = current_app.config["PAYMENT_CHARSET"]
+    commission = min(money(total * commission_percent(commission_class) / 100), total)
     return OnlinePaymentLine(
         position=position,
         title=payment_channel.clean_text(title, charset)[:255],
@@ -166,15 +170,18 @@ def _line(
         vat_percent=Decimal(vat_percent),
         merchant_id=merchant_id,
         commission_class=commission_class,
-        commission=money(total * commission_percent(commission_class) / 100),
+        commission=commission,
         total=total,
         merchant_user_id=merchant_user.id if merchant_user else None,
+        sales_invoice=paying if isinstance(paying, SalesInvoice) else None,
+        enrolment=paying if isinstance(paying, Enrolment) else None,
     )
 
 
 def _invoice_lines(invoice: SalesInvoice) -> list[OnlinePaymentLine]:
     """One line per VAT rate (its totals to the cent; of a part-paid invoice, its share of
-    the balance pro rata). The invoicing user is the merchant."""
+    the balance pro rata). The service, which issues the invoice in its own name, is the
+    merchant (PAYMENT_MERCHANT_ID); the invoicing user sees the lines of their invoices."""
     config = current_app.config
     cp = config["PAYMENT_INVOICE_COMMISSION_CLASS"]
     rows = invoicing.totals(invoice).rows
@@ -197,7 +204,8 @@ def _invoice_lines(invoice: SalesInvoice) -> list[OnlinePaymentLine]:
             commission_class=cp,
             merchant_user=invoice.user,
             item_no=invoice.number,
-            merchant_id=invoice.user_number,
+            merchant_id=config["PAYMENT_MERCHANT_ID"],
+            paying=invoice,
         )
         for position, (rate, total) in enumerate(parts)
     ]
@@ -220,9 +228,19 @@ def _percent(rate: Decimal) -> str:
     return format_decimal(Decimal(rate).normalize(), format="#,##0.##") + " %"
 
 
+def seller(course: Course) -> tuple[str, str]:
+    """The merchant ID and commission class a course's fee is sold under: its organiser's,
+    registered with the payment service, or the training institute's own."""
+    if course.organiser is not None:
+        return course.organiser.merchant_id, course.organiser.commission_class
+    config = current_app.config
+    return config["PAYMENT_COURSE_MERCHANT_ID"], config["PAYMENT_COURSE_COMMISSION_CLASS"]
+
+
 def _course_lines(enrolment: Enrolment) -> list[OnlinePaymentLine]:
     config = current_app.config
     course = enrolment.course
+    merchant_id, commission_class = seller(course)
     return [
         _line(
             0,
@@ -230,10 +248,56 @@ def _course_lines(enrolment: Enrolment) -> list[OnlinePaymentLine]:
             item_no=enrolment.service_code,
             total=course.price,
             vat_percent=Decimal(config["PAYMENT_COURSE_VAT_PERCENT"]),
-            merchant_id=config["PAYMENT_COURSE_MERCHANT_ID"],
-            commission_class=config["PAYMENT_COURSE_COMMISSION_CLASS"],
+            merchant_id=merchant_id,
+            commission_class=commission_class,
+            paying=enrolment,
         )
     ]
+
+
+# ---------------------------------------------------------------- several at once
+
+
+def other_invoices(invoice: SalesInvoice) -> list[SalesInvoice]:
+    """The payer's other invoices that can be paid now, to pay with this one in a single
+    payment: those sent to the same email address, the oldest due first (a few at most,
+    through the index of the invoices with the payer)."""
+    if not invoice.payer_email:
+        return []
+    found = db.session.scalars(
+        sa.select(SalesInvoice)
+        .where(
+            one_of(SalesInvoice.status, WITH_THE_PAYER),
+            SalesInvoice.payer_email == invoice.payer_email,
+            SalesInvoice.id != invoice.id,
+        )
+        .order_by(SalesInvoice.due_date, SalesInvoice.id)
+        .limit(MAX_ITEMS - 1)
+    )
+    return [other for other in found if invoice_payable(other)]
+
+
+def other_course_fees(enrolment: Enrolment) -> list[Enrolment]:
+    """The participant's other course fees that can be paid now (their other enrolments
+    paying online, by the same email address), to pay with this one in a single payment."""
+    found = db.session.scalars(
+        sa.select(Enrolment)
+        .where(
+            Enrolment.email == enrolment.email,
+            Enrolment.id != enrolment.id,
+            Enrolment.status == EnrolmentStatus.PRELIMINARY,
+            Enrolment.pays_online.is_(True),
+        )
+        .order_by(Enrolment.id)
+        .limit(MAX_ITEMS - 1)
+    )
+    return [other for other in found if course_fee_payable(other)]
+
+
+def _numbered(lines: list[OnlinePaymentLine]) -> list[OnlinePaymentLine]:
+    for position, line in enumerate(lines):
+        line.position = position
+    return lines
 
 
 # ---------------------------------------------------------------- starting
@@ -243,23 +307,36 @@ def _next_order_number() -> str:
     return f"{ORDER_PREFIX}{counters.next_value(ORDER_COUNTER, start=100001)}"
 
 
-def start_invoice_payment(invoice: SalesInvoice, contact: Contact, language: str) -> OnlinePayment:
-    """A new attempt to pay what is outstanding on the invoice; the caller commits."""
-    if not invoice_payable(invoice):
+def start_invoice_payment(
+    invoice: SalesInvoice,
+    contact: Contact,
+    language: str,
+    also: Sequence[SalesInvoice] = (),
+) -> OnlinePayment:
+    """A new attempt to pay what is outstanding on the invoice, and on the payer's other
+    invoices `also` (of `other_invoices`), in one payment; the caller commits."""
+    if not invoice_payable(invoice) or not all(invoice_payable(other) for other in also):
         raise NotPayable
+    lines = [line for each in (invoice, *also) for line in _invoice_lines(each)]
     return _start(
-        PaymentPurpose.INVOICE, _invoice_lines(invoice), contact, language, sales_invoice=invoice
+        PaymentPurpose.INVOICE, _numbered(lines), contact, language, sales_invoice=invoice
     )
 
 
 def start_course_fee_payment(
-    enrolment: Enrolment, contact: Contact, language: str
+    enrolment: Enrolment,
+    contact: Contact,
+    language: str,
+    also: Sequence[Enrolment] = (),
 ) -> OnlinePayment:
-    """A new attempt to pay the course fee of an enrolment; the caller commits."""
-    if not course_fee_payable(enrolment):
+    """A new attempt to pay the course fee of an enrolment, and of the participant's other
+    enrolments `also` (of `other_course_fees`, perhaps of other organisers: a payment of
+    several merchants), in one payment; the caller commits."""
+    if not course_fee_payable(enrolment) or not all(course_fee_payable(e) for e in also):
         raise NotPayable
+    lines = [line for each in (enrolment, *also) for line in _course_lines(each)]
     return _start(
-        PaymentPurpose.COURSE_FEE, _course_lines(enrolment), contact, language, enrolment=enrolment
+        PaymentPurpose.COURSE_FEE, _numbered(lines), contact, language, enrolment=enrolment
     )
 
 
@@ -438,34 +515,57 @@ def _problem(payment: OnlinePayment, text: str) -> None:
     payment.problem = "; ".join(filter(None, [payment.problem, text]))[:500]
 
 
+def paid_items(payment: OnlinePayment) -> tuple[dict[int, Decimal], list[int]]:
+    """What the payment's lines pay: each invoice's id with its amount, and the ids of the
+    enrolments whose fees it pays, in the lines' order (a line of a payment made before
+    payments paid several items pays the payment's own item)."""
+    invoices: dict[int, Decimal] = {}
+    enrolments: list[int] = []
+    for line in payment.lines:
+        if payment.purpose == PaymentPurpose.INVOICE:
+            key = line.sales_invoice_id or payment.sales_invoice_id
+            invoices[key] = invoices.get(key, Decimal("0.00")) + line.total
+        else:
+            key = line.enrolment_id or payment.enrolment_id
+            if key not in enrolments:
+                enrolments.append(key)
+    return invoices, enrolments
+
+
 def _apply(payment: OnlinePayment) -> None:
-    """Give the paid object its payment, once (the caller won the paid transition)."""
-    if payment.purpose == PaymentPurpose.INVOICE:
-        invoice = payment.sales_invoice
-        try:
-            with db.session.begin_nested():
-                invoicing.record_payment(
-                    invoice, payment.amount, invoicing.today(), None, source="online"
-                )
-        except invoicing.PaymentError:
-            db.session.refresh(invoice)
-            _problem(
-                payment,
-                f"invoice {invoice.number} could not take {payment.amount:.2f} "
-                f"(status {invoice.status.value}, outstanding {invoice.outstanding:.2f}): "
-                "refund or allocate by hand",
-            )
-        return
-    enrolment = payment.enrolment
+    """Give each paid object its part of the payment, once (the caller won the paid
+    transition); what one object cannot take is flagged and leaves the others paid."""
+    invoices, enrolments = paid_items(payment)
+    for invoice_id, amount in invoices.items():
+        _apply_to_invoice(payment, db.session.get(SalesInvoice, invoice_id), amount)
+    for enrolment_id in enrolments:
+        _apply_to_enrolment(payment, db.session.get(Enrolment, enrolment_id))
+
+
+def _apply_to_invoice(payment: OnlinePayment, invoice: SalesInvoice, amount: Decimal) -> None:
+    try:
+        with db.session.begin_nested():
+            invoicing.record_payment(invoice, amount, invoicing.today(), None, source="online")
+    except invoicing.PaymentError:
+        db.session.refresh(invoice)
+        _problem(
+            payment,
+            f"invoice {invoice.number} could not take {amount:.2f} "
+            f"(status {invoice.status.value}, outstanding {invoice.outstanding:.2f}): "
+            "refund or allocate by hand",
+        )
+
+
+def _apply_to_enrolment(payment: OnlinePayment, enrolment: Enrolment) -> None:
     try:
         with db.session.begin_nested():
             training.mark_paid(enrolment, payment.order_number)
     except training.EnrolmentError:
         db.session.refresh(enrolment)
         if enrolment.status == EnrolmentStatus.CANCELLED:
-            owe_refund(payment, reasons.coded("paid_after_cancel"))
+            owe_refund(payment, reasons.coded("paid_after_cancel"), enrolment)
         elif enrolment.status == EnrolmentStatus.BINDING:
-            owe_refund(payment, reasons.coded("paid_twice"))
+            owe_refund(payment, reasons.coded("paid_twice"), enrolment)
         else:
             _problem(
                 payment,

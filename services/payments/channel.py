@@ -60,7 +60,8 @@ Decisions where the seed is unclear (see also the tests):
   malformed); a value with trailing zeros past two decimals ("10.500") is accepted, as
   ``build_form`` accepts it.
 - The commission check (p. 4) needs the channel's own commission per line (``Item.
-  commission``, never sent): the sum of commissions may not exceed the sum of the lines.
+  commission``, never sent): no line's commission may exceed the line, nor the sum of
+  commissions the sum of the lines.
 """
 
 from __future__ import annotations
@@ -527,6 +528,10 @@ def build_form(
             commission = _decimal(f"ITEM_CP[{x}]", item.commission)
             if commission < 0:
                 raise PaymentFieldError(f"ITEM_CP[{x}]", "the commission must not be negative")
+            if commission > line:
+                raise PaymentFieldError(
+                    f"ITEM_CP[{x}]", "the commission must not exceed the line's sum"
+                )
             commissions += commission
     if commissions > total:
         raise PaymentFieldError("ITEM_CP", "the commissions must not exceed the items' sum")

@@ -12,6 +12,7 @@ from extensions import db
 from models.invoicing import SalesInvoice
 from models.payments import (
     OnlinePayment,
+    OnlinePaymentLine,
     PaymentState,
 )
 from models.training import Enrolment
@@ -90,10 +91,14 @@ def enrolment_payment_url(enrolment: Enrolment, language: str | None = None) -> 
 def paid_payment(
     *, invoice: SalesInvoice | None = None, enrolment: Enrolment | None = None
 ) -> OnlinePayment | None:
-    """The latest paid attempt of an invoice or an enrolment, if any."""
-    stmt = sa.select(OnlinePayment).where(OnlinePayment.state == PaymentState.PAID)
+    """The latest paid attempt that paid an invoice or an enrolment (alone or with other
+    items: by its lines), if any."""
+    lines = sa.select(OnlinePaymentLine.payment_id)
     if invoice is not None:
-        stmt = stmt.where(OnlinePayment.sales_invoice_id == invoice.id)
+        lines = lines.where(OnlinePaymentLine.sales_invoice_id == invoice.id)
     else:
-        stmt = stmt.where(OnlinePayment.enrolment_id == enrolment.id)
+        lines = lines.where(OnlinePaymentLine.enrolment_id == enrolment.id)
+    stmt = sa.select(OnlinePayment).where(
+        OnlinePayment.state == PaymentState.PAID, OnlinePayment.id.in_(lines)
+    )
     return db.session.scalars(stmt.order_by(OnlinePayment.id.desc()).limit(1)).first()

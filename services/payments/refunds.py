@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -47,25 +48,33 @@ def refund_on_cancel(enrolment: Enrolment, actor: str, now: datetime) -> FeeOnCa
     deadline = enrolment.course.refund_deadline
     if actor == reasons.PARTICIPANT and deadline is not None and now > deadline:
         return FeeOnCancel(kept_after=deadline)
-    return FeeOnCancel(refund=owe_refund(paid, reasons.coded("enrolment_cancelled")))
+    return FeeOnCancel(refund=owe_refund(paid, reasons.coded("enrolment_cancelled"), enrolment))
 
 
-def owe_refund(payment: OnlinePayment, cause: str) -> Refund:
-    """The refund of a paid payment, made due once (a payment is refunded at most once)."""
-    existing = db.session.scalar(sa.select(Refund).where(Refund.payment_id == payment.id))
+def owe_refund(payment: OnlinePayment, cause: str, enrolment: Enrolment | None = None) -> Refund:
+    """The refund of what a paid payment paid of an enrolment's fee (its lines of it: a
+    payment may pay several), made due once (each enrolment of a payment at most once)."""
+    enrolment_id = enrolment.id if enrolment is not None else payment.enrolment_id
+    existing = db.session.scalar(
+        sa.select(Refund).where(
+            Refund.payment_id == payment.id, Refund.enrolment_id == enrolment_id
+        )
+    )
     if existing is not None:
         return existing
+    lines = [line.total for line in payment.lines if line.enrolment_id == enrolment_id]
+    amount = sum(lines, Decimal("0.00")) if lines else payment.amount
     refund = Refund(
         payment=payment,
-        enrolment_id=payment.enrolment_id,
-        amount=payment.amount,
+        enrolment_id=enrolment_id,
+        amount=amount,
         cause=cause,
         state=RefundState.DUE,
         created_at=utcnow(),
     )
     db.session.add(refund)
     db.session.flush()
-    log.info("payment %s: a refund of %s is due", payment.order_number, payment.amount)
+    log.info("payment %s: a refund of %s is due", payment.order_number, amount)
     return refund
 
 

@@ -227,7 +227,7 @@ REFUSED_ITEM = [
     ("ITEM_MERCHANT_ID[0]", dict(merchant_id="13-466")),
     ("ITEM_MERCHANT_ID[0]", dict(merchant_id="")),
     # the channel's commission may not exceed the items' sum (p. 4): 100 + 25.5 % VAT
-    ("ITEM_CP", dict(commission="125.51")),
+    ("ITEM_CP[0]", dict(commission="125.51")),  # more than the line
     ("ITEM_CP[0]", dict(commission="-1")),
 ]
 

@@ -288,7 +288,9 @@ def test_an_invoice_is_paid_through_the_payment_service(app, live_server, tiina,
     transaction = sandbox_payment(app, order)
     assert (transaction["state"], transaction["total"]) == ("open", "125.50")
     assert transaction["fields"]["CONTACT_LASTNAME"] == "Meikäläinen"
-    assert transaction["fields"]["ITEM_MERCHANT_ID[0]"] == "100102"
+    assert (
+        transaction["fields"]["ITEM_MERCHANT_ID[0]"] == "20001"
+    )  # the service: it issues the invoice
 
     # Paying: the notify reached the portal, server to server, before the payer is back.
     back = pay(browser, bank, notify="now", method="2")

@@ -260,7 +260,7 @@ def test_the_channel_form_has_the_documented_fields_in_order_with_authcode_last(
         "ITEM_AMOUNT[0]": "1",
         "ITEM_PRICE[0]": "125.50",
         "ITEM_TAX[0]": "25.5",
-        "ITEM_MERCHANT_ID[0]": "100102",
+        "ITEM_MERCHANT_ID[0]": "20001",
         "ITEM_CP[0]": "1",
     }.items() <= fields.items(), fields
     assert number in fields["ITEM_TITLE[0]"]
@@ -334,7 +334,7 @@ def test_an_invoice_with_two_vat_rates_pays_a_line_per_rate_to_the_cent(app, tii
     assert lines == {"25.5": Decimal("125.49"), "13.5": Decimal("22.69")}
     assert sum(lines.values()) == gross
     assert fields["INCLUDE_VAT"] == "1"
-    assert {fields["ITEM_MERCHANT_ID[0]"], fields["ITEM_MERCHANT_ID[1]"]} == {"100102"}
+    assert {fields["ITEM_MERCHANT_ID[0]"], fields["ITEM_MERCHANT_ID[1]"]} == {"20001"}
     assert fields["AUTHCODE"] == pc.form_authcode(fields, secret=SECRET)
     assert _payment(app).amount == gross
     stored = _lines(app, fields["ORDER_NUMBER"])
@@ -390,7 +390,7 @@ def test_amounts_posted_by_the_payer_are_ignored(app, tiina, payer):
     fields = dict(_channel_form(app, payer, number, **forged))
     assert (fields["ITEMS"], fields["ITEM_PRICE[0]"]) == ("1", "125.50")
     assert fields["ITEM_AMOUNT[0]"] == "1"
-    assert fields["ITEM_MERCHANT_ID[0]"] == "100102"
+    assert fields["ITEM_MERCHANT_ID[0]"] == "20001"  # the service's own, not the forged one
     assert fields["ORDER_NUMBER"] == "VM100001"
     assert _payment(app).amount == Decimal("125.50")
 
@@ -403,7 +403,7 @@ def test_the_commission_class_of_invoices_is_configured(app, tiina, payer):
     [line] = _lines(app, fields["ORDER_NUMBER"])
     assert line.commission_class == "7"
     assert line.commission == Decimal("2.38")  # 1,9 % of 125,50 €
-    assert line.merchant_id == "100102"
+    assert line.merchant_id == "20001"
 
 
 @pytest.mark.parametrize(

@@ -498,7 +498,7 @@ def test_the_bank_page_speaks_the_cultures_language(client, shop, culture, lang,
 
 
 def test_prices_without_vat_are_shown_with_the_vat_added(client, app, shop):
-    item = pc.Item(title="Kurssi", amount=2, price="100", tax="25.5", merchant_id=7, cp=1)
+    item = pc.Item(title="Kurssi", amount=2, price="100", tax="25.5", merchant_id=13466, cp=1)
     payment = replace(
         example_payment(
             return_address=f"{shop.url}/ok",

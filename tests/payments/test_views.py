@@ -141,7 +141,7 @@ def test_staff_list_search_and_filter_payments(app, tiina, payer, staff):
         assert response.headers["Location"] == f"/staff/payments/{paid.order}", code
     shown = page(staff.get(f"/staff/payments/{paid.order}"))
     assert paid.paid in shown and paid.number in shown and "Matti Meikäläinen" in shown
-    assert "125.50" in shown and "100102" in shown  # the line's merchant
+    assert "125.50" in shown and "20001" in shown  # the line's merchant: the service
     unknown = staff.get("/staff/payments/", query_string={"q": "VM999999"})
     assert unknown.status_code == 200
     assert "No payment has this order number or payment ID." in page(unknown)
