@@ -222,6 +222,7 @@ def problems(config: dict) -> list[str]:
         ("PRINT_SERVICE_URL", "PRINT_SERVICE_TOKEN"),
         ("EINVOICE_OPERATOR_URL", "EINVOICE_OPERATOR_TOKEN"),
         ("PAYMENT_SERVICE_URL", "PAYMENT_CHANNEL_SECRET"),
+        ("SUPPORT_IMAP_HOST", "SUPPORT_IMAP_PASSWORD"),
     ):
         if config.get(url) and not config.get(token):
             found.append(f"{token} is not set, but {url} is.")
@@ -371,6 +372,20 @@ def from_environment(instance_path: str) -> dict:
         # Where new tickets and customers' messages on unassigned tickets are announced.
         "SUPPORT_TEAM_EMAIL": os.environ.get("SUPPORT_TEAM_EMAIL", "tuki@example.com").strip()
         or None,
+        # Replies by email: the address they reach (a ticket's mails carry it, with the
+        # ticket number as a plus address, as Reply-To); the days a resolved ticket
+        # reopens when its customer writes; the mailbox read by IMAP over TLS (unset: the
+        # pipe command `flask support receive` only).
+        "SUPPORT_REPLY_ADDRESS": os.environ.get("SUPPORT_REPLY_ADDRESS", "tuki@example.com").strip()
+        or None,
+        "SUPPORT_REOPEN_DAYS": _int("SUPPORT_REOPEN_DAYS", 14),
+        "SUPPORT_IMAP_HOST": os.environ.get("SUPPORT_IMAP_HOST", "").strip(),
+        "SUPPORT_IMAP_PORT": _int("SUPPORT_IMAP_PORT", 993),
+        "SUPPORT_IMAP_USER": os.environ.get("SUPPORT_IMAP_USER", "").strip(),
+        "SUPPORT_IMAP_PASSWORD": os.environ.get("SUPPORT_IMAP_PASSWORD", ""),
+        "SUPPORT_IMAP_FOLDER": os.environ.get("SUPPORT_IMAP_FOLDER", "INBOX").strip() or "INBOX",
+        # A CA file for the IMAP server's certificate (empty: the system's trusted CAs).
+        "SUPPORT_IMAP_CA_FILE": os.environ.get("SUPPORT_IMAP_CA_FILE", "").strip(),
         # The invoice desk. The service invoices in its own name on the users' behalf: the
         # seller, its account and the address all billing mail comes from.
         "INVOICE_SELLER_NAME": os.environ.get("INVOICE_SELLER_NAME", "Palveluportaali Oy"),

@@ -143,8 +143,13 @@ class Ticket(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The resolved ticket this one follows up: the customer wrote after it could reopen.
+    follows_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id", ondelete="SET NULL"), index=True
+    )
 
     organisation = relationship("Organisation")
+    follows: Mapped[Ticket | None] = relationship(remote_side=[id])
     user = relationship("User", foreign_keys=[user_id])
     assignee = relationship("User", foreign_keys=[assignee_id])
     application: Mapped[Application] = relationship()
@@ -216,3 +221,51 @@ class TicketAttachment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     entry: Mapped[TicketEntry | None] = relationship(back_populates="attachments")
+
+
+class InboundState(enum.StrEnum):
+    """What became of a mail that reached the support address."""
+
+    ADDED = "added"  # added to its ticket (or a follow-up ticket) as the customer's message
+    REVIEW = "review"  # waits for staff: the sender is not the ticket's customer or colleague
+    IGNORED = "ignored"  # an auto-reply, a mailing list's mail, or no ticket named
+    BOUNCE = "bounce"  # a delivery report: the portal's mail it names is marked failed
+    MALFORMED = "malformed"  # could not be read; kept aside with the reason
+    DISCARDED = "discarded"  # staff looked at it and threw it away
+
+
+# The mails staff look at: those the queries state literally, as the index does.
+WAITING_FOR_STAFF = "state IN ('review', 'malformed')"
+
+
+class InboundMail(db.Model):
+    """A mail received at the support address, by IMAP or the pipe command, once: its
+    Message-ID (or the digest of a message without one) is unique, so the same message
+    delivered twice lands once. The raw message is kept for those staff look at."""
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (
+        # The staff's review queue: the few waiting among years of added ones.
+        partial_index("ix_inbound_mail_review", "received_at", "id", where=WAITING_FOR_STAFF),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(sa.String(10))  # imap | pipe
+    sender: Mapped[str] = mapped_column(sa.String(254), default="")
+    subject: Mapped[str] = mapped_column(sa.String(255), default="")
+    state: Mapped[InboundState] = mapped_column(value_enum(InboundState))
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id", ondelete="SET NULL"), index=True
+    )
+    entry_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket_entry.id", ondelete="SET NULL")
+    )
+    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+
+    ticket: Mapped[Ticket | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<InboundMail {self.id} {self.state}>"

@@ -141,6 +141,18 @@ def _purge_uploads(now: datetime) -> str:
     return f"{support.purge_uploads(now=now)} unsent images removed."
 
 
+def _support_mail(now: datetime) -> str:
+    from services import support_imap
+
+    return support_imap.fetch().text
+
+
+def _support_mail_off(app: Flask) -> str | None:
+    if not app.config.get("SUPPORT_IMAP_HOST"):
+        return "SUPPORT_IMAP_HOST is not set: replies by email come by `flask support receive`"
+    return None
+
+
 def _send_reminders(now: datetime) -> str:
     from services.invoicing import reminders
 
@@ -202,6 +214,14 @@ JOBS: tuple[Job, ...] = (
         Daily(3, 30),
         _purge_uploads,
         "screenshots uploaded with a contact form that was never sent",
+    ),
+    Job(
+        "support-mail",
+        Every(timedelta(minutes=1)),
+        _support_mail,
+        "replies by email read from the support mailbox by IMAP into their tickets",
+        off_reason=_support_mail_off,
+        writes_links=True,  # the customer's mail notifies staff, a follow-up confirms
     ),
     Job(
         "invoice-reminders",

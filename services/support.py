@@ -224,6 +224,18 @@ def ticket_by_link(number: str, signature: str) -> Ticket | None:
     return ticket
 
 
+def reply_address(ticket: Ticket) -> str | None:
+    """The Reply-To of the ticket's mails: the support address that takes replies
+    (SUPPORT_REPLY_ADDRESS) with the ticket number as its plus address,
+    tuki+T-2026-000003@example.com (services.support_mail reads what comes back); None
+    when no address takes replies."""
+    address = current_app.config.get("SUPPORT_REPLY_ADDRESS")
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local}+{ticket.number}@{domain}"
+
+
 def status_link(ticket: Ticket, language: str | None = None) -> str:
     """The ticket's status page without logging in; in `language` when given (a mail's)."""
     return external_url(
@@ -478,12 +490,78 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
     return ticket
 
 
-def add_customer_message(ticket: Ticket, user, body: str, attachments: list[TicketAttachment]):
+@dataclass(frozen=True)
+class Written:
+    """Where a customer's message went: its ticket (a follow-up one, perhaps) and entry."""
+
+    ticket: Ticket
+    entry: TicketEntry
+
+
+def reopens(ticket: Ticket) -> bool:
+    """Whether the customer writing on the resolved ticket reopens it: within
+    SUPPORT_REOPEN_DAYS of its resolution (after that, a follow-up ticket is opened)."""
+    window = timedelta(days=current_app.config["SUPPORT_REOPEN_DAYS"])
+    return ticket.resolved_at is not None and utcnow() - ticket.resolved_at <= window
+
+
+def customer_writes(
+    ticket: Ticket, user, body: str, attachments: list[TicketAttachment], author: str = ""
+) -> Written:
+    """The customer writes on a ticket, on the web or by email (`author`: the address it
+    came from). An open ticket takes the message; a resolved one is reopened within
+    SUPPORT_REOPEN_DAYS, and after that the message opens a new ticket that follows the
+    old one up."""
+    if ticket.status == TicketStatus.RESOLVED:
+        if not reopens(ticket):
+            return _follow_up(ticket, user, body, attachments, author)
+        _change_status(ticket, None, TicketStatus.IN_PROGRESS)
+    return Written(ticket, add_customer_message(ticket, user, body, attachments, author))
+
+
+def _follow_up(ticket: Ticket, user, body: str, attachments, author: str) -> Written:
+    now = utcnow()
+    follow = Ticket(
+        number=new_number(),
+        organisation_id=ticket.organisation_id,
+        user_id=user.id if user else ticket.user_id,
+        email=author or (user.email if user else ticket.email),
+        language=ticket.language,
+        type=ticket.type,
+        urgency=ticket.urgency,
+        application_id=ticket.application_id,
+        sub_application_id=ticket.sub_application_id,
+        target_reference=ticket.number,
+        status=TicketStatus.NEW,
+        link_nonce=secrets.token_hex(16),
+        created_at=now,
+        updated_at=now,
+        follows_id=ticket.id,
+    )
+    entry = TicketEntry(
+        kind=EntryKind.CUSTOMER,
+        author_id=user.id if user else None,
+        author_name=user.name if user else follow.email,
+        body=body,
+        attachments=[],
+    )
+    follow.entries.append(entry)
+    db.session.add(follow)
+    _attach(entry, attachments)
+    db.session.flush()
+    _mail_contact(follow, "support_confirmation", entry=entry)
+    _notify_staff(follow, entry, new=True)
+    return Written(follow, entry)
+
+
+def add_customer_message(
+    ticket: Ticket, user, body: str, attachments: list[TicketAttachment], author: str = ""
+):
     """The contact adds to an open ticket; one that waited for them is worked on again."""
     entry = TicketEntry(
         kind=EntryKind.CUSTOMER,
         author_id=user.id if user else None,
-        author_name=user.name if user else ticket.email,
+        author_name=user.name if user else (author or ticket.email),
         body=body,
     )
     ticket.entries.append(entry)
@@ -640,6 +718,7 @@ def _mail_contact(
         record=("ticket", ticket.id),
         timezone="Europe/Oslo" if ticket.organisation.country == "NO" else None,
         render_in_worker=True,
+        reply_to=reply_address(ticket),
     )
 
 

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pyotp
@@ -156,6 +157,8 @@ PAGES: dict[str, Page] = {
     "support_staff.queue": Page(ADMIN, "/staff/support/", SEARCH),
     "support_staff.ticket": Page(ADMIN, "/staff/support/tickets/{ticket}", FORM),
     "support_staff.applications": Page(ADMIN, "/staff/support/applications", MISSING),
+    "support_staff.inbound": Page(ADMIN, "/staff/support/inbound", MISSING),
+    "support_staff.inbound_mail": Page(ADMIN, "/staff/support/inbound/{inbound_mail}", MISSING),
     "support_staff.create_application": Page(ADMIN, "/staff/support/applications/new", FORM),
     "support_staff.edit_application": Page(
         ADMIN, "/staff/support/applications/{application}", FORM
@@ -445,7 +448,7 @@ def _demo_ids(app) -> dict:
     from models.punchout import PunchoutBuyer
     from models.support import Application, SubApplication, Ticket
     from models.training import Course, CourseOrganiser, Enrolment
-    from services import accounts, portal, punchout, support, training
+    from services import accounts, portal, punchout, support, support_mail, training
     from services.invoicing import payouts
 
     def first(model, *where, order=None):
@@ -473,10 +476,18 @@ def _demo_ids(app) -> dict:
         _session, punchout_token = punchout.open_session(
             buyer, protocol="cxml", return_url="http://127.0.0.1:9/return", buyer_cookie="c"
         )
+        stranger = EmailMessage()  # a reply by mail from a stranger: for staff to review
+        stranger["From"] = "someone@elsewhere.example"
+        stranger["To"] = f"tuki+{ticket.number}@example.com"
+        stranger["Subject"] = f"Re: [{ticket.number}]"
+        stranger["Message-ID"] = "<axe-review@elsewhere.example>"
+        stranger.set_content("Hei, onko tämä jo korjattu?")
+        inbound = support_mail.receive(stranger.as_bytes(), "pipe").mail
         batch = payouts.run_batch(  # Tiina's paid demo invoices, paid out
             accounts.user_by_email(ADMIN), payouts.next_execution_date()
         )
         ids = {
+            "inbound_mail": inbound.id,
             "payout_batch": batch.id,
             "reset_token": accounts.make_password_token(maija, key),
             "welcome_token": accounts.make_password_token(maija, key, accounts.INVITATION),

@@ -269,22 +269,34 @@ def _thread(ticket: Ticket) -> list[TicketEntry]:
 
 
 def _add_message(ticket: Ticket, form: TicketMessageForm, owner: str, author):
-    """Add the contact's message to an open ticket; True when it was added."""
-    if not ticket.is_open:
-        abort(409)
+    """Add the contact's message to the ticket (a resolved one reopens, or is followed up
+    by a new ticket); the ticket it went to, or None, and the images kept meanwhile."""
     valid = form.validate()
     kept = collect_images(form.screenshots, owner)
     if valid and not form.screenshots.errors:
         try:
-            support.add_customer_message(ticket, author, form.message.data, kept)
+            written = support.customer_writes(ticket, author, form.message.data, kept)
         except support.AlreadySent:
             already_sent(None)
-            return True, []
+            return ticket, []
         db.session.commit()
-        flash(_("Your message was added to ticket %(number)s.", number=ticket.number), "success")
-        return True, []
+        if written.ticket is ticket:
+            flash(
+                _("Your message was added to ticket %(number)s.", number=ticket.number), "success"
+            )
+        else:
+            flash(
+                _(
+                    "Ticket %(old)s was resolved too long ago to reopen: your message opened "
+                    "ticket %(number)s, which follows it up.",
+                    old=ticket.number,
+                    number=written.ticket.number,
+                ),
+                "success",
+            )
+        return written.ticket, []
     db.session.commit()
-    return False, kept
+    return None, kept
 
 
 def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: bool):
@@ -292,9 +304,13 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
     form = TicketMessageForm()
     kept = []
     if request.method == "POST":
-        added, kept = _add_message(ticket, form, owner, author)
-        if added:
+        written, kept = _add_message(ticket, form, owner, author)
+        if written is ticket:
             return redirect(request.path)
+        if written is not None:  # a follow-up ticket: its own page
+            if via_link:
+                return redirect(support.status_link(written), 303)
+            return redirect(url_for("support.ticket", number=written.number), 303)
     return render_template(
         "support/ticket.html",
         ticket=ticket,
@@ -304,6 +320,7 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
         kept=kept,
         attachment_url=attachment_url,
         via_link=via_link,
+        reopens=support.reopens(ticket),
     )
 
 

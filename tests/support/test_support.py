@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -558,25 +559,57 @@ def test_the_queue_filters(client, customer, applications, app, staff_client, ma
     assert staff_client.get("/staff/support/?type=%00&page=x").status_code in (200, 400, 404)
 
 
-def test_a_resolved_ticket_is_mailed_and_takes_no_more_messages(
-    client, customer, applications, app, staff_client
-):
+def _sent_and_resolved(client, applications, app, staff_client) -> Ticket:
+    """A ticket sent through the form, then resolved by staff."""
     send(client, contact_data(applications))
     [ticket] = tickets(app)
     staff_client.post(
         f"/staff/support/tickets/{ticket.number}/status", data={"status-status": "ratkaistu"}
     )
+    return ticket
+
+
+def test_a_resolved_ticket_is_mailed_and_reopens_when_its_customer_writes(
+    client, customer, applications, app, staff_client
+):
+    ticket = _sent_and_resolved(client, applications, app, staff_client)
     with app.app_context():
         templates = list(
             db.session.scalars(sa.select(OutboxMessage.template).order_by(OutboxMessage.id))
         )
         assert templates[-1] == "support_resolved"
     page = client.get(f"/support/tickets/{ticket.number}").get_data(as_text=True)
-    assert 'name="message"' not in page
+    assert "viestisi avaa tiketin uudelleen" in page  # the page in Finnish
     response = client.post(f"/support/tickets/{ticket.number}", data={"message": "vielä"})
-    assert response.status_code == 409
+    assert response.status_code == 302
     with app.app_context():
-        assert len(support.by_number(ticket.number).entries) == 2  # the message, the status
+        reopened = support.by_number(ticket.number)
+        assert reopened.status == TicketStatus.IN_PROGRESS and reopened.resolved_at is None
+        assert [e.kind.value for e in reopened.entries][-2:] == ["status", "customer"]
+
+
+def test_a_ticket_resolved_long_ago_is_followed_up_by_a_new_one(
+    client, customer, applications, app, staff_client
+):
+    ticket = _sent_and_resolved(client, applications, app, staff_client)
+    with app.app_context():
+        old = support.by_number(ticket.number)
+        old.resolved_at -= timedelta(days=app.config["SUPPORT_REOPEN_DAYS"] + 1)
+        db.session.commit()
+    page = client.get(f"/support/tickets/{ticket.number}").get_data(as_text=True)
+    assert "viestisi avaa uuden tiketin, joka jatkaa tätä" in page
+    response = client.post(f"/support/tickets/{ticket.number}", data={"message": "taas"})
+    assert response.status_code == 303
+    with app.app_context():
+        old = support.by_number(ticket.number)
+        assert old.status == TicketStatus.RESOLVED and len(old.entries) == 2
+        follow = db.session.scalars(sa.select(Ticket).where(Ticket.follows_id == old.id)).one()
+        assert response.headers["Location"] == f"/support/tickets/{follow.number}"
+        assert (follow.status, follow.message, follow.target_reference) == (
+            TicketStatus.NEW,
+            "taas",
+            old.number,
+        )
 
 
 def test_staff_see_a_reference_to_the_organisations_own_enrolment(
