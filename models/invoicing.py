@@ -130,14 +130,9 @@ class SalesInvoice(db.Model):
             "due_date",
             where=sql_list("status", WITH_THE_PAYER),
         ),
-        # A payer's other invoices, to pay several in one online payment.
-        partial_index(
-            "ix_sales_invoice_payer_email",
-            "payer_email",
-            "due_date",
-            "id",
-            where=sql_list("status", WITH_THE_PAYER),
-        ),
+        # A payer's other invoices, to pay several in one online payment (not partial: it
+        # would compete with the ageing's index for the same rows).
+        sa.Index("ix_sales_invoice_payer_email", "payer_email", "id"),
         sa.Index("ix_sales_invoice_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_sales_invoice_user_number", "user_number", "id"),
         sa.Index("ix_sales_invoice_payer_search", "payer_search", "id"),
