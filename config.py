@@ -386,6 +386,14 @@ def from_environment(instance_path: str) -> dict:
         "SUPPORT_IMAP_FOLDER": os.environ.get("SUPPORT_IMAP_FOLDER", "INBOX").strip() or "INBOX",
         # A CA file for the IMAP server's certificate (empty: the system's trusted CAs).
         "SUPPORT_IMAP_CA_FILE": os.environ.get("SUPPORT_IMAP_CA_FILE", "").strip(),
+        # The helpdesk's service hours (weekdays 10-15 in Helsinki, Finnish public holidays
+        # off), the targets of each type and urgency in service hours over the defaults
+        # (services.support_sla), and how near its due time a ticket is marked "due soon".
+        "SUPPORT_SERVICE_HOURS": os.environ.get("SUPPORT_SERVICE_HOURS", "10:00-15:00").strip(),
+        "SUPPORT_SERVICE_DAYS": os.environ.get("SUPPORT_SERVICE_DAYS", "1-5").strip(),
+        "SUPPORT_TIMEZONE": os.environ.get("SUPPORT_TIMEZONE", "Europe/Helsinki").strip(),
+        "SUPPORT_TARGETS": os.environ.get("SUPPORT_TARGETS", "").strip(),
+        "SUPPORT_DUE_SOON_MINUTES": _int("SUPPORT_DUE_SOON_MINUTES", 60),
         # The invoice desk. The service invoices in its own name on the users' behalf: the
         # seller, its account and the address all billing mail comes from.
         "INVOICE_SELLER_NAME": os.environ.get("INVOICE_SELLER_NAME", "Palveluportaali Oy"),

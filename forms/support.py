@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from forms import PortalForm
+from forms.payments import MultiCheckboxField
 from forms.validators import Bounds, Email, TrimmedMeta
 from models.support import TicketStatus, TicketType, Urgency
 
@@ -175,8 +176,57 @@ class QueueFilterForm(PortalForm):
     status = SelectField(_l("Status"), choices=[], validate_choice=False, default="open")
     type = SelectField(_l("Type"), choices=[], validate_choice=False)
     application = SelectField(_l("Application"), choices=[], validate_choice=False)
-    handler = SelectField(_l("Handler"), choices=[], validate_choice=False)
+    # Whose tickets: the default is what the staff member works on next (theirs and their
+    # teams' unassigned ones), then only theirs, their teams', the unassigned, all.
+    scope = SelectField(_l("Whose"), choices=[], validate_choice=False, default="next")
     # The organisation: blueprints.company_filter (a name typed, not a list of them all).
+
+
+class AssignForm(PortalForm):
+    """Give the ticket to a colleague or a team: "user:<id>" or "team:<id>"."""
+
+    assignee = SelectField(
+        _l("Give the ticket to"),
+        choices=[],
+        validators=[DataRequired(_l("Choose a colleague or a team."))],
+    )
+
+
+class MergeForm(PortalForm):
+    """Merge this duplicate into the ticket it repeats."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    into = StringField(
+        _l("Ticket number of the original"),
+        validators=[
+            DataRequired(_l("Enter the number of the ticket to merge into.")),
+            Length(max=40),
+        ],
+        description=_l(
+            "The conversation moves there and this ticket is closed as its duplicate. "
+            "Both must be of the same organisation."
+        ),
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class CcForm(PortalForm):
+    """Copy a colleague of the customer's organisation on the ticket's mail."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    email = EmailField(
+        _l("Colleague's email address"),
+        validators=[
+            DataRequired(_l("Enter the colleague's email address.")),
+            Email(),
+            Length(max=254),
+        ],
+        description=_l("A user of the customer's organisation: they get the ticket's mail too."),
+    )
 
 
 class TicketListFilterForm(PortalForm):
@@ -222,6 +272,24 @@ class ApplicationForm(PortalForm):
             getattr(self, f"name_{code}").data = names.get(code, "")
 
 
+class TeamForm(ApplicationForm):
+    """A team: its name in each language, whom it serves, its address and members."""
+
+    position = None  # teams are listed the customer service first, then by application
+    kind = SelectField(_l("Team"), choices=[], validators=[DataRequired()])
+    application = SelectField(
+        _l("Application it maintains"),
+        choices=[],
+        description=_l("New tickets of the application go to this team."),
+    )
+    email = EmailField(
+        _l("Team's email address"),
+        validators=[Optional(), Email(), Length(max=254)],
+        description=_l("Told of the team's new tickets; without one, each member is."),
+    )
+    members = MultiCheckboxField(_l("Members"), choices=[], coerce=int)
+
+
 def type_choices(blank_label) -> list[SelectChoice]:
     """The ten types in the seed's order, each option carrying its guidance."""
     from services.support import TYPE_GUIDANCE, TYPE_LABELS
@@ -230,3 +298,90 @@ def type_choices(blank_label) -> list[SelectChoice]:
         SelectChoice(t.value, TYPE_LABELS[t], render_kw={"data-guidance": TYPE_GUIDANCE[t]})
         for t in TicketType
     ]
+
+
+# ---------------------------------------------------------------- added by other parts
+
+
+class RatingCommentForm(PortalForm):
+    """The customer's optional comment on their rating of a resolved ticket."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    comment = TextAreaField(
+        _l("Comment"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Tell us, if you like, what went well or what we could do better."),
+        render_kw={"rows": 4},
+    )
+
+
+def _canned_template(form, field) -> None:
+    """Refuse a body that is not a canned reply's template (services.support_canned)."""
+    from wtforms.validators import ValidationError
+
+    from services import support_canned
+
+    problem = support_canned.check(field.data) if field.data else None
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def _canned_body(label, *validators) -> TextAreaField:
+    return TextAreaField(
+        label,
+        validators=[*validators, Length(max=MAX_MESSAGE), _canned_template],
+        description=_l(
+            "Fields such as {{ customer }} are filled in from the ticket when the reply is used."
+        ),
+        render_kw={"rows": 10},
+    )
+
+
+class CannedReplyForm(PortalForm):
+    """A canned reply (valmisvastaus): its title and body in each language, order and use."""
+
+    class Meta(TrimmedMeta):
+        pass
+
+    title_fi = StringField(
+        _l("Title in Finnish"),
+        validators=[DataRequired(_l("Enter the title in Finnish.")), Length(max=100)],
+        description=_l("Staff choose the reply by its title; customers do not see it."),
+    )
+    body_fi = _canned_body(_l("Text in Finnish"), DataRequired(_l("Write the text in Finnish.")))
+    title_sv = StringField(_l("Title in Swedish"), validators=[Length(max=100)])
+    body_sv = _canned_body(_l("Text in Swedish"))
+    title_nb = StringField(_l("Title in Norwegian"), validators=[Length(max=100)])
+    body_nb = _canned_body(_l("Text in Norwegian"))
+    title_en = StringField(_l("Title in English"), validators=[Length(max=100)])
+    body_en = _canned_body(_l("Text in English"))
+    position = IntegerField(
+        _l("Position in the list"),
+        default=0,
+        validators=[Optional(), Bounds(0, 10_000)],
+    )
+    active = BooleanField(_l("In use"), default=True)
+
+    LANGUAGES = ("fi", "sv", "nb", "en")
+
+    def titles(self) -> dict[str, str]:
+        """The titles given, by language code."""
+        return self._by_language("title")
+
+    def bodies(self) -> dict[str, str]:
+        """The texts given, by language code."""
+        return self._by_language("body")
+
+    def fill(self, record) -> None:
+        """Fill the fields from a canned reply."""
+        for code in self.LANGUAGES:
+            getattr(self, f"title_{code}").data = record.titles.get(code, "")
+            getattr(self, f"body_{code}").data = record.bodies.get(code, "")
+        self.position.data = record.position
+        self.active.data = record.active
+
+    def _by_language(self, prefix: str) -> dict[str, str]:
+        fields = {code: getattr(self, f"{prefix}_{code}") for code in self.LANGUAGES}
+        return {code: field.data for code, field in fields.items() if field.data}

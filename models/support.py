@@ -57,6 +57,41 @@ class EntryKind(enum.StrEnum):
 CUSTOMER_VISIBLE = (EntryKind.CUSTOMER, EntryKind.REPLY, EntryKind.STATUS)
 
 
+class TeamKind(enum.StrEnum):
+    """Who a team is: the customer service, or an application's maintenance."""
+
+    CUSTOMER_SERVICE = "asiakaspalvelu"
+    MAINTENANCE = "sovellusyllapito"
+
+
+class Rating(enum.IntEnum):
+    """The customer's satisfaction with a resolved ticket, one click in the mail."""
+
+    POOR = 1
+    OKAY = 2
+    GOOD = 3
+
+
+support_team_member = sa.Table(
+    "support_team_member",
+    db.metadata,
+    sa.Column("team_id", sa.ForeignKey("support_team.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+# Colleagues of the customer's organisation who get the ticket's mail as a copy.
+ticket_cc = sa.Table(
+    "ticket_cc",
+    db.metadata,
+    sa.Column("ticket_id", sa.ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+
 class Application(db.Model):
     """Sovellus: an application the contact is about; staff keep the list."""
 
@@ -99,17 +134,66 @@ class SubApplication(db.Model):
         return self.names.get(language) or self.names["fi"]
 
 
+class Team(db.Model):
+    """A team that handles tickets: the customer service, or the maintenance of one
+    application, which gets that application's new tickets."""
+
+    __tablename__ = "support_team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[TeamKind] = mapped_column(value_enum(TeamKind))
+    # The application a maintenance team looks after (one team per application).
+    application_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("support_application.id", ondelete="SET NULL"), unique=True
+    )
+    names: Mapped[dict] = mapped_column(sa.JSON)
+    # The team's shared address, told of its new tickets; without one, its members are.
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    application: Mapped[Application | None] = relationship()
+    members = relationship("User", secondary=support_team_member, order_by="User.name")
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names["fi"]
+
+
+class CannedReply(db.Model):
+    """Valmisvastaus: a reply staff insert, written in each language, with the ticket's
+    fields ({{ number }}, {{ customer }}, …) filled in when it is used."""
+
+    __tablename__ = "support_canned_reply"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    titles: Mapped[dict] = mapped_column(sa.JSON)  # {"fi": …, "sv": …, "nb": …, "en": …}
+    bodies: Mapped[dict] = mapped_column(sa.JSON)
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    def title(self, language: str) -> str:
+        return self.titles.get(language) or self.titles["fi"]
+
+    def body(self, language: str) -> str:
+        return self.bodies.get(language) or self.bodies["fi"]
+
+
+# The open tickets, few among years of resolved ones: the queue's indexes hold them only.
+OPEN_TICKETS = sql_list("status", OPEN_STATUSES)
+
+
 class Ticket(db.Model):
     """One contact sent through the form, with its ticket number (tikettinumero)."""
 
     __tablename__ = "ticket"
     __table_args__ = (
-        sa.Index("ix_ticket_urgency", "urgency", "created_at", "id"),
-        # The queue's default: the open tickets, few among years of resolved ones.
-        partial_index(
-            "ix_ticket_open", "urgency", "created_at", "id", where=sql_list("status", OPEN_STATUSES)
-        ),
+        # The queue, by when the next answer is due: all tickets, the open ones, a team's
+        # and a handler's open ones.
+        sa.Index("ix_ticket_due", "due_at", "id"),
+        partial_index("ix_ticket_open_due", "due_at", "id", where=OPEN_TICKETS),
+        partial_index("ix_ticket_team_due", "team_id", "due_at", "id", where=OPEN_TICKETS),
+        partial_index("ix_ticket_assignee_due", "assignee_id", "due_at", "id", where=OPEN_TICKETS),
         sa.Index("ix_ticket_organisation", "organisation_id", "created_at", "id"),
+        sa.Index("ix_ticket_resolved_at", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,6 +222,25 @@ class Ticket(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
     )
+    team_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("support_team.id", ondelete="SET NULL")
+    )
+    # The targets in service hours (services.support_sla), fixed when the ticket comes:
+    # the first response is due by one, the resolution by the other. `due_at` is the
+    # next of them (the first response until it is given), what the queue sorts by.
+    first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # While the ticket waits for the customer the clock stops: the service minutes left.
+    paused_minutes: Mapped[int | None] = mapped_column()
+    # The ticket this duplicate was merged into; its thread went there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id", ondelete="SET NULL")
+    )
+    rating: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    rating_comment: Mapped[str | None] = mapped_column(sa.Text)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Mixed into the signature of the tracking link; a new nonce revokes the old link.
     link_nonce: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -149,13 +252,20 @@ class Ticket(db.Model):
     )
 
     organisation = relationship("Organisation")
-    follows: Mapped[Ticket | None] = relationship(remote_side=[id])
+    follows: Mapped[Ticket | None] = relationship(remote_side=[id], foreign_keys=[follows_id])
+    merged_into: Mapped[Ticket | None] = relationship(
+        remote_side=[id], foreign_keys=[merged_into_id]
+    )
+    team: Mapped[Team | None] = relationship()
+    cc_users = relationship("User", secondary=ticket_cc, order_by="User.name")
     user = relationship("User", foreign_keys=[user_id])
     assignee = relationship("User", foreign_keys=[assignee_id])
     application: Mapped[Application] = relationship()
     sub_application: Mapped[SubApplication | None] = relationship()
     entries: Mapped[list[TicketEntry]] = relationship(
-        back_populates="ticket", order_by="TicketEntry.id", cascade="all, delete-orphan"
+        back_populates="ticket",
+        order_by="(TicketEntry.created_at, TicketEntry.id)",
+        cascade="all, delete-orphan",
     )
 
     @property

@@ -153,6 +153,12 @@ def _support_mail_off(app: Flask) -> str | None:
     return None
 
 
+def _late_summary(now: datetime) -> str:
+    from services import support_desk
+
+    return support_desk.late_summary(now)
+
+
 def _send_reminders(now: datetime) -> str:
     from services.invoicing import reminders
 
@@ -222,6 +228,13 @@ JOBS: tuple[Job, ...] = (
         "replies by email read from the support mailbox by IMAP into their tickets",
         off_reason=_support_mail_off,
         writes_links=True,  # the customer's mail notifies staff, a follow-up confirms
+    ),
+    Job(
+        "support-late-summary",
+        Daily(8),
+        _late_summary,
+        "each team's morning summary of the open tickets whose answer is late, on service days",
+        writes_links=True,
     ),
     Job(
         "invoice-reminders",

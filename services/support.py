@@ -26,6 +26,8 @@ from models.support import (
     Application,
     EntryKind,
     SubApplication,
+    Team,
+    TeamKind,
     Ticket,
     TicketAttachment,
     TicketEntry,
@@ -34,7 +36,15 @@ from models.support import (
     Urgency,
 )
 from models.types import utcnow
-from services import counters, images, outbox, registry
+from services import (
+    counters,
+    images,
+    outbox,
+    registry,
+    service_hours,
+    support_ratings,
+    support_sla,
+)
 from services.timezones import utc_to_local
 from services.urls import external_url
 
@@ -105,6 +115,19 @@ DEFAULT_APPLICATIONS = (
     ("support", {"fi": "Yhteydenotto", "sv": "Kontakt", "nb": "Kontakt", "en": "Contact"}),
 )  # fmt: skip
 
+CUSTOMER_SERVICE_NAMES = {
+    "fi": "Asiakaspalvelu",
+    "sv": "Kundtjänst",
+    "nb": "Kundeservice",
+    "en": "Customer service",
+}
+_MAINTENANCE = {
+    "fi": "Sovellusylläpito: {}",
+    "sv": "Applikationsförvaltning: {}",
+    "nb": "Applikasjonsforvaltning: {}",
+    "en": "Application maintenance: {}",
+}
+
 _NUMBER = re.compile(r"T?[\s-]*(\d{4})[\s-]*(\d{1,6})", re.IGNORECASE | re.ASCII)
 _UPLOAD_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
 PENDING_UPLOAD_HOURS = 24
@@ -120,6 +143,23 @@ def ensure_default_applications() -> None:
             app = Application(part=part, names=names, position=position * 10, active=True)
             app.sub_applications.append(SubApplication(names=_REPORT, position=0, active=True))
             db.session.add(app)
+    db.session.flush()
+    ensure_default_teams()
+
+
+def ensure_default_teams() -> None:
+    """The customer service, and a maintenance team for each application that has none
+    (safe to rerun): a new installation's tickets have somewhere to go."""
+    if not db.session.scalar(sa.select(Team.id).where(Team.kind == TeamKind.CUSTOMER_SERVICE)):
+        db.session.add(Team(kind=TeamKind.CUSTOMER_SERVICE, names=dict(CUSTOMER_SERVICE_NAMES)))
+    covered = sa.select(Team.application_id).where(Team.application_id.is_not(None))
+    for application in db.session.scalars(
+        sa.select(Application).where(Application.id.not_in(covered)).order_by(Application.id)
+    ):
+        names = {
+            code: pattern.format(application.name(code)) for code, pattern in _MAINTENANCE.items()
+        }
+        db.session.add(Team(kind=TeamKind.MAINTENANCE, application_id=application.id, names=names))
 
 
 @dataclass(frozen=True)
@@ -467,7 +507,9 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
         link_nonce=secrets.token_hex(16),
         created_at=now,
         updated_at=now,
+        team_id=team_for(contact.application.id),
     )
+    start_clock(ticket, now)
     match = registry.match_reference(
         current_app, contact.target_reference or "", user.organisation_id
     )
@@ -485,17 +527,19 @@ def create_ticket(user, contact: Contact, attachments: list[TicketAttachment], l
     _attach(entry, attachments)
     db.session.flush()
     named = (contact.application, contact.sub_application)  # the mails name them: no query
-    _mail_contact(ticket, "support_confirmation", entry=entry, named=named)
+    _mail_contact(ticket, "support_confirmation", entry=entry, named=named, new=True)
     _notify_staff(ticket, entry, new=True, named=named)
     return ticket
 
 
 @dataclass(frozen=True)
 class Written:
-    """Where a customer's message went: its ticket (a follow-up one, perhaps) and entry."""
+    """Where a customer's message went: its ticket (a follow-up one, or the one a merged
+    duplicate went into, perhaps) and entry."""
 
     ticket: Ticket
     entry: TicketEntry
+    follow_up: bool = False  # a new ticket, opened because the old could not reopen
 
 
 def reopens(ticket: Ticket) -> bool:
@@ -505,13 +549,23 @@ def reopens(ticket: Ticket) -> bool:
     return ticket.resolved_at is not None and utcnow() - ticket.resolved_at <= window
 
 
+def final(ticket: Ticket) -> Ticket:
+    """The ticket a merged duplicate ended in (following merges, boundedly)."""
+    for _step in range(10):
+        if ticket.merged_into_id is None:
+            break
+        ticket = ticket.merged_into
+    return ticket
+
+
 def customer_writes(
     ticket: Ticket, user, body: str, attachments: list[TicketAttachment], author: str = ""
 ) -> Written:
     """The customer writes on a ticket, on the web or by email (`author`: the address it
     came from). An open ticket takes the message; a resolved one is reopened within
     SUPPORT_REOPEN_DAYS, and after that the message opens a new ticket that follows the
-    old one up."""
+    old one up. A merged duplicate's message goes to the ticket it was merged into."""
+    ticket = final(ticket)
     if ticket.status == TicketStatus.RESOLVED:
         if not reopens(ticket):
             return _follow_up(ticket, user, body, attachments, author)
@@ -537,7 +591,9 @@ def _follow_up(ticket: Ticket, user, body: str, attachments, author: str) -> Wri
         created_at=now,
         updated_at=now,
         follows_id=ticket.id,
+        team_id=ticket.team_id,
     )
+    start_clock(follow, now)
     entry = TicketEntry(
         kind=EntryKind.CUSTOMER,
         author_id=user.id if user else None,
@@ -549,9 +605,9 @@ def _follow_up(ticket: Ticket, user, body: str, attachments, author: str) -> Wri
     db.session.add(follow)
     _attach(entry, attachments)
     db.session.flush()
-    _mail_contact(follow, "support_confirmation", entry=entry)
+    _mail_contact(follow, "support_confirmation", entry=entry, new=True)
     _notify_staff(follow, entry, new=True)
-    return Written(follow, entry)
+    return Written(follow, entry, follow_up=True)
 
 
 def add_customer_message(
@@ -581,6 +637,9 @@ def reply(ticket: Ticket, staff, body: str, status: TicketStatus, attachments) -
     _attach(entry, attachments)
     if ticket.assignee_id is None:
         ticket.assignee_id = staff.id
+    if ticket.first_response_at is None:
+        ticket.first_response_at = utcnow()
+        ticket.due_at = ticket.resolution_due or ticket.due_at  # now the resolution is next
     if status != ticket.status:
         _change_status(ticket, staff, status)
     ticket.updated_at = utcnow()
@@ -620,7 +679,14 @@ def set_status(ticket: Ticket, staff, status: TicketStatus) -> bool:
     ticket.updated_at = utcnow()
     db.session.flush()
     if status == TicketStatus.RESOLVED:
-        _mail_contact(ticket, "support_resolved", entry=None)
+        rating_urls = support_ratings.rating_links(ticket, ticket.language)
+        _mail_contact(
+            ticket,
+            "support_resolved",
+            entry=None,
+            rating_urls=rating_urls,
+            reopen_days=current_app.config["SUPPORT_REOPEN_DAYS"] if reply_address(ticket) else 0,
+        )
     return True
 
 
@@ -656,8 +722,74 @@ def _change_status(ticket: Ticket, staff, status: TicketStatus) -> None:
             to_status=status,
         )
     )
+    _run_clock(ticket, ticket.status, status)
     ticket.status = status
     ticket.resolved_at = utcnow() if status == TicketStatus.RESOLVED else None
+
+
+# ---------------------------------------------------------------- teams and the clock
+
+
+def team_for(application_id: int) -> int | None:
+    """The team a new ticket of the application goes to: the application's maintenance
+    team, or else the customer service (the first active one); None without teams."""
+    return db.session.scalar(
+        sa.select(Team.id)
+        .where(
+            Team.active,
+            sa.or_(Team.application_id == application_id, Team.kind == TeamKind.CUSTOMER_SERVICE),
+        )
+        .order_by(Team.application_id.is_(None), Team.id)  # the application's own first
+        .limit(1)
+    )
+
+
+def start_clock(ticket: Ticket, received) -> None:
+    """Fix the ticket's targets in service hours from its type and urgency, as it comes."""
+    due = support_sla.due_times(current_app.config, ticket.type, ticket.urgency, received)
+    ticket.first_response_due = due.first_response
+    ticket.resolution_due = due.resolution
+    ticket.due_at = due.first_response
+    ticket.paused_minutes = None
+
+
+def _run_clock(ticket: Ticket, old: TicketStatus, new: TicketStatus) -> None:
+    """Stop the clock while the ticket waits for the customer, and start it again with the
+    service minutes it had left (a first response still to come keeps its distance to the
+    resolution); a reopened ticket is due again by its resolution target counted from now."""
+    config, now = current_app.config, utcnow()
+    if old == TicketStatus.RESOLVED and new != TicketStatus.RESOLVED:
+        target = support_sla.target_for(config, ticket.type, ticket.urgency)
+        ticket.resolution_due = support_sla.resumed_due(config, target.resolution, now)
+        ticket.due_at = ticket.resolution_due
+        ticket.paused_minutes = None
+    if new == TicketStatus.WAITING and old != TicketStatus.WAITING:
+        ticket.paused_minutes = support_sla.paused_minutes(config, ticket.due_at, now)
+    elif old == TicketStatus.WAITING and new != TicketStatus.WAITING:
+        if ticket.paused_minutes is not None and new != TicketStatus.RESOLVED:
+            due = support_sla.resumed_due(config, ticket.paused_minutes, now)
+            if ticket.first_response_at is None:
+                if ticket.first_response_due and ticket.resolution_due:
+                    hours = service_hours.from_config(config)
+                    gap = service_hours.minutes_between(
+                        hours, ticket.first_response_due, ticket.resolution_due
+                    )
+                    ticket.resolution_due = service_hours.add_minutes(hours, due, gap)
+                ticket.first_response_due = due
+            else:
+                ticket.resolution_due = due
+            ticket.due_at = due
+        ticket.paused_minutes = None
+
+
+def due_state(ticket: Ticket, now=None) -> str | None:
+    """ "late", "soon" or "ok" for an open ticket by when its next answer is due; "paused"
+    while it waits for the customer; None when resolved."""
+    if ticket.status == TicketStatus.RESOLVED:
+        return None
+    if ticket.status == TicketStatus.WAITING:
+        return "paused"
+    return support_sla.due_state(current_app.config, ticket.due_at, now or utcnow())
 
 
 # ---------------------------------------------------------------- mail
@@ -688,6 +820,8 @@ def _mailed(
             "number": ticket.number,
             "status": ticket.status,
             "target_reference": ticket.target_reference,
+            "first_response_due": ticket.first_response_due,
+            "due_at": ticket.due_at,
         },
         "entry": None
         if entry is None
@@ -701,15 +835,28 @@ def _mailed(
     }
 
 
+def copied(ticket: Ticket) -> list[str]:
+    """The addresses of the colleagues copied on the ticket, the contact's own left out."""
+    return [user.email for user in ticket.cc_users if user.email.lower() != ticket.email.lower()]
+
+
 def _mail_contact(
-    ticket: Ticket, template: str, entry: TicketEntry | None, named: Named | None = None
+    ticket: Ticket,
+    template: str,
+    entry: TicketEntry | None,
+    named: Named | None = None,
+    *,
+    new: bool = False,
+    **extra,
 ) -> None:
+    """Mail the contact, and the colleagues copied on the ticket (a new ticket has none)."""
     outbox.queue_mail(
         template,
-        ticket.email,
+        [ticket.email] + ([] if new else copied(ticket)),
         language=ticket.language,
         context={
             **_mailed(ticket, entry, ticket.language, named),
+            **extra,
             "status_url": status_link(ticket, ticket.language),
             "ticket_url": external_url(
                 "support.ticket", number=ticket.number, language=ticket.language
@@ -722,28 +869,50 @@ def _mail_contact(
     )
 
 
+def staff_recipients(ticket: Ticket) -> list[tuple[str, str]]:
+    """Who hears of the ticket, as (address, language): its handler; else its team's
+    address or, without one, the team's members; else the support address."""
+    if ticket.assignee is not None:
+        return [(ticket.assignee.email, ticket.assignee.language)]
+    return team_recipients(ticket.team)
+
+
+def team_recipients(team: Team | None) -> list[tuple[str, str]]:
+    """A team's (address, language): its shared address, or else each of its members;
+    without a team (or one out of use) the support address SUPPORT_TEAM_EMAIL."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    if team is not None and team.active:
+        if team.email:
+            return [(team.email, default)]
+        if team.members:
+            return [(member.email, member.language) for member in team.members]
+    address = current_app.config.get("SUPPORT_TEAM_EMAIL")
+    return [(address, default)] if address else []
+
+
+def notify_staff(ticket: Ticket, template: str, entry: TicketEntry | None, **context) -> None:
+    """Mail the ticket's staff (staff_recipients), each in their language, with the
+    ticket's facts and a link to it in the staff area."""
+    named = context.pop("named", None)
+    for recipient, language in staff_recipients(ticket):
+        outbox.queue_mail(
+            template,
+            recipient,
+            language=language,
+            context={
+                **_mailed(ticket, entry, language, named),
+                **context,
+                "staff_url": external_url(
+                    "support_staff.ticket", number=ticket.number, language=language
+                ),
+            },
+            record=("ticket", ticket.id),
+            render_in_worker=True,
+        )
+
+
 def _notify_staff(
     ticket: Ticket, entry: TicketEntry, new: bool, named: Named | None = None
 ) -> None:
-    """Tell the handler, or the support team's address, that the customer wrote."""
-    if ticket.assignee is not None:
-        recipient, language = ticket.assignee.email, ticket.assignee.language
-    else:
-        recipient = current_app.config.get("SUPPORT_TEAM_EMAIL")
-        language = current_app.config["BABEL_DEFAULT_LOCALE"]
-    if not recipient:
-        return
-    outbox.queue_mail(
-        "support_staff_notice",
-        recipient,
-        language=language,
-        context={
-            **_mailed(ticket, entry, language, named),
-            "new": new,
-            "staff_url": external_url(
-                "support_staff.ticket", number=ticket.number, language=language
-            ),
-        },
-        record=("ticket", ticket.id),
-        render_in_worker=True,
-    )
+    """Tell the handler, or the team, that the customer wrote."""
+    notify_staff(ticket, "support_staff_notice", entry, new=new, named=named)

@@ -132,8 +132,10 @@ def _take(message: EmailMessage, message_id: str, source: str, raw: bytes) -> Re
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == sender))
     written = support.customer_writes(ticket, user, text or "–", images, author=sender)
     mail.ticket, mail.entry_id = written.ticket, written.entry.id
-    if written.ticket is not ticket:
+    if written.follow_up:
         mail.reason = f"a follow-up of {ticket.number}"
+    elif written.ticket is not ticket:
+        mail.reason = f"{ticket.number} was merged into {written.ticket.number}"
     return Received(mail, new=True)
 
 
@@ -266,7 +268,9 @@ def _may_write(ticket: Ticket, sender: str) -> bool:
 
 def reply_text(message: EmailMessage, language: str = "fi") -> str:
     """The new text of a reply: its plain part (or its HTML part as text), without the
-    quoted history and signature blocks the mail programs add."""
+    quoted history the mail programs add. A signature goes only when it is set off as
+    the parser knows it (a "-- " line, or a sign-off block of its languages); a short
+    closing such as "Terveisin, Maija" stays, as it would in a message on the web."""
     from mailparser_reply import EmailReplyParser
 
     _register_languages()

@@ -26,9 +26,14 @@ def _holidays(year: int) -> holidays.HolidayBase:
     return holidays.Finland(years=year)
 
 
+def is_holiday(day: date) -> bool:
+    """Whether the day is a Finnish public holiday (Christmas and Midsummer Eve included)."""
+    return day in _holidays(day.year)
+
+
 def is_working_day(day: date) -> bool:
     """Whether the day is a weekday and not a Finnish public holiday."""
-    return day.weekday() < 5 and day not in _holidays(day.year)
+    return day.weekday() < 5 and not is_holiday(day)
 
 
 def next_working_day(day: date) -> date:

@@ -97,6 +97,12 @@ PAGES: dict[str, Page] = {
     "punchout.start": Page(ANONYMOUS, "/punchout/start/{punchout_token}", OWN, "a used link"),
     "punchout.oci": Page(ANONYMOUS, "/punchout/oci", OWN, "wrong credentials: refused"),
     "support.track": Page(ANONYMOUS, "/support/track/{ticket}/{signature}", FORM),
+    "support.rate": Page(
+        ANONYMOUS,
+        "/support/rate/{rated_ticket}/3/{rating_signature}",
+        OWN,
+        "a comment over 2,000 characters; an unresolved ticket's link shows a message",
+    ),
     "payment_sandbox.bank": Page(
         ANONYMOUS, "/sandbox/payment/pay/{bank_token}", OWN, "an unknown payment"
     ),
@@ -157,6 +163,13 @@ PAGES: dict[str, Page] = {
     "support_staff.queue": Page(ADMIN, "/staff/support/", SEARCH),
     "support_staff.ticket": Page(ADMIN, "/staff/support/tickets/{ticket}", FORM),
     "support_staff.applications": Page(ADMIN, "/staff/support/applications", MISSING),
+    "support_staff.teams": Page(ADMIN, "/staff/support/teams", MISSING),
+    "support_staff.create_team": Page(ADMIN, "/staff/support/teams/new", FORM),
+    "support_staff.edit_team": Page(ADMIN, "/staff/support/teams/{team}", FORM),
+    "support_staff.canned_replies": Page(ADMIN, "/staff/support/canned", MISSING),
+    "support_staff.create_canned_reply": Page(ADMIN, "/staff/support/canned/new", FORM),
+    "support_staff.edit_canned_reply": Page(ADMIN, "/staff/support/canned/{canned}", FORM),
+    "support_staff.reports": Page(ADMIN, "/staff/support/reports", MISSING),
     "support_staff.inbound": Page(ADMIN, "/staff/support/inbound", MISSING),
     "support_staff.inbound_mail": Page(ADMIN, "/staff/support/inbound/{inbound_mail}", MISSING),
     "support_staff.create_application": Page(ADMIN, "/staff/support/applications/new", FORM),
@@ -446,9 +459,25 @@ def _demo_ids(app) -> dict:
     from models.mail import OutboxMessage
     from models.portal import Booking, Employee
     from models.punchout import PunchoutBuyer
-    from models.support import Application, SubApplication, Ticket
+    from models.support import (
+        Application,
+        CannedReply,
+        Rating,
+        SubApplication,
+        Team,
+        Ticket,
+        TicketStatus,
+    )
     from models.training import Course, CourseOrganiser, Enrolment
-    from services import accounts, portal, punchout, support, support_mail, training
+    from services import (
+        accounts,
+        portal,
+        punchout,
+        support,
+        support_mail,
+        support_ratings,
+        training,
+    )
     from services.invoicing import payouts
 
     def first(model, *where, order=None):
@@ -467,6 +496,10 @@ def _demo_ids(app) -> dict:
             Enrolment, Enrolment.course_id == full.id, Enrolment.offer_expires_at.is_not(None)
         )
         ticket = first(Ticket, Ticket.organisation_id == maija.organisation_id)
+        rated = first(  # the answered one, resolved: its resolution mail asks for a rating
+            Ticket, Ticket.organisation_id == maija.organisation_id, Ticket.id != ticket.id
+        )
+        support.set_status(rated, accounts.user_by_email(ADMIN), TicketStatus.RESOLVED)
         invoices = {i.status: i for i in db.session.scalars(sa.select(SalesInvoice))}
         booking = first(Booking)
         employee = first(Employee, Employee.active.is_(True))
@@ -503,6 +536,10 @@ def _demo_ids(app) -> dict:
             "punchout_token": punchout_token,
             "ticket": ticket.number,
             "signature": support.link_signature(ticket),
+            "rated_ticket": rated.number,
+            "rating_signature": support_ratings.rating_signature(rated, Rating.GOOD),
+            "team": first(Team).id,
+            "canned": first(CannedReply).id,
             "sent_invoice": invoices[InvoiceStatus.OPEN].id,
             "draft_invoice": invoices[InvoiceStatus.DRAFT].id,
             "sent_invoice_number": invoices[InvoiceStatus.SUBMITTED].number,

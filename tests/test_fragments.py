@@ -222,15 +222,19 @@ def test_staff_of_one_role_share_a_list_but_not_their_own_tickets(app, clock, ma
     make_user("anna@example.com", role=Role.STAFF, org="Palveluportaali Oy", name="Anna")
     make_user("bertil@example.com", role=Role.STAFF, org=None, name="Bertil")
     anna, bertil = logged_in(app, "anna@example.com"), logged_in(app, "bertil@example.com")
-    anna.get("/staff/support/")
+    anna.get("/staff/support/?scope=all")
     with recorded_statements(app) as seen:
-        page = bertil.get("/staff/support/").get_data(as_text=True)
+        page = bertil.get("/staff/support/?scope=all").get_data(as_text=True)
     assert len(seen) == 1  # Anna's kept queue: only Bertil himself is read, the first time
     assert "Bertil" in page and "Anna" not in page  # the header is his own
-    anna.get("/staff/support/?handler=me")
+    anna.get("/staff/support/?scope=mine")
     with recorded_statements(app) as seen:
-        bertil.get("/staff/support/?handler=me")
+        bertil.get("/staff/support/?scope=mine")
     assert len(seen) > 1  # "mine" is his, not hers
+    anna.get("/staff/support/")
+    with recorded_statements(app) as seen:
+        bertil.get("/staff/support/")
+    assert len(seen) > 1  # the default, what he works on next, is his too
 
 
 def test_only_a_commit_to_a_table_the_content_shows_renews_it(app, two_customers, make_course):

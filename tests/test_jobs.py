@@ -83,6 +83,7 @@ def test_jobs_run_when_due_at_a_given_time(app):
             "send-welcome": "ran",
             "purge-uploads": "ran",
             "support-mail": "off",  # SUPPORT_IMAP_HOST is not set
+            "support-late-summary": "ran",
             "invoice-reminders": "ran",
             "payment-sandbox-notifies": "ran",
             "deliver-mail": "off",  # JOBS_DELIVER_MAIL is off: a mail worker delivers

@@ -379,6 +379,12 @@ def staff_urls(codes: dict) -> list[str]:
         "/staff/support/?status=",
         "/staff/support/?status=uusi",
         "/staff/support/?status=ratkaistu",
+        "/staff/support/?scope=all",
+        "/staff/support/?scope=mine",
+        "/staff/support/?scope=team",
+        "/staff/support/?scope=unassigned",
+        "/staff/support/?scope=all&status=",
+        "/staff/support/?scope=all&last=1",
         "/staff/support/?organisation_name=kunde+000",
         "/staff/portal/",
         "/staff/portal/?company_name=kunde+0001",  # several: the first ten offered

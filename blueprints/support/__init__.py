@@ -1,16 +1,21 @@
 """The contact form and tickets: the form, the organisation's tickets and the status
 page under /support, the staff's ticket queue under /staff/support, and the staff's
-review of mail that went into no ticket (`inbound.py`)."""
+review of mail that went into no ticket (`inbound.py`), the teams (`teams.py`), canned
+replies (`canned.py`) and the customers' ratings with their report (`ratings.py`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.support import inbound, public, staff
+from blueprints.support import canned, inbound, public, ratings, staff, teams
 
 bp = public.routes.register(Blueprint("support", __name__, url_prefix="/support"))
 staff_bp = staff.routes.register(Blueprint("support_staff", __name__, url_prefix="/staff/support"))
 inbound.routes.register(staff_bp)  # mail that went into no ticket, for staff to review
+teams.routes.register(staff_bp)  # the teams tickets go to, and their members
+canned.routes.register(staff_bp)  # the canned replies a reply starts from
+ratings.public_routes.register(bp)  # the one-click rating of the resolution mail
+ratings.staff_routes.register(staff_bp)  # the report of the ratings and targets
 
 
 def register(app: Flask) -> None:

@@ -46,7 +46,7 @@ from models.support import (
 )
 from models.types import one_of
 from paging import paginate
-from services import support
+from services import support, support_ratings
 
 routes = Routes()
 
@@ -280,9 +280,10 @@ def _add_message(ticket: Ticket, form: TicketMessageForm, owner: str, author):
             already_sent(None)
             return ticket, []
         db.session.commit()
-        if written.ticket is ticket:
+        if not written.follow_up:
             flash(
-                _("Your message was added to ticket %(number)s.", number=ticket.number), "success"
+                _("Your message was added to ticket %(number)s.", number=written.ticket.number),
+                "success",
             )
         else:
             flash(
@@ -321,7 +322,17 @@ def _ticket_page(ticket: Ticket, owner: str, author, attachment_url, via_link: b
         attachment_url=attachment_url,
         via_link=via_link,
         reopens=support.reopens(ticket),
+        merged_into=_merged_into(ticket, via_link),
     )
+
+
+def _merged_into(ticket: Ticket, via_link: bool) -> dict | None:
+    """Where a merged duplicate's conversation goes on: the number and its page."""
+    if ticket.merged_into_id is None:
+        return None
+    into = support.final(ticket)
+    url = support.status_link(into) if via_link else url_for("support.ticket", number=into.number)
+    return {"number": into.number, "url": url}
 
 
 @routes.route("/tickets/<number>", methods=["GET", "POST"])
@@ -389,4 +400,6 @@ def setup_app(app: Flask) -> None:
         "type": support.TYPE_LABELS,
         "status": support.STATUS_LABELS,
         "urgency": support.URGENCY_LABELS,
+        "rating": support_ratings.RATING_LABELS,
     }
+    app.jinja_env.globals["due_state"] = support.due_state

@@ -20,7 +20,10 @@ from extensions import db
 from forms.staff import ActionForm
 from forms.support import (
     ApplicationForm,
+    AssignForm,
+    CcForm,
     ContactLinkForm,
+    MergeForm,
     NoteForm,
     QueueFilterForm,
     StaffReplyForm,
@@ -40,11 +43,11 @@ from models.support import (
 )
 from models.types import one_of
 from paging import paginate
-from services import registry, support
+from services import registry, support, support_canned, support_desk
 
 routes = Routes()
 
-QUEUE_FILTERS = ("status", "type", "application", "organisation", "handler")
+QUEUE_FILTERS = ("status", "type", "application", "organisation", "scope")
 _DB_ID = re.compile(r"[0-9]{1,9}")
 
 
@@ -70,19 +73,24 @@ def _queue_choices(form: QueueFilterForm, language: str) -> None:
     form.application.choices = [everything] + [
         SelectChoice(str(a.id), a.name(language)) for a in applications
     ]
-    form.handler.choices = [
-        everything,
-        SelectChoice("me", _("Me")),
-        SelectChoice("none", _("Nobody")),
+    form.scope.choices = [
+        SelectChoice("next", _("Open: mine and my teams' unassigned")),
+        SelectChoice("mine", _("Mine")),
+        SelectChoice("team", _("My teams'")),
+        SelectChoice("unassigned", _("Unassigned")),
+        SelectChoice("all", _("Everyone's")),
     ]
 
 
 @routes.get("/")
 @staff_required
 def queue() -> ResponseReturnValue:
-    """The ticket queue: Normaalia nopeammin first, then the oldest."""
-    mine = request.args.get("handler") == "me"  # the only filter that depends on who asks
-    key = content_key(audience=None if mine else staff_audience())
+    """The ticket queue, by when each next answer is due (what is late first): by
+    default the staff member's own tickets and their teams' unassigned ones."""
+    scope = request.args.get("scope", "next")
+    scope = scope if scope in support_desk.SCOPES else "next"
+    personal = scope in ("next", "mine", "team")  # these depend on who asks
+    key = content_key(audience=None if personal else staff_audience())
     if kept_page := cached_content(key):
         return render_template("support/staff_queue.html", kept_page=kept_page)
     form = QueueFilterForm(formdata=request.args if request.args else None)
@@ -95,6 +103,7 @@ def queue() -> ResponseReturnValue:
         joinedload(Ticket.application),
         joinedload(Ticket.sub_application),
         joinedload(Ticket.assignee).load_only(User.name),
+        joinedload(Ticket.team),
         selectinload(Ticket.entries).load_only(TicketEntry.body),
     )
     status = form.status.data
@@ -110,13 +119,10 @@ def queue() -> ResponseReturnValue:
         stmt = stmt.where(Ticket.application_id == int(form.application.data))
     organisation = company_filter("organisation", "organisation_name")
     stmt = organisation.narrow(stmt, Ticket.organisation_id)
-    if form.handler.data == "me":
-        stmt = stmt.where(Ticket.assignee_id == current_user.id)
-    elif form.handler.data == "none":
-        stmt = stmt.where(Ticket.assignee_id.is_(None))
-    # "nopeampi" sorts before "normaali": the faster ones first, as the queue's index holds
-    # them (a test keeps the two in this order).
-    page = paginate(stmt, (Ticket.urgency, Ticket.created_at, Ticket.id), per_page=25)
+    stmt = support_desk.narrow_to_scope(stmt, scope, current_user)
+    # The due times come from the targets of each type and urgency: the faster ones are
+    # due sooner, and what is late comes first.
+    page = paginate(stmt, (Ticket.due_at, Ticket.id), per_page=25)
     filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
     filters.pop("organisation", None)
     filters.update(organisation.args())  # the one typed, by its id
@@ -129,6 +135,7 @@ def queue() -> ResponseReturnValue:
         language=language,
         filters=filters,
         content_key=key,
+        due_state=support.due_state,
     )
 
 
@@ -147,10 +154,44 @@ def _reply_form(formdata=None) -> StaffReplyForm:
     return form
 
 
+def _assign_form(formdata=None) -> AssignForm:
+    form = AssignForm(formdata=formdata, prefix="give")
+    language = reader_language()
+    form.assignee.choices = (
+        [SelectChoice("", _("Choose…"))]
+        + [
+            SelectChoice(f"team:{team.id}", _("Team: %(name)s", name=team.name(language)))
+            for team in support_desk.teams()
+        ]
+        + [SelectChoice(f"user:{user.id}", user.name) for user in support_desk.staff_users()]
+    )
+    return form
+
+
+def _canned_reply(ticket: Ticket) -> str | None:
+    """The canned reply asked for (?canned=<id>), filled in for the ticket, if any."""
+    from models.support import CannedReply
+
+    wanted = request.args.get("canned", "")
+    if not _DB_ID.fullmatch(wanted):
+        return None
+    canned = db.session.get(CannedReply, int(wanted))
+    if canned is None or not canned.active:
+        return None
+    try:
+        return support_canned.fill(canned, ticket, current_user, ticket.language)
+    except support_canned.CannedReplyError as exc:
+        flash(str(exc), "error")
+        return None
+
+
 def _render_ticket(ticket: Ticket, **forms):
     """The staff's ticket page; a form that failed comes back with its errors."""
     from flask import current_app
 
+    reply_form = forms.get("reply_form") or _reply_form()
+    if (filled := _canned_reply(ticket)) is not None:
+        reply_form.message.data = filled
     status_form = forms.get("status_form") or _status_form()
     if status_form.status.data is None:
         status_form.status.data = ticket.status.value
@@ -165,8 +206,13 @@ def _render_ticket(ticket: Ticket, **forms):
         ticket=ticket,
         facts=support.summary(ticket, reader_language()),
         target=target,
-        reply_form=forms.get("reply_form") or _reply_form(),
+        reply_form=reply_form,
         note_form=forms.get("note_form") or NoteForm(formdata=None),
+        assign_form=forms.get("assign_form") or _assign_form(),
+        merge_form=forms.get("merge_form") or MergeForm(formdata=None, prefix="merge"),
+        cc_form=forms.get("cc_form") or CcForm(formdata=None, prefix="cc"),
+        canned=support_canned.offered(ticket.language),
+        language=reader_language(),
         status_form=status_form,
         link_form=link_form,
         action_form=ActionForm(),
@@ -191,6 +237,84 @@ def assign(number: str) -> ResponseReturnValue:
     if ActionForm().validate_on_submit() and support.assign_to(ticket, current_user):
         db.session.commit()
         flash(_("You now handle ticket %(number)s.", number=ticket.number), "success")
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
+
+
+@routes.post("/tickets/<number>/give")
+@staff_required
+def give(number: str) -> ResponseReturnValue:
+    """Give the ticket to a colleague or a team; they are told by mail."""
+    ticket = _ticket_or_404(number)
+    form = _assign_form(request.form)
+    to = support_desk.parse_assignee(form.assignee.data) if form.validate() else None
+    if to is None:
+        if not form.assignee.errors:
+            form.assignee.errors = [_("Choose a colleague or a team.")]
+        return _render_ticket(ticket, assign_form=form), 400
+    if support_desk.assign(ticket, current_user, to):
+        db.session.commit()
+        flash(
+            _("Ticket %(number)s was given to %(name)s.", number=ticket.number,
+              name=to.name(reader_language())),
+            "success",
+        )  # fmt: skip
+    return redirect(url_for("support_staff.ticket", number=ticket.number))
+
+
+@routes.post("/tickets/<number>/merge")
+@staff_required
+def merge(number: str) -> ResponseReturnValue:
+    """Merge this duplicate into the ticket it repeats."""
+    ticket = _ticket_or_404(number)
+    form = MergeForm(prefix="merge")
+    if form.validate():
+        into = support.by_number(form.into.data)
+        if into is None:
+            form.into.errors = [_("No ticket has the number %(number)s.", number=form.into.data)]
+        else:
+            try:
+                support_desk.merge(ticket, into, current_user)
+            except support_desk.MergeRefused as exc:
+                db.session.rollback()
+                form.into.errors = [str(exc)]
+            else:
+                db.session.commit()
+                flash(
+                    _("%(number)s was merged into %(into)s.", number=ticket.number,
+                      into=into.number),
+                    "success",
+                )  # fmt: skip
+                return redirect(url_for("support_staff.ticket", number=into.number))
+    return _render_ticket(ticket, merge_form=form), 400
+
+
+@routes.post("/tickets/<number>/copies")
+@staff_required
+def add_copy(number: str) -> ResponseReturnValue:
+    """Copy a colleague of the customer's organisation on the ticket's mail."""
+    ticket = _ticket_or_404(number)
+    form = CcForm(prefix="cc")
+    if form.validate():
+        try:
+            user = support_desk.add_copy(ticket, current_user, form.email.data)
+        except support_desk.CopyRefused as exc:
+            form.email.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash(_("%(email)s now gets the ticket's mail.", email=user.email), "success")
+            return redirect(url_for("support_staff.ticket", number=ticket.number))
+    return _render_ticket(ticket, cc_form=form), 400
+
+
+@routes.post("/tickets/<number>/copies/<id:user_id>/remove")
+@staff_required
+def remove_copy(number: str, user_id: int) -> ResponseReturnValue:
+    ticket = _ticket_or_404(number)
+    if ActionForm().validate_on_submit() and support_desk.remove_copy(
+        ticket, current_user, user_id
+    ):
+        db.session.commit()
+        flash(_("The colleague no longer gets the ticket's mail."), "success")
     return redirect(url_for("support_staff.ticket", number=ticket.number))
 
 

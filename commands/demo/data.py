@@ -310,14 +310,34 @@ def seed_punchout_buyers() -> None:
     db.session.commit()
 
 
+def _demo_team_members() -> None:
+    """The demo handler works in the customer service and maintains the training
+    calendar, so that their queue shows what they work on next."""
+    from models.support import Application, Team, TeamKind
+
+    kaisa = accounts.user_by_email("kasittelija@example.com")
+    if kaisa is None:
+        return
+    training = sa.select(Application.id).where(Application.part == "training")
+    for team in db.session.scalars(
+        sa.select(Team).where(
+            sa.or_(Team.kind == TeamKind.CUSTOMER_SERVICE, Team.application_id.in_(training))
+        )
+    ):
+        if kaisa not in team.members:
+            team.members.append(kaisa)
+
+
 def seed_tickets() -> None:
     """The contact form's applications, and two tickets of Testivirasto: one new, and one
     that customer service has answered."""
     from models.support import Application, Ticket, TicketStatus, TicketType, Urgency
-    from services import support
+    from services import support, support_canned
 
     support.ensure_default_applications()
+    support_canned.ensure_default_canned_replies()
     db.session.flush()
+    _demo_team_members()
     org = organisation("Testivirasto")
     if org is None or db.session.scalar(
         sa.select(Ticket.id).where(Ticket.organisation_id == org.id).limit(1)

@@ -549,13 +549,18 @@ def test_the_queue_filters(client, customer, applications, app, staff_client, ma
         return {n for n in (first.number, second.number, third.number) if n in page}
 
     assert shown() == {first.number, third.number}  # open ones by default
-    assert shown(status="") == {first.number, second.number, third.number}
-    assert shown(status="ratkaistu") == {second.number}
-    assert shown(status="", type="laskutusasiat") == {second.number}
-    assert shown(status="", application=str(applications["invoices"][0])) == {second.number}
+    assert shown(status="") == {first.number, third.number}  # what to work on next: open
+    assert shown(status="", scope="all") == {first.number, second.number, third.number}
+    assert shown(status="ratkaistu", scope="all") == {second.number}
+    assert shown(status="", scope="all", type="laskutusasiat") == {second.number}
+    assert shown(status="", scope="all", application=str(applications["invoices"][0])) == {
+        second.number
+    }
     assert shown(organisation=str(third.organisation_id)) == {third.number}
-    assert shown(handler="me") == {first.number}
-    assert shown(handler="none") == {third.number}
+    assert shown(scope="mine") == {first.number}
+    assert shown(scope="unassigned") == {third.number}
+    assert shown(scope="team") == set()  # the staff member is in no team
+    assert shown(scope="all") == {first.number, third.number}
     assert staff_client.get("/staff/support/?type=%00&page=x").status_code in (200, 400, 404)
 
 
@@ -797,9 +802,10 @@ def test_the_queue_keeps_its_filters_on_the_next_page(
             ticket = support.create_ticket(user, contact, [], "fi")
             support.set_status(ticket, user, TicketStatus.RESOLVED)
         db.session.commit()
-    first = staff_client.get("/staff/support/?status=").get_data(as_text=True)
+    first = staff_client.get("/staff/support/?status=&scope=all").get_data(as_text=True)
     next_link = page_link(first)
     assert "status=&" in next_link or next_link.endswith("status=")
+    assert "scope=all" in next_link
     second = staff_client.get(next_link).get_data(as_text=True)
     assert second.count("/staff/support/tickets/T-") == 1
 
@@ -810,7 +816,7 @@ def test_the_queue_keeps_its_filters_on_the_next_page(
         "organisation=%C2%B2",
         "application=9223372036854775808",
         "organisation=99999999999999999999",
-        "handler=%00",
+        "scope=%00",
         "status=x&type=y",
     ],
 )
