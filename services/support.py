@@ -730,18 +730,55 @@ def _change_status(ticket: Ticket, staff, status: TicketStatus) -> None:
 # ---------------------------------------------------------------- teams and the clock
 
 
+# What the teams' routing is read from: a commit to any of them renews it (fragments.py).
+TEAM_TABLES = ("support_team", "support_team_member", User.__tablename__)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where new tickets go and who hears of them, as plain values read once per slot."""
+
+    by_application: dict[int, int]  # the application's maintenance team
+    customer_service: int | None  # the first active customer service team
+    recipients: dict[int, tuple[tuple[str, str], ...]]  # an active team's (address, language)
+
+
+def routing() -> Routing:
+    """The active teams' routing, read once per page-cache slot: the contact form's
+    submission asks nothing of the database for it (staff's changes show at once on the
+    process that saved them, on the others within the slot)."""
+    return fragments.cached_value(
+        ("support-routing",), _read_routing, tables=TEAM_TABLES, fresh_for_writers=False
+    )
+
+
+def _read_routing() -> Routing:
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    teams = db.session.scalars(
+        sa.select(Team)
+        .options(selectinload(Team.members).load_only(User.email, User.language))
+        .where(Team.active)
+        .order_by(Team.id)
+        .limit(1000)
+    )
+    by_application, customer_service, recipients = {}, None, {}
+    for team in teams:
+        if team.application_id is not None:
+            by_application[team.application_id] = team.id
+        elif team.kind == TeamKind.CUSTOMER_SERVICE and customer_service is None:
+            customer_service = team.id
+        if team.email:
+            recipients[team.id] = ((team.email, default),)
+        else:
+            recipients[team.id] = tuple((m.email, m.language) for m in team.members)
+    return Routing(by_application, customer_service, recipients)
+
+
 def team_for(application_id: int) -> int | None:
     """The team a new ticket of the application goes to: the application's maintenance
     team, or else the customer service (the first active one); None without teams."""
-    return db.session.scalar(
-        sa.select(Team.id)
-        .where(
-            Team.active,
-            sa.or_(Team.application_id == application_id, Team.kind == TeamKind.CUSTOMER_SERVICE),
-        )
-        .order_by(Team.application_id.is_(None), Team.id)  # the application's own first
-        .limit(1)
-    )
+    teams = routing()
+    return teams.by_application.get(application_id, teams.customer_service)
 
 
 def start_clock(ticket: Ticket, received) -> None:
@@ -872,22 +909,19 @@ def _mail_contact(
 def staff_recipients(ticket: Ticket) -> list[tuple[str, str]]:
     """Who hears of the ticket, as (address, language): its handler; else its team's
     address or, without one, the team's members; else the support address."""
-    if ticket.assignee is not None:
+    if ticket.assignee_id is not None:
         return [(ticket.assignee.email, ticket.assignee.language)]
-    return team_recipients(ticket.team)
+    return team_recipients(ticket.team_id)
 
 
-def team_recipients(team: Team | None) -> list[tuple[str, str]]:
+def team_recipients(team_id: int | None) -> list[tuple[str, str]]:
     """A team's (address, language): its shared address, or else each of its members;
-    without a team (or one out of use) the support address SUPPORT_TEAM_EMAIL."""
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    if team is not None and team.active:
-        if team.email:
-            return [(team.email, default)]
-        if team.members:
-            return [(member.email, member.language) for member in team.members]
+    without a team (or one out of use, or nobody in it) the support address
+    SUPPORT_TEAM_EMAIL."""
+    if team_id is not None and (known := routing().recipients.get(team_id)):
+        return list(known)
     address = current_app.config.get("SUPPORT_TEAM_EMAIL")
-    return [(address, default)] if address else []
+    return [(address, current_app.config["BABEL_DEFAULT_LOCALE"])] if address else []
 
 
 def notify_staff(ticket: Ticket, template: str, entry: TicketEntry | None, **context) -> None:

@@ -306,7 +306,7 @@ def late_summary(now: datetime | None = None) -> str:
             count = db.session.scalar(
                 sa.select(sa.func.count()).select_from(late.limit(COUNT_CAP).subquery())
             )
-        recipients = support.team_recipients(team)
+        recipients = support.team_recipients(team.id if team else None)
         for address, language in recipients:
             outbox.queue_mail(
                 "support_late_summary",
