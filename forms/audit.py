@@ -28,6 +28,7 @@ ACTION_LABELS = {
     AuditAction.TWO_FACTOR_ENABLED: _l("Two-factor login turned on"),
     AuditAction.TWO_FACTOR_DISABLED: _l("Two-factor login turned off"),
     AuditAction.TWO_FACTOR_RESET: _l("Two-factor login reset"),
+    AuditAction.EXPORT_DOWNLOADED: _l("List exported"),
 }
 RECORD_TYPE_LABELS = {
     "employee": _l("Employee"),
@@ -38,6 +39,7 @@ RECORD_TYPE_LABELS = {
     "payout_batch": _l("Payout batch"),
     "course_organiser": _l("Course organiser"),
     "user": _l("User"),
+    "export": _l("Exported list"),
 }
 
 

@@ -19,13 +19,17 @@ from forms import PortalForm
 from forms.invoicing import FINNISH_POSTCODE, country_choices
 from forms.portal import SearchMeta
 from forms.validators import Email, TrimmedMeta
-from models.payments import PaymentState, RefundState
+from models.payments import PaymentPurpose, PaymentState, RefundState
 
 STATE_LABELS = {
     PaymentState.CREATED: _l("Waiting for payment"),
     PaymentState.PAID: _l("Paid"),
     PaymentState.CANCELLED: _l("Cancelled"),
     PaymentState.FAILED: _l("Failed"),
+}
+PURPOSE_LABELS = {
+    PaymentPurpose.INVOICE: _l("Invoice"),
+    PaymentPurpose.COURSE_FEE: _l("Course fee"),
 }
 
 REFUND_STATE_LABELS = {

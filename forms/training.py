@@ -15,6 +15,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     IntegerField,
     RadioField,
     SearchField,
@@ -188,6 +189,13 @@ class ParticipantCancelForm(PortalForm):
         description=_l("To confirm that the enrolment is yours."),
         render_kw={"autocomplete": "email"},
     )
+
+
+class CalendarLinkForm(PortalForm):
+    """A participant's calendar link, made or revoked with the enrolment's service code
+    (the page of the look-up holds it)."""
+
+    code = HiddenField(validators=[DataRequired(), Length(max=20)])
 
 
 class StaffCancelForm(PortalForm):

@@ -30,6 +30,7 @@ class AuditAction(enum.StrEnum):
     TWO_FACTOR_ENABLED = "two_factor.enabled"
     TWO_FACTOR_DISABLED = "two_factor.disabled"
     TWO_FACTOR_RESET = "two_factor.reset"
+    EXPORT_DOWNLOADED = "export.downloaded"  # a list of personal data downloaded
 
 
 class AuditEvent(db.Model):

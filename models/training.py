@@ -114,6 +114,10 @@ class Enrolment(db.Model):
         ),
         sa.Index("ix_enrolment_course_status", "course_id", "status", "created_at"),
         sa.Index("ix_enrolment_course_created", "course_id", "created_at", "id"),
+        # The dashboards' weeks, by when enrolments were made: an index on an expression
+        # equal to created_at, which the lists ordered by created_at itself never take for
+        # theirs (on SQLite, without statistics, a plain one would).
+        sa.Index("ix_enrolment_made", sa.text("coalesce(created_at, welcome_sent_at)")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -172,3 +176,39 @@ class EnrolmentEvent(db.Model):
     note: Mapped[str | None] = mapped_column(sa.String(500))
 
     enrolment: Mapped[Enrolment] = relationship(back_populates="events")
+
+
+class CalendarFeedKind(enum.StrEnum):
+    """Whose courses a secret calendar feed lists."""
+
+    PARTICIPANT = "participant"  # the confirmed courses of an enrolment's email address
+    STAFF = "staff"  # a staff member's courses (all of them: no course names its staff)
+
+
+class CalendarFeed(db.Model):
+    """A secret, revocable address of a calendar to subscribe to. Only the token's
+    SHA-256 is kept: the address is shown once, when it is made."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(kind = 'participant' AND email IS NOT NULL)"
+            " OR (kind = 'staff' AND user_id IS NOT NULL)",
+            name="owner_of_kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[CalendarFeedKind] = mapped_column(value_enum(CalendarFeedKind))
+    email: Mapped[str | None] = mapped_column(sa.String(254), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    # The language of the texts the feed adds (calendar apps send no preference).
+    language: Mapped[str] = mapped_column(sa.String(5), default="fi")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<CalendarFeed {self.id} {self.kind}>"

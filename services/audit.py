@@ -26,6 +26,7 @@ RECORD_TYPES = (
     "payout_batch",  # the payouts to the invoicing users
     "course_organiser",  # a merchant ID and commission class
     "user",  # a role, a second factor
+    "export",  # a list downloaded as CSV or Excel: the id names the list
 )
 
 

@@ -28,6 +28,7 @@ returns.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import select
@@ -84,15 +85,22 @@ def queue_mail(
     sensitive: bool = False,
     timezone: str | None = None,
     render_in_worker: bool = False,
+    worker_attachments: str | None = None,
 ) -> OutboxMessage:
     """Render mail/<template>.{subject.txt,txt,html} in the language and add it to the session.
 
     The caller commits: the message is saved in the same transaction as what it confirms.
     With `render_in_worker`, only the subject is rendered now (the outbox and the record's
     page show it); the mail worker writes the bodies from the context, which must then be
-    plain data (`dump_context`) holding nothing the mail does not show.
+    plain data (`dump_context`) holding nothing the mail does not show. The worker then
+    also makes the files of `worker_attachments` ("module:function", given the message,
+    its record named by `record`) and attaches them with the bodies.
     """
     context = {"base_url": current_app.config["BASE_URL"], **(context or {})}
+    if worker_attachments:
+        if not render_in_worker:
+            raise ValueError("attachments are made by the worker of a mail it writes")
+        context[WORKER_ATTACHMENTS] = worker_attachments
     stored = None
     with force_locale(language), shown_in_zone(timezone):
         if render_in_worker:
@@ -126,6 +134,20 @@ def queue_mail(
     )
     db.session.add(message)
     return message
+
+
+# The context's key naming the maker of the files the worker attaches ("module:function").
+WORKER_ATTACHMENTS = "worker_attachments"
+
+
+def worker_attachments(message: OutboxMessage) -> list[Attachment]:
+    """The files the worker makes for a message queued with `worker_attachments`: its
+    maker, imported only when a message needs it, given the message."""
+    maker = (message.context or {}).get(WORKER_ATTACHMENTS)
+    if not maker:
+        return []
+    module, _, name = maker.partition(":")
+    return list(getattr(importlib.import_module(module), name)(message))
 
 
 def _bodies(template: str, context: dict) -> tuple[str, str]:
@@ -458,6 +480,7 @@ def _write_bodies(
     table = OutboxMessage.__table__
     try:
         body_text, body_html = bodies(message)
+        attachments = worker_attachments(message)
     except Exception as exc:
         log.exception("mail %s: its bodies could not be written", message.id)
         db.session.rollback()
@@ -476,6 +499,13 @@ def _write_bodies(
         .where(table.c.id == message.id, table.c.locked_until == lease)
         .values(body_text=body_text, body_html=body_html, context=None)
     )
+    if written.rowcount == 1:  # the files with the bodies, in one transaction
+        db.session.add_all(
+            OutboxAttachment(
+                message_id=message.id, filename=a.filename, content_type=a.content_type, data=a.data
+            )
+            for a in attachments
+        )
     db.session.commit()
     if written.rowcount != 1:
         log.warning("mail %s: the lease ran out while writing it", message.id)

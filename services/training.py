@@ -21,7 +21,7 @@ from models.training import (
     EnrolmentStatus,
 )
 from models.types import utcnow
-from services import codes, reasons
+from services import calendars, codes, reasons
 from services.outbox import queue_mail
 from services.payments import links as payment_links
 from services.payments import refunds as payment_refunds
@@ -318,10 +318,10 @@ def _enrol_once(
     db.session.add(enrolment)
     _set_status(enrolment, status, actor)
     db.session.flush()
-    _mail(
-        enrolment,
-        "training_waiting" if status == EnrolmentStatus.WAITING else "training_confirmation",
-    )
+    if status == EnrolmentStatus.WAITING:
+        _mail(enrolment, "training_waiting")
+    else:  # the course for the participant's calendar, too
+        _mail(enrolment, "training_confirmation", worker_attachments=calendars.CONFIRMATION_FILES)
     return enrolment
 
 
@@ -623,7 +623,7 @@ def accept_offer(enrolment: Enrolment) -> None:
     _set_status(enrolment, EnrolmentStatus.BINDING, PARTICIPANT)
     enrolment.offer_expires_at = None
     db.session.flush()
-    _mail(enrolment, "training_confirmation")
+    _mail(enrolment, "training_confirmation", worker_attachments=calendars.CONFIRMATION_FILES)
 
 
 # --- Mail ----------------------------------------------------------------------------
@@ -663,7 +663,9 @@ _MAILED_COURSE = (
 )
 
 
-def _mail(enrolment: Enrolment, template: str, **context) -> None:
+def _mail(
+    enrolment: Enrolment, template: str, worker_attachments: str | None = None, **context
+) -> None:
     """Queue a mail to the participant; the worker writes it from the enrolment's facts."""
     course = enrolment.course
     facts = {name: getattr(enrolment, name) for name in _MAILED_ENROLMENT}
@@ -684,6 +686,7 @@ def _mail(enrolment: Enrolment, template: str, **context) -> None:
             **context,
         },
         record=("enrolment", enrolment.id),
+        worker_attachments=worker_attachments,
         timezone="Europe/Helsinki",  # the courses' own time, whoever triggers the mail
         render_in_worker=True,
     )

@@ -170,6 +170,10 @@ PAGES: dict[str, Page] = {
     "support_staff.create_canned_reply": Page(ADMIN, "/staff/support/canned/new", FORM),
     "support_staff.edit_canned_reply": Page(ADMIN, "/staff/support/canned/{canned}", FORM),
     "support_staff.reports": Page(ADMIN, "/staff/support/reports", MISSING),
+    "training_staff.calendar": Page(
+        ADMIN, "/staff/training/calendar", OWN, "only buttons: no state of errors"
+    ),
+    "staff.dashboards_page": Page(ADMIN, "/staff/dashboards", MISSING),
     "support_staff.inbound": Page(ADMIN, "/staff/support/inbound", MISSING),
     "support_staff.inbound_mail": Page(ADMIN, "/staff/support/inbound/{inbound_mail}", MISSING),
     "support_staff.create_application": Page(ADMIN, "/staff/support/applications/new", FORM),
@@ -232,12 +236,31 @@ EXCLUDED: dict[str, str] = {
     "invoicing.receivables_csv": "a CSV download",
     "invoicing_staff.ageing_csv": "a CSV download",
     "training_staff.participants_csv": "a CSV download",
+    "invoicing.index_export": "a list's export (CSV or Excel download)",
+    "invoicing_staff.desk_export": "a list's export (CSV or Excel download)",
+    "invoicing_staff.receivables_export": "a list's export (CSV or Excel download)",
+    "invoicing_staff.search_export": "a list's export (CSV or Excel download)",
+    "payments_staff.payments_export": "a list's export (CSV or Excel download)",
+    "payments_staff.refunds_export": "a list's export (CSV or Excel download)",
+    "portal.employees_export": "a list's export (CSV or Excel download)",
+    "portal.invoices_export": "a list's export (CSV or Excel download)",
+    "portal.orders_export": "a list's export (CSV or Excel download)",
+    "portal_staff.orders_export": "a list's export (CSV or Excel download)",
+    "portal_staff.invoices_export": "a list's export (CSV or Excel download)",
+    "staff.mail_export": "a list's export (CSV or Excel download)",
+    "support.index_export": "a list's export (CSV or Excel download)",
+    "support_staff.queue_export": "a list's export (CSV or Excel download)",
+    "training_staff.courses_export": "a list's export (CSV or Excel download)",
+    "training_staff.participants_export": "a list's export (CSV or Excel download)",
     "portal_staff.employee_changes": "JSON for the HR system",
     "payments.notify": "plain text for the payment service's server-to-server call",
     "staff.mail_attachment": "a file download",
     "staff.mail_html": "a mail's HTML part, shown framed in staff.mail_detail (axe checks "
     "the frame there)",
     "support.attachment": "a file download",
+    "training.all_courses_feed": "a calendar download",
+    "training.topic_feed": "a calendar download",
+    "training.feed": "a calendar download",
     "support.track_attachment": "a file download",
     "support_staff.attachment": "a file download",
 }
@@ -658,6 +681,21 @@ def _punchout_journey(visit: Visit, ids: dict) -> None:
     buyer.goto(f"/punchout/oci?USERNAME=handi-oci&PASSWORD={secret}&HOOK_URL={hook}")
 
 
+def journeys(app, visit, ids: dict, secret: str) -> None:
+    """Walk the journeys (PunchOut, enrolment, payments, second factor), then add the
+    records they made to `ids`, for the pages of a record."""
+    _punchout_journey(visit, ids)
+    _enrol_journey(visit, ids)
+    _payment_journeys(visit, ids)
+    _two_factor_journey(visit, secret)
+    with app.app_context():
+        from models.payments import OnlinePayment
+        from models.punchout import PunchoutLog
+
+        ids["payment"] = db.session.scalars(sa.select(OnlinePayment.order_number)).first()
+        ids["punchout_log"] = db.session.scalars(sa.select(PunchoutLog.id)).first()
+
+
 def _endpoints(app, paths: list[str]) -> set[str]:
     """The routes of the pages at these addresses."""
     from werkzeug.exceptions import HTTPException
@@ -701,16 +739,7 @@ def test_every_page_has_no_axe_violations(
         _seed(runner)
         secret = _two_factor_on(app, MATTI)
         ids = _demo_ids(app)
-        _punchout_journey(visit, ids)
-        _enrol_journey(visit, ids)
-        _payment_journeys(visit, ids)
-        _two_factor_journey(visit, secret)
-        with app.app_context():
-            from models.payments import OnlinePayment
-            from models.punchout import PunchoutLog
-
-            ids["payment"] = db.session.scalars(sa.select(OnlinePayment.order_number)).first()
-            ids["punchout_log"] = db.session.scalars(sa.select(PunchoutLog.id)).first()
+        journeys(app, visit, ids, secret)
         # A record's pages, and every page in its error state; all of them, then the
         # failures together.
         for endpoint in loop:

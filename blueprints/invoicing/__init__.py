@@ -1,13 +1,13 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
 under /staff/invoices (with the incoming bank payments, `bank.py`); the payment
 reminders (`reminders.py`), the receivables' ageing (`receivables.py`) and the payouts
-to the users (`payouts.py`) of both."""
+to the users (`payouts.py`) of both, and their lists' downloads (`exports.py`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, payouts, public, receivables, reminders, staff
+from blueprints.invoicing import bank, exports, payouts, public, receivables, reminders, staff
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
@@ -20,6 +20,8 @@ receivables.staff_routes.register(staff_bp)  # the receivables' ageing, every us
 receivables.user_routes.register(bp)  # and each user's own
 payouts.staff_routes.register(staff_bp)  # payouts to the users: the staff's batches,
 payouts.user_routes.register(bp)  # and each user's own
+exports.staff_routes.register(staff_bp)  # the lists as CSV and Excel: the staff's,
+exports.user_routes.register(bp)  # and the user's own invoices
 
 
 def register(app: Flask) -> None:

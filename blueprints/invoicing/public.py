@@ -49,6 +49,18 @@ def index() -> ResponseReturnValue:
         abort(404)
     if not current_user.invoicing_number:
         return render_template("invoicing/start.html", form=ActionForm())
+    filters, stmt = own_invoices()
+    page = paginate(stmt, OWN_ORDER)
+    return render_template(
+        "invoicing/index.html", page=page, filters=filters, today=invoicing.today()
+    )
+
+
+OWN_ORDER = (SalesInvoice.created_at.desc(), SalesInvoice.id.desc())
+
+
+def own_invoices() -> tuple[InvoiceFilterForm, sa.Select]:
+    """The status filter of the query and the user's own invoices it leaves."""
     filters = InvoiceFilterForm()
     filters.status.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(status.value, label) for status, label in STATUS_LABELS.items()
@@ -56,10 +68,7 @@ def index() -> ResponseReturnValue:
     stmt = sa.select(SalesInvoice).where(SalesInvoice.user_id == current_user.id)
     if filters.status.data in {s.value for s in InvoiceStatus}:
         stmt = stmt.where(SalesInvoice.status == filters.status.data)
-    page = paginate(stmt, (SalesInvoice.created_at.desc(), SalesInvoice.id.desc()))
-    return render_template(
-        "invoicing/index.html", page=page, filters=filters, today=invoicing.today()
-    )
+    return filters, stmt
 
 
 @routes.post("/start")

@@ -76,8 +76,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 def desk() -> ResponseReturnValue:
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
-    stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
-    page = paginate(stmt, LIST_ORDERS[ON_THE_DESK], per_page=50)
+    page = paginate(on_the_desk(), LIST_ORDERS[ON_THE_DESK], per_page=50)
     # The oldest forwarded ones waiting for Viimeistele; the rest through the search.
     awaiting = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, AWAITING_FINALISING))
     forwarded = paginate(awaiting, LIST_ORDERS[AWAITING_FINALISING], FORWARDED_SHOWN, args={})
@@ -96,10 +95,14 @@ def desk() -> ResponseReturnValue:
     )
 
 
-@routes.get("/search")
-@staff_required
-def search() -> ResponseReturnValue:
-    """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
+def on_the_desk() -> sa.Select:
+    """The unsent invoices on the desk: the desk's list and its export."""
+    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
+
+
+def search_invoices() -> tuple[InvoiceSearchForm, sa.Select, tuple, bool]:
+    """The staff's invoice search of the query: its form, the invoices found, their
+    order and whether anything was asked; the list and its export both read it."""
     form = InvoiceSearchForm(formdata=request.args if request.args else None)
     form.status.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(status.value, label)
@@ -148,6 +151,14 @@ def search() -> ResponseReturnValue:
     # Drafts are the users' own business until sent; credit notes are no receivables (the
     # look-up box finds them by number, and each invoice's page lists its own).
     stmt = stmt.where(SalesInvoice.number.is_not(None), SalesInvoice.kind == InvoiceKind.INVOICE)
+    return form, stmt, order, searched
+
+
+@routes.get("/search")
+@staff_required
+def search() -> ResponseReturnValue:
+    """Myyntilaskut: by reference (100102%), number, user, payer, status and dates."""
+    form, stmt, order, searched = search_invoices()
     page = paginate(stmt, order, per_page=50, count=True)
     filters = {name: request.args.get(name, "") for name in SEARCH_FILTERS}
     return render_template(
@@ -160,12 +171,16 @@ def search() -> ResponseReturnValue:
     )
 
 
+def open_receivables() -> sa.Select:
+    """The open receivables: the list and its export."""
+    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
+
+
 @routes.get("/receivables")
 @staff_required
 def receivables() -> ResponseReturnValue:
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
-    stmt = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
-    page = paginate(stmt, LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
+    page = paginate(open_receivables(), LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
     return render_template(
         "invoicing/staff_receivables.html",
         page=page,

@@ -30,13 +30,13 @@ import security
 from blueprints.shared import Routes
 from extensions import db, limiter
 from forms.payments import (
+    PURPOSE_LABELS,
     STATE_LABELS,
     PayerForm,
 )
 from models.payments import (
     OnlinePayment,
     OnlinePaymentLine,
-    PaymentPurpose,
     PaymentState,
 )
 from paging import paginate
@@ -48,10 +48,6 @@ from services.payments import links as payment_links
 routes = Routes()
 
 PER_PAGE = 50
-PURPOSE_LABELS = {
-    PaymentPurpose.INVOICE: _l("Invoice"),
-    PaymentPurpose.COURSE_FEE: _l("Course fee"),
-}
 # The payment service's fields the payer typed, and the form's fields they came from.
 CONTACT_FIELDS = {
     "CONTACT_FIRSTNAME": "first_name",

@@ -23,6 +23,8 @@ from access import staff_required
 from blueprints.shared import Routes
 from extensions import db
 from forms.payments import (
+    PURPOSE_LABELS,
+    STATE_LABELS,
     PaymentSearchForm,
     RefundForm,
     RefundSearchForm,
@@ -35,7 +37,8 @@ from models.payments import (
     RejectedPaymentCall,
 )
 from paging import capped_count, paginate
-from services import registry
+from services import exports, reasons, registry
+from services.exports import Column
 from services.payments import attempts as payment_attempts
 from services.payments import links as payment_links
 from services.payments import refunds as payment_refunds
@@ -44,16 +47,11 @@ routes = Routes()
 PER_PAGE = 50
 
 
-@routes.get("/")
-@staff_required
-def payments_list() -> ResponseReturnValue:
-    form = PaymentSearchForm(request.args)
-    form.validate()
-    code = (form.q.data or "").strip()
-    if code and not form.q.errors:
-        found = payment_attempts.by_code(code)
-        if found is not None:
-            return redirect(url_for("payments_staff.payment", order_number=found.order_number))
+PAYMENT_ORDER = (OnlinePayment.created_at.desc(), OnlinePayment.id.desc())
+
+
+def _payment_search(form: PaymentSearchForm, code: str) -> sa.Select:
+    """The payments of the state chosen; a code typed that found no payment: none."""
     stmt = sa.select(OnlinePayment).options(
         selectinload(OnlinePayment.sales_invoice), selectinload(OnlinePayment.enrolment)
     )
@@ -61,7 +59,62 @@ def payments_list() -> ResponseReturnValue:
         stmt = stmt.where(OnlinePayment.state == PaymentState(form.state.data))
     if code:
         stmt = stmt.where(sa.false())
-    page = paginate(stmt, (OnlinePayment.created_at.desc(), OnlinePayment.id.desc()), PER_PAGE)
+    return stmt
+
+
+def _paid_for(payment: OnlinePayment) -> str:
+    text = str(PURPOSE_LABELS[payment.purpose])
+    if payment.sales_invoice:
+        text += f" {payment.sales_invoice.number}"
+    elif payment.enrolment:
+        text += f" {payment.enrolment.service_code}"
+    return text
+
+
+PAYMENT_COLUMNS = (
+    Column(_l("Order number"), lambda p: p.order_number),
+    Column(_l("Started"), lambda p: p.created_at, "datetime"),
+    Column(_l("Status"), lambda p: STATE_LABELS[p.state]),
+    Column(_l("Paid for"), _paid_for),
+    Column(_l("Payer"), lambda p: p.payer_name),
+    Column(_l("Payment ID"), lambda p: p.paid_code or ""),
+    Column(_l("Amount"), lambda p: p.amount, "money"),
+)
+
+
+@routes.get("/export.<any(csv, xlsx):fmt>")
+@staff_required
+def payments_export(fmt: str) -> ResponseReturnValue:
+    """Download the payments of the state chosen, the newest first, as CSV or Excel."""
+    form = PaymentSearchForm(request.args)
+    form.validate()
+    code = (form.q.data or "").strip()
+    if code and not form.q.errors and (found := payment_attempts.by_code(code)):
+        stmt = _payment_search(form, "").where(OnlinePayment.id == found.id)
+    else:
+        stmt = _payment_search(form, code)
+    return exports.export_response(
+        fmt,
+        "payments",
+        PAYMENT_COLUMNS,
+        exports.iterate(stmt, PAYMENT_ORDER),
+        personal=True,
+        what="payments.list",
+    )
+
+
+@routes.get("/")
+@staff_required
+def payments_list() -> ResponseReturnValue:
+    """List the online payments, the newest first, by state; a code typed opens its own."""
+    form = PaymentSearchForm(request.args)
+    form.validate()
+    code = (form.q.data or "").strip()
+    if code and not form.q.errors:
+        found = payment_attempts.by_code(code)
+        if found is not None:
+            return redirect(url_for("payments_staff.payment", order_number=found.order_number))
+    page = paginate(_payment_search(form, code), PAYMENT_ORDER, PER_PAGE)
     problems = capped_count(sa.select(OnlinePayment).where(OnlinePayment.problem.is_not(None)))
     rejected = capped_count(sa.select(RejectedPaymentCall))
     return render_template(
@@ -108,6 +161,19 @@ def _payment_page(found: OnlinePayment, refund_form: RefundForm) -> str:
 def refunds() -> ResponseReturnValue:
     """Course fees owed back to their payers, the oldest first (or those refunded, newest
     first): staff refund each in the merchant panel and mark it on the payment's page."""
+    form, state, stmt, order = _refund_search()
+    page = paginate(stmt, order, PER_PAGE)
+    return render_template(
+        "payments/staff_refunds.html",
+        form=form,
+        page=page,
+        state=state,
+        filters={"state": state.value},
+    )
+
+
+def _refund_search() -> tuple[RefundSearchForm, RefundState, sa.Select, tuple]:
+    """The refunds of the state chosen (those due by default) and their order."""
     form = RefundSearchForm(request.args)
     state = RefundState(form.state.data) if form.validate() else RefundState.DUE
     stmt = (
@@ -120,13 +186,31 @@ def refunds() -> ResponseReturnValue:
         if state == RefundState.DUE
         else (Refund.created_at.desc(), Refund.id.desc())
     )
-    page = paginate(stmt, order, PER_PAGE)
-    return render_template(
-        "payments/staff_refunds.html",
-        form=form,
-        page=page,
-        state=state,
-        filters={"state": state.value},
+    return form, state, stmt, order
+
+
+REFUND_COLUMNS = (
+    Column(_l("Payment"), lambda r: r.payment.order_number),
+    Column(_l("Due since"), lambda r: r.created_at, "datetime"),
+    Column(_l("Enrolment"), lambda r: r.enrolment.service_code if r.enrolment else ""),
+    Column(_l("Payer"), lambda r: r.payment.payer_name),
+    Column(_l("Why"), lambda r: reasons.describe(r.cause)),
+    Column(_l("Amount"), lambda r: r.amount, "money"),
+)
+
+
+@routes.get("/refunds/export.<any(csv, xlsx):fmt>")
+@staff_required
+def refunds_export(fmt: str) -> ResponseReturnValue:
+    """Download the refunds of the state chosen, in the list's order, as CSV or Excel."""
+    _form, _state, stmt, order = _refund_search()
+    return exports.export_response(
+        fmt,
+        "refunds",
+        REFUND_COLUMNS,
+        exports.iterate(stmt, order),
+        personal=True,
+        what="payments.refunds",
     )
 
 

@@ -42,7 +42,8 @@ from models.portal import (
     Placement,
 )
 from paging import paginate
-from services import identity, portal
+from services import exports, identity, portal
+from services.exports import Column
 
 routes = Routes()
 
@@ -56,10 +57,11 @@ def _gender_choices() -> list:
     ]
 
 
-@routes.get("/employees")
-@customer_required
-def employees() -> ResponseReturnValue:
-    """Finn ansatte: free text and department."""
+EMPLOYEE_ORDER = (Employee.last_name, Employee.first_name, Employee.id)
+
+
+def _employee_search() -> tuple[EmployeeSearchForm, sa.Select]:
+    """The employee search of the query and the user's employees it finds."""
     form = EmployeeSearchForm(formdata=request.args)
     form.department.choices = department_choices(_("All"))
     stmt = own_scoped(Employee).options(selectinload(Employee.department))
@@ -67,12 +69,49 @@ def employees() -> ResponseReturnValue:
         stmt = stmt.where(portal.in_service())
     stmt = matching(stmt, form.q.data if form.validate() else "")
     stmt = department_filter(stmt, Employee, form.department.data or "")
-    page = paginate(stmt, (Employee.last_name, Employee.first_name, Employee.id), 50)
+    return form, stmt
+
+
+@routes.get("/employees")
+@customer_required
+def employees() -> ResponseReturnValue:
+    """Finn ansatte: free text and department."""
+    form, stmt = _employee_search()
+    page = paginate(stmt, EMPLOYEE_ORDER, 50)
     return render_template(
         "portal/employees.html",
         form=form,
         page=page,
         filters=query_filters("q", "department", "inactive"),
+    )
+
+
+# As the list shows them: the birth date, never the identity number (not even masked).
+EMPLOYEE_COLUMNS = (
+    Column(_l("Last name"), lambda e: e.last_name),
+    Column(_l("First name"), lambda e: e.first_name),
+    Column(_l("Birth date"), lambda e: e.birth_date, "date"),
+    Column(_l("Email"), lambda e: e.email),
+    Column(
+        _l("Employer"),
+        lambda e: e.department.name if e.department else current_user.organisation.name,
+    ),
+    Column(_l("Status"), lambda e: "" if e.active else _("deactivated")),
+)
+
+
+@routes.get("/employees/export.<any(csv, xlsx):fmt>")
+@customer_required
+def employees_export(fmt: str) -> ResponseReturnValue:
+    """Download the employees found, in the list's order, as CSV or Excel."""
+    _form, stmt = _employee_search()
+    return exports.export_response(
+        fmt,
+        "employees",
+        EMPLOYEE_COLUMNS,
+        exports.iterate(stmt, EMPLOYEE_ORDER),
+        personal=True,
+        what="portal.employees",
     )
 
 

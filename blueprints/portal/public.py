@@ -50,7 +50,8 @@ from models.portal import (
 )
 from models.types import utcnow
 from paging import capped_count, paginate
-from services import portal, portal_kid, portal_pdf
+from services import exports, portal, portal_kid, portal_pdf
+from services.exports import Column
 from services.spreadsheet import csv_response
 
 routes = Routes()
@@ -95,10 +96,9 @@ def index() -> ResponseReturnValue:
 # ---------------------------------------------------------------- Bestilling
 
 
-@routes.get("/orders")
-@customer_required
-def orders() -> ResponseReturnValue:
-    """Finn bestillinger: filters, sortable columns, pages."""
+def _order_search() -> tuple[OrderSearchForm, sa.Select, tuple, str, bool]:
+    """The order search of the query: its form, the user's filtered orders, their order,
+    the sort and its direction; the list and its export both read it."""
     form = OrderSearchForm(formdata=request.args)
     form.status.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(s.value, portal.ORDER_STATUS_LABELS[s]) for s in OrderStatus
@@ -139,6 +139,14 @@ def orders() -> ResponseReturnValue:
     column = SORTS.get(sort, PortalOrder.ordered_at)
     descending = request.args.get("dir", "desc") != "asc"
     order = (column.desc(), PortalOrder.id.desc()) if descending else (column, PortalOrder.id)
+    return form, stmt, order, sort, descending
+
+
+@routes.get("/orders")
+@customer_required
+def orders() -> ResponseReturnValue:
+    """Finn bestillinger: filters, sortable columns, pages."""
+    form, stmt, order, sort, descending = _order_search()
     page = paginate(stmt, order, per_page=25)
     filters = query_filters(
         "number", "date_from", "date_to", "status", "department", "product_group"
@@ -150,6 +158,47 @@ def orders() -> ResponseReturnValue:
         filters=filters,
         sort=sort,
         descending=descending,
+    )
+
+
+def order_description(order: PortalOrder) -> str:
+    """The description column as the list writes it, with the order's details."""
+    text = (
+        f'{order.description} {_("Desired delivery")}: "{order.desired_delivery}". '
+        f"{_('Quantity/scope')}: {order.quantity}. "
+        f"{_('Place/location of the delivery')}: {order.location}."
+    )
+    if order.invoice_reference:
+        text += f" {_('Invoice reference')}: {order.invoice_reference}."
+    return f"{text} {_('Contact person')}: {order.contact}.".strip()
+
+
+def _department_name(record) -> str:
+    return record.department.name if record.department else current_user.organisation.name
+
+
+ORDER_COLUMNS = (
+    Column(_l("Order number"), lambda o: o.number, "int"),
+    Column(_l("Order date"), lambda o: o.ordered_at, "datetime"),
+    Column(_l("Product group"), lambda o: o.product_group.name if o.product_group else ""),
+    Column(_l("Description"), order_description),
+    Column(_l("Company/department"), _department_name),
+    Column(_l("Order status"), lambda o: portal.ORDER_STATUS_LABELS[o.status]),
+)
+
+
+@routes.get("/orders/export.<any(csv, xlsx):fmt>")
+@customer_required
+def orders_export(fmt: str) -> ResponseReturnValue:
+    """Download the orders found, in the list's order, as CSV or Excel."""
+    _form, stmt, order, _sort, _descending = _order_search()
+    return exports.export_response(
+        fmt,
+        "orders",
+        ORDER_COLUMNS,
+        exports.iterate(stmt, order),
+        personal=False,
+        what="portal.orders",
     )
 
 
@@ -216,10 +265,11 @@ def order(number: int) -> ResponseReturnValue:
 # ---------------------------------------------------------------- Fakturaer
 
 
-@routes.get("/invoices")
-@customer_required
-def invoices() -> ResponseReturnValue:
-    """Søk etter faktura: number, dates and status (Ubetalt, Forfalt, Betalt, all)."""
+INVOICE_ORDER = (CustomerInvoice.invoice_date, CustomerInvoice.id)
+
+
+def _invoice_search() -> tuple[InvoiceSearchForm, sa.Select]:
+    """The invoice search of the query and the organisation's invoices it finds."""
     form = InvoiceSearchForm(formdata=request.args if request.args else None)
     form.status.choices = [
         SelectChoice(key, label) for key, label in portal.INVOICE_STATUS_LABELS.items()
@@ -237,7 +287,15 @@ def invoices() -> ResponseReturnValue:
     condition = portal.invoice_status_filter(form.status.data or "")
     if condition is not None:
         stmt = stmt.where(condition)
-    page = paginate(stmt, (CustomerInvoice.invoice_date, CustomerInvoice.id), 50)
+    return form, stmt
+
+
+@routes.get("/invoices")
+@customer_required
+def invoices() -> ResponseReturnValue:
+    """Søk etter faktura: number, dates and status (Ubetalt, Forfalt, Betalt, all)."""
+    form, stmt = _invoice_search()
+    page = paginate(stmt, INVOICE_ORDER, 50)
     filters = query_filters("number", "date_from", "date_to")
     filters["status"] = form.status.data or ""
     return render_template(
@@ -246,6 +304,34 @@ def invoices() -> ResponseReturnValue:
         page=page,
         filters=filters,
         status_of=portal.invoice_status,
+    )
+
+
+INVOICE_COLUMNS = (
+    Column(_l("Invoice number"), lambda i: i.number),
+    Column(_l("KID"), lambda i: i.reference or ""),
+    Column(_l("Invoice date"), lambda i: i.invoice_date, "date"),
+    Column(_l("Due date"), lambda i: i.due_date, "date"),
+    Column(_l("Payer"), lambda i: i.payer),
+    Column(_l("Currency"), lambda i: i.currency),
+    Column(_l("Total"), lambda i: i.total, "money"),
+    Column(_l("Outstanding"), lambda i: i.outstanding, "money"),
+    Column(_l("Status"), lambda i: portal.INVOICE_STATUS_LABELS[portal.invoice_status(i)]),
+)
+
+
+@routes.get("/invoices/export.<any(csv, xlsx):fmt>")
+@customer_required
+def invoices_export(fmt: str) -> ResponseReturnValue:
+    """Download the invoices found, in the list's order, as CSV or Excel."""
+    _form, stmt = _invoice_search()
+    return exports.export_response(
+        fmt,
+        "invoices",
+        INVOICE_COLUMNS,
+        exports.iterate(stmt, INVOICE_ORDER),
+        personal=False,
+        what="portal.invoices",
     )
 
 

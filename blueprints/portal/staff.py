@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from access import reads_health_data, staff_required
-from blueprints.shared import Routes, company_filter
+from blueprints.shared import CompanyFilter, Routes, company_filter
 from extensions import db
 from forms.portal import BookingForm, OrderStatusForm, PaymentForm, SlotForm
 from forms.staff import ActionForm
@@ -55,13 +55,12 @@ _ID = re.compile(r"[0-9]{1,9}")
 # ---------------------------------------------------------------- orders
 
 
-@routes.get("/")
-@staff_required
-def orders() -> ResponseReturnValue:
-    """Every company's orders, the newest first; filter by company and status."""
-    key = content_key(audience=staff_audience())
-    if kept_page := cached_content(key):
-        return render_template("portal/staff_orders.html", kept_page=kept_page)
+ORDER_ORDER = (PortalOrder.ordered_at.desc(), PortalOrder.id.desc())
+
+
+def order_search() -> tuple[sa.Select, CompanyFilter, str]:
+    """Every company's orders as the query filters them (company, status): the list and
+    its export both read them."""
     stmt = sa.select(PortalOrder).options(
         selectinload(PortalOrder.organisation),
         selectinload(PortalOrder.department),
@@ -72,7 +71,18 @@ def orders() -> ResponseReturnValue:
     status = request.args.get("status", "")
     if status in set(OrderStatus):
         stmt = stmt.where(PortalOrder.status == OrderStatus(status))
-    page = paginate(stmt, (PortalOrder.ordered_at.desc(), PortalOrder.id.desc()), 25)
+    return stmt, company, status
+
+
+@routes.get("/")
+@staff_required
+def orders() -> ResponseReturnValue:
+    """Every company's orders, the newest first; filter by company and status."""
+    key = content_key(audience=staff_audience())
+    if kept_page := cached_content(key):
+        return render_template("portal/staff_orders.html", kept_page=kept_page)
+    stmt, company, status = order_search()
+    page = paginate(stmt, ORDER_ORDER, 25)
     with shown_in_zone("Europe/Oslo"):  # the Norwegian customers' own time
         return render_template(
             "portal/staff_orders.html",
@@ -278,16 +288,26 @@ def remove_placement(placement_id: int) -> ResponseReturnValue:
 # ---------------------------------------------------------------- invoices
 
 
-@routes.get("/invoices")
-@staff_required
-def invoices() -> ResponseReturnValue:
+INVOICE_ORDER = (CustomerInvoice.due_date, CustomerInvoice.id)
+
+
+def invoice_search() -> tuple[sa.Select, CompanyFilter]:
+    """Every company's invoices as the query filters them (company, status)."""
     stmt = sa.select(CustomerInvoice).options(selectinload(CustomerInvoice.organisation))
     company = company_filter()
     stmt = company.narrow(stmt, CustomerInvoice.organisation_id)
     condition = portal.invoice_status_filter(request.args.get("status", ""))
     if condition is not None:
         stmt = stmt.where(condition)
-    page = paginate(stmt, (CustomerInvoice.due_date, CustomerInvoice.id), 50)
+    return stmt, company
+
+
+@routes.get("/invoices")
+@staff_required
+def invoices() -> ResponseReturnValue:
+    """Every company's invoices, the earliest due first; filter by company and status."""
+    stmt, company = invoice_search()
+    page = paginate(stmt, INVOICE_ORDER, 50)
     return render_template(
         "portal/staff_invoices.html",
         page=page,

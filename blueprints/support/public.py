@@ -215,10 +215,12 @@ def _own_ticket_or_404(number: str) -> Ticket:
     return ticket
 
 
-@routes.get("/")
-@login_required
-def index() -> ResponseReturnValue:
-    """The organisation's tickets, newest first, with their status."""
+OWN_ORDER = (Ticket.created_at.desc(), Ticket.id.desc())
+
+
+def own_search() -> tuple[TicketListFilterForm, sa.Select, str]:
+    """The ticket list's filters of the query, the organisation's tickets they leave and
+    the text searched for; the list and its export both read them."""
     form = TicketListFilterForm(formdata=request.args)
     form.status.choices = [
         SelectChoice("", _("All")),
@@ -246,7 +248,15 @@ def index() -> ResponseReturnValue:
                 ),
             )
         )
-    page = paginate(stmt, (Ticket.created_at.desc(), Ticket.id.desc()), per_page=25)
+    return form, stmt, query
+
+
+@routes.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """The organisation's tickets, newest first, with their status."""
+    form, stmt, query = own_search()
+    page = paginate(stmt, OWN_ORDER, per_page=25)
     return render_template(
         "support/index.html", page=page, form=form, language=reader_language(), query=query
     )

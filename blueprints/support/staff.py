@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectChoice
 
 from access import staff_required
-from blueprints.shared import Routes, company_filter
+from blueprints.shared import CompanyFilter, Routes, company_filter
 from blueprints.support.common import already_sent, collect_images, reader_language, send_attachment
 from extensions import db
 from forms.staff import ActionForm
@@ -48,6 +48,9 @@ from services import registry, support, support_canned, support_desk
 routes = Routes()
 
 QUEUE_FILTERS = ("status", "type", "application", "organisation", "scope")
+# By when each next answer is due (from the targets of each type and urgency: the
+# faster ones are due sooner), and what is late comes first.
+QUEUE_ORDER = (Ticket.due_at, Ticket.id)
 _DB_ID = re.compile(r"[0-9]{1,9}")
 
 
@@ -93,9 +96,28 @@ def queue() -> ResponseReturnValue:
     key = content_key(audience=None if personal else staff_audience())
     if kept_page := cached_content(key):
         return render_template("support/staff_queue.html", kept_page=kept_page)
+    form, stmt, organisation, language = queue_search(scope)
+    page = paginate(stmt, QUEUE_ORDER, per_page=25)
+    filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
+    filters.pop("organisation", None)
+    filters.update(organisation.args())  # the one typed, by its id
+    filters["status"] = form.status.data or ""  # "all" is empty, and must stay so on page 2
+    return render_template(
+        "support/staff_queue.html",
+        page=page,
+        form=form,
+        organisation=organisation,
+        language=language,
+        filters=filters,
+        content_key=key,
+        due_state=support.due_state,
+    )
+
+
+def queue_search(scope: str) -> tuple[QueueFilterForm, sa.Select, CompanyFilter, str]:
+    """The queue's filters of the query, and the tickets they leave in the scope."""
     form = QueueFilterForm(formdata=request.args if request.args else None)
-    language = reader_language()
-    _queue_choices(form, language)
+    _queue_choices(form, language := reader_language())
     # What the rows show, in two queries: the ticket with its organisation, application
     # and handler, then the messages (the first one is shown).
     stmt = sa.select(Ticket).options(
@@ -120,23 +142,7 @@ def queue() -> ResponseReturnValue:
     organisation = company_filter("organisation", "organisation_name")
     stmt = organisation.narrow(stmt, Ticket.organisation_id)
     stmt = support_desk.narrow_to_scope(stmt, scope, current_user)
-    # The due times come from the targets of each type and urgency: the faster ones are
-    # due sooner, and what is late comes first.
-    page = paginate(stmt, (Ticket.due_at, Ticket.id), per_page=25)
-    filters = {name: request.args[name] for name in QUEUE_FILTERS if request.args.get(name)}
-    filters.pop("organisation", None)
-    filters.update(organisation.args())  # the one typed, by its id
-    filters["status"] = form.status.data or ""  # "all" is empty, and must stay so on page 2
-    return render_template(
-        "support/staff_queue.html",
-        page=page,
-        form=form,
-        organisation=organisation,
-        language=language,
-        filters=filters,
-        content_key=key,
-        due_state=support.due_state,
-    )
+    return form, stmt, organisation, language
 
 
 # ---------------------------------------------------------------- a ticket

@@ -27,20 +27,22 @@ from wtforms import SelectChoice
 
 from blueprints.punchout import session as punchout_session
 from blueprints.shared import Routes
-from extensions import db, limiter
+from blueprints.training.common import service_code_limit
+from extensions import db
 from forms.staff import ActionForm
 from forms.training import (
     CalendarFilterForm,
+    CalendarLinkForm,
     EnrolmentForm,
     ParticipantCancelForm,
     ServiceCodeForm,
 )
 from fragments import cached_content, content_key
 from models.auth import Organisation, User
-from models.training import Course, EnrolmentStatus
+from models.training import CalendarFeedKind, Course, EnrolmentStatus
 from models.types import utcnow
 from paging import CURSOR_ARGS, paginate
-from services import registry, training
+from services import calendars, registry, training
 from services.payments import links as payment_links
 from services.timezones import day_start_utc
 
@@ -58,22 +60,9 @@ STATUS_LABELS = {
 }
 
 
-def _service_code_throttle() -> str:
-    return current_app.config["SERVICE_CODE_THROTTLE"]
-
-
-def _client_network() -> str:
-    """The client's address; an IPv6 client by its /64, which one person usually has."""
-    address = request.remote_addr or ""
-    if ":" in address:
-        return ":".join(address.split(":")[:4]) + "::/64"
-    return address
-
-
-# Look-up and cancel count together: both would tell whether a code exists.
-_code_limit = limiter.shared_limit(
-    _service_code_throttle, scope="service-code", key_func=_client_network
-)
+# Look-up and cancel count together (with the calendar link): each would tell whether a
+# code exists.
+_code_limit = service_code_limit
 
 
 def _calendar_choices(form: CalendarFilterForm, now) -> None:
@@ -331,6 +320,8 @@ def _show_enrolment(enrolment, cancel_form: ParticipantCancelForm):
         cancel_form=cancel_form,
         may_cancel=training.participant_may_cancel(enrolment),
         position=training.waiting_position(enrolment),
+        calendar_form=CalendarLinkForm(code=enrolment.service_code),
+        calendar_link=calendars.active_feed(CalendarFeedKind.PARTICIPANT, email=enrolment.email),
     )
 
 

@@ -8,6 +8,7 @@ from flask import Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import load_only
 
@@ -24,7 +25,8 @@ from forms.training import (
 from fragments import cached_content, content_key, staff_audience
 from models.training import Course, CourseOrganiser, Enrolment, EnrolmentStatus
 from paging import CURSOR_ARGS, paginate
-from services import codes, course_organisers, registry, training
+from services import codes, course_organisers, exports, registry, training
+from services.exports import Column
 from services.spreadsheet import csv_response
 from services.timezones import local_to_utc, utc_to_local
 
@@ -65,9 +67,37 @@ def courses() -> ResponseReturnValue:
         Course.seats_taken,
         Course.is_open,
     )
-    stmt = sa.select(Course).options(listed)
-    page = paginate(stmt, (Course.starts_at.desc(), Course.id.desc()), per_page=25)
+    page = paginate(_courses().options(listed), COURSE_ORDER, per_page=25)
     return render_template("training/staff_courses.html", page=page, content_key=key)
+
+
+COURSE_ORDER = (Course.starts_at.desc(), Course.id.desc())
+
+
+def _courses() -> sa.Select:
+    """Every course: the list and its export."""
+    return sa.select(Course)
+
+
+COURSE_COLUMNS = (
+    Column(_l("Course"), lambda c: c.title),
+    Column(_l("Starts"), lambda c: c.starts_at, "datetime"),
+    Column(_l("Ends"), lambda c: c.ends_at, "datetime"),
+    Column(_l("Topic"), lambda c: c.topic),
+    Column(_l("Seats taken"), lambda c: c.seats_taken, "int"),
+    Column(_l("Seats"), lambda c: c.capacity, "int"),
+    Column(_l("Enrolment"), lambda c: _("open") if c.is_open else _("closed")),
+)
+
+
+@routes.get("/export.<any(csv, xlsx):fmt>")
+@staff_required
+def courses_export(fmt: str) -> ResponseReturnValue:
+    """Download the course list as CSV or Excel."""
+    rows = exports.iterate(_courses(), COURSE_ORDER)
+    return exports.export_response(
+        fmt, "courses", COURSE_COLUMNS, rows, personal=False, what="training.courses"
+    )
 
 
 def _save_course(form: CourseForm, course: Course) -> None:
@@ -230,7 +260,7 @@ def participants(course_id: int) -> ResponseReturnValue:
     """Show a course's participants, filtered by status and text."""
     course = db.get_or_404(Course, course_id)
     form = _filter_form()
-    page = paginate(_participants(course, form), (Enrolment.created_at, Enrolment.id), per_page=100)
+    page = paginate(_participants(course, form), PARTICIPANT_ORDER, per_page=100)
     filters = {k: v for k, v in request.args.items() if k not in CURSOR_ARGS and v}
     return render_template(
         "training/staff_participants.html",
@@ -240,6 +270,33 @@ def participants(course_id: int) -> ResponseReturnValue:
         filters=filters,
         labels=status_labels(),
         action_form=ActionForm(),
+    )
+
+
+PARTICIPANT_ORDER = (Enrolment.created_at, Enrolment.id)
+PARTICIPANT_COLUMNS = (
+    Column(_l("Name"), lambda e: e.name),
+    Column(_l("Organisation"), lambda e: e.organisation),
+    Column(_l("Email address"), lambda e: e.email),
+    Column(_l("Status"), lambda e: status_labels()[e.status.value]),
+    Column(_l("Service code"), lambda e: e.service_code),
+    Column(_l("Enrolled"), lambda e: e.created_at, "datetime"),
+)
+
+
+@routes.get("/courses/<id:course_id>/export.<any(csv, xlsx):fmt>")
+@staff_required
+def participants_export(course_id: int, fmt: str) -> ResponseReturnValue:
+    """Download a course's (filtered) participants as CSV or Excel."""
+    course = db.get_or_404(Course, course_id)
+    rows = exports.iterate(_participants(course, _filter_form()), PARTICIPANT_ORDER)
+    return exports.export_response(
+        fmt,
+        f"participants-{course.id}",
+        PARTICIPANT_COLUMNS,
+        rows,
+        personal=True,
+        what="training.participants",
     )
 
 

@@ -93,3 +93,18 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// Menus (details[data-menu]) come open, so that they work without this file; on a
+// narrow screen they close, to keep the header short, and on a wide one they stay open
+// (their toggle is hidden there). The width is portal.css's breakpoint, 48em.
+document.addEventListener("DOMContentLoaded", () => {
+  const menus = document.querySelectorAll("details[data-menu]");
+  const wide = window.matchMedia("(min-width: 48em)");
+  const fit = () => {
+    for (const menu of menus) {
+      menu.open = wide.matches;
+    }
+  };
+  fit();
+  wide.addEventListener("change", fit);
+});

@@ -211,7 +211,7 @@ def test_every_problem_is_listed(client, app):
     for field in ("CURRENCY", "ITEM_PRICE[0]", "ITEM_TYPE[1]", "AUTHCODE"):
         assert f"<code>{field}</code>" in html
     assert "4 problems" in html
-    assert "<caption>Problems in the payment form</caption>" in html
+    assert ">Problems in the payment form</caption>" in html
     assert '<html lang="en">' in html
 
 
@@ -542,7 +542,7 @@ def test_the_overview_is_for_staff_and_resends_the_notify(client, app, auth, mak
     make_user("staff@example.com", role=Role.STAFF, org=None)
     auth.login("staff@example.com")
     html = client.get("/sandbox/payment/").get_data(as_text=True)
-    assert '<div lang="en">' in html and "<caption>Payments received" in html
+    assert '<div lang="en">' in html and ">Payments received, the newest first</caption>" in html
     assert html.index("OPEN-1") < html.index("12345678")  # the newest first
     assert f"<code>{returned['PAID']}</code>, 5 (Ålandsbanken)" in html
     assert "EUR 18.00" in html and "(now): HTTP 200" in html
