@@ -339,7 +339,7 @@ def staff_exports(world: dict) -> list[tuple[str, str, str, int]]:
         (
             f"/staff/training/courses/{course}",
             f"/staff/training/courses/{course}/export",
-            "Name",
+            "Service code",
             1,
         ),
     ]
@@ -378,9 +378,11 @@ def test_staff_exports_of_personal_data_are_audited(app, staff, staff_world):
     assert [e.record_id for e in export_events(app)] == ["staff.mail", "training.participants"]
 
 
-def test_the_participants_csv_still_downloads(app, staff, staff_world):
-    response = staff.get(f"/staff/training/courses/{staff_world['course']}/participants.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+def test_the_participants_csv_moved_to_the_export(app, staff, staff_world):
+    course = staff_world["course"]
+    response = staff.get(f"/staff/training/courses/{course}/participants.csv?status=sitova")
+    assert response.status_code == 308
+    assert response.location.endswith(f"/courses/{course}/export.csv?status=sitova")
 
 
 def test_customers_get_no_staff_export(customer, staff_world):

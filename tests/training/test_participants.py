@@ -78,12 +78,12 @@ def test_participant_list_shows_status_and_seats(client, staff, full_course):
     assert html.count('class="badge badge--sitova"') == 2
     assert html.count('class="badge badge--jonossa"') == 1
     assert "2 / 2" in html
-    # The CSV link keeps the filters of the page.
+    # The export links keep the filters of the page.
     filtered = client.get(
         f"/staff/training/courses/{full_course['course']}",
         query_string={"status": "jonossa", "q": "liisa"},
     ).get_data(as_text=True)
-    link = re.search(r'href="([^"]*participants\.csv[^"]*)"', filtered).group(1)
+    link = re.search(r'href="([^"]*export\.csv[^"]*)"', filtered).group(1)
     assert "status=jonossa" in link and "q=liisa" in link
 
 
@@ -126,43 +126,46 @@ def test_participants_as_csv_for_excel(app, client, staff, make_course_id, enrol
         waiting_list=True,
     )
 
-    response = client.get(f"/staff/training/courses/{course_id}/participants.csv")
+    earlier = client.get(f"/staff/training/courses/{course_id}/participants.csv?q=")
+    assert earlier.status_code == 308
+    assert earlier.location.endswith(f"/staff/training/courses/{course_id}/export.csv?q=")
+    response = client.get(f"/staff/training/courses/{course_id}/export.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment") and ".csv" in disposition
     text = response.data.decode("utf-8")
-    assert text.startswith("\ufeffPalvelutunnus;Tila;Etunimi;Sukunimi;Sähköposti;")
+    assert text.startswith("\ufeffService code;Status;First name;Last name;Email address;")
     assert "\r\n" in text
 
     header, *rows = _csv(response)
-    assert header[:5] == ["Palvelutunnus", "Tila", "Etunimi", "Sukunimi", "Sähköposti"]
+    assert header[:5] == ["Service code", "Status", "First name", "Last name", "Email address"]
     assert all(len(row) == len(header) for row in rows)
     by_email = {row[4]: dict(zip(header, row, strict=True)) for row in rows}
     assert set(by_email) == {"joro@example.com", "evil@example.com", "liisa@example.com"}
     joro = by_email["joro@example.com"]
-    assert (joro["Palvelutunnus"], joro["Tila"], joro["Etunimi"], joro["Sukunimi"]) == (
+    assert (joro["Service code"], joro["Status"], joro["First name"], joro["Last name"]) == (
         joro_code,
-        "sitova",
+        "binding",
         "Jörö",
         "Äijälä",
     )
-    assert joro["Organisaatio"] == "Ympäristöministeriö"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", joro["Ilmoittautunut"])
+    assert joro["Organisation"] == "Ympäristöministeriö"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", joro["Enrolled"])
     # Nothing a spreadsheet would run as a formula.
     evil = by_email["evil@example.com"]
-    assert evil["Etunimi"] == '\'=HYPERLINK("http://evil.example")'
-    assert evil["Organisaatio"] == "'+358 40 123"
-    assert by_email["liisa@example.com"]["Organisaatio"] == "'@SUM(A1)"
-    assert by_email["liisa@example.com"]["Tila"] == "jonossa"
+    assert evil["First name"] == '\'=HYPERLINK("http://evil.example")'
+    assert evil["Organisation"] == "'+358 40 123"
+    assert by_email["liisa@example.com"]["Organisation"] == "'@SUM(A1)"
+    assert by_email["liisa@example.com"]["Status"] == "on the waiting list"
 
 
 def test_the_csv_honours_the_filters(client, staff, full_course):
-    url = f"/staff/training/courses/{full_course['course']}/participants.csv"
+    url = f"/staff/training/courses/{full_course['course']}/export.csv"
     _header, *rows = _csv(client.get(url, query_string={"status": "sitova"}))
     assert sorted(row[2] for row in rows) == ["Aino", "Pekka"]
     _header, *rows = _csv(client.get(url, query_string={"q": "mäki"}))
-    assert [(row[2], row[1]) for row in rows] == [("Liisa", "jonossa")]
+    assert [(row[2], row[1]) for row in rows] == [("Liisa", "on the waiting list")]
     _id, code = full_course["aino"]
     _header, *rows = _csv(client.get(url, query_string={"q": code.lower()}))
     assert [row[0] for row in rows] == [code]

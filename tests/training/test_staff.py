@@ -40,7 +40,7 @@ PAGES = [
     "/staff/training/courses/new",
     "/staff/training/courses/{course}",
     "/staff/training/courses/{course}/edit",
-    "/staff/training/courses/{course}/participants.csv",
+    "/staff/training/courses/{course}/export.csv",
     "/staff/training/enrolments/{enrolment}",
 ]
 
