@@ -59,6 +59,14 @@ def _buckets(column, edges: list[datetime]) -> sa.ColumnElement:
     return sa.case(*whens, else_=-1)
 
 
+def _last_days(now: datetime) -> tuple[list[date], list[datetime]]:
+    """The last DAYS days in Helsinki, today the last, and the DAYS + 1 instants that
+    bound them (each day's local midnight, then tomorrow's)."""
+    today = now.astimezone(HELSINKI).date()
+    days = [today - timedelta(days=DAYS - 1 - n) for n in range(DAYS)]
+    return days, [_local_day_start(d) for d in days] + [_local_day_start(today + timedelta(days=1))]
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -131,10 +139,7 @@ def enrolments_per_week(now: datetime | None = None) -> Series:
 def desk_days(now: datetime | None = None) -> Series:
     """For each of the last DAYS days: the invoices that came in, those forwarded the same
     day (the 15:00 promise kept for those sent by 15:00), and those forwarded later."""
-    now = now or utcnow()
-    today = now.astimezone(HELSINKI).date()
-    days = [today - timedelta(days=DAYS - 1 - n) for n in range(DAYS)]
-    edges = [_local_day_start(d) for d in days] + [_local_day_start(today + timedelta(days=1))]
+    days, edges = _last_days(now or utcnow())
     sent = sa.func.coalesce(SalesInvoice.sent_at, SalesInvoice.forwarded_at)  # its index's
     bucket = _buckets(sent, edges).label("bucket")
     day_of_forward = _buckets(SalesInvoice.forwarded_at, edges)
@@ -209,10 +214,7 @@ def open_tickets_by_team(language: str) -> Series:
 
 def payments_per_day(now: datetime | None = None) -> Series:
     """The online payments paid on each of the last DAYS days, by payment method."""
-    now = now or utcnow()
-    today = now.astimezone(HELSINKI).date()
-    days = [today - timedelta(days=DAYS - 1 - n) for n in range(DAYS)]
-    edges = [_local_day_start(d) for d in days] + [_local_day_start(today + timedelta(days=1))]
+    days, edges = _last_days(now or utcnow())
     bucket = _buckets(OnlinePayment.created_at, edges).label("bucket")
     method = sa.func.coalesce(OnlinePayment.method, "").label("method")
     rows = list(

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import defer
 
 import security
 from access import staff_required
@@ -89,9 +90,12 @@ MAIL_ORDER = (OutboxMessage.id.desc(),)
 
 
 def _outbox() -> tuple[str, sa.Select]:
-    """The status asked for ("" for all) and the outbox's messages of it."""
+    """The status asked for ("" for all) and the outbox's messages of it, without their
+    bodies and context, which neither the list nor its export shows."""
     status = request.args.get("status", "")
-    stmt = sa.select(OutboxMessage)
+    stmt = sa.select(OutboxMessage).options(
+        defer(OutboxMessage.body_text), defer(OutboxMessage.body_html), defer(OutboxMessage.context)
+    )
     if status in {s.value for s in MailStatus}:
         stmt = stmt.where(OutboxMessage.status == MailStatus(status))
     else:
