@@ -290,6 +290,7 @@ def register_blueprints(app: Flask) -> None:
         punchout,
         staff,
         support,
+        tasks,
         training,
     )
 
@@ -304,6 +305,7 @@ def register_blueprints(app: Flask) -> None:
         portal,
         invoicing,
         payments,
+        tasks,
         audit,
     ):
         part.register(app)
@@ -320,6 +322,7 @@ def register_commands(app: Flask) -> None:
         portal_commands,
         punchout_commands,
         support_commands,
+        tasks_commands,
         training_commands,
         user_commands,
     )
@@ -334,6 +337,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo.seed_demo)
     app.cli.add_command(demo.serve)
     app.cli.add_command(jobs_commands.jobs)
+    app.cli.add_command(tasks_commands.tasks_group)
     app.cli.add_command(config_commands.check_config)
 
 

@@ -304,6 +304,14 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_WORKER_INTERVAL": _int("MAIL_WORKER_INTERVAL", 5),
         # How long a worker owns a message it took; one that died is retried after it.
         "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 300),
+        # Background tasks (services/tasks.py): how often an idle worker looks for work,
+        # how long a worker owns a task between two steps (one step may wait on an
+        # outside service), how many times a task is taken up again after its worker
+        # died, and how many days an export's file is kept.
+        "TASK_WORKER_INTERVAL": _int("TASK_WORKER_INTERVAL", 1),
+        "TASK_LEASE_SECONDS": _int("TASK_LEASE_SECONDS", 300),
+        "TASK_MAX_ATTEMPTS": _int("TASK_MAX_ATTEMPTS", 3),
+        "TASK_FILE_DAYS": _int("TASK_FILE_DAYS", 7),
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LANGUAGE", "fi"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/Helsinki"),
         "LANGUAGES": LANGUAGES,
@@ -330,6 +338,7 @@ def from_environment(instance_path: str) -> dict:
         "TWO_FACTOR_REQUIRED": production or _bool(os.environ.get("TWO_FACTOR_REQUIRED")),
         # Whether `flask jobs run` delivers the mail outbox too (when no mail worker runs).
         "JOBS_DELIVER_MAIL": _bool(os.environ.get("JOBS_DELIVER_MAIL")),
+        "JOBS_RUN_TASKS": _bool(os.environ.get("JOBS_RUN_TASKS")),
         # How many reverse proxies stand in front of the app (their X-Forwarded-For and
         # X-Forwarded-Proto are trusted); 0 when it is reached directly.
         "PROXY_COUNT": _int("PROXY_COUNT", 0),

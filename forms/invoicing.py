@@ -31,6 +31,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from forms import PortalForm, PortalMeta
 from forms.portal import SearchMeta
+from forms.tasks import TaskForm
 from forms.validators import (
     Amount,
     Bounds,
@@ -482,7 +483,7 @@ class ReminderSettingsForm(PortalForm):
     )
 
 
-class BankFileForm(PortalForm):
+class BankFileForm(TaskForm):
     """A bank report of incoming payments (camt.054 or camt.053), uploaded by staff."""
 
     file = FileField(

@@ -37,12 +37,17 @@ from models.support import (
     TicketAttachment,
     TicketEntry,
 )
+from models.tasks import ItemState, Task, TaskItem, TaskState
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 
 __all__ = [
     "AuditAction",
     "AuditEvent",
+    "ItemState",
     "JobRun",
+    "Task",
+    "TaskItem",
+    "TaskState",
     "RecoveryCode",
     "Booking",
     "BookingSlot",

@@ -75,6 +75,8 @@ class Course(db.Model):
     # after it, it is not. None: always refunded. Cancelled by the organiser: refunded.
     refund_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_open: Mapped[bool] = mapped_column(default=True)
+    # When staff cancelled the course: closed for good, every enrolment cancelled.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Who sells the course's fee; None: the training institute itself.
     organiser_id: Mapped[int | None] = mapped_column(

@@ -330,3 +330,45 @@ def export_response(
         title = re.sub(r"[\[\]:*?/\\]", "", filename_stem)[:31] or "export"
         return _xlsx_response(filename, title, columns, rows_iter, personal=personal, what=what)
     return _csv_response(filename, columns, rows_iter, personal=personal, what=what)
+
+
+def export_task(task, progress) -> dict:
+    """The background task of an export (services/tasks.py): the list's own download,
+    made as its creator would get it (the same view, access checks, filters and bounded
+    batches), kept as the task's file for TASK_FILE_DAYS days."""
+    from flask import current_app
+    from flask_babel import force_locale
+    from flask_login import login_user
+    from werkzeug.exceptions import HTTPException
+
+    from services.tasks import TaskError
+
+    app = current_app._get_current_object()
+    path, query = task.params["path"], task.params.get("query", "")
+    with app.test_request_context(path, query_string=query, method="GET"):
+        if not login_user(task.created_by):
+            raise TaskError(_("The account that asked for the export is no longer active."))
+        with force_locale(task.language):
+            try:
+                endpoint = request.url_rule.endpoint if request.url_rule else ""
+                if not endpoint.endswith("_export"):
+                    raise TaskError(_("This list cannot be exported."))
+                response = app.view_functions[endpoint](**(request.view_args or {}))
+            except HTTPException:
+                raise TaskError(_("You may not export this list.")) from None
+            if not isinstance(response, Response) or response.status_code != 200:
+                raise TaskError(_("You may not export this list."))
+            body = io.BytesIO()
+            for chunk in response.response:  # a batch of rows, or a block of the workbook
+                body.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                progress.step()  # the lease renewed while a long export goes on
+            response.close()
+    disposition = response.headers.get("Content-Disposition", "")
+    match = re.search(r'filename="([^"]+)"', disposition)
+    data = body.getvalue()
+    progress.step(
+        file_name=match.group(1) if match else "export",
+        file_type=response.mimetype,
+        file_data=data,
+    )
+    return {"bytes": len(data)}

@@ -33,13 +33,14 @@ from flask import Flask, current_app
 from extensions import db
 from models.jobs import JobRun
 from models.types import utcnow
+from services import tasks
+from services.errors import OUTCOME_LENGTH, error_summary
 
 log = logging.getLogger(__name__)
 
 RAN, SKIPPED, FAILED, OFF = "ran", "skipped", "failed", "off"
 NOT_DUE = "not due"
 RUNNING_ELSEWHERE = "running elsewhere"
-OUTCOME_LENGTH = 500  # JobRun.outcome
 LOCK_NAMESPACE = "portal.jobs:"  # keeps our advisory lock keys apart from anyone else's
 
 
@@ -251,6 +252,22 @@ JOBS: tuple[Job, ...] = (
         off_reason=_sandbox_off,
     ),
     Job(
+        "purge-task-files",
+        Daily(3, 45),
+        tasks.purge_job,
+        "the files of background exports older than TASK_FILE_DAYS",
+    ),
+    Job(
+        "tasks",
+        Every(timedelta(0)),
+        tasks.run_job,
+        "background tasks queued by clicks (forwarding, bulk actions, exports, bank "
+        "files), when no task worker runs",
+        off_reason=tasks.job_off,
+        locked=False,  # each task's claim keeps it to one worker
+        writes_links=True,
+    ),
+    Job(
         "deliver-mail",
         # At every run: what the jobs before it queued, on whichever host, goes at once.
         Every(timedelta(0)),
@@ -356,27 +373,6 @@ class Outcome:
     def line(self) -> str:
         """The outcome as one line of the run's output."""
         return f"{self.job}: {self.state}: {self.text}"
-
-
-def error_summary(error: BaseException) -> str:
-    """The error's type and message, without the values a database error quotes (SQL
-    parameters, a key's value): they may be personal data."""
-    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        cause = error.orig
-        sqlstate = getattr(cause, "sqlstate", None)
-        if sqlstate:  # PostgreSQL: its messages and details quote values
-            diag = getattr(cause, "diag", None)
-            constraint = getattr(diag, "constraint_name", None)
-            where = f", constraint {constraint}" if constraint else ""
-            return f"{type(error).__name__}: {type(cause).__name__} (SQLSTATE {sqlstate}{where})"
-        message = str(cause)  # SQLite's name tables and columns, never values
-    elif isinstance(error, sa.exc.SQLAlchemyError):
-        message = ""  # its text may carry the statement and its parameters
-    else:
-        message = str(error)
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
-    return text[:OUTCOME_LENGTH]
 
 
 def last_runs() -> dict[str, JobRun]:

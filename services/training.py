@@ -474,6 +474,44 @@ def _pass_seat_on(course: Course, now: datetime) -> None:
     _release_seat(course.id)
 
 
+CANCELLING_BATCH = 100
+
+
+def cancellable(course: Course) -> int:
+    """How many enrolments and places in line a cancellation of the course would end."""
+    from paging import capped_count
+
+    return capped_count(
+        sa.select(Enrolment).where(Enrolment.course_id == course.id, Enrolment.status.in_(ACTIVE))
+    )
+
+
+def cancel_course_task(task, progress) -> dict:
+    """The background task that cancels a course (services/tasks.py): the course was
+    closed for good when it was queued; here each enrolment and place in line is
+    cancelled and its participant told, a paid fee refunded by the course's rule. The
+    waiting list goes first, so that no freed seat is offered to someone in line."""
+    course = db.session.get(Course, task.params["course_id"])
+    actor = task.created_by.email
+    reason = task.params.get("reason") or None
+    done = task.processed
+    for statuses in ((EnrolmentStatus.WAITING,), SEAT_HOLDING):
+        while True:
+            batch = db.session.scalars(
+                sa.select(Enrolment)
+                .where(Enrolment.course_id == course.id, Enrolment.status.in_(statuses))
+                .order_by(Enrolment.id)
+                .limit(CANCELLING_BATCH)
+            ).all()
+            if not batch:
+                break
+            for enrolment in batch:
+                cancel(enrolment, actor, reason=reason)
+                done += 1
+                progress.step(processed=done, total=max(task.total, done))
+    return {"cancelled": done}
+
+
 def offer_free_seats(course: Course, now: datetime | None = None) -> int:
     """Offer seats that are free (say, after the capacity grew) to those in line."""
     now = now or utcnow()

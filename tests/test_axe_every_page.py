@@ -186,6 +186,8 @@ PAGES: dict[str, Page] = {
     "support_staff.edit_sub_application": Page(
         ADMIN, "/staff/support/sub-applications/{sub_application}", FORM
     ),
+    "tasks.index": Page(ADMIN, "/tasks/", MISSING),
+    "tasks.task": Page(ADMIN, "/tasks/{task}", MISSING),
     "invoicing_staff.desk": Page(ADMIN, "/staff/invoices/", MISSING),
     "invoicing_staff.invoice": Page(ADMIN, "/staff/invoices/{sent_invoice_number}", FORM),
     "invoicing_staff.bank_payments": Page(ADMIN, "/staff/invoices/bank", FORM),
@@ -218,6 +220,7 @@ PAGES: dict[str, Page] = {
 }
 
 EXCLUDED: dict[str, str] = {
+    "tasks.download": "a file download (the export a background task made)",
     "health.healthz": "JSON for the load balancer",
     "health.readyz": "JSON for the load balancer",
     "invoicing.pdf": "a PDF download",
@@ -491,6 +494,7 @@ def _demo_ids(app) -> dict:
         Ticket,
         TicketStatus,
     )
+    from models.tasks import ItemState, TaskState
     from models.training import Course, CourseOrganiser, Enrolment
     from services import (
         accounts,
@@ -499,9 +503,10 @@ def _demo_ids(app) -> dict:
         support,
         support_mail,
         support_ratings,
+        tasks,
         training,
     )
-    from services.invoicing import payouts
+    from services.invoicing import bulk, payouts
 
     def first(model, *where, order=None):
         query = sa.select(model).where(*where).order_by(order or model.id).limit(1)
@@ -542,7 +547,19 @@ def _demo_ids(app) -> dict:
         batch = payouts.run_batch(  # Tiina's paid demo invoices, paid out
             accounts.user_by_email(ADMIN), payouts.next_execution_date()
         )
+        # A bulk forwarding that failed: its page shows the reason, the items, a retry.
+        task, _new = tasks.enqueue(
+            "invoice-forward",
+            "axe-check-failed-forwarding",
+            accounts.user_by_email(ADMIN),
+            records=bulk.records(list(invoices.values())[:2]),
+            language="fi",
+        )
+        task.state, task.error, task.processed, task.failed_count = TaskState.FAILED, "1/2", 2, 1
+        task.items[0].state = ItemState.DONE
+        task.items[1].state, task.items[1].error = ItemState.FAILED, "HTTP 503"
         ids = {
+            "task": task.id,
             "inbound_mail": inbound.id,
             "payout_batch": batch.id,
             "reset_token": accounts.make_password_token(maija, key),

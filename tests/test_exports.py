@@ -446,3 +446,69 @@ def test_the_portal_staff_lists_export_every_company_with_the_filters(
 def test_customers_get_no_portal_staff_export(customer, orders):
     for export in ("/staff/portal/export.csv", "/staff/portal/invoices/export.xlsx"):
         assert customer.get(export).status_code in (302, 403, 404), export
+
+
+# ---------------------------------------------------------------- in the background
+
+
+def test_a_big_export_is_prepared_in_the_background_as_its_owner_gets_it(
+    app, customer, bergen_client, staff_of_company
+):
+    from html import unescape
+
+    from forms.tasks import new_key
+    from tests.fixtures.invoicing import run_tasks
+
+    page = text(customer.get("/portal/employees", query_string={"q": "Berg"}))
+    targets = [unescape(t) for t in re.findall(r'name="target" value="([^"]+)"', page)]
+    assert len(targets) == 2 and all("q=Berg" in target for target in targets)
+    form = {"key": new_key(), "target": targets[0]}
+    first = customer.post("/tasks/export", data=form)
+    second = customer.post("/tasks/export", data=form)  # a double click
+    assert first.status_code == 303 and second.location == first.location
+    assert 'badge--task-queued">Queued</span>' in text(customer.get(first.location))
+    assert export_events(app) == []  # nothing read yet
+
+    assert run_tasks(app) == 1
+    page = text(customer.get(first.location))
+    assert 'badge--task-done">Done</span>' in page and f"{first.location}/file" in page
+    rows = read_csv(customer.get(f"{first.location}/file"))
+    assert rows == read_csv(customer.get(targets[0]))  # the same rows as the direct download
+    assert len(rows) == 2 and "Berg" in rows[1]
+    # Made as its owner, within their scope, and audited as theirs.
+    [made, _direct] = export_events(app)
+    assert made.actor_email == "kunde@demokunde.example.com" and "rows: 1" in made.summary
+    # Nobody else gets the task or its file.
+    assert bergen_client.get(first.location).status_code == 404
+    assert bergen_client.get(f"{first.location}/file").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/portal/employees",  # a page, not an export
+        "https://evil.example/portal/employees/export.csv",
+        "//evil.example/portal/employees/export.csv",
+        "/nowhere/export.csv",
+    ],
+)
+def test_only_an_export_of_the_portal_is_prepared(customer, target):
+    from forms.tasks import new_key
+
+    assert (
+        customer.post("/tasks/export", data={"key": new_key(), "target": target}).status_code == 400
+    )
+
+
+def test_a_background_export_of_a_list_the_user_may_not_see_fails_with_a_reason(
+    app, customer, staff_world
+):
+    from forms.tasks import new_key
+    from tests.fixtures.invoicing import run_tasks
+
+    target = "/staff/invoices/export.csv"
+    response = customer.post("/tasks/export", data={"key": new_key(), "target": target})
+    run_tasks(app)
+    page = text(customer.get(response.location))
+    assert 'badge--task-failed">Failed</span>' in page and "You may not export this list." in page
+    assert export_events(app) == []

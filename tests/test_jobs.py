@@ -18,6 +18,7 @@ from models.mail import OutboxMessage
 from models.training import Course, Enrolment, EnrolmentEvent, EnrolmentStatus
 from models.types import utcnow
 from services import jobs
+from services.errors import error_summary
 from tests.fixtures.app import ROOT
 from tests.fixtures.training import _binding, _expired_offer_with_one_in_line
 
@@ -86,6 +87,8 @@ def test_jobs_run_when_due_at_a_given_time(app):
             "support-late-summary": "ran",
             "invoice-reminders": "ran",
             "payment-sandbox-notifies": "ran",
+            "purge-task-files": "ran",
+            "tasks": "off",  # JOBS_RUN_TASKS is off: a task worker runs them
             "deliver-mail": "off",  # JOBS_DELIVER_MAIL is off: a mail worker delivers
         }
         later = {o.job: o.state for o in jobs.run_due(now=now + timedelta(minutes=2))}
@@ -170,7 +173,7 @@ def test_a_database_error_is_recorded_without_the_values_it_quotes(app):
         with pytest.raises(sa.exc.IntegrityError) as raised:
             db.session.commit()
         db.session.rollback()
-    summary = jobs.error_summary(raised.value)
+    summary = error_summary(raised.value)
     assert summary.startswith("IntegrityError")
     assert "maija" not in summary and "INSERT" not in summary
 

@@ -1,5 +1,6 @@
 """The invoice desk: the invoicing users' invoices under /invoices, and the staff's desk
-under /staff/invoices (with the incoming bank payments, `bank.py`); the payment
+under /staff/invoices (with the incoming bank payments, `bank.py`, and the work on the
+selected invoices, `bulk.py`); the payment
 reminders (`reminders.py`), the receivables' ageing (`receivables.py`) and the payouts
 to the users (`payouts.py`) of both, and their lists' downloads (`exports.py`)."""
 
@@ -7,13 +8,23 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from blueprints.invoicing import bank, exports, payouts, public, receivables, reminders, staff
+from blueprints.invoicing import (
+    bank,
+    bulk,
+    exports,
+    payouts,
+    public,
+    receivables,
+    reminders,
+    staff,
+)
 
 bp = public.routes.register(Blueprint("invoicing", __name__, url_prefix="/invoices"))
 staff_bp = staff.routes.register(
     Blueprint("invoicing_staff", __name__, url_prefix="/staff/invoices")
 )
 bank.routes.register(staff_bp)  # incoming bank payments, in the staff's desk
+bulk.staff_routes.register(staff_bp)  # the selected invoices forwarded or reminded
 reminders.routes.register(bp)  # payment reminders: the user's,
 reminders.staff_routes.register(staff_bp)  # and the staff's
 receivables.staff_routes.register(staff_bp)  # the receivables' ageing, every user's

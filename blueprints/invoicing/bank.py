@@ -11,14 +11,19 @@ from flask_login import current_user
 
 from access import staff_required
 from blueprints.shared import Routes
+from blueprints.tasks import too_many
 from extensions import db
 from forms.invoicing import AllocateForm, BankFileForm, BankNoteForm
+from forms.tasks import TaskForm
 from models.invoicing import BankFile, BankPayment, BankPaymentState
+from models.tasks import Task
 from paging import paginate
+from services import tasks
 from services.invoicing import bank, camt
 
 routes = Routes()
 RECENT_FILES = 10
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a day's camt.054 of a large biller is a few MB
 
 
 def _page(
@@ -32,11 +37,17 @@ def _page(
     files = db.session.scalars(
         sa.select(BankFile).order_by(BankFile.id.desc()).limit(RECENT_FILES)
     ).all()
+    imports = db.session.scalars(
+        sa.select(Task).where(Task.kind == "bank-import").order_by(Task.id.desc()).limit(3)
+    ).all()
     html = render_template(
         "invoicing/staff_bank.html",
         form=form or BankFileForm(),
         page=page,
         files=files,
+        imports=imports,
+        import_outcome=import_outcome,
+        retry_form=TaskForm(),
         reasons=bank.REASONS,
         allocate=allocate,
         note=note,
@@ -55,29 +66,50 @@ def bank_payments() -> ResponseReturnValue:
 @routes.post("/bank")
 @staff_required
 def import_bank_file() -> ResponseReturnValue:
-    """Import the bank's file: each payment booked by its reference, the rest queued."""
+    """Queue the bank's file for import: each payment booked by its reference, the rest
+    left to staff; the page shows the import's state until it is done. A file that is
+    no bank report the import can read is refused at once."""
     form = BankFileForm()
     if not form.validate_on_submit():
         return _page(form, status=422)
     upload = form.file.data
+    data = upload.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        form.file.errors = [*form.file.errors, _("The file is larger than a bank file can be.")]
+        return _page(form, status=422)
     try:
-        done = bank.import_file(upload.read(), upload.filename or "", current_user)
+        camt.parse(data)  # a file the import cannot read is refused now, with the reason
     except camt.CamtError as exc:
-        db.session.rollback()
         form.file.errors = [*form.file.errors, str(exc.message)]
         return _page(form, status=422)
+    try:
+        _task, new = tasks.enqueue(
+            "bank-import",
+            form.key.data,
+            current_user,
+            params={"filename": (upload.filename or "")[:200]},
+            payload=data,
+            total=1,
+        )
+    except tasks.TooManyTasks:
+        form.file.errors = [*form.file.errors, too_many()]
+        return _page(form, status=422)
     db.session.commit()
-    flash(
-        _(
-            "The file was imported: %(booked)s payments booked on their invoices, "
-            "%(unmatched)s left for you to handle, %(repeated)s imported before.",
-            booked=done.booked,
-            unmatched=done.unmatched,
-            repeated=done.repeated,
-        ),
-        "success",
-    )
+    if new:
+        flash(_("The file is being imported; this page shows how it goes."), "info")
     return redirect(url_for("invoicing_staff.bank_payments"), 303)
+
+
+def import_outcome(task: Task) -> str:
+    """What a finished import did, in the reader's language."""
+    result = task.result or {}
+    return _(
+        "The file was imported: %(booked)s payments booked on their invoices, "
+        "%(unmatched)s left for you to handle, %(repeated)s imported before.",
+        booked=result.get("booked", 0),
+        unmatched=result.get("unmatched", 0),
+        repeated=result.get("repeated", 0),
+    )
 
 
 def _payment_or_404(payment_id: int) -> BankPayment:

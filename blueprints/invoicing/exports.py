@@ -15,8 +15,6 @@ from blueprints.invoicing.common import invoicing_user_required
 from blueprints.invoicing.public import OWN_ORDER, own_invoices
 from blueprints.invoicing.staff import (
     LIST_ORDERS,
-    on_the_desk,
-    open_receivables,
     search_invoices,
 )
 from blueprints.shared import Routes
@@ -74,7 +72,7 @@ def _invoice_columns() -> tuple[Column, ...]:
 @staff_required
 def desk_export(fmt: str) -> ResponseReturnValue:
     """Download the unsent invoices on the desk, in order of arrival, as CSV or Excel."""
-    rows = exports.iterate(on_the_desk(), LIST_ORDERS[ON_THE_DESK])
+    rows = exports.iterate(invoicing.on_the_desk(), LIST_ORDERS[ON_THE_DESK])
     return exports.export_response(
         fmt, "invoice-desk", DESK_COLUMNS, rows, personal=True, what="invoicing.desk"
     )
@@ -99,7 +97,7 @@ def search_export(fmt: str) -> ResponseReturnValue:
 @staff_required
 def receivables_export(fmt: str) -> ResponseReturnValue:
     """Download the open receivables, the oldest due date first, as CSV or Excel."""
-    rows = exports.iterate(open_receivables(), LIST_ORDERS[RECEIVABLE_OPEN])
+    rows = exports.iterate(invoicing.open_receivables(), LIST_ORDERS[RECEIVABLE_OPEN])
     return exports.export_response(
         fmt,
         "receivables",

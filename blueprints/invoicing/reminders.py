@@ -26,21 +26,6 @@ routes = Routes()  # the invoicing user's, under /invoices
 staff_routes = Routes()  # the staff's, under /staff/invoices
 
 
-def refusal(error: reminders.ReminderError) -> str:
-    """Why no reminder can go now, in the reader's language."""
-    if error.code == "not_yet" and error.day:
-        return _(
-            "The next reminder can be sent from %(day)s: a reminder gives at least 14 days "
-            "to pay, counted from the due date or the previous reminder.",
-            day=format_date(error.day, "medium"),
-        )
-    return {
-        "not_open": _("Only an open receivable can be reminded."),
-        "paid": _("Nothing is outstanding on the invoice."),
-        "limit": _("The invoice has had all the reminders allowed for it."),
-    }.get(error.code, _("No reminder can be sent now."))
-
-
 def preview(invoice: SalesInvoice) -> dict:
     """For the invoice's page: what the next reminder would claim, or why none can go."""
     if invoice.status != InvoiceStatus.OPEN:
@@ -48,7 +33,7 @@ def preview(invoice: SalesInvoice) -> dict:
     try:
         reminders.check(invoice)
     except reminders.ReminderError as error:
-        return {"calculation": None, "refusal": refusal(error)}
+        return {"calculation": None, "refusal": reminders.refusal(error)}
     return {"calculation": reminders.calculate(invoice), "refusal": None}
 
 
@@ -58,7 +43,7 @@ def _send(invoice: SalesInvoice, *, staff: bool) -> str | None:
         reminder = reminders.send(invoice, current_user)
     except reminders.ReminderError as error:
         db.session.rollback()
-        return refusal(error)
+        return reminders.refusal(error)
     except ForwardingError as error:
         db.session.rollback()
         if staff:

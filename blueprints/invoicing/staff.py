@@ -16,6 +16,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from access import staff_required
+from blueprints.invoicing import bulk as bulk_views
 from blueprints.invoicing.common import pdf_response
 from blueprints.invoicing.common import staff_invoice as _invoice_or_404
 from blueprints.shared import Routes
@@ -29,6 +30,7 @@ from forms.invoicing import (
     PaymentForm,
 )
 from forms.staff import ActionForm
+from forms.tasks import TaskForm
 from models.invoicing import (
     AWAITING_FINALISING,
     CREDIT_NOTE_STATUSES,
@@ -43,7 +45,7 @@ from models.invoicing import (
 )
 from models.types import one_of, utcnow
 from paging import capped_count, paginate, starts_with
-from services import registry
+from services import registry, tasks
 from services.invoicing import credit, finvoice
 from services.invoicing import desk as invoicing
 from services.invoicing.forwarding_errors import ForwardingError
@@ -76,7 +78,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 def desk() -> ResponseReturnValue:
     """Lähettämättömät laskut: in order of arrival, each with the day it is due."""
     now = utcnow()
-    page = paginate(on_the_desk(), LIST_ORDERS[ON_THE_DESK], per_page=50)
+    page = paginate(invoicing.on_the_desk(), LIST_ORDERS[ON_THE_DESK], per_page=50)
     # The oldest forwarded ones waiting for Viimeistele; the rest through the search.
     awaiting = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, AWAITING_FINALISING))
     forwarded = paginate(awaiting, LIST_ORDERS[AWAITING_FINALISING], FORWARDED_SHOWN, args={})
@@ -92,12 +94,8 @@ def desk() -> ResponseReturnValue:
         now=now,
         forwarding_day=invoicing.forwarding_day,
         forwarding_state=lambda invoice: invoicing.forwarding_state(invoice, now),
+        task_form=TaskForm(),
     )
-
-
-def on_the_desk() -> sa.Select:
-    """The unsent invoices on the desk: the desk's list and its export."""
-    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
 
 
 def search_invoices() -> tuple[InvoiceSearchForm, sa.Select, tuple, bool]:
@@ -171,21 +169,17 @@ def search() -> ResponseReturnValue:
     )
 
 
-def open_receivables() -> sa.Select:
-    """The open receivables: the list and its export."""
-    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
-
-
 @routes.get("/receivables")
 @staff_required
 def receivables() -> ResponseReturnValue:
     """Avoimet saatavat: the oldest due date first; the overdue are flagged."""
-    page = paginate(open_receivables(), LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
+    page = paginate(invoicing.open_receivables(), LIST_ORDERS[RECEIVABLE_OPEN], per_page=50)
     return render_template(
         "invoicing/staff_receivables.html",
         page=page,
         today=invoicing.today(),
         owed_back=credit.owed_back(),
+        task_form=TaskForm(),
     )
 
 
@@ -241,6 +235,8 @@ def _render_invoice(
         invoice=invoice,
         totals=invoicing.totals(invoice),
         action_form=ActionForm(),
+        task_form=TaskForm(),
+        background=tasks.for_record(invoicing.RECORD_TYPE, invoice.id, limit=1),
         correction_form=correction_form or CorrectionForm(formdata=None),
         payment_form=payment_form,
         message_errors=message_errors,
@@ -284,20 +280,24 @@ def _moved_on(invoice: SalesInvoice):
 @routes.post("/<number>/forward")
 @staff_required
 def forward(number: str) -> ResponseReturnValue:
-    """Forward by the delivery method; "finalise" also does Viimeistele in the same step."""
+    """Forward by the delivery method; "finalise" also does Viimeistele in the same step.
+
+    By email it is done at once (the mail is queued in the outbox); to the print service
+    or the operator, whose answer may take FORWARDING_TIMEOUT, a background task does
+    it, and the invoice's page shows how it goes."""
     invoice = _invoice_or_404(number)
-    if not ActionForm().validate_on_submit():
+    form = TaskForm()
+    if not form.validate_on_submit():
         abort(400)
     finalise_too = request.form.get("finalise") == "1"
+    if not invoicing.can_forward(invoice):
+        return _moved_on(invoice)
+    if invoice.delivery_method != DeliveryMethod.EMAIL:
+        return bulk_views.forward_in_background([invoice], form.key.data, finalise_too, one=True)
     try:
         invoicing.forward(invoice, current_user, finalise_too=finalise_too)
     except invoicing.InvoiceStateError:
         return _moved_on(invoice)
-    except ForwardingError as error:
-        flash(
-            _("Forwarding failed; the invoice was not sent: %(error)s", error=str(error)), "error"
-        )
-        return redirect(url_for("invoicing_staff.invoice", number=number))
     db.session.commit()
     if invoice.kind == InvoiceKind.CREDIT_NOTE:
         flash(_("The credit note was sent; an email telling the user is on its way."), "success")

@@ -15,6 +15,7 @@ from access import staff_required
 from blueprints.shared import Routes
 from extensions import db
 from forms.staff import ActionForm
+from forms.tasks import CancelCourseForm
 from forms.training import (
     CourseForm,
     CourseOrganiserForm,
@@ -23,8 +24,9 @@ from forms.training import (
 )
 from fragments import cached_content, content_key, staff_audience
 from models.training import Course, CourseOrganiser, Enrolment, EnrolmentStatus
+from models.types import utcnow
 from paging import CURSOR_ARGS, paginate
-from services import codes, course_organisers, exports, registry, training
+from services import codes, course_organisers, exports, registry, tasks, training
 from services.exports import Column
 from services.timezones import local_to_utc, utc_to_local
 
@@ -104,6 +106,8 @@ def _save_course(form: CourseForm, course: Course) -> None:
         value = getattr(form, name).data
         setattr(course, name, local_to_utc(value) if value else None)
     course.place = course.place or ""
+    if course.cancelled_at is not None:
+        course.is_open = False  # a cancelled course stays closed
 
 
 @routes.route("/courses/new", methods=["GET", "POST"])
@@ -163,7 +167,9 @@ def edit_course(course_id: int) -> ResponseReturnValue:
 def close_course(course_id: int) -> ResponseReturnValue:
     """Close a course for enrolment, or open it again."""
     course = db.get_or_404(Course, course_id)
-    if ActionForm().validate_on_submit():
+    if course.cancelled_at is not None:
+        flash(_("The course is cancelled: it cannot be opened again."), "error")
+    elif ActionForm().validate_on_submit():
         course.is_open = not course.is_open
         db.session.flush()
         training.offer_free_seats(course)  # seats freed while closed: the queue comes first
@@ -268,7 +274,53 @@ def participants(course_id: int) -> ResponseReturnValue:
         filters=filters,
         labels=status_labels(),
         action_form=ActionForm(),
+        cancel_form=CancelCourseForm(formdata=None),
+        cancelling=_cancelling(course),
     )
+
+
+def _cancelling(course: Course):
+    """The course's latest cancellation task, if it has one."""
+    found = tasks.for_record(COURSE_RECORD, course.id, limit=1)
+    return found[0][0] if found else None
+
+
+COURSE_RECORD = "course"
+
+
+@routes.post("/courses/<id:course_id>/cancel")
+@staff_required
+def cancel_course(course_id: int) -> ResponseReturnValue:
+    """Cancel the course: closed for good at once, then in the background each
+    enrolment and place in line cancelled, its participant told, a paid fee refunded."""
+    from blueprints.tasks import too_many
+
+    course = db.get_or_404(Course, course_id)
+    form = CancelCourseForm()
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+    existing = _cancelling(course)
+    if course.cancelled_at is not None and existing is not None:
+        flash(_("The course is cancelled already; nothing was done twice."), "info")
+        return redirect(url_for("tasks.task", task_id=existing.id), 303)
+    try:
+        task, _new = tasks.enqueue(
+            "course-cancel",
+            form.key.data,
+            current_user,
+            records=[tasks.Record(COURSE_RECORD, course.id, str(course.id))],
+            params={"course_id": course.id, "reason": form.reason.data},
+            total=training.cancellable(course),
+        )
+    except tasks.TooManyTasks:
+        flash(too_many(), "error")
+        return redirect(url_for("training_staff.participants", course_id=course.id), 303)
+    course.is_open = False
+    course.cancelled_at = course.cancelled_at or utcnow()
+    db.session.commit()
+    flash(_("The course is cancelled; its participants are being told."), "info")
+    return redirect(url_for("tasks.task", task_id=task.id), 303)
 
 
 PARTICIPANT_ORDER = (Enrolment.created_at, Enrolment.id)

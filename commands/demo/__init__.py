@@ -71,14 +71,14 @@ def _stop_on_sigterm(_signum: int, _frame) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_worker(worker: subprocess.Popen, timeout: float) -> None:
-    """Ask the mail worker to stop, wait for it, and kill it if it does not in time."""
+def _stop_worker(worker: subprocess.Popen, timeout: float, name: str = "mail worker") -> None:
+    """Ask a worker to stop, wait for it, and kill it if it does not in time."""
     if worker.poll() is None:
         worker.terminate()
     try:
         worker.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        click.echo(f"The mail worker did not stop within {timeout:g} s; killing it.", err=True)
+        click.echo(f"The {name} did not stop within {timeout:g} s; killing it.", err=True)
         worker.kill()
         worker.wait()
 
@@ -88,9 +88,9 @@ def _stop_worker(worker: subprocess.Popen, timeout: float) -> None:
 @click.option("--port", default=5000, show_default=True)
 @with_appcontext
 def serve(host: str, port: int) -> None:
-    """Serve the portal for development, with the mail worker beside it.
+    """Serve the portal for development, with the mail and task workers beside it.
 
-    SIGTERM and Ctrl+C stop both; the mail worker also stops if this process is killed.
+    SIGTERM and Ctrl+C stop them all; the workers also stop if this process is killed.
     """
     from werkzeug.serving import run_simple
 
@@ -110,7 +110,7 @@ def serve(host: str, port: int) -> None:
         signal.SIGTERM: signal.signal(signal.SIGTERM, _stop_on_sigterm),
         signal.SIGINT: signal.getsignal(signal.SIGINT),
     }
-    worker = None
+    worker = tasks = None
     try:
         worker = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "app", "mail", "worker"],
@@ -118,6 +118,12 @@ def serve(host: str, port: int) -> None:
             preexec_fn=_die_with_parent(),
         )
         click.echo(f"Mail worker: pid {worker.pid}.")
+        tasks = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "tasks", "worker"],
+            env=env,
+            preexec_fn=_die_with_parent(),
+        )
+        click.echo(f"Task worker: pid {tasks.pid}.")
         run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
     except KeyboardInterrupt:
         pass  # a stop before the server loop ran
@@ -125,8 +131,13 @@ def serve(host: str, port: int) -> None:
         # Stopping now: a second Ctrl+C or SIGTERM must not cut this short.
         for signum in previous:
             signal.signal(signum, signal.SIG_IGN)
+        if tasks is not None:
+            tasks.terminate()  # both stop at once; each finishes what it is doing
         if worker is not None:
             _stop_worker(worker, grace)
+        if tasks is not None:
+            task_grace = 2 * app.config["FORWARDING_TIMEOUT"] + 5  # a call to finish
+            _stop_worker(tasks, task_grace, "task worker")
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     click.echo("The portal stopped.")

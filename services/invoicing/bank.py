@@ -136,6 +136,25 @@ def import_file(data: bytes, filename: str, actor: User | None) -> Imported:
     return Imported(file, file.booked, file.unmatched, file.repeated, report.skipped)
 
 
+def import_task(task, progress) -> dict:
+    """The background task of an uploaded file (services/tasks.py): the whole file in
+    one transaction, or nothing of it with the reason the file could not be read."""
+    from services.tasks import TaskError
+
+    try:
+        done = import_file(task.payload or b"", task.params.get("filename", ""), task.created_by)
+    except camt.CamtError as exc:
+        raise TaskError(str(exc.message)) from None
+    result = {
+        "file_id": done.file.id,
+        "booked": done.booked,
+        "unmatched": done.unmatched,
+        "repeated": done.repeated,
+    }
+    progress.step(processed=1, payload=None)  # commits the import; the upload is let go
+    return result
+
+
 def _known(bank_references: list[str]) -> set[str]:
     known: set[str] = set()
     for start in range(0, len(bank_references), CHUNK):

@@ -23,6 +23,7 @@ from models.auth import Role, User
 from models.invoicing import (
     EDITABLE,
     ON_THE_DESK,
+    RECEIVABLE_OPEN,
     DeliveryMethod,
     EventKind,
     InvoiceKind,
@@ -212,6 +213,16 @@ def forwarding_state(invoice: SalesInvoice, now: datetime | None = None) -> str 
     return workdays.forwarding_state(invoice.sent_at, now or utcnow())
 
 
+def on_the_desk() -> sa.Select:
+    """The unsent invoices on the desk: the desk's list and its export."""
+    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
+
+
+def open_receivables() -> sa.Select:
+    """The open receivables: the list and its export."""
+    return sa.select(SalesInvoice).where(one_of(SalesInvoice.status, RECEIVABLE_OPEN))
+
+
 def desk_counts(now: datetime | None = None) -> dict[str, int]:
     """How many unsent invoices are due today and how many are late.
 
@@ -221,7 +232,7 @@ def desk_counts(now: datetime | None = None) -> dict[str, int]:
     """
     late_until, today_until = workdays.desk_cutoffs(now or utcnow())
     sent = SalesInvoice.sent_at
-    queue = sa.select(SalesInvoice).where(one_of(SalesInvoice.status, ON_THE_DESK))
+    queue = on_the_desk()
     # Each a range of the queue's index, counted up to the cap (see paging.capped_count).
     return {
         "today": capped_count(queue.where(sent > late_until, sent <= today_until)),

@@ -23,6 +23,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import format_date
+from flask_babel import gettext as _
 
 from extensions import db
 from models.audit import AuditAction
@@ -53,6 +55,21 @@ class ReminderError(Exception):
         super().__init__(code)
         self.code = code
         self.day = day  # for "not_yet": the first day a reminder may go
+
+
+def refusal(error: ReminderError) -> str:
+    """Why no reminder can go now, in the reader's language."""
+    if error.code == "not_yet" and error.day:
+        return _(
+            "The next reminder can be sent from %(day)s: a reminder gives at least 14 days "
+            "to pay, counted from the due date or the previous reminder.",
+            day=format_date(error.day, "medium"),
+        )
+    return {
+        "not_open": _("Only an open receivable can be reminded."),
+        "paid": _("Nothing is outstanding on the invoice."),
+        "limit": _("The invoice has had all the reminders allowed for it."),
+    }.get(error.code, _("No reminder can be sent now."))
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,37 @@ document.addEventListener("DOMContentLoaded", () => {
   fit();
   wide.addEventListener("change", fit);
 });
+
+// Background tasks: while a task shown on the page is queued or running, fetch the page
+// again every few seconds and put the task's new state in its place (its region is
+// polite-live, so a screen reader hears the change). Without script, the reload link
+// in the region does the same.
+document.addEventListener("DOMContentLoaded", () => {
+  const watched = () => [...document.querySelectorAll("[data-task-refresh='on']")];
+  if (!watched().length) {
+    return;
+  }
+  const poll = async () => {
+    try {
+      const answer = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!answer.ok) {
+        return;
+      }
+      const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+      for (const region of watched()) {
+        const next = fresh.getElementById(region.id);
+        if (next && next.innerHTML !== region.innerHTML) {
+          region.innerHTML = next.innerHTML;
+          region.className = next.className;
+          region.dataset.taskRefresh = next.dataset.taskRefresh;
+        }
+      }
+    } catch (error) {
+      // A network hiccup: the next round tries again.
+    }
+    if (watched().length) {
+      window.setTimeout(poll, 2000);
+    }
+  };
+  window.setTimeout(poll, 2000);
+});

@@ -3,7 +3,6 @@ booked on the invoice its reference names, the rest handled by staff."""
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 
 import pytest
@@ -17,6 +16,7 @@ from services.invoicing import bank, camt, reference
 from tests.fixtures import invoicing as invoicing_fixtures
 from tests.fixtures.bank import Paid, camt053, camt054, entry
 from tests.fixtures.invoicing import TIINA, invoice_row, mails, open_invoice, page
+from tests.fixtures.invoicing import upload_bank_file as upload
 
 app_config = invoicing_fixtures.app_config  # the sandboxes mounted
 staff = invoicing_fixtures.staff
@@ -28,14 +28,6 @@ def receivable(app: Flask, tiina: FlaskClient, staff: FlaskClient):
     """An open receivable of 125,49 €: its number and its reference."""
     number = open_invoice(app, tiina, staff)
     return number, invoice_row(app, number).reference
-
-
-def upload(client: FlaskClient, data: bytes, name: str = "camt054.xml"):
-    return client.post(
-        "/staff/invoices/bank",
-        data={"file": (io.BytesIO(data), name)},
-        content_type="multipart/form-data",
-    )
 
 
 def payments(app: Flask) -> dict[str, BankPayment]:

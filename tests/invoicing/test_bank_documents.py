@@ -6,7 +6,6 @@ shape the banks send, with what a real file carries beside the payments."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from flask.testing import FlaskClient
 from models.invoicing import InvoiceStatus
 from services.invoicing import camt
 from tests.fixtures import invoicing as invoicing_fixtures
-from tests.fixtures.invoicing import invoice_row, open_invoice, page
+from tests.fixtures.invoicing import invoice_row, open_invoice, page, upload_bank_file
 
 app_config = invoicing_fixtures.app_config
 staff = invoicing_fixtures.staff
@@ -67,11 +66,7 @@ def test_the_newer_version_reads_the_same():
 
 
 def upload(client: FlaskClient, name: str):
-    return client.post(
-        "/staff/invoices/bank",
-        data={"file": (io.BytesIO(document(name)), name)},
-        content_type="multipart/form-data",
-    )
+    return upload_bank_file(client, document(name), name)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ left to staff."""
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from tests.fixtures.invoicing import (
     pdf_text,
     print_jobs,
     sent_invoice,
+    upload_bank_file,
 )
 
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
@@ -374,7 +374,7 @@ def test_a_failed_sending_keeps_the_credit_booked_and_staff_send_it_again(
     assert note.status == InvoiceStatus.CREDIT_UNSENT and "did not answer" in note.last_error
     assert invoice_row(app, number).status == InvoiceStatus.CREDITED  # booked whole
     assert mails(app, "invoicing_credited") == []
-    again = staff.post(f"/staff/invoices/{note.number}/forward", data={"finalise": "0"})
+    again = forward(staff, note.number, finalise=False)
     assert again.status_code == 302
     [note] = credit_notes(app, number)
     assert note.status == InvoiceStatus.CREDIT_SENT and note.last_error == ""
@@ -448,11 +448,7 @@ def test_crediting_needs_the_csrf_token(app, tiina, staff):
 
 
 def upload(client, data: bytes):
-    return client.post(
-        "/staff/invoices/bank",
-        data={"file": (io.BytesIO(data), "camt054.xml")},
-        content_type="multipart/form-data",
-    )
+    return upload_bank_file(client, data)
 
 
 def test_a_bank_payment_to_a_credited_invoice_waits_for_staff_as_credited(app, tiina, staff):

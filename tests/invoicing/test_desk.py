@@ -67,7 +67,12 @@ def test_the_desk_lists_unsent_invoices_in_order_of_arrival_with_their_method(
     set_sent_at(app, email, at(2026, 11, 23, 9))
     set_sent_at(app, einvoice, at(2026, 11, 23, 10))
     text = page(staff.get("/staff/invoices/"))
-    rows = re.findall(r"<tr>\s*<td><a href=\"/staff/invoices/(\d+)\">.*?</tr>", text, re.S)
+    rows = re.findall(
+        r"<tr>\s*<td class=\"select-cell\">.*?</td>\s*"
+        r"<td><a href=\"/staff/invoices/(\d+)\">.*?</tr>",
+        text,
+        re.S,
+    )
     assert rows == [email, einvoice, post]
     for number, method in ((email, "Email"), (einvoice, "E-invoice"), (post, "Post")):
         row = re.search(rf'<a href="/staff/invoices/{number}">.*?</tr>', text, re.S).group(0)
@@ -310,8 +315,9 @@ def test_an_outage_leaves_the_invoice_unsent_and_a_retry_works(
     response = forward(staff, number)
     assert response.status_code == 302
     text = page(staff.get(response.headers["Location"]))
-    assert "Forwarding failed; the invoice was not sent" in text
-    assert "Forwarding failed: the invoice was not sent" in text  # the notice on the page
+    # The background task's failure, and the notice of the invoice itself.
+    assert 'badge--task-failed">Failed</span>' in text
+    assert "Forwarding failed: the invoice was not sent" in text
     assert "(HTTP 503): service unavailable" in text
     assert_untouched_by_failure(app, number, "HTTP 503")
     assert print_jobs(app) == [] and operator_messages(app) == []
