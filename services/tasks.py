@@ -103,24 +103,19 @@ def enqueue(
     payload: bytes | None = None,
     total: int | None = None,
     language: str | None = None,
+    capped: bool = True,
 ) -> tuple[Task, bool]:
     """Queue a task for the actor's click with idempotency key `key`: the task, and
     whether it is new (False: the same click came before, and its task is returned).
 
-    The caller commits, in the same transaction as whatever else the click records."""
+    The caller commits, in the same transaction as whatever else the click records.
+    `capped`: False for the work a record itself needs done (a credit note's sending),
+    which is never refused for the user's other tasks."""
     assert kind in KINDS, kind
     existing = by_key(actor, key)
     if existing is not None:
         return existing, False
-    active = db.session.scalar(
-        sa.select(sa.func.count()).select_from(
-            sa.select(Task.id)
-            .where(Task.created_by_id == actor.id, Task.state.in_(ACTIVE))
-            .limit(MAX_ACTIVE_PER_USER)
-            .subquery()
-        )
-    )
-    if active >= MAX_ACTIVE_PER_USER:
+    if capped and _active_count(actor) >= MAX_ACTIVE_PER_USER:
         raise TooManyTasks
     records = list(records)[:MAX_ITEMS]
     task = Task(
@@ -145,6 +140,18 @@ def enqueue(
             raise
         return existing, False
     return task, True
+
+
+def _active_count(user) -> int:
+    """The user's tasks waiting or running, counted up to MAX_ACTIVE_PER_USER."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(
+            sa.select(Task.id)
+            .where(Task.created_by_id == user.id, Task.state.in_(ACTIVE))
+            .limit(MAX_ACTIVE_PER_USER)
+            .subquery()
+        )
+    )
 
 
 def by_key(user, key: str) -> Task | None:

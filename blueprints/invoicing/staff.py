@@ -46,7 +46,7 @@ from models.invoicing import (
 from models.types import one_of, utcnow
 from paging import capped_count, paginate, starts_with
 from services import registry, tasks
-from services.invoicing import credit, finvoice
+from services.invoicing import bulk, credit, finvoice
 from services.invoicing import desk as invoicing
 from services.invoicing.forwarding_errors import ForwardingError
 
@@ -393,6 +393,28 @@ def credit_note(number: str) -> ResponseReturnValue:
         form.form_errors.append(str(error.message))
         return _render_invoice(_invoice_or_404(number), credit_form=form, status=422)
     note_number = note.number
+    if note.delivery_method != DeliveryMethod.EMAIL:
+        # By post or e-invoice, sent by a background task: the note's own key, so that
+        # however the form is sent again the note is sent once. Booked with it.
+        db.session.flush()
+        task, _new = tasks.enqueue(
+            "invoice-forward",
+            f"credit-note-{note.id}",
+            current_user,
+            records=bulk.records([note]),
+            params={"finalise": False},
+            capped=False,
+        )
+        db.session.commit()
+        flash(
+            _(
+                "Credit note %(number)s was booked; it is being sent, and this page shows "
+                "how it goes.",
+                number=note_number,
+            ),
+            "info",
+        )
+        return redirect(url_for("invoicing_staff.invoice", number=note_number))
     try:
         invoicing.forward(note, current_user)
     except ForwardingError as error:  # booked and kept; staff send it again from its page

@@ -82,8 +82,12 @@ def retry(task_id: int) -> ResponseReturnValue:
 def _back(task: Task) -> str:
     """Where a click about the task returns: the page it came from, when it is ours."""
     target = request.form.get("next", "")
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # not an address at all ("http://[")
+        parts = None
+    own = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    if parts and own and not parts.netloc:
         return target
     return url_for("tasks.task", task_id=task.id)
 
@@ -113,7 +117,10 @@ def export() -> ResponseReturnValue:
     form = ExportTaskForm()
     if not form.validate_on_submit():
         abort(400)
-    target = urlsplit(form.target.data)
+    try:
+        target = urlsplit(form.target.data)
+    except ValueError:  # not an address at all ("http://[")
+        abort(400)
     if target.scheme or target.netloc or not _is_export(target.path):
         abort(400)
     try:

@@ -251,3 +251,26 @@ def test_a_customer_sees_no_staff_task(app, live_server, tiina, staff):
     assert tiina.post(f"/tasks/{task.id}/retry", data={"key": new_key()}).status_code == 404
     assert tiina.post("/staff/invoices/forward-selected", data={}).status_code in (302, 403)
     assert f'href="/tasks/{task.id}"' not in page(tiina.get("/tasks/"))
+
+
+@pytest.mark.parametrize(
+    ("back", "expected"),
+    [
+        ("/staff/invoices/?after=3", "/staff/invoices/?after=3"),  # the page it came from
+        ("//evil.example/", None),
+        ("/\\evil.example/", None),
+        ("https://evil.example/", None),
+        ("http://[", None),
+    ],
+)
+def test_a_retry_returns_only_to_a_page_of_the_portal(app, tiina, staff, back, expected):
+    number = sent_invoice(tiina, app, "posti")
+    post_forward(staff, number, new_key())
+    with app.app_context():
+        task = db.session.scalars(sa.select(Task)).one()
+        task.state = TaskState.FAILED
+        db.session.commit()
+        task_id = task.id
+    response = staff.post(f"/tasks/{task_id}/retry", data={"key": new_key(), "next": back})
+    assert response.status_code == 303
+    assert response.location == (expected or f"/tasks/{task_id}")
