@@ -58,6 +58,7 @@ NO_APPLICATION = frozenset(
         "auth",
         "staff",
         "audit",
+        "tasks",  # the background tasks of every part
         "punchout_sandbox",
         "print_sandbox",
         "operator_sandbox",
