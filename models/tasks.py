@@ -47,6 +47,14 @@ class Task(db.Model):
         # The worker's queue: only the tasks not yet finished, the oldest first.
         partial_index("ix_task_active", "id", where=sql_list("state", ACTIVE)),
         sa.Index("ix_task_created_by_id", "created_by_id", "id"),
+        # A user's tasks not yet finished (at most five), counted at each click.
+        partial_index("ix_task_active_by_user", "created_by_id", where=sql_list("state", ACTIVE)),
+        # What the purge job forgets: files and uploads kept, by when they finished.
+        partial_index(
+            "ix_task_kept_files",
+            "finished_at",
+            where="file_name IS NOT NULL OR payload IS NOT NULL",
+        ),
         sa.Index("ix_task_kind", "kind", "id"),  # a part's recent tasks (the bank files)
         sa.CheckConstraint("processed >= 0 AND total >= 0", name="counts"),
     )

@@ -336,7 +336,7 @@ def export_task(task, progress) -> dict:
     """The background task of an export (services/tasks.py): the list's own download,
     made as its creator would get it (the same view, access checks, filters and bounded
     batches), kept as the task's file for TASK_FILE_DAYS days."""
-    from flask import current_app
+    from flask import current_app, g
     from flask_babel import force_locale
     from flask_login import login_user
     from werkzeug.exceptions import HTTPException
@@ -346,6 +346,10 @@ def export_task(task, progress) -> dict:
     app = current_app._get_current_object()
     path, query = task.params["path"], task.params.get("query", "")
     with app.test_request_context(path, query_string=query, method="GET"):
+        # The worker's app context outlives this export: its user and its time zone
+        # are this task's only (Flask-Login and Flask-Babel keep them in `g`).
+        g.pop("_login_user", None)
+        g.pop("_flask_babel", None)
         if not login_user(task.created_by):
             raise TaskError(_("The account that asked for the export is no longer active."))
         with force_locale(task.language):
@@ -359,10 +363,14 @@ def export_task(task, progress) -> dict:
             if not isinstance(response, Response) or response.status_code != 200:
                 raise TaskError(_("You may not export this list."))
             body = io.BytesIO()
-            for chunk in response.response:  # a batch of rows, or a block of the workbook
-                body.write(chunk.encode() if isinstance(chunk, str) else chunk)
-                progress.step()  # the lease renewed while a long export goes on
-            response.close()
+            try:
+                for chunk in response.response:  # a batch of rows, or a workbook's block
+                    body.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                    progress.step()  # the lease renewed while a long export goes on
+            finally:
+                response.close()  # within the request: its audit and contexts end in order
+    g.pop("_login_user", None)
+    g.pop("_flask_babel", None)
     disposition = response.headers.get("Content-Disposition", "")
     match = re.search(r'filename="([^"]+)"', disposition)
     data = body.getvalue()

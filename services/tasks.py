@@ -21,6 +21,7 @@ import importlib
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models.tasks import ACTIVE, ItemState, Task, TaskItem, TaskState
-from models.types import utcnow
+from models.types import UTCDateTime, one_of, utcnow
 from services.errors import error_summary
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def _active_count(user) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(
             sa.select(Task.id)
-            .where(Task.created_by_id == user.id, Task.state.in_(ACTIVE))
+            .where(Task.created_by_id == user.id, one_of(Task.state, ACTIVE))
             .limit(MAX_ACTIVE_PER_USER)
             .subquery()
         )
@@ -184,9 +185,12 @@ def can_see(task: Task, user) -> bool:
     """Its creator sees a task; staff see the staff's tasks (not another's export)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    if task.created_by_id == user.id:
-        return True
-    return bool(user.is_staff) and KINDS[task.kind].staff_only
+    if KINDS[task.kind].staff_only or task.params.get("staff"):
+        # Staff work: for staff only, its creator too (one who is staff no longer loses it).
+        if not user.is_staff:
+            return False
+        return task.created_by_id == user.id or KINDS[task.kind].staff_only
+    return task.created_by_id == user.id
 
 
 # --- Claiming and running ------------------------------------------------------------
@@ -208,10 +212,7 @@ def claim_next(now: datetime | None = None) -> tuple[int, datetime] | None:
     """Take the oldest queued task (or one whose worker died): its id and lease."""
     now = now or utcnow()
     candidates = db.session.scalars(
-        sa.select(Task.id)
-        .where(Task.state.in_([sa.literal_column(f"'{s}'") for s in ACTIVE]))
-        .order_by(Task.id)
-        .limit(QUEUE_SCAN)
+        sa.select(Task.id).where(one_of(Task.state, ACTIVE)).order_by(Task.id).limit(QUEUE_SCAN)
     ).all()
     for task_id in candidates:
         lease = now + lease_length()
@@ -222,7 +223,7 @@ def claim_next(now: datetime | None = None) -> tuple[int, datetime] | None:
                 state=TaskState.RUNNING,
                 locked_until=lease,
                 attempts=Task.attempts + 1,
-                started_at=sa.func.coalesce(Task.started_at, now),
+                started_at=sa.func.coalesce(Task.started_at, sa.literal(now, UTCDateTime)),
             )
             .execution_options(synchronize_session=False)
         )
@@ -299,8 +300,9 @@ def run_claimed(task_id: int, lease: datetime) -> TaskState | None:
         return TaskState.FAILED if done else None
     except Exception as exc:
         db.session.rollback()
-        summary = error_summary(exc)
-        log.exception("task %s (%s) failed: %s", task_id, task.kind, summary)
+        # The frames, never the exception's text (it may quote personal data).
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("task %s (%s) failed: %s\n%s", task_id, task.kind, error_summary(exc), frames)
         with force_locale(task.language):
             reason = str(_l("The task failed on an unexpected error; it can be tried again."))
         done = progress.finish(TaskState.FAILED, error=reason)
@@ -382,7 +384,10 @@ def each_item(
             raise
         except Exception as exc:
             db.session.rollback()
-            log.exception("task %s item %s failed: %s", task.id, item_id, error_summary(exc))
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "task %s item %s failed: %s\n%s", task.id, item_id, error_summary(exc), frames
+            )
             outcome, error = ItemState.FAILED, str(_l("An unexpected error; try it again."))
         item = db.session.get(TaskItem, item_id)
         item.state, item.error = outcome, error[:ERROR_LENGTH]
@@ -411,12 +416,20 @@ def retry(task: Task) -> bool:
             attempts=0,
             failed_count=0,
             finished_at=None,
-            processed=sa.select(sa.func.count())
-            .where(
-                TaskItem.task_id == task.id,
-                TaskItem.state.in_([ItemState.DONE, ItemState.SKIPPED]),
-            )
-            .scalar_subquery(),
+            # Work on records counts its items; other work (a course's enrolments) keeps
+            # its count, and goes on from where it stopped.
+            processed=sa.case(
+                (
+                    Task.total == len(task.items),
+                    sa.select(sa.func.count())
+                    .where(
+                        TaskItem.task_id == task.id,
+                        TaskItem.state.in_([ItemState.DONE, ItemState.SKIPPED]),
+                    )
+                    .scalar_subquery(),
+                ),
+                else_=Task.processed,
+            ),
         )
         .execution_options(synchronize_session=False)
     )
@@ -459,21 +472,21 @@ def purge_job(now: datetime) -> str:
 
 
 def purge_files(now: datetime | None = None, batch: int = 100) -> int:
-    """Forget the files of tasks finished more than TASK_FILE_DAYS days ago."""
+    """Forget the files and uploads of tasks finished more than TASK_FILE_DAYS days ago
+    (an export's file, a bank file that failed): they may hold personal data."""
     cutoff = (now or utcnow()) - timedelta(days=current_app.config["TASK_FILE_DAYS"])
+    kept = sa.or_(Task.file_name.is_not(None), Task.payload.is_not(None))
     purged = 0
     while True:
         ids = db.session.scalars(
-            sa.select(Task.id)
-            .where(Task.file_name.is_not(None), Task.finished_at < cutoff)
-            .limit(batch)
+            sa.select(Task.id).where(kept, Task.finished_at < cutoff).limit(batch)
         ).all()
         if not ids:
             return purged
         db.session.execute(
             sa.update(Task)
             .where(Task.id.in_(ids))
-            .values(file_name=None, file_type=None, file_data=None)
+            .values(file_name=None, file_type=None, file_data=None, payload=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()

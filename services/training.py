@@ -491,24 +491,42 @@ def cancel_course_task(task, progress) -> dict:
     closed for good when it was queued; here each enrolment and place in line is
     cancelled and its participant told, a paid fee refunded by the course's rule. The
     waiting list goes first, so that no freed seat is offered to someone in line."""
+    from models.tasks import ItemState
+
     course = db.session.get(Course, task.params["course_id"])
     actor = task.created_by.email
     reason = task.params.get("reason") or None
-    done = task.processed
+    # Those cancelled already (by an earlier run of the task): the count goes on.
+    done = task.result.get("cancelled", 0) if task.result else 0
+    done = max(done, task.processed)
+    passed: set[int] = set()  # cancelled meanwhile by someone else: skipped
     for statuses in ((EnrolmentStatus.WAITING,), SEAT_HOLDING):
         while True:
             batch = db.session.scalars(
                 sa.select(Enrolment)
-                .where(Enrolment.course_id == course.id, Enrolment.status.in_(statuses))
+                .where(
+                    Enrolment.course_id == course.id,
+                    Enrolment.status.in_(statuses),
+                    Enrolment.id.not_in(passed) if passed else sa.true(),
+                )
                 .order_by(Enrolment.id)
                 .limit(CANCELLING_BATCH)
             ).all()
             if not batch:
                 break
             for enrolment in batch:
-                cancel(enrolment, actor, reason=reason)
+                enrolment_id = enrolment.id
+                try:
+                    cancel(enrolment, actor, reason=reason)
+                except EnrolmentError:  # the participant cancelled at the same moment
+                    db.session.rollback()
+                    passed.add(enrolment_id)
+                    continue
                 done += 1
                 progress.step(processed=done, total=max(task.total, done))
+    for item in task.items:
+        item.state = ItemState.DONE
+    progress.step(processed=max(task.total, done), total=max(task.total, done))
     return {"cancelled": done}
 
 

@@ -5,8 +5,6 @@ task's page says which went and why any did not."""
 
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -19,12 +17,12 @@ from blueprints.tasks import too_many
 from extensions import db
 from forms.tasks import TaskForm
 from models.invoicing import SalesInvoice
+from security import database_id
 from services import tasks
 from services.invoicing import bulk
 from services.invoicing import desk as invoicing
 
 staff_routes = Routes()
-_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def forward_in_background(
@@ -55,8 +53,9 @@ def selected_invoices(statement: sa.Select) -> list[SalesInvoice]:
     """The invoices ticked on a list (`invoice` ids), among those `statement` finds."""
     ids = []
     for value in request.form.getlist("invoice")[: tasks.MAX_ITEMS]:
-        if _DIGITS.fullmatch(value):
-            ids.append(int(value))
+        found_id = database_id(value)
+        if found_id is not None:
+            ids.append(found_id)
     if not ids:
         return []
     found = db.session.scalars(statement.where(SalesInvoice.id.in_(ids))).all()

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.exceptions import HTTPException
 
+import security
 from blueprints.shared import Routes
 from extensions import db, limiter
 from forms.tasks import ExportTaskForm, TaskForm, new_key
@@ -81,15 +82,7 @@ def retry(task_id: int) -> ResponseReturnValue:
 
 def _back(task: Task) -> str:
     """Where a click about the task returns: the page it came from, when it is ours."""
-    target = request.form.get("next", "")
-    try:
-        parts = urlsplit(target)
-    except ValueError:  # not an address at all ("http://[")
-        parts = None
-    own = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    if parts and own and not parts.netloc:
-        return target
-    return url_for("tasks.task", task_id=task.id)
+    return security.safe_next(request.form.get("next")) or url_for("tasks.task", task_id=task.id)
 
 
 @routes.get("/<id:task_id>/file")
@@ -128,7 +121,7 @@ def export() -> ResponseReturnValue:
             "export",
             form.key.data,
             current_user,
-            params={"path": target.path, "query": target.query},
+            params={"path": target.path, "query": target.query, "staff": current_user.is_staff},
         )
     except tasks.TooManyTasks:
         flash(too_many(), "error")

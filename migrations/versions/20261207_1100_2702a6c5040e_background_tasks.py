@@ -21,6 +21,7 @@ branch_labels = None
 depends_on = None
 
 ACTIVE = sa.text("state IN ('queued', 'running')")
+KEPT = sa.text("file_name IS NOT NULL OR payload IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -58,6 +59,10 @@ def upgrade() -> None:
     op.create_index("ix_task_active", "task", ["id"], postgresql_where=ACTIVE, sqlite_where=ACTIVE)
     op.create_index("ix_task_created_by_id", "task", ["created_by_id", "id"])
     op.create_index("ix_task_kind", "task", ["kind", "id"])
+    op.create_index("ix_task_active_by_user", "task", ["created_by_id"],
+                    postgresql_where=ACTIVE, sqlite_where=ACTIVE)
+    op.create_index("ix_task_kept_files", "task", ["finished_at"],
+                    postgresql_where=KEPT, sqlite_where=KEPT)  # fmt: skip
     op.create_table(
         "task_item",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -84,6 +89,8 @@ def downgrade() -> None:
         batch_op.drop_column("cancelled_at")
     op.drop_index("ix_task_item_record", table_name="task_item")
     op.drop_table("task_item")
+    op.drop_index("ix_task_kept_files", table_name="task")
+    op.drop_index("ix_task_active_by_user", table_name="task")
     op.drop_index("ix_task_kind", table_name="task")
     op.drop_index("ix_task_created_by_id", table_name="task")
     op.drop_index("ix_task_active", table_name="task")

@@ -127,7 +127,12 @@ document.addEventListener("DOMContentLoaded", () => {
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
       for (const region of watched()) {
         const next = fresh.getElementById(region.id);
-        if (next && next.innerHTML !== region.innerHTML) {
+        if (!next) {
+          // The page shows the task no more (it is done): the page as it is now.
+          window.location.reload();
+          return;
+        }
+        if (next.innerHTML !== region.innerHTML) {
           region.innerHTML = next.innerHTML;
           region.className = next.className;
           region.dataset.taskRefresh = next.dataset.taskRefresh;

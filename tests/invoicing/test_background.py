@@ -274,3 +274,29 @@ def test_a_retry_returns_only_to_a_page_of_the_portal(app, tiina, staff, back, e
     response = staff.post(f"/tasks/{task_id}/retry", data={"key": new_key(), "next": back})
     assert response.status_code == 303
     assert response.location == (expected or f"/tasks/{task_id}")
+
+
+def test_an_id_no_database_holds_is_no_error(app, staff):
+    form = {"key": new_key(), "invoice": ["99999999999999", "0"]}
+    for path in ("/staff/invoices/forward-selected", "/staff/invoices/receivables/reminders"):
+        assert staff.post(path, data=form | {"key": new_key()}).status_code == 303
+    assert all_tasks(app) == []
+
+
+def test_the_uploads_and_files_of_old_tasks_are_forgotten(app, live_server, tiina, staff):
+    number = sent_invoice(tiina, app, "posti")
+    post_forward(staff, number, new_key())
+    with app.app_context():
+        task = db.session.scalars(sa.select(Task)).one()
+        task.state, task.payload, task.file_name, task.file_data = (
+            TaskState.FAILED,
+            b"<Document/>",
+            "x.csv",
+            b"a;b",
+        )
+        task.finished_at = utcnow() - timedelta(days=app.config["TASK_FILE_DAYS"] + 1)
+        db.session.commit()
+        assert tasks.purge_files() == 1 and tasks.purge_files() == 0
+        db.session.expire_all()
+        task = db.session.scalars(sa.select(Task)).one()
+        assert (task.payload, task.file_name, task.file_data) == (None, None, None)
