@@ -457,7 +457,7 @@ def test_a_big_export_is_prepared_in_the_background_as_its_owner_gets_it(
     from html import unescape
 
     from forms.tasks import new_key
-    from tests.fixtures.invoicing import run_tasks
+    from tests.fixtures.tasks import run_tasks
 
     page = text(customer.get("/portal/employees", query_string={"q": "Berg"}))
     targets = [unescape(t) for t in re.findall(r'name="target" value="([^"]+)"', page)]
@@ -504,7 +504,7 @@ def test_a_background_export_of_a_list_the_user_may_not_see_fails_with_a_reason(
     app, customer, staff_world
 ):
     from forms.tasks import new_key
-    from tests.fixtures.invoicing import run_tasks
+    from tests.fixtures.tasks import run_tasks
 
     target = "/staff/invoices/export.csv"
     response = customer.post("/tasks/export", data={"key": new_key(), "target": target})

@@ -29,9 +29,9 @@ from tests.fixtures.invoicing import (
     mails,
     page,
     print_jobs,
-    run_tasks,
     sent_invoice,
 )
+from tests.fixtures.tasks import run_tasks
 
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 app_config = invoicing_fixtures.app_config

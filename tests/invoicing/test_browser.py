@@ -24,8 +24,9 @@ from services.invoicing import desk as invoicing
 from services.invoicing import reference
 from tests.fixtures.bank import Paid, camt054, entry
 from tests.fixtures.browser import _log_in, _log_out
-from tests.fixtures.invoicing import give_number, helsinki_today, make_sent, run_tasks
+from tests.fixtures.invoicing import give_number, helsinki_today, make_sent
 from tests.fixtures.mail import deliver_mail
+from tests.fixtures.tasks import run_tasks
 
 pytestmark = pytest.mark.browser
 

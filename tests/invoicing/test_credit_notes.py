@@ -33,10 +33,10 @@ from tests.fixtures.invoicing import (
     pay,
     pdf_text,
     print_jobs,
-    run_tasks,
     sent_invoice,
     upload_bank_file,
 )
+from tests.fixtures.tasks import run_tasks
 
 pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 

@@ -12,7 +12,7 @@ from models.mail import OutboxMessage
 from models.tasks import Task, TaskState
 from models.training import Enrolment, EnrolmentStatus
 from tests.fixtures import training_staff as training_staff_fixtures
-from tests.fixtures.invoicing import run_tasks
+from tests.fixtures.tasks import run_tasks
 from tests.fixtures.training_staff import EN, _course
 
 enrol = training_staff_fixtures.enrol
