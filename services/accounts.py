@@ -54,6 +54,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def password_matches(stored: str | None, password: str | None) -> bool:
+    """Whether `password` is the one that `stored` is the hash of."""
+    if not stored or not password:
+        return False
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def user_by_email(email: str) -> User | None:
     """Return the user with this email address, case-insensitively."""
     return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))

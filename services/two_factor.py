@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from extensions import db
 from models.audit import AuditAction
 from models.auth import RecoveryCode, User
-from services import audit, identity
+from services import accounts, audit, identity
 
 ISSUER = "Palveluportaali"  # what authenticator apps show above the account
 DIGITS = 6
@@ -340,16 +340,8 @@ def spend_recovery_code(user_id: int, text: str | None, secret_key: str, now: da
 def password_matches(user_id: int, password: str | None) -> bool:
     """Whether `password` is the user's (read explicitly: the logged-in user is loaded
     without the hash)."""
-    from argon2 import PasswordHasher
-    from argon2.exceptions import InvalidHashError, VerificationError
-
     stored = db.session.scalar(sa.select(User.password_hash).where(User.id == user_id))
-    if not stored or not password:
-        return False
-    try:
-        return PasswordHasher().verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    return accounts.password_matches(stored, password)
 
 
 def reencrypt_secrets(keys: list[str], secret_key: str, batch: int = 500) -> int:

@@ -36,8 +36,6 @@ from tests.fixtures.portal import (
     utc,
 )
 
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
-
 company = portal_fixtures.company
 customer = portal_fixtures.customer
 bergen_client = portal_fixtures.bergen_client

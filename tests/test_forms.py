@@ -89,7 +89,6 @@ def login(app: Flask, email: str) -> FlaskClient:
 
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

@@ -43,7 +43,6 @@ from tests.fixtures.portal import pay as pay_portal_invoice
 company = portal_fixtures.company
 customer = portal_fixtures.customer
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 ADMIN = "admin@example.com"
 

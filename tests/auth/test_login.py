@@ -207,10 +207,15 @@ def test_profile_refuses_bad_input_and_keeps_it(client, auth, make_user, data, m
     assert f'value="{data["email"]}"' in text  # the user's input is kept
 
 
-def test_passwords_are_hashed_with_argon2(app, make_user):
+@pytest.mark.real_password_hashing
+def test_passwords_are_hashed_with_argon2(app, make_user, auth):
+    """With the production parameters (RFC 9106's second recommendation, argon2-cffi's
+    default): 64 MiB, three passes, four lanes; the other tests hash cheaply."""
     user = make_user()
     with app.app_context():
-        assert db.session.get(User, user.id).password_hash.startswith("$argon2id$")
+        stored = db.session.get(User, user.id).password_hash
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert auth.login(user.email).status_code == 303
 
 
 def test_user_create_command(app, runner):

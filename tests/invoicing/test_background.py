@@ -33,7 +33,6 @@ from tests.fixtures.invoicing import (
 )
 from tests.fixtures.tasks import run_tasks
 
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 app_config = invoicing_fixtures.app_config
 staff = invoicing_fixtures.staff
 tiina = invoicing_fixtures.tiina

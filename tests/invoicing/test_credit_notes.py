@@ -38,8 +38,6 @@ from tests.fixtures.invoicing import (
 )
 from tests.fixtures.tasks import run_tasks
 
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
-
 app_config = invoicing_fixtures.app_config  # the sandboxes mounted
 olli = invoicing_fixtures.olli
 staff = invoicing_fixtures.staff

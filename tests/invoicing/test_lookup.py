@@ -50,7 +50,6 @@ from tests.fixtures.invoicing import (
 )
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The invoice desk's world (tests/fixtures/invoicing.py).
 app_config = invoicing_fixtures.app_config

@@ -41,8 +41,6 @@ from tests.fixtures.invoicing import (
     pdf_text,
 )
 
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
-
 app_config = invoicing_fixtures.app_config
 olli = invoicing_fixtures.olli
 staff = invoicing_fixtures.staff

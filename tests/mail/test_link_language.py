@@ -29,7 +29,6 @@ BASE = "http://portal.test"
 
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def text(response) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from extensions import db
@@ -24,7 +23,6 @@ company = portal_fixtures.company
 customer = portal_fixtures.customer
 open_booking = portal_fixtures.open_booking
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 PASSWORD_NOTICE = (
     "This message carries a personal link for choosing a password and is not shown here."

@@ -42,7 +42,6 @@ from tests.fixtures.payments import (
 from tests.fixtures.training import _enrolment
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The payment tests' world (tests/fixtures/payments.py).
 app_config = payments_fixtures.app_config

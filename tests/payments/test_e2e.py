@@ -38,7 +38,6 @@ from tests.fixtures.training import PERSON
 NOTIFY_DELAY = 3600  # never by the timer while a test runs: the tests deliver it
 TIMEOUT = 15
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 PAYER = {
     "first_name": "Matti",

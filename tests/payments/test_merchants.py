@@ -55,7 +55,6 @@ from tests.payments.test_e2e import (  # the live journey's steps
     to_bank,
 )
 
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 payer = payments_fixtures.payer
 staff = payments_fixtures.staff
 payments_log_enabled = payments_fixtures.payments_log_enabled

@@ -23,7 +23,6 @@ from tests.fixtures.payments import CHANNEL_CONFIG, _answer, _call
 # Fixtures of the sandbox's and the portal's payment tests.
 shop = payment_channel_fixtures.shop
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 tiina = payments_fixtures.tiina
 payer = payments_fixtures.payer
 staff = payments_fixtures.staff

@@ -22,7 +22,6 @@ from tests.fixtures.payment_channel import BANK_PAGE, example_payment, opened
 from tests.fixtures.payments import CHANNEL_CONFIG, SECRET, _pay_url, _start
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 @pytest.fixture

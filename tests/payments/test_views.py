@@ -14,7 +14,6 @@ from decimal import Decimal
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -54,7 +53,6 @@ from tests.fixtures.payments import (
 from tests.fixtures.training import _enrolment
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The payment tests' world (tests/fixtures/payments.py).
 app_config = payments_fixtures.app_config

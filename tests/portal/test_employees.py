@@ -41,7 +41,6 @@ from tests.fixtures.portal import (
 )
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The portal's world (tests/fixtures/portal.py).
 company = portal_fixtures.company

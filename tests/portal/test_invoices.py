@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from extensions import db
@@ -17,7 +16,6 @@ from tests.fixtures import portal as portal_fixtures
 from tests.fixtures.portal import COMPANY, get, listed_invoices, login, pay, table_row, text
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 # The portal's world (tests/fixtures/portal.py).
 company = portal_fixtures.company

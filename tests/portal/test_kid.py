@@ -33,7 +33,6 @@ company = portal_fixtures.company
 customer = portal_fixtures.customer
 staff = portal_fixtures.staff
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 SELLER = {
     "PORTAL_SELLER_NAME": "Bedriftshelse Vest AS",

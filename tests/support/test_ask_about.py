@@ -24,7 +24,6 @@ from tests.fixtures.support import BRUKER, KAISA, MAIJA, TIINA, application_id, 
 # The demo data and its logged-in clients, as there.
 demo = preselect.demo
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def ask_links(page: str) -> list[tuple[str, str]]:

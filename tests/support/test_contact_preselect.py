@@ -27,7 +27,6 @@ AINO = "admin@example.com"
 
 
 # Cheap Argon2 parameters for every test here: they log users in, and check no passwords.
-pytestmark = pytest.mark.usefixtures("quick_password_hashing")
 
 
 def contact_link(page: str) -> str:
