@@ -522,7 +522,7 @@ def run_database(
 
 def measure_process(settings: Settings) -> list[Result]:
     env = portal_environment(f"sqlite:///{datasets.DATA_DIR / 'create-app.sqlite3'}")
-    cpu, rss = process_cost(env, settings.rounds)
+    cpu, rss = process_cost(env, settings.rounds, datasets.DATA_DIR / "bytecode")
     order = (len(ROWS), 0)
     what = 'create_app() as a process (python -c "…create_app()")'
     return [

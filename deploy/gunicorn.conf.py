@@ -33,3 +33,16 @@ errorlog = "-"
 capture_output = True
 # The proxy on loopback is the only one whose X-Forwarded-* gunicorn passes on.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server) -> None:
+    """In the master, once the app is made and before the workers fork: configure the
+    models' mappers (which the app leaves to its first query), so that every worker
+    starts with them ready; then freeze what is loaded (gc.freeze), so that the
+    workers' garbage collections neither walk it nor copy its pages."""
+    import gc
+
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    gc.freeze()

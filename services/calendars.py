@@ -17,6 +17,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from icalendar import Calendar, Event, Timezone, vDuration
 
 from extensions import db
 from models.auth import User
@@ -34,6 +34,9 @@ from models.types import utcnow
 from services.outbox import Attachment
 from services.timezones import HELSINKI
 from services.urls import external_url
+
+if TYPE_CHECKING:  # icalendar is imported by what makes a calendar, not at start-up
+    from icalendar import Calendar, Event
 
 PRODID = "-//Palveluportaali//Koulutuskalenteri//FI"
 FEED_LIMIT = 500
@@ -84,6 +87,8 @@ def _where(course: Course) -> str | None:
 
 
 def _event(course: Course, language: str, now: datetime) -> Event:
+    from icalendar import Event
+
     zone = course_zone(course)
     page = external_url("training.course", course_id=course.id, language=language)
     about = _short(course.description)
@@ -107,6 +112,8 @@ def _event(course: Course, language: str, now: datetime) -> Event:
 
 
 def _calendar(name: str, events: Sequence[Event], zones: set[ZoneInfo], now: datetime) -> Calendar:
+    from icalendar import Calendar, Timezone
+
     calendar = Calendar.new(prodid=PRODID, calscale="GREGORIAN", method="PUBLISH", name=name)
     calendar.pop("UID")  # a new random one each time (RFC 7986's is optional): none
     for event in events:
@@ -169,6 +176,8 @@ def feed(
     zones = {course_zone(course) for course in courses} or {HELSINKI}
     calendar = _calendar(name, events, zones, now)
     calendar.add("REFRESH-INTERVAL", REFRESH, parameters={"VALUE": "DURATION"})
+    from icalendar import vDuration
+
     calendar.add("X-PUBLISHED-TTL", vDuration(REFRESH))  # the same for Outlook
     return calendar.to_ical()
 
