@@ -72,9 +72,7 @@ def user_by_email(email: str) -> User | None:
 def authenticate(email: str, password: str) -> User | None:
     """Return the active user whose password matches, upgrading an outdated hash."""
     user = user_by_email(email)
-    try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user.password_hash if user else _dummy_hash(), password):
         return None
     if user is None or not user.active:
         return None

@@ -169,6 +169,8 @@ def feed(
 ) -> bytes:
     """A calendar of the courses to subscribe to (METHOD:PUBLISH), named `name`
     (X-WR-CALNAME), one event per course, in their time zones."""
+    from icalendar import vDuration
+
     now = now or utcnow()
     courses = list(courses)
     with force_locale(language):
@@ -176,8 +178,6 @@ def feed(
     zones = {course_zone(course) for course in courses} or {HELSINKI}
     calendar = _calendar(name, events, zones, now)
     calendar.add("REFRESH-INTERVAL", REFRESH, parameters={"VALUE": "DURATION"})
-    from icalendar import vDuration
-
     calendar.add("X-PUBLISHED-TTL", vDuration(REFRESH))  # the same for Outlook
     return calendar.to_ical()
 

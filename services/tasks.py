@@ -300,9 +300,7 @@ def run_claimed(task_id: int, lease: datetime) -> TaskState | None:
         return TaskState.FAILED if done else None
     except Exception as exc:
         db.session.rollback()
-        # The frames, never the exception's text (it may quote personal data).
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("task %s (%s) failed: %s\n%s", task_id, task.kind, error_summary(exc), frames)
+        _log_failure(f"task {task_id} ({task.kind})", exc)
         with force_locale(task.language):
             reason = str(_l("The task failed on an unexpected error; it can be tried again."))
         done = progress.finish(TaskState.FAILED, error=reason)
@@ -312,6 +310,13 @@ def run_claimed(task_id: int, lease: datetime) -> TaskState | None:
     done = progress.finish(state, **values)
     log.info("task %s (%s): %s", task_id, task.kind, state)
     return state if done else None
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """Log an unexpected error of a task: its kind and frames, never the exception's text
+    (it may quote personal data)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s failed: %s\n%s", what, error_summary(exc), frames)
 
 
 def failure_text(failed: int, total: int) -> str:
@@ -384,10 +389,7 @@ def each_item(
             raise
         except Exception as exc:
             db.session.rollback()
-            frames = "".join(traceback.format_tb(exc.__traceback__))
-            log.error(
-                "task %s item %s failed: %s\n%s", task.id, item_id, error_summary(exc), frames
-            )
+            _log_failure(f"task {task.id} item {item_id}", exc)
             outcome, error = ItemState.FAILED, str(_l("An unexpected error; try it again."))
         item = db.session.get(TaskItem, item_id)
         item.state, item.error = outcome, error[:ERROR_LENGTH]
