@@ -3,9 +3,9 @@ of the pages most asked for (the forms and the calendar).
 
 Two kinds of fragment:
 
-- **Layout** fragments (the head, the navigation, the footer) depend on nothing but
-  their key: the language, the kind of user, the part of the portal. They are kept until
-  the process ends.
+- **Layout** fragments (the head, the navigation, the header's account, the footer)
+  depend on nothing but their key: the language, the kind of user, the part of the
+  portal, who is logged in. They are kept until the process ends.
 - **Page content** (`content_key()`, then `base.html` renders the content block through
   the cache) depends on the database as well. Its key holds the page's address, its
   query, the user and the language, plus the process's write generation and a time slot:
@@ -264,8 +264,9 @@ def attach(kept: Snapshot) -> Any:
     if found is not None:
         return found
     instance = mapper.class_manager.new_instance()
-    for key, value in kept.values.items():
-        set_committed_value(instance, key, value)
+    # As the ORM loads a row: the values straight into the instance's dict (nothing of
+    # them is a change), the relations through their attribute.
+    instance.__dict__.update(kept.values)
     for key, target in kept.related.items():
         set_committed_value(instance, key, None if target is None else attach(target))
     make_transient_to_detached(instance)
@@ -304,11 +305,22 @@ def nav_audience() -> tuple | None:
     return (current_user.role.value, current_user.organisation_id)
 
 
+def account_key() -> tuple | None:
+    """What the header says of who is logged in: their name and address, and their
+    organisation's name (None for a visitor)."""
+    user = current_user._get_current_object()
+    if not user.is_authenticated:
+        return None
+    organisation = user.organisation
+    return (user.id, user.name, user.email, organisation.name if organisation else None)
+
+
 def init_app(app: Flask) -> None:
     cache = FragmentCache(seconds=app.config.get("PAGE_CACHE_SECONDS") or 0)
     app.extensions["fragments"] = cache
     app.jinja_env.globals["cached_fragment"] = cache
     app.jinja_env.globals["nav_audience"] = nav_audience
+    app.jinja_env.globals["account_key"] = account_key
     app.after_request(_remember_write)
     with app.app_context():
         sa.event.listen(db.engine, "after_cursor_execute", cache.executed)

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import validate_csrf
+from itsdangerous import URLSafeTimedSerializer
+from wtforms import ValidationError
 
 # Every page of the portal: nothing but its own scripts, styles, fonts and forms.
 POLICY: dict[str, str] = {
@@ -110,6 +114,7 @@ def content_security_policy(needs: _Needs | None = None) -> str:
 def init_app(app: Flask) -> None:
     """Give every response its security headers. Registered before the parts' own hooks,
     it runs after them, so that what they declare is in the header."""
+    _sign_csrf_once(app)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -132,6 +137,51 @@ def init_app(app: Flask) -> None:
         return response
 
 
+SIGNED_TOKENS = 10_000  # sessions' signed CSRF tokens kept at most; then afresh
+
+
+def _sign_csrf_once(app: Flask) -> None:
+    """Sign a session's CSRF token once in this process, not on every page.
+
+    Flask-WTF signs the session's raw token anew for each request that shows a form
+    (`g.csrf_token`). The portal's tokens have no time limit (WTF_CSRF_TIME_LIMIT None),
+    so the token signed once stays as valid as the session itself: it is kept under the
+    session's own raw token, and a session is only ever given the one its raw token made.
+    """
+    if app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return  # a signed token ages: each page signs its own
+    field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    signed: dict[str, str] = {}
+
+    def raw_token() -> str | None:
+        # Not for a static file, which should not vary with the cookie (reading the
+        # session marks it so); `in` alone does not read it.
+        if request.endpoint == "static" or field not in session:
+            return None
+        raw = session.get(field)
+        return raw if isinstance(raw, str) else None
+
+    @app.before_request
+    def reuse_signed_token() -> None:
+        raw = raw_token()
+        if raw is not None and raw in signed:
+            setattr(g, field, signed[raw])
+
+    @app.after_request
+    def keep_signed_token(response: Response) -> Response:
+        token = g.get(field)
+        raw = raw_token() if token else None
+        if raw is not None and raw not in signed:
+            try:  # signed from this raw token (not from one the request then replaced)
+                validate_csrf(token)
+            except ValidationError:
+                return response
+            if len(signed) >= SIGNED_TOKENS:
+                signed.clear()
+            signed[raw] = token
+        return response
+
+
 def _carries_login(app: Flask) -> bool:
     """Whether the request comes with a login (in the session or a remember cookie),
     known without loading the user from the database."""
@@ -140,6 +190,23 @@ def _carries_login(app: Flask) -> bool:
     if session.get("_user_id"):
         return True
     return bool(request.cookies.get(app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)))
+
+
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's session in a signed cookie, whose signer is made once for its keys.
+
+    Flask makes it anew twice a request, to read the cookie and to write it, and each
+    making tries the serializer out; the keys (SECRET_KEY and its fallbacks) change only
+    with the configuration, and a serializer keeps nothing of what it signs."""
+
+    _signing: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept = self._signing
+        if kept is None or kept[0] != keys:
+            kept = self._signing = (keys, super().get_signing_serializer(app))
+        return kept[1]
 
 
 def safe_next(target: str | None) -> str | None:

@@ -12,7 +12,6 @@ from flask import (
     request,
     session,
 )
-from flask.sessions import SecureCookieSessionInterface
 
 import security
 from extensions import db
@@ -55,7 +54,7 @@ def leave() -> None:
     session.pop(SESSION_KEY, None)
 
 
-class PunchoutSessionInterface(SecureCookieSessionInterface):
+class PunchoutSessionInterface(security.SignedCookieSessions):
     """Inside a buyer's frame ordinary cookies are dropped: during a punchout over HTTPS
     the session cookie is sent as SameSite=None; Secure."""
 
