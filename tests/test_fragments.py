@@ -346,3 +346,56 @@ def test_a_kept_user_is_a_row_of_the_session_like_any_other(app, clock, make_use
         )
     with app.test_request_context("/training/"):
         assert load(cookie).name == "Maija Uusinimi"  # the commit renewed the kept row
+
+
+def test_the_kept_header_says_who_is_logged_in_and_where_the_language_switch_returns(
+    app, two_customers
+):
+    maija, kalle = two_customers
+    for path in ("/training/", "/training/?q=excel", "/support/new"):
+        page = maija.get(path).get_data(as_text=True)
+        assert f'name="next" value="{path}"' in page
+        assert "Maija Meikäläinen" in page and "Testivirasto" in page
+    page = kalle.get("/support/new").get_data(as_text=True)
+    assert "Kalle Kehittäjä" in page and "Maija" not in page
+    anonymous = app.test_client().get("/training/").get_data(as_text=True)
+    assert "Kalle" not in anonymous and "Maija" not in anonymous
+    assert 'href="/auth/login"' in anonymous
+    from models.auth import User
+
+    with app.app_context():  # a change of this process shows at once
+        user = db.session.scalar(sa.select(User).where(User.email == "maija@example.com"))
+        user.name = "Maija Muutettu"
+        db.session.commit()
+    assert "Maija Muutettu" in maija.get("/support/new").get_data(as_text=True)
+
+
+def test_a_session_s_csrf_token_is_signed_once_and_stays_its_own(app_config, request, monkeypatch):
+    """Flask-WTF would sign the raw token anew on every page; the portal's tokens have no
+    time limit, so the first signing serves the session's every page."""
+    import flask_wtf.csrf
+    from itsdangerous import URLSafeTimedSerializer
+
+    signings: list[object] = []
+
+    class Counted(URLSafeTimedSerializer):
+        def dumps(self, obj, salt=None):
+            signings.append(obj)
+            return super().dumps(obj, salt)
+
+    monkeypatch.setattr(flask_wtf.csrf, "URLSafeTimedSerializer", Counted)
+    app_config["WTF_CSRF_ENABLED"] = True
+    app = request.getfixturevalue("app")
+    request.getfixturevalue("make_user")("maija@example.com")
+    ids = request.getfixturevalue("applications")
+    client = app.test_client()
+    csrf_login(client, "maija@example.com")
+    signings.clear()
+    tokens = {token_of(client.get(path).get_data(as_text=True)) for path in ("/support/new",) * 3}
+    assert len(tokens) == 1 and len(signings) <= 1
+    (token,) = tokens
+    sent = client.post("/support/new", data=contact_data(ids, csrf_token=token))
+    assert sent.status_code == 302  # the kept token is accepted
+    other = app.test_client()
+    csrf_login(other, "maija@example.com")
+    assert token_of(other.get("/support/new").get_data(as_text=True)) != token
