@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -79,3 +82,20 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def on_post(limit: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """`limit`, a limiter decorator that counts forms sent (methods=["POST"]), checked
+    for a form sent only: a GET of the same page leaves it out, rather than pay for
+    finding that it does not count (some 5 % of a kept page's time)."""
+
+    def decorate(view: Callable) -> Callable:
+        limited = limit(view)
+
+        @functools.wraps(view)
+        def dispatch(*args: Any, **kwargs: Any) -> Any:
+            return (limited if request.method == "POST" else view)(*args, **kwargs)
+
+        return dispatch
+
+    return decorate

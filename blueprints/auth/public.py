@@ -25,7 +25,7 @@ from blueprints.auth.common import (
     send_password_link,
 )
 from blueprints.shared import Routes
-from extensions import db, limiter
+from extensions import db, limiter, on_post
 from forms.auth import (
     LoginForm,
     PasswordResetForm,
@@ -50,12 +50,14 @@ def _is_failed_login(response) -> bool:
 
 def _login_throttle(setting: str, key: Callable[[], str]):
     """Count failed logins under `key`; past the configured limit, answer 429."""
-    return limiter.limit(
-        lambda: current_app.config[setting],
-        key_func=key,
-        methods=["POST"],
-        deduct_when=_is_failed_login,
-        scope=setting,
+    return on_post(
+        limiter.limit(
+            lambda: current_app.config[setting],
+            key_func=key,
+            methods=["POST"],
+            deduct_when=_is_failed_login,
+            scope=setting,
+        )
     )
 
 
@@ -141,10 +143,12 @@ def profile() -> ResponseReturnValue:
 
 
 @routes.route("/reset", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["PASSWORD_RESET_THROTTLE"],
-    key_func=lambda: request.remote_addr or "",
-    methods=["POST"],
+@on_post(
+    limiter.limit(
+        lambda: current_app.config["PASSWORD_RESET_THROTTLE"],
+        key_func=lambda: request.remote_addr or "",
+        methods=["POST"],
+    )
 )
 def reset_request() -> ResponseReturnValue:
     """Email a password-reset link to the address, if it has an account."""

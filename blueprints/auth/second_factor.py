@@ -31,7 +31,7 @@ from blueprints.auth.common import (
     pending_user,
 )
 from blueprints.shared import Routes
-from extensions import db, limiter
+from extensions import db, limiter, on_post
 from forms.auth import (
     RecoveryCodeForm,
     TwoFactorConfirmForm,
@@ -67,12 +67,14 @@ def _code_throttle(view: Callable) -> Callable:
         ("TWO_FACTOR_THROTTLE_ACCOUNT", _second_factor_account),
         ("TWO_FACTOR_THROTTLE", lambda: f"{request.remote_addr}|{_second_factor_account()}"),
     ):
-        view = limiter.shared_limit(
-            lambda: current_app.config["TWO_FACTOR_THROTTLE"],
-            scope=scope,
-            key_func=key,
-            methods=["POST"],
-            deduct_when=_code_failed,
+        view = on_post(
+            limiter.shared_limit(
+                lambda: current_app.config["TWO_FACTOR_THROTTLE"],
+                scope=scope,
+                key_func=key,
+                methods=["POST"],
+                deduct_when=_code_failed,
+            )
         )(view)
     return view
 

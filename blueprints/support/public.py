@@ -30,7 +30,7 @@ from blueprints.support.common import (
     reader_language,
     send_attachment,
 )
-from extensions import db, limiter
+from extensions import db, limiter, on_post
 from forms.support import ContactForm, TicketListFilterForm, TicketMessageForm, type_choices
 from fragments import cached_content, content_key
 from models.support import (
@@ -66,8 +66,8 @@ def _sender_key() -> str:
 
 
 # Contacts, messages and images sent: a flood fills neither the disk nor mailboxes.
-_send_limit = limiter.shared_limit(
-    _throttle, scope="support-send", key_func=_sender_key, methods=["POST"]
+_send_limit = on_post(
+    limiter.shared_limit(_throttle, scope="support-send", key_func=_sender_key, methods=["POST"])
 )
 
 

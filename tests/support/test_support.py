@@ -832,3 +832,19 @@ def test_odd_kept_keys_are_no_error(client, customer, applications, app):
 def test_a_long_run_of_spaces_is_no_ticket_number():
     assert support.normalise_number(" " * 5000 + "x") is None
     assert support.normalise_number(" T-2026-004217 ") == "T-2026-004217"
+
+
+def test_contacts_sent_are_throttled_and_the_form_s_pages_are_not(app_config, request):
+    """SUPPORT_THROTTLE counts the forms sent (on_post): a GET of the form, however
+    often, neither counts nor is refused."""
+    app_config["SUPPORT_THROTTLE"] = "2 per hour"
+    client = request.getfixturevalue("client")
+    request.getfixturevalue("customer")
+    ids = request.getfixturevalue("applications")
+    statuses = []
+    for n in range(3):
+        for _ in range(3):
+            assert client.get("/support/new").status_code == 200
+        statuses.append(send(client, contact_data(ids, message=f"Viesti numero {n}")).status_code)
+    assert statuses == [302, 302, 429]
+    assert client.get("/support/new").status_code == 200
